@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+CDI := $(VENV)/bin/cdi
+DEMO_DIR ?= demo_data
+CUSTOMERS ?= 1000
+
+# Spark 4.0 needs Java 17 (it fails on the newer JDK also installed here).
+JAVA17 := $(firstword $(wildcard /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-17-openjdk*))
+ifneq ($(JAVA17),)
+export JAVA_HOME := $(JAVA17)
+export PATH := $(JAVA17)/bin:$(PATH)
+endif
+export SPARK_LOCAL_IP := 127.0.0.1
+export GX_ANALYTICS_ENABLED := false
+export PYSPARK_PYTHON := $(abspath $(PY))
+
+.PHONY: setup demo test clean system-packages
+
+## setup: the venv with every Python package, and Spark's JVM jars in .ivy/
+setup: $(VENV)/.installed .ivy/.resolved
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+.ivy/.resolved: $(VENV)/.installed jobs/spark.py
+	$(PY) -m jobs.jars
+	touch $@
+
+## system-packages: Debian's PostgreSQL (JDBC tests) and Chromium (browser tests), when absent
+system-packages:
+	@bash tools/system-packages.sh
+
+## demo: generate the demo departmental sources and run the whole pipeline on them
+demo: setup
+	rm -rf lake
+	$(CDI) demo-data --out $(DEMO_DIR) --customers $(CUSTOMERS) --seed 42
+	CDI_DATA_DIR=$(DEMO_DIR) $(CDI) run --config conf/cdi.yaml --run-id demo-1
+
+## test: the same set-up, then the whole test suite
+test: setup system-packages
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf lake runs demo_data .pytest_cache

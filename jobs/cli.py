@@ -1,0 +1,168 @@
+"""``cdi``: one command line for every job.
+
+Exit codes (see ``jobs/errors.py``): 0 done, 1 internal error, 2 config error,
+3 source unreachable or not as configured, 4 validation stopped the run,
+5 the lake is locked by another run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+from jobs.errors import CdiError
+
+log = logging.getLogger("cdi")
+
+DEFAULT_CONFIG = os.environ.get("CDI_CONFIG", "conf/cdi.yaml")
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help="pipeline config file (default: $CDI_CONFIG or conf/cdi.yaml)",
+    )
+
+
+def _add_run_id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--run-id",
+        help="id of this run; re-using a finished run's id adds nothing (default: a new time-based id)",
+    )
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from jobs.demo_data import generate
+
+    summary = generate(Path(args.out), customers=args.customers, seed=args.seed)
+    print(f"demo sources for {summary.customers} customers written to {summary.out_dir}:")
+    for source, rows in summary.rows_per_source.items():
+        print(f"  {source:<14} {rows:>9} rows")
+    print(f"  ground truth   {summary.truth_path} (read only by `cdi evaluate`)")
+    return 0
+
+
+def _session_and_context(args: argparse.Namespace):
+    from jobs.config import load_pipeline_config
+    from jobs.lake import Lake
+    from jobs.runs import RunContext, check_run_id, new_run_id
+    from jobs.spark import build_session
+
+    config = load_pipeline_config(args.config)
+    run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
+    context = RunContext(
+        config=config,
+        lake=Lake.at(config.lake),
+        run_id=run_id,
+        started_at=datetime.now(timezone.utc).replace(microsecond=0),
+        incremental=getattr(args, "incremental", False),
+    )
+    return build_session(config.spark), context
+
+
+def print_ingest(results) -> None:
+    print(f"{'source':<14} {'read':>9} {'landed':>9} {'unchanged':>10} {'rejected':>9}")
+    for r in results:
+        print(f"{r.source:<14} {r.read:>9} {r.landed:>9} {r.unchanged:>10} {r.rejected:>9}")
+        for check, count in sorted(r.reasons.items()):
+            print(f"{'':<14}   rejected {count} × {check}")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from jobs.ingest import ingest
+
+    spark, context = _session_and_context(args)
+    results = ingest(
+        spark, context.config, context.lake, context.run_id, context.started_at, context.incremental, tuple(args.source)
+    )
+    print(f"run {context.run_id}: bronze tables under {context.lake.path('bronze')}")
+    print_ingest(results)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from jobs.pipeline import STAGES, parse_stages, run_pipeline
+
+    stages = parse_stages(args.stages) if args.stages else STAGES
+    spark, context = _session_and_context(args)
+    run_pipeline(spark, context, stages)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cdi",
+        description="Customer data integration: ingest departmental sources, standardize, validate, "
+        "match and merge duplicates, publish golden customers to a Delta lake.",
+        epilog="Exit codes: 0 ok, 1 internal error, 2 config error, 3 source unreachable, "
+        "4 validation stopped the run, 5 lake locked by another run.",
+    )
+    parser.add_argument("--log-format", choices=("text", "json"), default="text", help="log lines as text or JSON")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo-data",
+        help="generate demo departmental sources (SQLite, CSV, JSON lines) and their ground truth",
+        description="Write four departmental sources that disagree the way real ones do "
+        "(Sales CRM and Billing as SQLite, Support desk CSV, Web shop JSON lines) plus truth.csv.",
+    )
+    demo.add_argument("--out", default="demo_data", help="output folder (default: demo_data)")
+    demo.add_argument("--customers", type=int, default=1000, help="number of real people (default: 1000)")
+    demo.add_argument("--seed", type=int, default=42, help="random seed; same seed, same files (default: 42)")
+    demo.set_defaults(handler=cmd_demo_data)
+
+    ing = sub.add_parser(
+        "ingest",
+        help="land every configured source in a bronze Delta table, with lineage",
+        description="Read each source with Spark and append new or changed rows to bronze/<source>; "
+        "rejected rows go to quarantine with a reason.",
+    )
+    _add_config(ing)
+    _add_run_id(ing)
+    ing.add_argument("--incremental", action="store_true", help="read only rows past each source's stored watermark")
+    ing.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
+    ing.set_defaults(handler=cmd_ingest)
+
+    run = sub.add_parser(
+        "run",
+        help="run the pipeline: ingest → standardize → validate → match → publish",
+        description="Run the pipeline stages in order for one run id.",
+    )
+    _add_config(run)
+    _add_run_id(run)
+    run.add_argument("--incremental", action="store_true", help="ingest only rows past each stored watermark")
+    run.add_argument("--stages", help="a contiguous range or list of stages, e.g. 'ingest-validate' or 'match,publish'")
+    run.set_defaults(handler=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from jobs.logs import configure_logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_format, args.verbose)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except CdiError as exc:
+        print(f"cdi: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cdi: interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        log.exception("internal error")
+        print("cdi: internal error (see the log above)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

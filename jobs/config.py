@@ -1,0 +1,212 @@
+"""The pipeline configuration: YAML parsed once into typed objects.
+
+Every error names the file, the key path and what was expected, e.g.
+``conf/cdi.yaml: sources[1].kind: expected one of 'jdbc', 'csv', 'json', 'parquet'``.
+Strings may use ``${VAR}`` or ``${VAR:-default}`` to take a value from the
+environment; credentials are only ever named (``user_env``/``password_env``),
+never written in YAML.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from jobs.errors import ConfigError
+from schemas.canonical import AUXILIARY_ATTRIBUTES, CANONICAL_ATTRIBUTES
+
+MAPPABLE_ATTRIBUTES = frozenset(CANONICAL_ATTRIBUTES) | frozenset(AUXILIARY_ATTRIBUTES)
+SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StandardizeSettings(_Strict):
+    """Per-source hints for standardization."""
+
+    default_region: str = "GB"
+    default_country: str | None = None
+    day_first: bool = True
+    date_formats: tuple[str, ...] = ()
+    fold_gmail: bool = False
+
+
+class SourceConfig(_Strict):
+    name: str
+    kind: Literal["jdbc", "csv", "json", "parquet"]
+    primary_key: tuple[str, ...] = Field(min_length=1)
+    mapping: dict[str, str] = Field(min_length=1)
+    # jdbc
+    url: str | None = None
+    driver: str | None = None
+    table: str | None = None
+    query: str | None = None
+    user_env: str | None = None
+    password_env: str | None = None
+    partition_column: str | None = None
+    num_partitions: int = Field(default=4, ge=1)
+    custom_schema: str | None = None
+    # files
+    path: str | None = None
+    columns: dict[str, str] | None = None
+    encoding: str = "UTF-8"
+    delimiter: str = ","
+    multiline: bool = False
+    # both
+    watermark: str | None = None
+    standardize: StandardizeSettings = StandardizeSettings()
+    suite: str | None = None
+    priority: int = Field(default=100, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not SOURCE_NAME.match(value):
+            raise ValueError("expected lower-case letters, digits and '_', starting with a letter")
+        return value
+
+    @field_validator("mapping")
+    @classmethod
+    def _mapping(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - MAPPABLE_ATTRIBUTES)
+        if unknown:
+            raise ValueError(
+                f"unknown canonical attribute {unknown[0]!r}; expected one of {', '.join(sorted(MAPPABLE_ATTRIBUTES))}"
+            )
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("user", "password"):
+                if key in data:
+                    raise ValueError(
+                        f"'{key}' must not be written in YAML; name an environment variable with '{key}_env'"
+                    )
+        return data
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "SourceConfig":
+        if self.kind == "jdbc":
+            if not self.url:
+                raise ValueError("url: required for a jdbc source")
+            if (self.table is None) == (self.query is None):
+                raise ValueError("table / query: give exactly one for a jdbc source")
+        elif not self.path:
+            raise ValueError(f"path: required for a {self.kind} source")
+        return self
+
+
+class PipelineConfig(_Strict):
+    lake: str = "lake"
+    spark: dict[str, str] = {}
+    matching: str = "conf/matching.yaml"
+    survivorship: str = "conf/survivorship.yaml"
+    canonical_suite: str = "conf/quality/canonical.yaml"
+    vocabulary_dir: str = "conf"
+    sources: tuple[SourceConfig, ...] = Field(min_length=1)
+
+    @field_validator("spark", mode="before")
+    @classmethod
+    def _spark_values_as_strings(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> "PipelineConfig":
+        names = [s.name for s in self.sources]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"sources: source name {duplicates[0]!r} appears more than once")
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        for candidate in self.sources:
+            if candidate.name == name:
+                return candidate
+        raise ConfigError(f"no source named {name!r}; configured: {', '.join(s.name for s in self.sources)}")
+
+
+def expand_env(value: Any, environ: dict[str, str] | os._Environ[str] = os.environ) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a parsed YAML tree."""
+    if isinstance(value, str):
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise KeyError(name)
+
+        return ENV_REFERENCE.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: expand_env(v, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, environ) for v in value]
+    return value
+
+
+def format_location(loc: tuple[Any, ...]) -> str:
+    """``('sources', 1, 'kind')`` → ``sources[1].kind``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(top level)"
+
+
+def describe_validation_error(path: Path | str, error: ValidationError) -> str:
+    """One line per problem, each naming the file and the key."""
+    lines = []
+    for problem in error.errors():
+        loc = tuple(p for p in problem["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {format_location(loc)}: {message}")
+    return "\n".join(lines)
+
+
+def read_yaml(path: Path | str) -> Any:
+    """Parse a YAML file and expand environment references; errors name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    try:
+        return expand_env(data)
+    except KeyError as exc:
+        raise ConfigError(f"{path}: environment variable {exc.args[0]} is referenced but not set") from None
+
+
+def parse_model(model: type[BaseModel], data: Any, path: Path | str) -> Any:
+    """Validate parsed YAML into ``model``, turning pydantic errors into ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(path, exc)) from None
+
+
+def load_pipeline_config(path: Path | str) -> PipelineConfig:
+    return parse_model(PipelineConfig, read_yaml(path), path)

@@ -1,0 +1,39 @@
+"""Small, explicit helpers over Delta tables used by every job."""
+
+from __future__ import annotations
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+
+def table_exists(spark: SparkSession, path: str) -> bool:
+    return DeltaTable.isDeltaTable(spark, path)
+
+
+def read_table(spark: SparkSession, path: str, schema: StructType | None = None) -> DataFrame:
+    """The table at ``path``; an empty frame of ``schema`` when it does not exist yet."""
+    if table_exists(spark, path):
+        return spark.read.format("delta").load(path)
+    if schema is None:
+        raise FileNotFoundError(f"no Delta table at {path}")
+    return spark.createDataFrame([], schema)
+
+
+def append(df: DataFrame, path: str) -> None:
+    df.write.format("delta").mode("append").save(path)
+
+
+def replace_where(df: DataFrame, path: str, predicate: str) -> None:
+    """Atomically replace the rows matching ``predicate`` with ``df`` (one commit)."""
+    (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", predicate)
+        .save(path)
+    )
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal for ``value``."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -1,0 +1,58 @@
+"""``cdi run``: the stages in order, each timed and audited."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+from pyspark.sql import SparkSession
+
+from jobs.errors import ConfigError
+from jobs.runs import RunContext
+
+log = logging.getLogger("cdi.pipeline")
+
+STAGES: tuple[str, ...] = ("ingest",)
+
+
+def parse_stages(text: str) -> tuple[str, ...]:
+    """``ingest-validate`` (a range) or ``match,publish`` (a contiguous list)."""
+    if "-" in text and "," not in text:
+        first, _, last = text.partition("-")
+        for name in (first, last):
+            if name not in STAGES:
+                raise ConfigError(f"--stages: unknown stage {name!r}; expected one of {', '.join(STAGES)}")
+        i, j = STAGES.index(first), STAGES.index(last)
+        if i > j:
+            raise ConfigError(f"--stages: {first!r} comes after {last!r}")
+        return STAGES[i : j + 1]
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    for name in names:
+        if name not in STAGES:
+            raise ConfigError(f"--stages: unknown stage {name!r}; expected one of {', '.join(STAGES)}")
+    indices = sorted(STAGES.index(n) for n in names)
+    if indices != list(range(indices[0], indices[0] + len(indices))):
+        raise ConfigError(f"--stages: {text!r} is not a contiguous run of stages ({' → '.join(STAGES)})")
+    return tuple(STAGES[i] for i in indices)
+
+
+def stage_ingest(spark: SparkSession, context: RunContext) -> None:
+    from jobs.cli import print_ingest
+    from jobs.ingest import ingest
+
+    print_ingest(ingest(spark, context.config, context.lake, context.run_id, context.started_at, context.incremental))
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, RunContext], None]] = {"ingest": stage_ingest}
+
+
+def run_pipeline(spark: SparkSession, context: RunContext, stages: tuple[str, ...] = STAGES) -> None:
+    print(f"run {context.run_id} on lake {context.lake.root}: {' → '.join(stages)}")
+    total = time.monotonic()
+    for stage in stages:
+        start = time.monotonic()
+        print(f"[{stage}] started")
+        STAGE_FUNCTIONS[stage](spark, context)
+        print(f"[{stage}] done in {time.monotonic() - start:.1f} s")
+    print(f"run {context.run_id} finished in {time.monotonic() - total:.1f} s")

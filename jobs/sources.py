@@ -1,0 +1,214 @@
+"""Reading configured departmental sources with Spark.
+
+Each reader returns the source's original columns (names made Delta-safe)
+and never silently nulls a value: CSV and JSON rows that do not fit the
+declared schema keep their raw text in ``_corrupt_record`` so ingest can
+reject them with a reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from pyspark.errors import PySparkException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType, StringType
+from py4j.protocol import Py4JJavaError
+
+from jobs.config import SourceConfig
+from jobs.errors import ConfigError, SourceError
+
+CORRUPT_COLUMN = "_corrupt_record"
+DRIVERS = {"jdbc:sqlite:": "org.sqlite.JDBC", "jdbc:postgresql:": "org.postgresql.Driver"}
+_UNSAFE = re.compile(r"[ ,;{}()\n\t=]+")
+
+
+def safe_column_name(name: str) -> str:
+    """A column name Delta accepts without column mapping (which delta-rs readers lack)."""
+    return _UNSAFE.sub("_", name.strip()).strip("_") or "column"
+
+
+def short_error(exc: BaseException) -> str:
+    """The first meaningful line of a Spark / JVM error, for a one-line message."""
+    text = str(exc.java_exception) if isinstance(exc, Py4JJavaError) else str(exc)
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("at ", "JVM stacktrace", "Caused by: java.lang.reflect")):
+            return line[:300]
+    return type(exc).__name__
+
+
+def _credentials(source: SourceConfig) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for option, variable in (("user", source.user_env), ("password", source.password_env)):
+        if variable:
+            if variable not in os.environ:
+                raise ConfigError(
+                    f"source {source.name!r}: environment variable {variable} ({option}_env) is not set"
+                )
+            found[option] = os.environ[variable]
+    return found
+
+
+def _jdbc_reader(spark: SparkSession, source: SourceConfig):
+    assert source.url is not None
+    driver = source.driver or next((d for prefix, d in DRIVERS.items() if source.url.startswith(prefix)), None)
+    if source.url.startswith("jdbc:sqlite:"):
+        database = source.url.removeprefix("jdbc:sqlite:").split("?")[0]
+        if database and database != ":memory:" and not Path(database).exists():
+            raise SourceError(f"source {source.name!r}: SQLite database file {database} not found")
+    reader = spark.read.format("jdbc").option("url", source.url)
+    if driver:
+        reader = reader.option("driver", driver)
+    for option, value in _credentials(source).items():
+        reader = reader.option(option, value)
+    if source.custom_schema:
+        reader = reader.option("customSchema", source.custom_schema)
+    return reader
+
+
+def _jdbc_relation(source: SourceConfig) -> str:
+    return source.table if source.table else f"({source.query}) cdi_source"
+
+
+def _partition_bounds(spark: SparkSession, source: SourceConfig) -> tuple[int, int] | None:
+    column = source.partition_column
+    bounds = (
+        _jdbc_reader(spark, source)
+        .option("query", f"SELECT MIN({column}) AS lo, MAX({column}) AS hi FROM {_jdbc_relation(source)}")
+        .option("customSchema", "lo LONG, hi LONG")
+        .load()
+        .first()
+    )
+    if bounds is None or bounds["lo"] is None:
+        return None
+    return int(bounds["lo"]), int(bounds["hi"])
+
+
+def read_jdbc(spark: SparkSession, source: SourceConfig) -> DataFrame:
+    reader = _jdbc_reader(spark, source).option("dbtable", _jdbc_relation(source))
+    if source.partition_column:
+        bounds = _partition_bounds(spark, source)
+        if bounds is not None and bounds[1] > bounds[0]:
+            reader = (
+                reader.option("partitionColumn", source.partition_column)
+                .option("lowerBound", bounds[0])
+                .option("upperBound", bounds[1] + 1)
+                .option("numPartitions", source.num_partitions)
+            )
+    return reader.load()
+
+
+def _declared_schema(source: SourceConfig) -> StructType | None:
+    if not source.columns:
+        return None
+    ddl = ", ".join(f"`{name}` {kind}" for name, kind in source.columns.items())
+    try:
+        return StructType.fromDDL(ddl)
+    except Exception as exc:  # a bad type name in conf
+        raise ConfigError(f"source {source.name!r}: columns: not a valid schema ({short_error(exc)})") from None
+
+
+def _with_corrupt_column(schema: StructType) -> StructType:
+    return StructType([*schema.fields, StructField(CORRUPT_COLUMN, StringType(), True)])
+
+
+def _csv_reader(spark: SparkSession, source: SourceConfig):
+    return (
+        spark.read.format("csv")
+        .option("header", "true")
+        .option("encoding", source.encoding)
+        .option("sep", source.delimiter)
+        .option("multiLine", str(source.multiline).lower())
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+        .option("enforceSchema", "false")
+    )
+
+
+def read_csv(spark: SparkSession, source: SourceConfig) -> DataFrame:
+    """CSV with an explicit schema: the declared one, else every header column as a string."""
+    schema = _declared_schema(source)
+    if schema is None:
+        header = spark.read.option("header", "true").option("encoding", source.encoding).option(
+            "sep", source.delimiter
+        ).csv(source.path)
+        schema = StructType([StructField(name, StringType(), True) for name in header.columns])
+    return _csv_reader(spark, source).schema(_with_corrupt_column(schema)).load(source.path)
+
+
+def read_json(spark: SparkSession, source: SourceConfig) -> DataFrame:
+    reader = (
+        spark.read.format("json")
+        .option("encoding", source.encoding)
+        .option("multiLine", str(source.multiline).lower())
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+    )
+    schema = _declared_schema(source)
+    if schema is not None:
+        reader = reader.schema(_with_corrupt_column(schema))
+    return reader.load(source.path)
+
+
+def read_parquet(spark: SparkSession, source: SourceConfig) -> DataFrame:
+    return spark.read.parquet(source.path)
+
+
+READERS = {"jdbc": read_jdbc, "csv": read_csv, "json": read_json, "parquet": read_parquet}
+
+
+def _column_exists(df: DataFrame, path: str) -> bool:
+    head, *rest = path.split(".")
+    fields = {f.name: f for f in df.schema.fields}
+    if head not in fields:
+        return False
+    data_type = fields[head].dataType
+    for part in rest:
+        if not isinstance(data_type, StructType) or part not in data_type.fieldNames():
+            return False
+        data_type = data_type[part].dataType
+    return True
+
+
+def check_columns(df: DataFrame, source: SourceConfig) -> None:
+    """Fail with a one-line message when the key or a mapped column is not in the source."""
+    available = [c for c in df.columns if c != CORRUPT_COLUMN]
+    for key in source.primary_key:
+        if not _column_exists(df, safe_column_name(key)):
+            raise SourceError(
+                f"source {source.name!r}: primary_key column {key!r} is not in the source; "
+                f"it has: {', '.join(available)}"
+            )
+    for attribute, column in source.mapping.items():
+        if not _column_exists(df, safe_path(column)):
+            raise SourceError(
+                f"source {source.name!r}: mapping.{attribute} names column {column!r}, which the source lacks; "
+                f"it has: {', '.join(available)}"
+            )
+    if source.watermark and not _column_exists(df, safe_column_name(source.watermark)):
+        raise SourceError(f"source {source.name!r}: watermark column {source.watermark!r} is not in the source")
+
+
+def safe_path(column: str) -> str:
+    """A mapped column path with its top-level name made Delta-safe."""
+    head, _, rest = column.partition(".")
+    return safe_column_name(head) + (f".{rest}" if rest else "")
+
+
+def read_source(spark: SparkSession, source: SourceConfig) -> DataFrame:
+    """Open a source and check it against its config; raises SourceError with one line."""
+    if source.kind != "jdbc" and source.path and "://" not in source.path and not Path(source.path).exists():
+        raise SourceError(f"source {source.name!r}: file {source.path} not found")
+    try:
+        df = READERS[source.kind](spark, source)
+    except (PySparkException, Py4JJavaError) as exc:
+        raise SourceError(f"source {source.name!r}: cannot read: {short_error(exc)}") from None
+    df = df.toDF(*[c if c == CORRUPT_COLUMN else safe_column_name(c) for c in df.columns])
+    check_columns(df, source)
+    if CORRUPT_COLUMN not in df.columns:
+        df = df.withColumn(CORRUPT_COLUMN, F.lit(None).cast("string"))
+    return df

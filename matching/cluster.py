@@ -1,0 +1,291 @@
+"""Clustering: linked pairs to clusters of records that describe one customer.
+
+``cluster_pairs`` composes the steps:
+
+1. ``linked_edges``: pairs scored at or above the match threshold plus the
+   steward's must-links, restricted to known records;
+2. ``connected_components``: large-star / small-star (Kiveris et al.,
+   "Connected Components in MapReduce and Beyond", 2014) in DataFrame
+   operations, with no collect to the driver;
+3. ``split_cannot_links``: components holding both ends of a steward's
+   cannot-link are re-partitioned greedily, one component per pandas group;
+4. ``flag_disagreeing_clusters``: clusters holding a scored pair below the
+   review threshold are flagged for a steward, not split.
+
+A cluster's id is the smallest record id in it (binary string order, which
+Spark and Python share), so it does not depend on partitioning or row order.
+
+Must-link against cannot-link: the cannot-link always wins. Splitting records
+that belong together only sends them back to the review queue, while a merge
+the steward has explicitly rejected would publish a wrong golden customer.
+Must-links still go first in the greedy re-partition, ahead of model scores.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+REVIEW_FLAG = "review: members disagree"
+
+PAIR_COLUMNS = ("record_id_l", "record_id_r")
+SCORED_PAIR_COLUMNS = (*PAIR_COLUMNS, "match_probability")
+CLUSTER_SCHEMA = "record_id string, cluster_id string"
+
+
+class ClusteringDidNotConverge(RuntimeError):
+    """Connected components did not reach a fixed point within the allowed iterations."""
+
+
+def cluster_pairs(
+    nodes: DataFrame,
+    pairs: DataFrame,
+    match_threshold: float,
+    must_links: DataFrame,
+    cannot_links: DataFrame,
+    review_threshold: float,
+    max_iterations: int = 50,
+) -> DataFrame:
+    """Cluster ``nodes`` (``record_id``) from scored ``pairs`` and steward decisions.
+
+    ``pairs`` has ``record_id_l``, ``record_id_r``, ``match_probability``;
+    ``must_links`` and ``cannot_links`` have ``record_id_l``, ``record_id_r``.
+    Decisions and pairs naming records absent from ``nodes`` are ignored.
+    Returns ``record_id``, ``cluster_id``, ``cluster_flag`` (NULL or
+    ``REVIEW_FLAG``), one row per node.
+    """
+    if not 0.0 <= review_threshold <= match_threshold <= 1.0:
+        raise ValueError(
+            "expected 0 <= review_threshold <= match_threshold <= 1, got "
+            f"review_threshold={review_threshold}, match_threshold={match_threshold}"
+        )
+    _require_columns(nodes, "nodes", ("record_id",))
+    _require_columns(pairs, "pairs", SCORED_PAIR_COLUMNS)
+    _require_columns(must_links, "must_links", PAIR_COLUMNS)
+    _require_columns(cannot_links, "cannot_links", PAIR_COLUMNS)
+
+    links = linked_edges(nodes, pairs, match_threshold, must_links)
+    components = connected_components(nodes, links, max_iterations)
+    clusters = split_cannot_links(components, links, _known_pairs(nodes, cannot_links))
+    accepted = _normalized_pairs(must_links)
+    unreviewed = _normalized_pairs(pairs).join(accepted, list(PAIR_COLUMNS), "left_anti")
+    return flag_disagreeing_clusters(clusters, unreviewed, review_threshold)
+
+
+def linked_edges(
+    nodes: DataFrame, pairs: DataFrame, match_threshold: float, must_links: DataFrame
+) -> DataFrame:
+    """Edges to cluster on: ``record_id_l`` < ``record_id_r``, ``match_probability``, ``must_link``.
+
+    One row per record pair. ``match_probability`` is NULL for a must-link
+    that was never scored; ``must_link`` says whether a steward accepted it.
+    """
+    scored = (
+        pairs.filter(F.col("match_probability") >= match_threshold)
+        .select(*SCORED_PAIR_COLUMNS)
+        .withColumn("must_link", F.lit(False))
+    )
+    accepted = must_links.select(
+        *PAIR_COLUMNS,
+        F.lit(None).cast("double").alias("match_probability"),
+        F.lit(True).alias("must_link"),
+    )
+    return (
+        _known_pairs(nodes, _normalized_pairs(scored.unionByName(accepted)))
+        .groupBy(*PAIR_COLUMNS)
+        .agg(F.max("match_probability").alias("match_probability"), F.max("must_link").alias("must_link"))
+    )
+
+
+def connected_components(nodes: DataFrame, edges: DataFrame, max_iterations: int = 50) -> DataFrame:
+    """``record_id``, ``cluster_id``: each node with the smallest record id of its component.
+
+    ``edges`` (``record_id_l``, ``record_id_r``) must name only records in
+    ``nodes``. Each iteration runs a large-star then a small-star step on
+    edges kept as (larger id -> smaller id), cut from the previous lineage by a
+    local checkpoint. The fixed point is a forest of stars centred on each
+    component's smallest id; reaching it costs one small job per iteration.
+    """
+    current = (
+        edges.select(
+            F.greatest(*PAIR_COLUMNS).alias("src"), F.least(*PAIR_COLUMNS).alias("dst")
+        )
+        .filter(F.col("src") != F.col("dst"))
+        .distinct()
+        .localCheckpoint(eager=False)
+    )
+    iterations = 0
+    while not _is_star_forest(current):
+        if iterations == max_iterations:
+            raise ClusteringDidNotConverge(
+                f"connected components did not converge in max_iterations={max_iterations}"
+            )
+        current = _small_star(_large_star(current)).localCheckpoint(eager=False)
+        iterations += 1
+    parents = current.select(F.col("src").alias("record_id"), F.col("dst").alias("parent"))
+    return nodes.select("record_id").join(parents, "record_id", "left").select(
+        "record_id", F.coalesce("parent", "record_id").alias("cluster_id")
+    )
+
+
+def split_cannot_links(clusters: DataFrame, links: DataFrame, cannot_links: DataFrame) -> DataFrame:
+    """Re-partition only the clusters that hold both ends of a cannot-link.
+
+    In such a cluster, a union-find merges records over its ``links`` (as from
+    ``linked_edges``), must-links first, then by descending probability, ties
+    by record ids, skipping every merge that would join two cannot-linked
+    records. Each resulting sub-cluster takes its smallest record id.
+    """
+    clusters_l = clusters.select(F.col("record_id").alias("record_id_l"), "cluster_id")
+    clusters_r = clusters.select(
+        F.col("record_id").alias("record_id_r"), F.col("cluster_id").alias("cluster_id_r")
+    )
+    violated = (
+        _normalized_pairs(cannot_links)
+        .join(clusters_l, "record_id_l")
+        .join(clusters_r, "record_id_r")
+        .filter(F.col("cluster_id") == F.col("cluster_id_r"))
+        .select("cluster_id", *PAIR_COLUMNS)
+    )
+    conflicted = violated.select("cluster_id").distinct()
+    members = clusters.join(conflicted, "cluster_id").select(
+        "cluster_id",
+        F.lit("member").alias("kind"),
+        F.col("record_id").alias("record_id_l"),
+        F.lit(None).cast("string").alias("record_id_r"),
+        F.lit(None).cast("double").alias("match_probability"),
+        F.lit(None).cast("boolean").alias("must_link"),
+    )
+    edges = links.join(clusters_l.join(conflicted, "cluster_id"), "record_id_l").select(
+        "cluster_id", F.lit("edge").alias("kind"), *PAIR_COLUMNS, "match_probability", "must_link"
+    )
+    cannot = violated.select(
+        "cluster_id",
+        F.lit("cannot").alias("kind"),
+        *PAIR_COLUMNS,
+        F.lit(None).cast("double").alias("match_probability"),
+        F.lit(None).cast("boolean").alias("must_link"),
+    )
+    split = (
+        members.unionByName(edges)
+        .unionByName(cannot)
+        .groupBy("cluster_id")
+        .applyInPandas(_greedy_partition, CLUSTER_SCHEMA)
+    )
+    untouched = clusters.join(conflicted, "cluster_id", "left_anti").select("record_id", "cluster_id")
+    return untouched.unionByName(split)
+
+
+def flag_disagreeing_clusters(clusters: DataFrame, pairs: DataFrame, review_threshold: float) -> DataFrame:
+    """Add ``cluster_flag``: ``REVIEW_FLAG`` where two members were scored below ``review_threshold``.
+
+    Such a cluster is usually a chain of good links between records that
+    clearly differ; it is left whole for a steward to split.
+    """
+    member_l = clusters.select(F.col("record_id").alias("record_id_l"), "cluster_id")
+    member_r = clusters.select(
+        F.col("record_id").alias("record_id_r"), F.col("cluster_id").alias("cluster_id_r")
+    )
+    disagreeing = (
+        pairs.filter(F.col("match_probability") < review_threshold)
+        .filter(F.col("record_id_l") != F.col("record_id_r"))
+        .join(member_l, "record_id_l")
+        .join(member_r, "record_id_r")
+        .filter(F.col("cluster_id") == F.col("cluster_id_r"))
+        .select("cluster_id", F.lit(REVIEW_FLAG).alias("cluster_flag"))
+        .distinct()
+    )
+    return clusters.join(disagreeing, "cluster_id", "left").select("record_id", "cluster_id", "cluster_flag")
+
+
+def _large_star(edges: DataFrame) -> DataFrame:
+    """Connect every larger neighbour of a node to the smallest id in its closed neighbourhood."""
+    both = edges.select(F.col("src").alias("u"), F.col("dst").alias("v")).unionByName(
+        edges.select(F.col("dst").alias("u"), F.col("src").alias("v"))
+    )
+    smallest = F.least(F.col("u"), F.min("v").over(Window.partitionBy("u")))
+    return (
+        both.withColumn("m", smallest)
+        .filter(F.col("v") > F.col("u"))
+        .select(F.col("v").alias("src"), F.col("m").alias("dst"))
+        .distinct()
+    )
+
+
+def _small_star(edges: DataFrame) -> DataFrame:
+    """Connect a node and its smaller neighbours to the smallest of them."""
+    with_min = edges.withColumn("m", F.min("dst").over(Window.partitionBy("src")))
+    neighbours = with_min.select(F.col("dst").alias("src"), F.col("m").alias("dst")).filter(
+        F.col("src") != F.col("dst")
+    )
+    node = with_min.select("src", F.col("m").alias("dst"))
+    return neighbours.unionByName(node).distinct()
+
+
+def _is_star_forest(edges: DataFrame) -> bool:
+    """True when every node points to at most one node and no pointed-to node points anywhere.
+
+    With edges from larger to smaller ids this is the algorithm's fixed point:
+    each star's centre is the smallest id of its component.
+    """
+    roles = edges.select(F.col("src").alias("node"), F.lit(1).alias("out"), F.lit(0).alias("into")).unionByName(
+        edges.select(F.col("dst").alias("node"), F.lit(0).alias("out"), F.lit(1).alias("into"))
+    )
+    not_a_star = (
+        roles.groupBy("node")
+        .agg(F.sum("out").alias("out"), F.max("into").alias("into"))
+        .filter((F.col("out") > 1) | ((F.col("out") == 1) & (F.col("into") == 1)))
+    )
+    return not_a_star.isEmpty()
+
+
+def _greedy_partition(group: pd.DataFrame) -> pd.DataFrame:
+    """Greedy union-find over one component's edges that never joins cannot-linked records."""
+    kind = group["kind"]
+    members = group.loc[kind == "member", "record_id_l"].tolist()
+    edges = group.loc[kind == "edge"].sort_values(
+        ["must_link", "match_probability", "record_id_l", "record_id_r"],
+        ascending=[False, False, True, True],
+        na_position="last",
+    )
+    root = {record: record for record in members}
+    group_of = {record: {record} for record in members}
+    forbidden: dict[str, set[str]] = {record: set() for record in members}
+    for left, right in group.loc[kind == "cannot", ["record_id_l", "record_id_r"]].itertuples(index=False):
+        forbidden[left].add(right)
+        forbidden[right].add(left)
+    for left, right in edges[["record_id_l", "record_id_r"]].itertuples(index=False):
+        keep, absorb = root[left], root[right]
+        if keep == absorb or forbidden[keep] & group_of[absorb]:
+            continue
+        if len(group_of[keep]) < len(group_of[absorb]):
+            keep, absorb = absorb, keep
+        for record in group_of[absorb]:
+            root[record] = keep
+        group_of[keep] |= group_of.pop(absorb)
+        forbidden[keep] |= forbidden.pop(absorb)
+    cluster_of = {record: min(group_of[root[record]]) for record in members}
+    return pd.DataFrame({"record_id": list(cluster_of), "cluster_id": list(cluster_of.values())})
+
+
+def _normalized_pairs(pairs: DataFrame) -> DataFrame:
+    """Pairs with ``record_id_l`` < ``record_id_r``; self-pairs dropped; other columns kept."""
+    others = [c for c in pairs.columns if c not in PAIR_COLUMNS]
+    return pairs.filter(F.col("record_id_l") != F.col("record_id_r")).select(
+        F.least(*PAIR_COLUMNS).alias("record_id_l"), F.greatest(*PAIR_COLUMNS).alias("record_id_r"), *others
+    )
+
+
+def _known_pairs(nodes: DataFrame, pairs: DataFrame) -> DataFrame:
+    """Pairs whose two records are both in ``nodes``."""
+    ids = nodes.select("record_id")
+    return pairs.join(ids.withColumnRenamed("record_id", "record_id_l"), "record_id_l", "left_semi").join(
+        ids.withColumnRenamed("record_id", "record_id_r"), "record_id_r", "left_semi"
+    )
+
+
+def _require_columns(frame: DataFrame, name: str, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; has {frame.columns}")

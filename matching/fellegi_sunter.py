@@ -1,0 +1,394 @@
+"""Fellegi-Sunter match model: EM training on comparison patterns, vectorized scoring.
+
+Comparison vectors are the contract with the comparison stage. For each
+comparison ``c`` a pair carries ``gamma_<c>``: -1 = missing (no evidence),
+0 = disagree, 1..K_c = agreement levels with K_c the strongest (exact). For
+term-frequency comparisons it also carries ``tf_<c>``: the relative frequency
+of the agreeing value among all records (NaN off the exact level).
+
+Training works on distinct gamma patterns with a ``count`` column, so the
+driver handles a few thousand rows however many pairs there are. ``u`` comes
+from random record pairs (``estimate_u``) and is kept fixed by default, as
+Splink does; EM then estimates ``m`` and ``lambda_``.
+
+Weights are in bits: a level's match weight is ``log2(m / u)``, a pair's
+``match_weight`` is ``log2(lambda / (1 - lambda))`` plus the sum of its levels'
+weights, and ``match_probability = 2^w / (1 + 2^w)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FORMAT_VERSION = 1
+MODEL_TYPE = "fellegi_sunter"
+MISSING = -1
+COUNT_COLUMN = "count"
+PROBABILITY_FLOOR = 1e-6
+# Bound on the term-frequency adjustment, in bits: one typo'd or unseen value
+# must not outweigh every other comparison.
+TF_MAX_ADJUSTMENT = 10.0
+# Ratio between successive starting m values: the exact level starts most likely.
+_STARTING_M_RATIO = 3.0
+_STARTING_LAMBDA_BOUNDS = (1e-3, 1.0 - 1e-3)
+
+
+def gamma_column(name: str) -> str:
+    """The level column of comparison ``name``."""
+    return f"gamma_{name}"
+
+
+def tf_column(name: str) -> str:
+    """The term-frequency column of comparison ``name``."""
+    return f"tf_{name}"
+
+
+def weight_column(name: str) -> str:
+    """The output column holding comparison ``name``'s match weight."""
+    return f"mw_{name}"
+
+
+def level_array(frame: pd.DataFrame, name: str, levels: int) -> np.ndarray:
+    """The validated integer levels (-1..levels) of comparison ``name``."""
+    column = gamma_column(name)
+    if column not in frame.columns:
+        raise ValueError(f"comparison vectors lack column {column!r}")
+    series = frame[column]
+    if series.isna().any():
+        raise ValueError(f"column {column!r} has nulls; missing must be encoded as {MISSING}")
+    values = series.to_numpy(dtype=np.int64)
+    bad = (values < MISSING) | (values > levels)
+    if bad.any():
+        found = sorted({int(v) for v in values[bad]})[:5]
+        raise ValueError(f"column {column!r} has levels {found} outside {MISSING}..{levels}")
+    return values
+
+
+def assemble_scores(
+    index: pd.Index, names: Sequence[str], contributions: np.ndarray, prior_weight: float
+) -> pd.DataFrame:
+    """Build the score frame shared by every model: ``mw_<c>``, weight, probability.
+
+    ``contributions`` is (rows, comparisons) in bits, 0 where a level is missing.
+    """
+    match_weight = prior_weight + contributions.sum(axis=1)
+    # 2^w / (1 + 2^w) written so that large |w| neither overflows nor warns.
+    probability = 1.0 / (1.0 + np.exp2(-np.clip(match_weight, -1000.0, 1000.0)))
+    columns: dict[str, np.ndarray] = {
+        weight_column(name): contributions[:, j] for j, name in enumerate(names)
+    }
+    columns["match_weight"] = match_weight
+    columns["match_probability"] = probability
+    return pd.DataFrame(columns, index=index)
+
+
+@dataclass(frozen=True)
+class ComparisonParameters:
+    """m and u per level 0..levels of one comparison (missing has none)."""
+
+    name: str
+    levels: int
+    m: tuple[float, ...]
+    u: tuple[float, ...]
+    tf: bool = False
+
+    def __post_init__(self) -> None:
+        if self.levels < 1:
+            raise ValueError(f"comparison {self.name!r}: levels must be >= 1, got {self.levels}")
+        for label, values in (("m", self.m), ("u", self.u)):
+            if len(values) != self.levels + 1:
+                raise ValueError(
+                    f"comparison {self.name!r}: {label} needs {self.levels + 1} values "
+                    f"(levels 0..{self.levels}), got {len(values)}"
+                )
+            if not all(0.0 < v < 1.0 for v in values):
+                raise ValueError(f"comparison {self.name!r}: {label} values must be in (0, 1)")
+            if abs(sum(values) - 1.0) > 1e-6:
+                raise ValueError(f"comparison {self.name!r}: {label} must sum to 1")
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Match weight ``log2(m / u)`` per level 0..levels."""
+        return np.log2(np.asarray(self.m) / np.asarray(self.u))
+
+
+@dataclass(frozen=True)
+class FellegiSunterModel:
+    """A trained Fellegi-Sunter model; ``lambda_`` is the prior match probability of a candidate pair."""
+
+    comparisons: tuple[ComparisonParameters, ...]
+    lambda_: float
+    iterations: int = 0
+    converged: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.lambda_ < 1.0:
+            raise ValueError(f"lambda_ must be in (0, 1), got {self.lambda_}")
+        names = [c.name for c in self.comparisons]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate comparison names in {names}")
+
+    def comparison(self, name: str) -> ComparisonParameters:
+        for parameters in self.comparisons:
+            if parameters.name == name:
+                return parameters
+        raise KeyError(f"model has no comparison {name!r}")
+
+    @property
+    def prior_weight(self) -> float:
+        """``log2`` of the prior match odds."""
+        return float(np.log2(self.lambda_ / (1.0 - self.lambda_)))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format_version": FORMAT_VERSION,
+                "model_type": MODEL_TYPE,
+                "lambda": self.lambda_,
+                "iterations": self.iterations,
+                "converged": self.converged,
+                "comparisons": [
+                    {"name": c.name, "levels": c.levels, "m": list(c.m), "u": list(c.u), "tf": c.tf}
+                    for c in self.comparisons
+                ],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, source: str | Mapping[str, Any]) -> FellegiSunterModel:
+        data = json.loads(source) if isinstance(source, str) else source
+        if data.get("model_type") != MODEL_TYPE:
+            raise ValueError(f"model_type must be {MODEL_TYPE!r}, got {data.get('model_type')!r}")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"format_version must be {FORMAT_VERSION}, got {data.get('format_version')!r}"
+            )
+        try:
+            comparisons = tuple(
+                ComparisonParameters(
+                    name=c["name"],
+                    levels=int(c["levels"]),
+                    m=tuple(float(v) for v in c["m"]),
+                    u=tuple(float(v) for v in c["u"]),
+                    tf=bool(c["tf"]),
+                )
+                for c in data["comparisons"]
+            )
+            return cls(
+                comparisons=comparisons,
+                lambda_=float(data["lambda"]),
+                iterations=int(data["iterations"]),
+                converged=bool(data["converged"]),
+            )
+        except KeyError as error:
+            raise ValueError(f"Fellegi-Sunter model JSON lacks key {error}") from None
+
+
+def count_patterns(pairs: pd.DataFrame, comparisons: Mapping[str, int]) -> pd.DataFrame:
+    """Distinct gamma patterns of ``pairs`` with their ``count`` (the pandas twin of a Spark groupBy)."""
+    columns = [gamma_column(name) for name in comparisons]
+    return pairs.groupby(columns, sort=False).size().rename(COUNT_COLUMN).reset_index()
+
+
+def _pattern_counts(patterns: pd.DataFrame) -> np.ndarray:
+    if COUNT_COLUMN not in patterns.columns:
+        raise ValueError(f"patterns lack the {COUNT_COLUMN!r} column")
+    counts = patterns[COUNT_COLUMN].to_numpy(dtype=np.float64)
+    if (counts < 0).any() or not np.isfinite(counts).all():
+        raise ValueError(f"column {COUNT_COLUMN!r} must hold finite non-negative counts")
+    if counts.sum() <= 0:
+        raise ValueError("patterns hold no pairs (total count is 0)")
+    return counts
+
+
+def _level_shares(levels: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    """Weighted share of each level 0..k among non-missing rows, clipped away from 0 and 1."""
+    present = levels != MISSING
+    tally = np.bincount(levels[present], weights=weights[present], minlength=k + 1)
+    total = tally.sum()
+    shares = tally / total if total > 0 else np.full(k + 1, 1.0 / (k + 1))
+    shares = np.clip(shares, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+    return shares / shares.sum()
+
+
+def estimate_u(
+    patterns: pd.DataFrame, comparisons: Mapping[str, int], smoothing: float = 1.0
+) -> dict[str, np.ndarray]:
+    """u per comparison level from patterns of RANDOM record pairs (nearly all non-matches).
+
+    u[c][k] is the share of level k among pairs where c is not missing, with
+    Laplace smoothing (``smoothing`` pseudo-counts per level) so no u is 0.
+    """
+    if smoothing <= 0:
+        raise ValueError(f"smoothing must be > 0, got {smoothing}")
+    counts = _pattern_counts(patterns)
+    u: dict[str, np.ndarray] = {}
+    for name, k in comparisons.items():
+        levels = level_array(patterns, name, k)
+        present = levels != MISSING
+        tally = np.bincount(levels[present], weights=counts[present], minlength=k + 1)
+        u[name] = (tally + smoothing) / (tally.sum() + smoothing * (k + 1))
+    return u
+
+
+def _starting_m(k: int) -> np.ndarray:
+    """Geometric starting m: each level ``_STARTING_M_RATIO`` times likelier than the one below."""
+    raw = _STARTING_M_RATIO ** np.arange(k + 1, dtype=np.float64)
+    return raw / raw.sum()
+
+
+def _starting_lambda(levels: Mapping[str, np.ndarray], counts: np.ndarray) -> float:
+    """Share of pairs agreeing (level >= 1) on more than half of their non-missing comparisons."""
+    agreeing = sum((g >= 1).astype(np.int64) for g in levels.values())
+    present = sum((g != MISSING).astype(np.int64) for g in levels.values())
+    share = counts[2 * agreeing > present].sum() / counts.sum()
+    return float(np.clip(share, *_STARTING_LAMBDA_BOUNDS))
+
+
+def _posterior(
+    levels: Mapping[str, np.ndarray],
+    m: Mapping[str, np.ndarray],
+    u: Mapping[str, np.ndarray],
+    lambda_: float,
+) -> np.ndarray:
+    """E step: posterior match probability per pattern; missing levels add nothing."""
+    log_odds = np.full(len(next(iter(levels.values()))), np.log(lambda_ / (1.0 - lambda_)))
+    for name, g in levels.items():
+        # Index -1 (missing) picks the appended 0.
+        log_odds += np.append(np.log(m[name] / u[name]), 0.0)[g]
+    return 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700.0, 700.0)))
+
+
+def _favours_agreement(m: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray]) -> bool:
+    """True when m beats u at the exact level for most comparisons (the 'match' class)."""
+    wins = sum(1 for name in m if m[name][-1] > u[name][-1])
+    return 2 * wins > len(m)
+
+
+def _validated_u(u: Mapping[str, Sequence[float]], comparisons: Mapping[str, int]) -> dict[str, np.ndarray]:
+    checked: dict[str, np.ndarray] = {}
+    for name, k in comparisons.items():
+        if name not in u:
+            raise ValueError(f"u has no values for comparison {name!r}")
+        values = np.asarray(u[name], dtype=np.float64)
+        if values.shape != (k + 1,) or (values <= 0).any():
+            raise ValueError(f"u[{name!r}] must hold {k + 1} positive values, got {values.tolist()}")
+        values = np.clip(values / values.sum(), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+        checked[name] = values / values.sum()
+    return checked
+
+
+def train(
+    patterns: pd.DataFrame,
+    comparisons: Mapping[str, int],
+    u: Mapping[str, Sequence[float]],
+    tf_comparisons: Iterable[str] = (),
+    max_iterations: int = 100,
+    tolerance: float = 1e-5,
+    fix_u: bool = True,
+) -> FellegiSunterModel:
+    """Estimate m (and lambda; u too unless ``fix_u``) by EM over candidate-pair patterns.
+
+    ``patterns`` has one ``gamma_<c>`` column per comparison plus ``count``.
+    Stops when no parameter moves by ``tolerance`` or more, or after
+    ``max_iterations``. Raises ValueError when, with u fixed, EM ends on a
+    'match' class that favours disagreement: such a model would score
+    non-matches as matches.
+    """
+    if not comparisons:
+        raise ValueError("at least one comparison is needed")
+    if max_iterations < 1:
+        raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")
+    tf_names = tuple(tf_comparisons)
+    unknown = sorted(set(tf_names) - set(comparisons))
+    if unknown:
+        raise ValueError(f"tf_comparisons {unknown} are not among the comparisons")
+    counts = _pattern_counts(patterns)
+    levels = {name: level_array(patterns, name, k) for name, k in comparisons.items()}
+    u_now = _validated_u(u, comparisons)
+    m_now = {name: _starting_m(k) for name, k in comparisons.items()}
+    lambda_now = _starting_lambda(levels, counts)
+
+    converged = False
+    iterations = 0
+    for iterations in range(1, max_iterations + 1):
+        posterior = _posterior(levels, m_now, u_now, lambda_now)
+        match_weights = counts * posterior
+        m_next = {name: _level_shares(levels[name], match_weights, k) for name, k in comparisons.items()}
+        u_next = u_now
+        if not fix_u:
+            non_match_weights = counts * (1.0 - posterior)
+            u_next = {
+                name: _level_shares(levels[name], non_match_weights, k) for name, k in comparisons.items()
+            }
+        lambda_next = float(
+            np.clip(match_weights.sum() / counts.sum(), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+        )
+        change = max(
+            abs(lambda_next - lambda_now),
+            max(np.abs(m_next[n] - m_now[n]).max() for n in comparisons),
+            max(np.abs(u_next[n] - u_now[n]).max() for n in comparisons),
+        )
+        m_now, u_now, lambda_now = m_next, u_next, lambda_next
+        if change < tolerance:
+            converged = True
+            break
+
+    if not _favours_agreement(m_now, u_now):
+        if fix_u:
+            raise ValueError(
+                "EM ended with a 'match' class that favours disagreement; check u (from random "
+                "pairs) and the blocking rules that produced the candidate pairs"
+            )
+        m_now, u_now, lambda_now = u_now, m_now, 1.0 - lambda_now
+
+    return FellegiSunterModel(
+        comparisons=tuple(
+            ComparisonParameters(
+                name=name,
+                levels=k,
+                m=tuple(float(v) for v in m_now[name]),
+                u=tuple(float(v) for v in u_now[name]),
+                tf=name in tf_names,
+            )
+            for name, k in comparisons.items()
+        ),
+        lambda_=lambda_now,
+        iterations=iterations,
+        converged=converged,
+    )
+
+
+def _tf_adjustment(parameters: ComparisonParameters, levels: np.ndarray, pairs: pd.DataFrame) -> np.ndarray:
+    """Splink-style ``log2(u_exact / tf)`` on the exact level, clipped; 0 elsewhere or without tf."""
+    column = tf_column(parameters.name)
+    if column not in pairs.columns:
+        raise ValueError(f"comparison {parameters.name!r} uses term frequencies but pairs lack {column!r}")
+    tf = pairs[column].to_numpy(dtype=np.float64, na_value=np.nan)
+    usable = (levels == parameters.levels) & np.isfinite(tf) & (tf > 0)
+    adjustment = np.log2(parameters.u[-1] / np.where(usable, tf, 1.0))
+    return np.where(usable, np.clip(adjustment, -TF_MAX_ADJUSTMENT, TF_MAX_ADJUSTMENT), 0.0)
+
+
+def score(model: FellegiSunterModel, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per pair: ``mw_<c>`` (bits, 0 when missing), ``match_weight`` and ``match_probability``.
+
+    Vectorized (numpy indexing only), for use inside pandas UDFs; the result
+    keeps ``pairs``' index.
+    """
+    contributions = np.empty((len(pairs), len(model.comparisons)), dtype=np.float64)
+    for j, parameters in enumerate(model.comparisons):
+        levels = level_array(pairs, parameters.name, parameters.levels)
+        column = np.append(parameters.weights, 0.0)[levels]
+        if parameters.tf:
+            column = column + _tf_adjustment(parameters, levels, pairs)
+        contributions[:, j] = column
+    return assemble_scores(
+        pairs.index, [c.name for c in model.comparisons], contributions, model.prior_weight
+    )

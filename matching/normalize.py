@@ -1,0 +1,126 @@
+"""Text normalizers shared by every attribute: ``Column -> Column`` functions.
+
+Spark has no Unicode normalization (NFKD) built-in, so accents are folded with
+``translate`` over a table built from Python's ``unicodedata`` for Latin-1
+Supplement and Latin Extended-A, plus ``regexp_replace`` for the letters that
+fold to two ASCII characters (``ß`` -> ``ss``). Letters of other scripts are
+kept as they are: dropping them would lose the name.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+# BOM, zero-width space / joiners, word joiner, and combining marks (already
+# decomposed accents such as "e" + U+0301).
+_INVISIBLE = r"[\x{200B}-\x{200D}\x{2060}\x{FEFF}\p{M}]"
+
+_TWO_CHAR_FOLDS: dict[str, str] = {
+    "[ßẞ]": "ss",
+    "[æÆ]": "ae",
+    "[œŒ]": "oe",
+    "[ĳĲ]": "ij",
+    "[þÞ]": "th",
+}
+
+# Letters NFKD leaves alone, and typographic apostrophes and dashes.
+_EXTRA_SINGLE_FOLDS: dict[str, str] = {
+    "ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D",
+    "ħ": "h", "Ħ": "H", "ı": "i", "ŋ": "n", "Ŋ": "N", "ĸ": "k",
+    "’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'",
+    "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-",
+}
+
+
+def _single_char_folds() -> tuple[str, str]:
+    """(from, to) strings for ``translate``: each accented Latin letter to its ASCII base."""
+    folds = dict(_EXTRA_SINGLE_FOLDS)
+    for code in range(0x00C0, 0x0180):
+        char = chr(code)
+        base = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+        if len(base) == 1 and char not in folds:
+            folds[char] = base
+    return "".join(folds), "".join(folds.values())
+
+
+_FOLD_FROM, _FOLD_TO = _single_char_folds()
+
+
+def fold_accents(col: Column) -> Column:
+    """Remove invisible characters and fold accented Latin letters to ASCII (case kept)."""
+    folded = F.regexp_replace(col, _INVISIBLE, "")
+    for pattern, replacement in _TWO_CHAR_FOLDS.items():
+        folded = F.regexp_replace(folded, pattern, replacement)
+    return F.translate(folded, _FOLD_FROM, _FOLD_TO)
+
+
+def blank_to_null(col: Column) -> Column:
+    """Trimmed text, or NULL when nothing is left."""
+    trimmed = F.trim(col)
+    return F.when(trimmed != "", trimmed)
+
+
+def tidy_text(col: Column, keep: str = "'-") -> Column:
+    """Fold, lower-case, turn every character but letters, digits and ``keep`` into a space.
+
+    Apostrophes and hyphens that do not sit between two letters or digits
+    (quotes, dashes used as separators) become spaces too.
+    """
+    kept = "".join("\\" + char for char in keep)
+    text = F.lower(fold_accents(col))
+    text = F.regexp_replace(text, rf"[^\p{{L}}\p{{N}}{kept}]+", " ")
+    text = F.regexp_replace(text, r"(?<![\p{L}\p{N}])['-]+|['-]+(?![\p{L}\p{N}])", " ")
+    return blank_to_null(F.regexp_replace(text, r"\s+", " "))
+
+
+def clean_text(col: Column) -> Column:
+    """Accent-folded, lower-case words separated by single spaces; blank -> NULL.
+
+    ``'  Zoë  Müller-Łukasz '`` -> ``'zoe muller-lukasz'``.
+    """
+    return tidy_text(col)
+
+
+def literal_map(entries: Mapping[str, str]) -> Column:
+    """A ``map<string,string>`` literal column (for small lookup tables)."""
+    pairs = [F.lit(item) for key, value in sorted(entries.items()) for item in (key, value)]
+    return F.create_map(*pairs)
+
+
+def lookup(col: Column, entries: Mapping[str, str]) -> Column:
+    """The value ``col`` maps to in ``entries``, or NULL."""
+    return F.try_element_at(literal_map(entries), col)
+
+
+GENDER_CODES: dict[str, str] = {
+    "m": "m", "male": "m", "man": "m", "boy": "m", "mr": "m",
+    "f": "f", "female": "f", "woman": "f", "girl": "f", "w": "f",
+    "mrs": "f", "ms": "f", "miss": "f",
+}
+
+# Values that state no m/f gender: NULL without being reported as an issue.
+GENDER_NOT_STATED: frozenset[str] = frozenset(
+    {"u", "unknown", "not known", "not stated", "not specified", "prefer not to say",
+     "x", "o", "other", "non-binary", "nonbinary", "n a", "na", "none", "null"}
+)
+
+
+def normalize_gender(col: Column) -> Column:
+    """``'m'`` / ``'f'`` from m/male/man/f/female/woman/...; anything else NULL."""
+    return lookup(clean_text(col), GENDER_CODES)
+
+
+# Placeholders sources use for "no value": not reported when they fail to parse.
+NULL_MARKERS: frozenset[str] = frozenset(
+    {"n/a", "na", "n.a.", "null", "none", "nil", "-", "--", "?", "unknown", "not known", "0"}
+)
+
+
+def is_present(col: Column) -> Column:
+    """True when ``col`` holds a value: not NULL, not blank and not a placeholder like ``n/a``."""
+    text = F.lower(F.trim(F.regexp_replace(col, _INVISIBLE, "")))
+    return F.coalesce(text != "", F.lit(False)) & ~text.isin(*sorted(NULL_MARKERS))

@@ -1,0 +1,39 @@
+"""Shared fixtures: one real local SparkSession with Delta for the whole run."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    from jobs.spark import build_session
+
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    session = build_session(
+        {
+            "spark.master": "local[2]",
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.sql.adaptive.enabled": "false",
+            "spark.sql.warehouse.dir": str(warehouse),
+            "spark.driver.memory": "2g",
+        }
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL 15 server on 127.0.0.1 for the JDBC tests."""
+    from tests import postgres_server
+
+    server = postgres_server.start()
+    yield server
+    postgres_server.stop(server)

@@ -1,0 +1,165 @@
+"""Clustering on small, tricky graphs; each test compares the whole result."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+from matching.cluster import (
+    REVIEW_FLAG,
+    ClusteringDidNotConverge,
+    cluster_pairs,
+    connected_components,
+)
+
+NODES = StructType([StructField("record_id", StringType(), False)])
+LINKS = StructType([StructField("record_id_l", StringType()), StructField("record_id_r", StringType())])
+PAIRS = StructType([*LINKS.fields, StructField("match_probability", DoubleType())])
+COMPONENTS = StructType([StructField("record_id", StringType()), StructField("cluster_id", StringType())])
+CLUSTERS = StructType([*COMPONENTS.fields, StructField("cluster_flag", StringType())])
+
+
+def nodes(spark, ids):
+    return spark.createDataFrame([(i,) for i in ids], NODES)
+
+
+def links(spark, rows=()):
+    return spark.createDataFrame(list(rows), LINKS)
+
+
+def pairs(spark, rows=()):
+    return spark.createDataFrame(list(rows), PAIRS)
+
+
+def components(spark, rows):
+    return spark.createDataFrame(rows, COMPONENTS)
+
+
+def clusters(spark, rows):
+    return spark.createDataFrame(rows, CLUSTERS)
+
+
+def check(actual, expected):
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def cluster(spark, ids, scored, must=(), cannot=(), match_threshold=0.9, review_threshold=0.5):
+    return cluster_pairs(
+        nodes(spark, ids),
+        pairs(spark, scored),
+        match_threshold,
+        links(spark, must),
+        links(spark, cannot),
+        review_threshold=review_threshold,
+    )
+
+
+# connected_components
+
+
+def test_chain_is_one_cluster_named_by_its_smallest_id(spark):
+    edges = links(spark, [("d", "c"), ("b", "c"), ("a", "b")])
+    actual = connected_components(nodes(spark, "abcd"), edges)
+    check(actual, components(spark, [(r, "a") for r in "abcd"]))
+
+
+def test_star_with_centre_in_the_middle_of_the_order(spark):
+    edges = links(spark, [("e", leaf) for leaf in "bfag"])
+    actual = connected_components(nodes(spark, "abefg"), edges)
+    check(actual, components(spark, [(r, "a") for r in "abefg"]))
+
+
+def test_singletons_are_their_own_clusters(spark):
+    actual = connected_components(nodes(spark, "xyz"), links(spark))
+    check(actual, components(spark, [(r, r) for r in "xyz"]))
+
+
+def test_two_components_and_a_singleton(spark):
+    edges = links(spark, [("q", "p"), ("r", "q"), ("c", "b"), ("b", "d"), ("p", "r")])
+    actual = connected_components(nodes(spark, "bcdpqrz"), edges)
+    expected = [("b", "b"), ("c", "b"), ("d", "b"), ("p", "p"), ("q", "p"), ("r", "p"), ("z", "z")]
+    check(actual, components(spark, expected))
+
+
+def test_long_chain_in_random_order_converges(spark):
+    ids = [f"n{i:02d}" for i in range(30)]
+    order = random.Random(7).sample(ids, len(ids))
+    rng = random.Random(11)
+    chain = [(a, b) if rng.random() < 0.5 else (b, a) for a, b in zip(order, order[1:])]
+    actual = connected_components(nodes(spark, ids), links(spark, chain))
+    check(actual, components(spark, [(r, "n00") for r in ids]))
+
+
+def test_not_converging_within_max_iterations_raises(spark):
+    with pytest.raises(ClusteringDidNotConverge, match="max_iterations=0"):
+        connected_components(nodes(spark, "abc"), links(spark, [("a", "b"), ("b", "c")]), max_iterations=0)
+
+
+# cluster_pairs
+
+
+def test_pairs_below_match_threshold_do_not_link(spark):
+    actual = cluster(spark, "abc", [("a", "b", 0.95), ("b", "c", 0.7)])
+    expected = [("a", "a", None), ("b", "a", None), ("c", "c", None)]
+    check(actual, clusters(spark, expected))
+
+
+def test_cannot_link_splits_chain_at_its_weakest_link(spark):
+    actual = cluster(
+        spark, "abcde", [("a", "b", 0.99), ("c", "b", 0.95), ("d", "e", 0.97)], cannot=[("c", "a")]
+    )
+    expected = [("a", "a", None), ("b", "a", None), ("c", "c", None), ("d", "d", None), ("e", "d", None)]
+    check(actual, clusters(spark, expected))
+
+
+def test_must_link_joins_two_clusters(spark):
+    actual = cluster(spark, "abcd", [("a", "b", 0.99), ("c", "d", 0.92), ("b", "c", 0.6)], must=[("d", "b")])
+    check(actual, clusters(spark, [(r, "a", None) for r in "abcd"]))
+
+
+def test_cannot_link_wins_over_must_link_on_the_same_pair(spark):
+    actual = cluster(spark, "ab", [("a", "b", 0.99)], must=[("a", "b")], cannot=[("b", "a")])
+    check(actual, clusters(spark, [("a", "a", None), ("b", "b", None)]))
+
+
+def test_must_links_merge_first_then_cannot_link_blocks_the_rest(spark):
+    actual = cluster(spark, "abc", [("a", "c", 0.99)], must=[("b", "c"), ("a", "b")], cannot=[("a", "c")])
+    check(actual, clusters(spark, [("a", "a", None), ("b", "a", None), ("c", "c", None)]))
+
+
+def test_chain_whose_ends_disagree_is_flagged_not_split(spark):
+    scored = [("a", "b", 0.99), ("b", "c", 0.98), ("c", "a", 0.1), ("d", "e", 0.95), ("d", "f", 0.2)]
+    actual = cluster(spark, "abcdef", scored)
+    expected = [
+        ("a", "a", REVIEW_FLAG),
+        ("b", "a", REVIEW_FLAG),
+        ("c", "a", REVIEW_FLAG),
+        ("d", "d", None),
+        ("e", "d", None),
+        ("f", "f", None),
+    ]
+    check(actual, clusters(spark, expected))
+
+
+def test_steward_accepted_pair_scored_low_is_not_flagged(spark):
+    actual = cluster(spark, "ab", [("a", "b", 0.1)], must=[("b", "a")])
+    check(actual, clusters(spark, [("a", "a", None), ("b", "a", None)]))
+
+
+def test_links_to_unknown_records_are_ignored(spark):
+    actual = cluster(
+        spark,
+        "abc",
+        [("a", "x", 0.99), ("x", "b", 0.99), ("a", "c", 0.95)],
+        must=[("b", "y"), ("y", "c")],
+        cannot=[("a", "z"), ("c", "x")],
+    )
+    check(actual, clusters(spark, [("a", "a", None), ("b", "b", None), ("c", "a", None)]))
+
+
+def test_review_threshold_above_match_threshold_is_rejected(spark):
+    with pytest.raises(ValueError, match="review_threshold=0.95, match_threshold=0.9"):
+        cluster(spark, "ab", [], review_threshold=0.95)

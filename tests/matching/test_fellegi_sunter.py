@@ -1,0 +1,215 @@
+"""Fellegi-Sunter: EM recovers simulated parameters; scoring matches hand-computed bits."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matching.fellegi_sunter import (
+    TF_MAX_ADJUSTMENT,
+    ComparisonParameters,
+    FellegiSunterModel,
+    count_patterns,
+    estimate_u,
+    gamma_column,
+    score,
+    train,
+)
+
+COMPARISONS = {"name": 2, "dob": 1, "email": 2}
+TRUE_M = {"name": [0.05, 0.15, 0.80], "dob": [0.08, 0.92], "email": [0.10, 0.05, 0.85]}
+TRUE_U = {"name": [0.90, 0.08, 0.02], "dob": [0.97, 0.03], "email": [0.97, 0.02, 0.01]}
+MISSING_RATE = {"name": 0.05, "dob": 0.2, "email": 0.4}
+TRUE_LAMBDA = 0.2
+
+
+def simulate(rng: np.random.Generator, n: int, lambda_: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """Comparison vectors drawn from TRUE_M / TRUE_U, missing independently of the class."""
+    truth = rng.random(n) < lambda_
+    columns = {}
+    for name, k in COMPARISONS.items():
+        levels = np.where(
+            truth, rng.choice(k + 1, n, p=TRUE_M[name]), rng.choice(k + 1, n, p=TRUE_U[name])
+        )
+        levels[rng.random(n) < MISSING_RATE[name]] = -1
+        columns[gamma_column(name)] = levels
+    return pd.DataFrame(columns), truth
+
+
+@pytest.fixture(scope="module")
+def simulated() -> tuple[dict[str, np.ndarray], pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(20)
+    random_pairs, _ = simulate(rng, 50_000, 0.0)
+    u = estimate_u(count_patterns(random_pairs, COMPARISONS), COMPARISONS)
+    candidates, truth = simulate(rng, 20_000, TRUE_LAMBDA)
+    return u, candidates, truth
+
+
+def test_em_recovers_m_and_lambda_and_classifies_the_truth(simulated) -> None:
+    u, candidates, truth = simulated
+    model = train(count_patterns(candidates, COMPARISONS), COMPARISONS, u)
+
+    assert model.converged
+    assert 1 < model.iterations < 100
+    assert model.lambda_ == pytest.approx(TRUE_LAMBDA, abs=0.01)
+    for name in COMPARISONS:
+        np.testing.assert_allclose(model.comparison(name).m, TRUE_M[name], atol=0.02)
+        np.testing.assert_allclose(model.comparison(name).u, u[name])
+    predicted = score(model, candidates)["match_probability"].to_numpy() > 0.5
+    assert (predicted == truth).mean() > 0.97
+
+
+def test_em_with_free_u_recovers_u_and_fixes_swapped_classes(simulated) -> None:
+    """Starting u = the true m makes EM put the matches in the 'u' class; train swaps them back."""
+    _, candidates, _ = simulated
+    swapped_start = {name: np.asarray(TRUE_M[name]) for name in COMPARISONS}
+    model = train(count_patterns(candidates, COMPARISONS), COMPARISONS, swapped_start, fix_u=False)
+
+    assert model.lambda_ == pytest.approx(TRUE_LAMBDA, abs=0.01)
+    for name in COMPARISONS:
+        np.testing.assert_allclose(model.comparison(name).m, TRUE_M[name], atol=0.02)
+        np.testing.assert_allclose(model.comparison(name).u, TRUE_U[name], atol=0.02)
+
+
+def test_em_with_fixed_u_favouring_agreement_is_rejected(simulated) -> None:
+    _, candidates, _ = simulated
+    agreeing_u = {name: np.asarray(TRUE_M[name]) for name in COMPARISONS}
+    with pytest.raises(ValueError, match="favours disagreement"):
+        train(count_patterns(candidates, COMPARISONS), COMPARISONS, agreeing_u, fix_u=True)
+
+
+def test_em_stops_at_max_iterations_without_converging(simulated) -> None:
+    u, candidates, _ = simulated
+    model = train(count_patterns(candidates, COMPARISONS), COMPARISONS, u, max_iterations=2)
+    assert model.iterations == 2
+    assert not model.converged
+
+
+@pytest.mark.parametrize(
+    ("levels", "counts", "expected"),
+    [
+        # Laplace: (count + 1) / (non-missing + K + 1); missing (-1) ignored.
+        ([0, 1, -1], [8, 0, 5], [9 / 10, 1 / 10]),
+        ([0, 1], [3, 1], [4 / 6, 2 / 6]),
+        ([-1], [7], [1 / 2, 1 / 2]),
+    ],
+)
+def test_estimate_u_is_laplace_smoothed_share_of_non_missing(levels, counts, expected) -> None:
+    patterns = pd.DataFrame({"gamma_dob": levels, "count": counts})
+    u = estimate_u(patterns, {"dob": 1})
+    np.testing.assert_allclose(u["dob"], expected)
+
+
+def toy_model(lambda_: float = 0.2, tf: bool = False) -> FellegiSunterModel:
+    """Weights in bits: a = (-2, 2); b = (-3, 1, log2 12); prior log2(0.25) = -2."""
+    return FellegiSunterModel(
+        comparisons=(
+            ComparisonParameters("a", 1, m=(0.2, 0.8), u=(0.8, 0.2)),
+            ComparisonParameters("b", 2, m=(0.1, 0.3, 0.6), u=(0.8, 0.15, 0.05), tf=tf),
+        ),
+        lambda_=lambda_,
+    )
+
+
+def test_score_matches_hand_computed_bits() -> None:
+    pairs = pd.DataFrame(
+        {"gamma_a": [1, 0, -1, 1, -1], "gamma_b": [2, 0, 1, -1, -1]}, index=[10, 11, 12, 13, 14]
+    )
+    scores = score(toy_model(), pairs)
+
+    expected = pd.DataFrame(
+        {
+            "mw_a": [2.0, -2.0, 0.0, 2.0, 0.0],
+            "mw_b": [math.log2(12), -3.0, 1.0, 0.0, 0.0],
+            "match_weight": [math.log2(12), -7.0, -1.0, 0.0, -2.0],
+            "match_probability": [12 / 13, 1 / 129, 1 / 3, 1 / 2, 1 / 5],
+        },
+        index=[10, 11, 12, 13, 14],
+    )
+    pd.testing.assert_frame_equal(scores, expected, rtol=1e-12)
+
+
+def test_missing_level_adds_no_evidence() -> None:
+    pairs = pd.DataFrame({"gamma_a": [1, 1], "gamma_b": [-1, 0]})
+    scores = score(toy_model(), pairs)
+    assert scores["mw_b"].tolist() == [0.0, -3.0]
+    assert scores["match_weight"].iloc[0] == pytest.approx(toy_model().prior_weight + 2.0)
+
+
+@pytest.mark.parametrize(
+    ("level", "tf", "expected_mw_b"),
+    [
+        # u_exact = 0.05: adjustment log2(0.05 / tf) on the exact level only.
+        (2, 0.0005, math.log2(12) + math.log2(100)),  # rare value: stronger
+        (2, 0.2, math.log2(12) - 2.0),  # common value: weaker
+        (2, 1e-12, math.log2(12) + TF_MAX_ADJUSTMENT),  # clipped
+        (2, np.nan, math.log2(12)),  # no frequency known: plain weight
+        (1, 0.0005, 1.0),  # not the exact level: tf ignored
+        (-1, np.nan, 0.0),
+    ],
+)
+def test_term_frequency_adjusts_the_exact_level(level, tf, expected_mw_b) -> None:
+    pairs = pd.DataFrame({"gamma_a": [1], "gamma_b": [level], "tf_b": [tf]})
+    scores = score(toy_model(tf=True), pairs)
+    assert scores["mw_b"].iloc[0] == pytest.approx(expected_mw_b)
+
+
+def test_rare_agreement_outweighs_common_agreement() -> None:
+    pairs = pd.DataFrame({"gamma_a": [1, 1], "gamma_b": [2, 2], "tf_b": [0.0001, 0.03]})
+    probability = score(toy_model(tf=True), pairs)["match_probability"]
+    assert probability.iloc[0] > probability.iloc[1]
+
+
+def test_json_round_trip_gives_identical_model_and_scores(simulated) -> None:
+    u, candidates, _ = simulated
+    model = train(count_patterns(candidates, COMPARISONS), COMPARISONS, u, tf_comparisons=["name"])
+    restored = FellegiSunterModel.from_json(model.to_json())
+
+    assert restored == model
+    assert restored.comparison("name").tf
+    pairs = candidates.head(500).assign(tf_name=0.001)
+    pd.testing.assert_frame_equal(score(restored, pairs), score(model, pairs), check_exact=True)
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        (pd.DataFrame({"gamma_a": [1]}), "lack column 'gamma_b'"),
+        (pd.DataFrame({"gamma_a": [1], "gamma_b": [3]}), r"levels \[3\] outside -1..2"),
+        (pd.DataFrame({"gamma_a": [1], "gamma_b": [-2]}), r"levels \[-2\] outside"),
+        (pd.DataFrame({"gamma_a": [1.0], "gamma_b": [np.nan]}), "has nulls"),
+    ],
+)
+def test_score_rejects_bad_comparison_vectors(pairs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        score(toy_model(), pairs)
+
+
+def test_score_needs_tf_column_for_tf_comparison() -> None:
+    with pytest.raises(ValueError, match="tf_b"):
+        score(toy_model(tf=True), pd.DataFrame({"gamma_a": [1], "gamma_b": [2]}))
+
+
+@pytest.mark.parametrize(
+    ("updates", "dropped", "message"),
+    [
+        ({"format_version": 99}, None, "format_version"),
+        ({"model_type": "logistic"}, None, "model_type"),
+        ({}, "lambda", "lacks key 'lambda'"),
+    ],
+)
+def test_from_json_rejects_unknown_or_broken_documents(updates, dropped, message) -> None:
+    document = json.loads(toy_model().to_json()) | updates
+    document.pop(dropped, None)
+    with pytest.raises(ValueError, match=message):
+        FellegiSunterModel.from_json(document)
+
+
+def test_train_rejects_tf_comparison_not_in_comparisons() -> None:
+    patterns = pd.DataFrame({"gamma_a": [1, 0], "count": [3, 5]})
+    with pytest.raises(ValueError, match="tf_comparisons"):
+        train(patterns, {"a": 1}, {"a": [0.9, 0.1]}, tf_comparisons=["zzz"])
