@@ -298,7 +298,7 @@ STREET_TYPES: dict[str, str] = {
 #  relative population weight). The area code fixes the local number length:
 #  3-digit codes take 8 digits, 4-digit codes 7, 5-digit codes 6.
 CITIES: tuple[tuple[str, tuple[str, ...], int, int, str, float], ...] = (
-    ("London", ("SW", "SE", "N", "E", "W", "NW"), 1, 20, "020", 15.0),
+    ("London", ("SW", "SE", "N", "E", "W", "NW"), 1, 11, "020", 15.0),
     ("Birmingham", ("B",), 1, 48, "0121", 4.0),
     ("Manchester", ("M",), 1, 40, "0161", 3.5),
     ("Leeds", ("LS",), 1, 29, "0113", 2.5),

@@ -38,6 +38,8 @@ DEFAULTS: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
     "spark.driver.memory": "4g",
+    # SQLite reports TEXT as VARCHAR(0); Delta would then enforce a length of 0.
+    "spark.sql.legacy.charVarcharAsString": "true",
 }
 
 ENV_PREFIX = "CDI_SPARK_CONF_"

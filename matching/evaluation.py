@@ -4,7 +4,7 @@ Inputs are two Series mapping record id (the index) to a cluster / entity id.
 Only records present in both are scored; ``PairMetrics`` reports how many
 were only in one. Every metric comes from the contingency table of
 (predicted cluster, true entity) counts, so no record pair is enumerated and
-1M records take a groupby, not 10^12 pairs.
+1M records take a groupby, not 5 * 10^11 pairs.
 
 Conventions for empty denominators: with no predicted pairs precision is 1.0
 (no wrong links were made); with no true pairs recall is 1.0 (none were
@@ -134,19 +134,19 @@ def bcubed(predicted: pd.Series, truth: pd.Series) -> tuple[float, float, float]
 def adjusted_rand_index(predicted: pd.Series, truth: pd.Series) -> float:
     """Adjusted Rand index (Hubert and Arabie), 1.0 for identical partitions.
 
-    When the expected index equals its maximum (e.g. both partitions all
-    singletons, or a single record) the partitions agree perfectly and 1.0 is
-    returned, as scikit-learn does.
+    When the expected index equals its maximum (both partitions all singletons
+    or both one cluster, or a single record) the partitions agree perfectly
+    and 1.0 is returned, as scikit-learn does.
     """
     table = _contingency(predicted, truth)
     index = _pairs(table.cells)
     predicted_pairs = _pairs(table.predicted_sizes)
     true_pairs = _pairs(table.true_sizes)
     all_pairs = table.records * (table.records - 1) // 2
-    if all_pairs == 0:
+    # (index - expected) / (maximum - expected) with expected = P*T/A and
+    # maximum = (P+T)/2 (A = all pairs), multiplied by 2A to stay in exact integers.
+    numerator = 2 * all_pairs * index - 2 * predicted_pairs * true_pairs
+    denominator = all_pairs * (predicted_pairs + true_pairs) - 2 * predicted_pairs * true_pairs
+    if denominator == 0:
         return 1.0
-    expected = predicted_pairs * true_pairs / all_pairs
-    maximum = (predicted_pairs + true_pairs) / 2.0
-    if maximum == expected:
-        return 1.0
-    return float((index - expected) / (maximum - expected))
+    return numerator / denominator

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 FORMAT_VERSION = 1
@@ -120,7 +121,10 @@ class ComparisonParameters:
 
 @dataclass(frozen=True)
 class FellegiSunterModel:
-    """A trained Fellegi-Sunter model; ``lambda_`` is the prior match probability of a candidate pair."""
+    """A trained Fellegi-Sunter model.
+
+    ``lambda_`` is the prior probability that a candidate pair is a match.
+    """
 
     comparisons: tuple[ComparisonParameters, ...]
     lambda_: float
@@ -191,7 +195,7 @@ class FellegiSunterModel:
 
 
 def count_patterns(pairs: pd.DataFrame, comparisons: Mapping[str, int]) -> pd.DataFrame:
-    """Distinct gamma patterns of ``pairs`` with their ``count`` (the pandas twin of a Spark groupBy)."""
+    """Distinct gamma patterns of ``pairs`` with their ``count`` (a Spark groupBy's pandas twin)."""
     columns = [gamma_column(name) for name in comparisons]
     return pairs.groupby(columns, sort=False).size().rename(COUNT_COLUMN).reset_index()
 
@@ -258,10 +262,10 @@ def _posterior(
     lambda_: float,
 ) -> np.ndarray:
     """E step: posterior match probability per pattern; missing levels add nothing."""
-    log_odds = np.full(len(next(iter(levels.values()))), np.log(lambda_ / (1.0 - lambda_)))
-    for name, g in levels.items():
-        # Index -1 (missing) picks the appended 0.
-        log_odds += np.append(np.log(m[name] / u[name]), 0.0)[g]
+    # Index -1 (missing) picks the appended 0.
+    log_odds = np.log(lambda_ / (1.0 - lambda_)) + sum(
+        np.append(np.log(m[name] / u[name]), 0.0)[g] for name, g in levels.items()
+    )
     return 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700.0, 700.0)))
 
 
@@ -271,14 +275,18 @@ def _favours_agreement(m: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray])
     return 2 * wins > len(m)
 
 
-def _validated_u(u: Mapping[str, Sequence[float]], comparisons: Mapping[str, int]) -> dict[str, np.ndarray]:
+def _validated_u(
+    u: Mapping[str, npt.ArrayLike], comparisons: Mapping[str, int]
+) -> dict[str, np.ndarray]:
     checked: dict[str, np.ndarray] = {}
     for name, k in comparisons.items():
         if name not in u:
             raise ValueError(f"u has no values for comparison {name!r}")
         values = np.asarray(u[name], dtype=np.float64)
         if values.shape != (k + 1,) or (values <= 0).any():
-            raise ValueError(f"u[{name!r}] must hold {k + 1} positive values, got {values.tolist()}")
+            raise ValueError(
+                f"u[{name!r}] must hold {k + 1} positive values, got {values.tolist()}"
+            )
         values = np.clip(values / values.sum(), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
         checked[name] = values / values.sum()
     return checked
@@ -287,7 +295,7 @@ def _validated_u(u: Mapping[str, Sequence[float]], comparisons: Mapping[str, int
 def train(
     patterns: pd.DataFrame,
     comparisons: Mapping[str, int],
-    u: Mapping[str, Sequence[float]],
+    u: Mapping[str, npt.ArrayLike],
     tf_comparisons: Iterable[str] = (),
     max_iterations: int = 100,
     tolerance: float = 1e-5,
@@ -297,7 +305,9 @@ def train(
 
     ``patterns`` has one ``gamma_<c>`` column per comparison plus ``count``.
     Stops when no parameter moves by ``tolerance`` or more, or after
-    ``max_iterations``. Raises ValueError when, with u fixed, EM ends on a
+    ``max_iterations``. ``tf_comparisons`` only marks which comparisons
+    score with a term-frequency adjustment; EM ignores tf, as Splink does.
+    Raises ValueError when, with u fixed, EM ends on a
     'match' class that favours disagreement: such a model would score
     non-matches as matches.
     """
@@ -320,12 +330,12 @@ def train(
     for iterations in range(1, max_iterations + 1):
         posterior = _posterior(levels, m_now, u_now, lambda_now)
         match_weights = counts * posterior
-        m_next = {name: _level_shares(levels[name], match_weights, k) for name, k in comparisons.items()}
+        m_next = {n: _level_shares(levels[n], match_weights, k) for n, k in comparisons.items()}
         u_next = u_now
         if not fix_u:
             non_match_weights = counts * (1.0 - posterior)
             u_next = {
-                name: _level_shares(levels[name], non_match_weights, k) for name, k in comparisons.items()
+                n: _level_shares(levels[n], non_match_weights, k) for n, k in comparisons.items()
             }
         lambda_next = float(
             np.clip(match_weights.sum() / counts.sum(), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
@@ -365,11 +375,19 @@ def train(
     )
 
 
-def _tf_adjustment(parameters: ComparisonParameters, levels: np.ndarray, pairs: pd.DataFrame) -> np.ndarray:
-    """Splink-style ``log2(u_exact / tf)`` on the exact level, clipped; 0 elsewhere or without tf."""
+def _tf_adjustment(
+    parameters: ComparisonParameters, levels: np.ndarray, pairs: pd.DataFrame
+) -> np.ndarray:
+    """Splink-style ``log2(u_exact / tf)`` on the exact level, clipped; 0 elsewhere or without tf.
+
+    Replacing u_exact by the value's frequency makes agreeing on a common
+    value weaker evidence than agreeing on a rare one.
+    """
     column = tf_column(parameters.name)
     if column not in pairs.columns:
-        raise ValueError(f"comparison {parameters.name!r} uses term frequencies but pairs lack {column!r}")
+        raise ValueError(
+            f"comparison {parameters.name!r} uses term frequencies but pairs lack {column!r}"
+        )
     tf = pairs[column].to_numpy(dtype=np.float64, na_value=np.nan)
     usable = (levels == parameters.levels) & np.isfinite(tf) & (tf > 0)
     adjustment = np.log2(parameters.u[-1] / np.where(usable, tf, 1.0))

@@ -97,9 +97,8 @@ def lookup(col: Column, entries: Mapping[str, str]) -> Column:
 
 
 GENDER_CODES: dict[str, str] = {
-    "m": "m", "male": "m", "man": "m", "boy": "m", "mr": "m",
-    "f": "f", "female": "f", "woman": "f", "girl": "f", "w": "f",
-    "mrs": "f", "ms": "f", "miss": "f",
+    "m": "m", "male": "m", "man": "m", "boy": "m",
+    "f": "f", "female": "f", "woman": "f", "girl": "f",
 }
 
 # Values that state no m/f gender: NULL without being reported as an issue.

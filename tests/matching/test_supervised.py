@@ -24,7 +24,9 @@ def labelled() -> tuple[pd.DataFrame, pd.Series]:
     rng = np.random.default_rng(7)
     n = 2_000
     truth = rng.random(n) < 0.3
-    name = np.where(truth, rng.choice(3, n, p=[0.05, 0.15, 0.8]), rng.choice(3, n, p=[0.85, 0.1, 0.05]))
+    name = np.where(
+        truth, rng.choice(3, n, p=[0.05, 0.15, 0.8]), rng.choice(3, n, p=[0.85, 0.1, 0.05])
+    )
     dob = np.where(truth, rng.choice(2, n, p=[0.1, 0.9]), rng.choice(2, n, p=[0.95, 0.05]))
     name[rng.random(n) < 0.1] = -1
     dob[rng.random(n) < 0.1] = -1

@@ -1,0 +1,302 @@
+"""Blocking: candidate pairs from equi-joins on rule keys, guarded against huge blocks.
+
+Each blocking rule is an equi-join of the records with themselves on the tuple
+of its key expressions; a record with a null key takes no part in that rule.
+Before joining, block sizes are counted: a key value shared by more than
+``max_block_size`` records is split by ``sub_block_key`` and, where a
+sub-block is still too big, skipped with a warning. Nothing here builds a
+cross join or collects pairs to the driver; only the (few) oversized key
+values are collected, to log and broadcast them.
+
+The functions read ``records`` several times (block counts, then the join):
+cache it beforehand when it is expensive to recompute.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+from matching.settings import BlockingRule, MatchSettings
+
+LOGGER = logging.getLogger("cdi.matching.blocking")
+
+_SUB = "__sub"
+_BIG = "__big"
+
+GuardAction = Literal["sub_blocked", "skipped"]
+
+
+@dataclass(frozen=True)
+class GuardedBlock:
+    """A key value the huge-block guard acted on.
+
+    ``sub_key`` is None for a whole block (sub-blocked, or skipped when there
+    is no ``sub_block_key``) and the sub-key value for a skipped sub-block.
+    """
+
+    rule: str
+    key: tuple[Any, ...]
+    size: int
+    action: GuardAction
+    sub_key: str | None = None
+
+
+@dataclass(frozen=True)
+class BlockSize:
+    key: tuple[Any, ...]
+    size: int
+    status: Literal["ok", "sub_blocked", "skipped"]
+
+
+@dataclass(frozen=True)
+class RuleReport:
+    """What one rule would produce on its own, computed from block counts only."""
+
+    rule: str
+    keys: tuple[str, ...]
+    pairs: int
+    blocks: int
+    records_keyed: int
+    guarded_blocks: int
+    largest: tuple[BlockSize, ...]
+
+
+def _key_names(rule: BlockingRule) -> list[str]:
+    return [f"__k{i}" for i in range(len(rule.keys))]
+
+
+def _keyed(records: DataFrame, rule: BlockingRule) -> DataFrame:
+    """``record_id``, ``source_system`` and the rule's key columns, rows with any null key dropped."""
+    names = _key_names(rule)
+    keyed = records.select(
+        "record_id", "source_system", *[F.expr(key).alias(name) for key, name in zip(rule.keys, names)]
+    )
+    not_null: Column = F.lit(True)
+    for name in names:
+        not_null = not_null & F.col(name).isNotNull()
+    return keyed.filter(not_null)
+
+
+def _describe_key(values: tuple[Any, ...]) -> str:
+    return "(" + ", ".join(repr(v) for v in values) + ")"
+
+
+def _guard(keyed: DataFrame, rule: BlockingRule, settings: MatchSettings) -> tuple[DataFrame, list[GuardedBlock]]:
+    """Add the sub-key column ``__sub`` ("" outside oversized blocks) and drop what stays too big."""
+    names = _key_names(rule)
+    limit = settings.max_block_size
+    oversized = keyed.groupBy(*names).count().filter(F.col("count") > limit).collect()
+    if not oversized:
+        return keyed.withColumn(_SUB, F.lit("")), []
+
+    spark = keyed.sparkSession
+    big = spark.createDataFrame([tuple(row[n] for n in names) for row in oversized], keyed.select(*names).schema)
+    if settings.sub_block_key is None:
+        guarded = [GuardedBlock(rule.name, tuple(row[n] for n in names), row["count"], "skipped") for row in oversized]
+        for block in guarded:
+            LOGGER.warning(
+                "blocking rule %r: key %s has %d records (max_block_size %d) and no sub_block_key: skipped",
+                rule.name, _describe_key(block.key), block.size, limit,
+            )
+        return keyed.join(F.broadcast(big), names, "left_anti").withColumn(_SUB, F.lit("")), guarded
+
+    guarded = [GuardedBlock(rule.name, tuple(row[n] for n in names), row["count"], "sub_blocked") for row in oversized]
+    for block in guarded:
+        LOGGER.warning(
+            "blocking rule %r: key %s has %d records (max_block_size %d): sub-blocked by %s",
+            rule.name, _describe_key(block.key), block.size, limit, settings.sub_block_key,
+        )
+    sub_key = F.expr(settings.sub_block_key).cast("string")
+    flagged = (
+        keyed.join(F.broadcast(big.withColumn(_BIG, F.lit(True))), names, "left")
+        .withColumn(_SUB, F.when(F.col(_BIG), sub_key).otherwise(F.lit("")))
+        .filter(F.col(_SUB).isNotNull())
+        .drop(_BIG)
+    )
+    still_big = (
+        flagged.join(F.broadcast(big), names, "left_semi")
+        .groupBy(*names, _SUB).count().filter(F.col("count") > limit).collect()
+    )
+    if not still_big:
+        return flagged, guarded
+    for row in still_big:
+        block = GuardedBlock(rule.name, tuple(row[n] for n in names), row["count"], "skipped", row[_SUB])
+        guarded.append(block)
+        LOGGER.warning(
+            "blocking rule %r: key %s sub-block %r still has %d records (max_block_size %d): skipped",
+            rule.name, _describe_key(block.key), block.sub_key, block.size, limit,
+        )
+    skip = spark.createDataFrame(
+        [tuple(row[n] for n in [*names, _SUB]) for row in still_big], flagged.select(*names, _SUB).schema
+    )
+    return flagged.join(F.broadcast(skip), [*names, _SUB], "left_anti"), guarded
+
+
+def _rule_pairs(
+    keyed: DataFrame, rule: BlockingRule, settings: MatchSettings, new_record_ids: DataFrame | None
+) -> DataFrame:
+    """Pairs of one rule, ``record_id_l < record_id_r``, honouring link type and incremental mode."""
+    join_cols = [*_key_names(rule), _SUB]
+    left = keyed.withColumnsRenamed({"record_id": "record_id_l", "source_system": "source_system_l"})
+    right = keyed.withColumnsRenamed({"record_id": "record_id_r", "source_system": "source_system_r"})
+    if new_record_ids is None:
+        condition = F.col("record_id_l") < F.col("record_id_r")
+    else:
+        # Only new records on the left: pairs with at least one new side, each found from its new side.
+        left = left.join(new_record_ids.select(F.col("record_id").alias("record_id_l")), "record_id_l", "left_semi")
+        condition = F.col("record_id_l") != F.col("record_id_r")
+    if settings.link_type == "link_only":
+        condition = condition & (F.col("source_system_l") != F.col("source_system_r"))
+    pairs = left.join(right, join_cols).filter(condition)
+    return pairs.select(
+        F.least("record_id_l", "record_id_r").alias("record_id_l"),
+        F.greatest("record_id_l", "record_id_r").alias("record_id_r"),
+    )
+
+
+def guarded_candidate_pairs(
+    records: DataFrame, settings: MatchSettings, new_record_ids: DataFrame | None = None
+) -> tuple[DataFrame, list[GuardedBlock]]:
+    """Candidate pairs and the blocks the huge-block guard sub-blocked or skipped.
+
+    Each pair appears once, ``record_id_l < record_id_r``, with the first rule
+    (in settings order) that produced it. With ``new_record_ids`` (a frame with
+    ``record_id``) only pairs with at least one new record are produced.
+    """
+    per_rule: list[DataFrame] = []
+    guarded: list[GuardedBlock] = []
+    for index, rule in enumerate(settings.blocking_rules):
+        keyed, rule_guarded = _guard(_keyed(records, rule), rule, settings)
+        guarded.extend(rule_guarded)
+        pairs = _rule_pairs(keyed, rule, settings, new_record_ids)
+        per_rule.append(pairs.withColumn("rule", F.struct(F.lit(index).alias("index"), F.lit(rule.name).alias("name"))))
+    union = per_rule[0]
+    for pairs in per_rule[1:]:
+        union = union.unionByName(pairs)
+    first = union.groupBy("record_id_l", "record_id_r").agg(F.min("rule").alias("rule"))
+    return first.select("record_id_l", "record_id_r", F.col("rule.name").alias("blocking_rule")), guarded
+
+
+def candidate_pairs(
+    records: DataFrame, settings: MatchSettings, new_record_ids: DataFrame | None = None
+) -> DataFrame:
+    """``record_id_l, record_id_r, blocking_rule``; see ``guarded_candidate_pairs``."""
+    return guarded_candidate_pairs(records, settings, new_record_ids)[0]
+
+
+def _pair_count(n: Column, sum_of_squares: Column, settings: MatchSettings) -> Column:
+    """Pairs in a block of ``n`` records (``sum_of_squares`` of per-source counts, for link_only)."""
+    if settings.link_type == "link_only":
+        return (n * n - sum_of_squares) / 2
+    return n * (n - 1) / 2
+
+
+def blocking_report(records: DataFrame, settings: MatchSettings, largest: int = 5) -> list[RuleReport]:
+    """Per rule: pairs it would produce alone (after the guard), block counts, its largest blocks.
+
+    Computed from block-size counts (sum of n*(n-1)/2 per block, or the
+    cross-source share for ``link_only``) without materializing any pair.
+    """
+    limit = settings.max_block_size
+    sub_key = F.lit(None).cast("string") if settings.sub_block_key is None else F.expr(settings.sub_block_key)
+    reports = []
+    for rule in settings.blocking_rules:
+        names = _key_names(rule)
+        by_source = (
+            _keyed(records, rule).withColumn(_SUB, sub_key.cast("string"))
+            .groupBy(*names, _SUB, "source_system").count()
+        )
+        sub_blocks = by_source.groupBy(*names, _SUB).agg(
+            F.sum("count").alias("n"), F.sum(F.col("count") * F.col("count")).alias("sq")
+        )
+        sub_ok = F.col(_SUB).isNotNull() & (F.col("n") <= limit)
+        blocks = sub_blocks.groupBy(*names).agg(
+            F.sum("n").alias("n"),
+            F.sum("sq").alias("sq"),
+            F.sum(F.when(sub_ok, _pair_count(F.col("n"), F.col("sq"), settings)).otherwise(0)).alias("sub_pairs"),
+        )
+        small = F.col("n") <= limit
+        blocks = blocks.withColumns(
+            {
+                "pairs": F.when(small, _pair_count(F.col("n"), F.col("sq"), settings)).otherwise(F.col("sub_pairs")),
+                "status": F.when(small, "ok").otherwise("skipped" if settings.sub_block_key is None else "sub_blocked"),
+            }
+        )
+        totals = blocks.agg(
+            F.sum("pairs").alias("pairs"),
+            F.count(F.lit(1)).alias("blocks"),
+            F.sum("n").alias("records"),
+            F.sum(F.when(~small, 1).otherwise(0)).alias("guarded"),
+        ).first()
+        top = blocks.orderBy(F.col("n").desc()).limit(largest).collect()
+        reports.append(
+            RuleReport(
+                rule=rule.name,
+                keys=tuple(rule.keys),
+                pairs=int(totals["pairs"] or 0),
+                blocks=int(totals["blocks"]),
+                records_keyed=int(totals["records"] or 0),
+                guarded_blocks=int(totals["guarded"] or 0),
+                largest=tuple(BlockSize(tuple(r[n] for n in names), int(r["n"]), r["status"]) for r in top),
+            )
+        )
+    return reports
+
+
+def format_blocking_report(reports: list[RuleReport]) -> str:
+    """A plain-text table for the terminal (``cdi blocking-report``)."""
+    lines = [f"{'rule':<28} {'pairs':>14} {'blocks':>10} {'records':>10} {'guarded':>8}  keys"]
+    for r in reports:
+        lines.append(
+            f"{r.rule:<28} {r.pairs:>14,} {r.blocks:>10,} {r.records_keyed:>10,} {r.guarded_blocks:>8,}"
+            f"  {', '.join(r.keys)}"
+        )
+    lines.append(f"{'sum over rules (upper bound)':<28} {sum(r.pairs for r in reports):>14,}")
+    for r in reports:
+        lines.append("")
+        lines.append(f"largest blocks of {r.rule}:")
+        for block in r.largest:
+            lines.append(f"  {block.size:>10,}  {block.status:<11}  {_describe_key(block.key)}")
+    return "\n".join(lines)
+
+
+def random_pairs(records: DataFrame, n: int, seed: int) -> DataFrame:
+    """Up to ``n`` pairs of distinct random records (``record_id_l < record_id_r``) for u estimation.
+
+    Two independently shuffled samples of record ids are zipped by position
+    within random buckets (no global sort, no cross join). When ``n`` exceeds
+    the record count, several rounds of shuffling are made.
+    """
+    total = records.count()
+    if total < 2 or n < 1:
+        return records.sparkSession.createDataFrame([], "record_id_l string, record_id_r string")
+    wanted = 1.2 * n  # margin for self-pairs, duplicates and sampling noise
+    rounds = max(1, math.ceil(wanted / total))
+    fraction = min(1.0, wanted / (total * rounds))
+    buckets = max(1, min(256, math.ceil(wanted / 10_000)))
+
+    def shuffled(side: str, side_seed: int) -> DataFrame:
+        ids = records.select(F.col("record_id").alias(f"record_id_{side}"))
+        ids = ids.withColumn("round", F.explode(F.sequence(F.lit(0), F.lit(rounds - 1))))
+        ids = ids.filter(F.rand(side_seed) < fraction)
+        ids = ids.withColumn("bucket", F.floor(F.rand(side_seed + 1) * buckets))
+        order = Window.partitionBy("round", "bucket").orderBy(F.rand(side_seed + 2))
+        return ids.withColumn("position", F.row_number().over(order))
+
+    zipped = shuffled("l", seed).join(shuffled("r", seed + 3), ["round", "bucket", "position"])
+    return (
+        zipped.filter(F.col("record_id_l") != F.col("record_id_r"))
+        .select(
+            F.least("record_id_l", "record_id_r").alias("record_id_l"),
+            F.greatest("record_id_l", "record_id_r").alias("record_id_r"),
+        )
+        .dropDuplicates()
+        .limit(n)
+    )

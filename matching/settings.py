@@ -1,0 +1,330 @@
+"""Matching settings: link type, blocking rules, comparisons, model and thresholds.
+
+Modelled on Splink's settings: blocking rules and comparisons are data, parsed
+once from YAML (``conf/matching.yaml``) into frozen pydantic models. Blocking
+keys are Spark SQL expressions over canonical attributes; comparisons are
+ordered lists of levels, strongest first, each a recordlinkage comparison.
+
+Level semantics are "at least this similar": the first level a pair satisfies
+gives its gamma value, so ``jaro_winkler >= 0.8`` also holds for exact matches
+and the order of the list is what separates them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
+
+DATE_ATTRIBUTES: frozenset[str] = frozenset(
+    f.name for f in CANONICAL_SCHEMA.fields if f.name in CANONICAL_ATTRIBUTES and f.dataType.typeName() == "date"
+)
+STRING_ATTRIBUTES: frozenset[str] = frozenset(CANONICAL_ATTRIBUTES) - DATE_ATTRIBUTES
+
+# Columns a blocking key may read besides the canonical attributes.
+KEY_COLUMNS: frozenset[str] = frozenset(CANONICAL_ATTRIBUTES) | {"source_system"}
+
+# Bare words allowed in a key expression that are not columns (casts, CASE, literals).
+_SQL_WORDS = frozenset(
+    "and or not null true false is in like between case when then else end as cast "
+    "string int integer bigint long double float date timestamp".split()
+)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_SUB_KEY = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)?): ")
+
+
+class SettingsError(ValueError):
+    """Invalid matching settings; the message names the file and the key path."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_key_expression(expression: str) -> str:
+    """Reject key expressions that read unknown columns, without needing Spark.
+
+    A bare identifier not followed by ``(`` must be a canonical attribute (or
+    ``source_system``) or an SQL word; string literals are ignored.
+    """
+    text = _QUOTED.sub("''", expression)
+    for match in _IDENTIFIER.finditer(text):
+        word = match.group(0)
+        followed_by_call = text[match.end():].lstrip().startswith("(")
+        if followed_by_call or word.lower() in _SQL_WORDS or word in KEY_COLUMNS:
+            continue
+        raise ValueError(
+            f"unknown attribute {word!r} in key expression {expression!r}; "
+            f"expected one of {', '.join(sorted(KEY_COLUMNS))}"
+        )
+    return expression
+
+
+class BlockingRule(_Frozen):
+    """An equi-join on the tuple of ``keys`` (Spark SQL expressions); a null key never joins."""
+
+    name: str
+    keys: list[str] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"name {value!r} must match {_NAME.pattern}")
+        return value
+
+    @field_validator("keys")
+    @classmethod
+    def _keys_read_known_columns(cls, value: list[str]) -> list[str]:
+        return [_check_key_expression(key) for key in value]
+
+
+class ExactLevel(_Frozen):
+    kind: Literal["exact"]
+
+
+class JaroWinklerLevel(_Frozen):
+    kind: Literal["jaro_winkler"]
+    threshold: float = Field(gt=0, le=1)
+
+
+class JaroLevel(_Frozen):
+    kind: Literal["jaro"]
+    threshold: float = Field(gt=0, le=1)
+
+
+class _EditDistanceLevel(_Frozen):
+    """Either an absolute ``max_distance`` (edits) or recordlinkage's normalized ``threshold``."""
+
+    max_distance: int | None = Field(default=None, ge=1)
+    threshold: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _exactly_one_bound(self) -> _EditDistanceLevel:
+        if (self.max_distance is None) == (self.threshold is None):
+            raise ValueError("give exactly one of max_distance (edits) or threshold (similarity)")
+        return self
+
+
+class LevenshteinLevel(_EditDistanceLevel):
+    kind: Literal["levenshtein"]
+
+
+class DamerauLevenshteinLevel(_EditDistanceLevel):
+    kind: Literal["damerau_levenshtein"]
+
+
+class DateTransposedLevel(_Frozen):
+    """Same date, or day and month swapped (same year)."""
+
+    kind: Literal["date_transposed"]
+
+
+class DateDistanceLevel(_Frozen):
+    kind: Literal["date_distance"]
+    max_days: int = Field(ge=1)
+
+
+class NumericDistanceLevel(_Frozen):
+    """``|left - right| <= max_abs`` after parsing both values as numbers."""
+
+    kind: Literal["numeric_distance"]
+    max_abs: float = Field(gt=0)
+
+
+class NamesSwappedLevel(_Frozen):
+    """``column_l == other_r`` and ``other_l == column_r`` (e.g. given and family name swapped)."""
+
+    kind: Literal["names_swapped"]
+    other: str
+
+
+Level = Annotated[
+    Union[
+        ExactLevel,
+        JaroWinklerLevel,
+        JaroLevel,
+        LevenshteinLevel,
+        DamerauLevenshteinLevel,
+        DateTransposedLevel,
+        DateDistanceLevel,
+        NumericDistanceLevel,
+        NamesSwappedLevel,
+    ],
+    Field(discriminator="kind"),
+]
+LEVEL_KINDS: tuple[str, ...] = (
+    "exact",
+    "jaro_winkler",
+    "jaro",
+    "levenshtein",
+    "damerau_levenshtein",
+    "date_transposed",
+    "date_distance",
+    "numeric_distance",
+    "names_swapped",
+)
+_DATE_KINDS = frozenset({"date_transposed", "date_distance"})
+_STRING_KINDS = frozenset({"jaro_winkler", "jaro", "levenshtein", "damerau_levenshtein", "names_swapped"})
+
+
+class Comparison(_Frozen):
+    """One attribute's evidence: gamma -1 missing, 0 else, K..1 for ``levels`` (first = K = strongest).
+
+    Missing (-1) means ``column`` is null on either side; ``names_swapped``
+    also reads its ``other`` column.
+    """
+
+    name: str
+    column: str
+    levels: list[Level] = Field(min_length=1)
+    term_frequency: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"name {value!r} must match {_NAME.pattern}")
+        return value
+
+    @field_validator("column")
+    @classmethod
+    def _column_is_attribute(cls, value: str) -> str:
+        if value not in CANONICAL_ATTRIBUTES:
+            raise ValueError(f"unknown attribute {value!r}; expected one of {', '.join(CANONICAL_ATTRIBUTES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _levels_fit_column(self) -> Comparison:
+        for index, level in enumerate(self.levels):
+            where = f"levels[{index}]"
+            if level.kind in _DATE_KINDS and self.column not in DATE_ATTRIBUTES:
+                raise ValueError(f"{where}: {level.kind} needs a date attribute, not {self.column!r}")
+            if level.kind in _STRING_KINDS and self.column in DATE_ATTRIBUTES:
+                raise ValueError(f"{where}: {level.kind} needs a string attribute, not {self.column!r}")
+            if isinstance(level, NamesSwappedLevel):
+                if level.other not in STRING_ATTRIBUTES or level.other == self.column:
+                    raise ValueError(
+                        f"{where}.other: {level.other!r} must be a string attribute other than {self.column!r}"
+                    )
+        return self
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every attribute the comparison reads, ``column`` first."""
+        others = [lv.other for lv in self.levels if isinstance(lv, NamesSwappedLevel)]
+        return tuple(dict.fromkeys([self.column, *others]))
+
+
+class ModelSettings(_Frozen):
+    kind: Literal["fellegi_sunter", "supervised"] = "fellegi_sunter"
+    em_max_iterations: int = Field(default=25, ge=1)
+    em_tolerance: float = Field(default=1e-4, gt=0)
+    u_random_pairs: int = Field(default=1_000_000, ge=1)
+    seed: int = 42
+
+
+class Thresholds(_Frozen):
+    """Match probability cut-offs: ``>= match`` links, ``[review, match)`` goes to review."""
+
+    match: float = Field(default=0.95, gt=0, lt=1)
+    review: float = Field(default=0.5, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _review_below_match(self) -> Thresholds:
+        if self.review >= self.match:
+            raise ValueError(f"review: {self.review} must be below match ({self.match})")
+        return self
+
+
+class MatchSettings(_Frozen):
+    """Everything the match stage needs; build with ``load_settings`` or ``model_validate``."""
+
+    link_type: Literal["dedupe_only", "link_only", "link_and_dedupe"] = "dedupe_only"
+    blocking_rules: list[BlockingRule] = Field(min_length=1)
+    max_block_size: int = Field(default=500, ge=2)
+    sub_block_key: str | None = None
+    comparisons: list[Comparison] = Field(min_length=1)
+    model: ModelSettings = ModelSettings()
+    thresholds: Thresholds = Thresholds()
+
+    @field_validator("sub_block_key")
+    @classmethod
+    def _sub_key_reads_known_columns(cls, value: str | None) -> str | None:
+        return None if value is None else _check_key_expression(value)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> MatchSettings:
+        for label, names in (
+            ("blocking_rules", [r.name for r in self.blocking_rules]),
+            ("comparisons", [c.name for c in self.comparisons]),
+        ):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"{label}: duplicate names {duplicates}")
+        return self
+
+    @property
+    def tf_comparisons(self) -> tuple[Comparison, ...]:
+        """Comparisons that carry a term-frequency column ``tf_<name>``."""
+        return tuple(c for c in self.comparisons if c.term_frequency)
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    """``('comparisons', 1, 'levels', 0, 'jaro_winkler', 'threshold')`` -> ``comparisons[1].levels[0].threshold``.
+
+    Pydantic puts the discriminator tag of a union member into the location; it is dropped.
+    """
+    path = ""
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in LEVEL_KINDS and index > 0 and isinstance(loc[index - 1], int):
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One error as ``<key path>: <problem>``.
+
+    Model-level validators name the sub-key they blame at the start of their
+    message (``levels[0]: ...``); it is joined onto the location here.
+    """
+    path = _key_path(tuple(error["loc"]))
+    if error["type"] == "union_tag_invalid":
+        problem = f"unknown level kind {error['ctx']['tag']!r}; expected one of {', '.join(LEVEL_KINDS)}"
+        return f"{path}.kind: {problem}"
+    if error["type"] == "union_tag_not_found":
+        return f"{path}.kind: missing; expected one of {', '.join(LEVEL_KINDS)}"
+    problem = str(error["msg"]).removeprefix("Value error, ")
+    sub_key = _SUB_KEY.match(problem)
+    if sub_key:
+        path = f"{path}.{sub_key.group(1)}" if path else sub_key.group(1)
+        problem = problem[sub_key.end():]
+    return f"{path}: {problem}" if path else problem
+
+
+def parse_settings(data: Any, source: str) -> MatchSettings:
+    """Validate ``data`` into settings; errors read ``<source>: <key path>: <problem>``."""
+    try:
+        return MatchSettings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError("\n".join(f"{source}: {_describe(e)}" for e in exc.errors())) from None
+
+
+def load_settings(path: Path) -> MatchSettings:
+    """Read and validate a matching settings YAML file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"{path}: {exc}") from None
+    return parse_settings(data, str(path))

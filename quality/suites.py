@@ -1,0 +1,198 @@
+"""Expectation suites declared in YAML (``conf/quality/``), parsed into typed objects.
+
+A suite lists Great Expectations 1.x expectations by their snake_case name, each
+with its keyword arguments and a severity:
+
+- ``batch``: a failure stops the run before anything is published;
+- ``row``: the rows that fail are quarantined and the rest continue. Only
+  expectations that judge each row (column map expectations) can be row-level,
+  and without ``mostly``: every failing row is quarantined.
+
+Two things are resolved at run time rather than written in YAML:
+
+- ``min_value`` / ``max_value`` given as ``today`` become the run's date;
+- ``row_count_within_last_run`` (cdi's own) becomes
+  ``expect_table_row_count_to_be_between`` with bounds relative to the previous
+  run's row count, or at least ``min_rows`` when there is no previous run, so a
+  source that is suddenly empty always stops the run.
+
+``pii_columns`` names the columns whose values must never reach validation
+results or Data Docs. Row-level results carry keys only (see ``validate.py``);
+here, expectations that would report a PII column's values as an aggregate
+(``expect_column_max_to_be_between`` on ``birth_date``...) are refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from great_expectations.compatibility import pydantic as gx_pydantic
+from great_expectations.expectations.expectation import (
+    ColumnMapExpectation,
+    ColumnPairMapExpectation,
+    Expectation,
+    MulticolumnMapExpectation,
+)
+from great_expectations.expectations.registry import (
+    get_expectation_impl,
+    list_registered_expectation_implementations,
+)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from jobs.config import parse_model, read_yaml
+
+Severity = Literal["row", "batch"]
+
+ROW_COUNT_WITHIN_LAST_RUN = "row_count_within_last_run"
+TODAY = "today"
+DATE_BOUND_KWARGS = ("min_value", "max_value")
+ROW_LEVEL_BASES = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
+# Batch expectations on a PII column whose results name no value of it.
+PII_SAFE_BATCH_EXPECTATIONS = frozenset({"expect_column_to_exist"})
+COLUMN_KWARGS = ("column", "column_A", "column_B")
+COLUMN_LIST_KWARGS = ("column_list",)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RowCountWithinLastRun(_Strict):
+    """Bounds of ``row_count_within_last_run`` as ratios of the previous run's count."""
+
+    min_ratio: float | None = Field(default=None, ge=0)
+    max_ratio: float | None = Field(default=None, gt=0)
+    min_rows: int = Field(default=1, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RowCountWithinLastRun:
+        if self.min_ratio is not None and self.max_ratio is not None and self.min_ratio > self.max_ratio:
+            raise ValueError(f"min_ratio {self.min_ratio} is above max_ratio {self.max_ratio}")
+        return self
+
+    def bounds(self, previous_row_count: int | None) -> dict[str, int | None]:
+        """``expect_table_row_count_to_be_between`` kwargs for this run."""
+        if not previous_row_count:
+            return {"min_value": self.min_rows, "max_value": None}
+        low = self.min_rows
+        if self.min_ratio is not None:
+            low = max(low, math.ceil(previous_row_count * self.min_ratio))
+        high = None if self.max_ratio is None else math.floor(previous_row_count * self.max_ratio)
+        return {"min_value": low, "max_value": high}
+
+
+class ExpectationConfig(_Strict):
+    """One expectation of a suite, as written in YAML."""
+
+    expect: str
+    kwargs: dict[str, Any] = {}
+    severity: str
+    reason: str | None = None
+
+    @field_validator("expect")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value != ROW_COUNT_WITHIN_LAST_RUN and value not in _gx_expectation_names():
+            raise ValueError(
+                f"unknown expectation {value!r}; expected a Great Expectations 1.x expectation "
+                f"(e.g. 'expect_column_values_to_not_be_null') or {ROW_COUNT_WITHIN_LAST_RUN!r}"
+            )
+        return value
+
+    @field_validator("severity")
+    @classmethod
+    def _severity(cls, value: str) -> str:
+        if value not in ("row", "batch"):
+            raise ValueError(f"expected 'row' or 'batch', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExpectationConfig:
+        if self.severity == "row":
+            if self.expect == ROW_COUNT_WITHIN_LAST_RUN or not issubclass(
+                get_expectation_impl(self.expect), ROW_LEVEL_BASES
+            ):
+                raise ValueError(
+                    f"severity: 'row' needs an expectation that judges each row; {self.expect} is batch-level only"
+                )
+            if "mostly" in self.kwargs:
+                raise ValueError("kwargs.mostly: not allowed on a row-level expectation (every failing row is quarantined)")
+        self.to_gx(0, today=dt.date.today(), previous_row_count=None)
+        return self
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns this expectation reads, as named in its kwargs."""
+        named = [self.kwargs[k] for k in COLUMN_KWARGS if k in self.kwargs]
+        for key in COLUMN_LIST_KWARGS:
+            named.extend(self.kwargs.get(key) or ())
+        return tuple(str(c) for c in named)
+
+    @property
+    def label(self) -> str:
+        """``expect_column_values_to_match_regex(email)``: the check named in quarantine rows."""
+        return f"{self.expect}({', '.join(self.columns)})" if self.columns else self.expect
+
+    def to_gx(self, index: int, *, today: dt.date, previous_row_count: int | None) -> Expectation:
+        """The Great Expectations object for this run, tagged with its position in the suite.
+
+        Raises ValueError naming the kwarg when Great Expectations refuses the kwargs.
+        """
+        if self.expect == ROW_COUNT_WITHIN_LAST_RUN:
+            try:
+                rule = RowCountWithinLastRun.model_validate(self.kwargs)
+            except ValueError as exc:
+                raise ValueError(f"kwargs: {exc}") from None
+            name, kwargs = "expect_table_row_count_to_be_between", rule.bounds(previous_row_count)
+        else:
+            name, kwargs = self.expect, _resolve_today(self.kwargs, today)
+        try:
+            return get_expectation_impl(name)(**kwargs, meta={"cdi_index": index, "severity": self.severity})
+        except gx_pydantic.ValidationError as exc:
+            problems = {f"kwargs.{'.'.join(map(str, e['loc']))}: {e['msg']}": None for e in exc.errors()}
+            raise ValueError("; ".join(problems)) from None
+
+
+class SuiteConfig(_Strict):
+    """A named list of expectations for one table, plus the columns holding PII."""
+
+    suite: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+    expectations: tuple[ExpectationConfig, ...] = Field(min_length=1)
+    pii_columns: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _no_pii_aggregates(self) -> SuiteConfig:
+        for index, expectation in enumerate(self.expectations):
+            pii = sorted(set(expectation.columns) & set(self.pii_columns))
+            if (
+                pii
+                and expectation.expect not in PII_SAFE_BATCH_EXPECTATIONS
+                and not issubclass(get_expectation_impl(expectation.expect), ROW_LEVEL_BASES)
+            ):
+                raise ValueError(
+                    f"expectations[{index}].expect: {expectation.expect} would write values of PII column "
+                    f"{pii[0]!r} into results and Data Docs; use a per-row expectation"
+                )
+        return self
+
+    def to_gx(self, *, today: dt.date, previous_row_count: int | None) -> list[Expectation]:
+        """The suite's expectations for one run, in order, each tagged with its index."""
+        return [
+            e.to_gx(i, today=today, previous_row_count=previous_row_count) for i, e in enumerate(self.expectations)
+        ]
+
+
+def load_suite(path: Path | str) -> SuiteConfig:
+    """Parse and check a suite file; raises ``ConfigError`` naming the file and the key."""
+    return parse_model(SuiteConfig, read_yaml(path), path)
+
+
+def _gx_expectation_names() -> frozenset[str]:
+    return frozenset(list_registered_expectation_implementations())
+
+
+def _resolve_today(kwargs: dict[str, Any], today: dt.date) -> dict[str, Any]:
+    return {k: today.isoformat() if k in DATE_BOUND_KWARGS and v == TODAY else v for k, v in kwargs.items()}

@@ -1,0 +1,254 @@
+"""Ingest against real files, SQLite and PostgreSQL databases, landing real Delta tables."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs.config import PipelineConfig
+from jobs.errors import SourceError
+from jobs.ingest import ingest
+from jobs.lake import Lake
+
+T0 = datetime(2026, 1, 1, 12, 0, 0)
+
+
+def config_for(lake: Path, *sources: dict) -> PipelineConfig:
+    return PipelineConfig.model_validate({"lake": str(lake), "sources": list(sources)})
+
+
+def sqlite_source(db: Path, **extra) -> dict:
+    return {
+        "name": "crm",
+        "kind": "jdbc",
+        "url": f"jdbc:sqlite:{db}",
+        "table": "contacts",
+        "primary_key": ["id"],
+        "partition_column": "id",
+        "num_partitions": 2,
+        "watermark": "updated_at",
+        "mapping": {"given_name": "first", "family_name": "last", "updated_at": "updated_at"},
+        **extra,
+    }
+
+
+def make_crm(db: Path, rows: list[tuple]) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS contacts (id INTEGER PRIMARY KEY, first TEXT, last TEXT, updated_at TEXT)")
+        conn.executemany("INSERT OR REPLACE INTO contacts VALUES (?, ?, ?, ?)", rows)
+
+
+def bronze(spark, lake: Path, source: str):
+    return spark.read.format("delta").load(Lake.at(lake).bronze(source))
+
+
+def test_sqlite_source_lands_with_lineage_and_rerun_adds_nothing(spark, tmp_path):
+    db = tmp_path / "crm.db"
+    make_crm(db, [(1, "Ann", "Lee", "2026-01-01 10:00:00"), (2, "Bob", "Ray", "2026-01-02 10:00:00")])
+    lake = tmp_path / "lake"
+    config = config_for(lake, sqlite_source(db))
+
+    [first] = ingest(spark, config, Lake.at(lake), "r1", T0)
+    [again] = ingest(spark, config, Lake.at(lake), "r1", T0)
+
+    assert (first.read, first.landed, first.unchanged, first.rejected) == (2, 2, 0, 0)
+    assert (again.read, again.landed, again.unchanged, again.rejected) == (2, 0, 2, 0)
+    rows = bronze(spark, lake, "crm").orderBy("id").collect()
+    assert [(r.id, r.first, r.source_system, r.source_key, r.run_id) for r in rows] == [
+        (1, "Ann", "crm", "1", "r1"),
+        (2, "Bob", "crm", "2", "r1"),
+    ]
+    assert all(len(r.record_hash) == 64 and r.ingested_at == T0 for r in rows)
+    audit = spark.read.format("delta").load(Lake.at(lake).run_audit).where("stage = 'ingest'")
+    assert sorted((r.rows_in, r.rows_out, r.rows_unchanged) for r in audit.collect()) == [(2, 0, 2), (2, 2, 0)]
+
+
+def test_incremental_reads_past_the_watermark_and_picks_up_changed_rows(spark, tmp_path):
+    db = tmp_path / "crm.db"
+    make_crm(db, [(1, "Ann", "Lee", "2026-01-01 10:00:00"), (2, "Bob", "Ray", "2026-01-02 10:00:00")])
+    lake = tmp_path / "lake"
+    config = config_for(lake, sqlite_source(db))
+    ingest(spark, config, Lake.at(lake), "r1", T0)
+
+    make_crm(db, [(2, "Bob", "Raymond", "2026-02-01 09:00:00"), (3, "Cy", "Orr", "2026-02-02 09:00:00")])
+    [counts] = ingest(spark, config, Lake.at(lake), "r2", T0, incremental=True)
+
+    assert (counts.read, counts.landed, counts.unchanged) == (2, 2, 0)
+    landed = bronze(spark, lake, "crm").select("id", "last", "run_id").orderBy("run_id", "id").collect()
+    assert [tuple(r) for r in landed] == [(1, "Lee", "r1"), (2, "Ray", "r1"), (2, "Raymond", "r2"), (3, "Orr", "r2")]
+
+
+def test_full_reread_lands_only_changed_rows(spark, tmp_path):
+    db = tmp_path / "crm.db"
+    make_crm(db, [(1, "Ann", "Lee", "2026-01-01 10:00:00"), (2, "Bob", "Ray", "2026-01-02 10:00:00")])
+    lake = tmp_path / "lake"
+    config = config_for(lake, sqlite_source(db))
+    ingest(spark, config, Lake.at(lake), "r1", T0)
+    make_crm(db, [(1, "Anne", "Lee", "2026-01-01 10:00:00")])
+
+    [counts] = ingest(spark, config, Lake.at(lake), "r2", T0)
+
+    assert (counts.read, counts.landed, counts.unchanged) == (2, 1, 1)
+
+
+def csv_source(path: Path, **extra) -> dict:
+    return {
+        "name": "support",
+        "kind": "csv",
+        "path": str(path),
+        "primary_key": ["ticket"],
+        "columns": {"ticket": "string", "name": "string", "visits": "int"},
+        "mapping": {"full_name": "name"},
+        **extra,
+    }
+
+
+def test_bad_csv_rows_go_to_quarantine_with_a_reason(spark, tmp_path):
+    path = tmp_path / "support.csv"
+    path.write_text(
+        "ticket,name,visits\n"
+        "T1,Ann Lee,3\n"
+        "T2,Bob Ray,not-a-number\n"
+        "T3,Cy Orr,1\n"
+        "T3,Cy Orr Again,2\n"
+        ",No Key,1\n"
+        "T5,Dee Fox,2\n",
+        encoding="utf-8",
+    )
+    lake = tmp_path / "lake"
+
+    [counts] = ingest(spark, config_for(lake, csv_source(path)), Lake.at(lake), "r1", T0)
+
+    assert (counts.read, counts.landed, counts.rejected) == (6, 2, 4)
+    assert counts.reasons == {"malformed_row": 1, "primary_key_unique": 2, "primary_key_not_null": 1}
+    quarantined = (
+        spark.read.format("delta").load(Lake.at(lake).quarantine)
+        .select("stage", "source_system", "source_key", "check").orderBy("check", "source_key").collect()
+    )
+    assert [tuple(r) for r in quarantined] == [
+        ("ingest", "support", "T2", "malformed_row"),
+        ("ingest", "support", None, "primary_key_not_null"),
+        ("ingest", "support", "T3", "primary_key_unique"),
+        ("ingest", "support", "T3", "primary_key_unique"),
+    ]
+    assert sorted(r.ticket for r in bronze(spark, lake, "support").collect()) == ["T1", "T5"]
+
+
+def test_latin1_file_rows_are_rejected_not_garbled(spark, tmp_path):
+    path = tmp_path / "support.csv"
+    path.write_bytes("ticket,name,visits\nT1,Zoë Müller,1\nT2,Ann Lee,2\n".encode("latin-1"))
+    lake = tmp_path / "lake"
+
+    [counts] = ingest(spark, config_for(lake, csv_source(path)), Lake.at(lake), "r1", T0)
+
+    assert (counts.landed, counts.rejected, counts.reasons) == (1, 1, {"valid_utf8": 1})
+
+
+def test_declared_latin1_encoding_reads_the_same_file(spark, tmp_path):
+    path = tmp_path / "support.csv"
+    path.write_bytes("ticket,name,visits\nT1,Zoë Müller,1\n".encode("latin-1"))
+    lake = tmp_path / "lake"
+
+    ingest(spark, config_for(lake, csv_source(path, encoding="ISO-8859-1")), Lake.at(lake), "r1", T0)
+
+    assert [r.name for r in bronze(spark, lake, "support").collect()] == ["Zoë Müller"]
+
+
+def test_a_bom_does_not_rename_the_first_column(spark, tmp_path):
+    path = tmp_path / "support.csv"
+    path.write_bytes("\ufeffticket,name,visits\nT1,Ann Lee,1\n".encode("utf-8"))
+    lake = tmp_path / "lake"
+
+    [counts] = ingest(spark, config_for(lake, csv_source(path, columns=None)), Lake.at(lake), "r1", T0)
+
+    assert counts.landed == 1
+    assert [r.ticket for r in bronze(spark, lake, "support").collect()] == ["T1"]
+
+
+@pytest.mark.parametrize(
+    ("make_source", "message"),
+    [
+        (lambda tmp: csv_source(tmp / "absent.csv"), "source 'support': file .*absent.csv not found"),
+        (lambda tmp: sqlite_source(tmp / "absent.db"), "source 'crm': SQLite database file .*absent.db not found"),
+        (
+            lambda tmp: csv_source(tmp / "ok.csv", mapping={"full_name": "customer"}),
+            "source 'support': mapping.full_name names column 'customer', which the source lacks",
+        ),
+        (
+            lambda tmp: csv_source(tmp / "ok.csv", primary_key=["id"]),
+            "source 'support': primary_key column 'id' is not in the source",
+        ),
+    ],
+)
+def test_unusable_sources_fail_with_one_line_and_write_nothing(spark, tmp_path, make_source, message):
+    (tmp_path / "ok.csv").write_text("ticket,name,visits\nT1,Ann,1\n")
+    good = csv_source(tmp_path / "ok.csv", name="good")
+    lake = tmp_path / "lake"
+
+    with pytest.raises(SourceError, match=message) as error:
+        ingest(spark, config_for(lake, good, make_source(tmp_path)), Lake.at(lake), "r1", T0)
+
+    assert "\n" not in str(error.value)
+    assert not lake.exists()
+
+
+def pg_source(server, **extra) -> dict:
+    return {
+        "name": "pgcrm",
+        "kind": "jdbc",
+        "url": server.jdbc_url,
+        "table": "public.contacts",
+        "user_env": "CDI_TEST_PG_USER",
+        "password_env": "CDI_TEST_PG_PASSWORD",
+        "primary_key": ["id"],
+        "partition_column": "id",
+        "num_partitions": 3,
+        "mapping": {"given_name": "first", "birth_date": "born"},
+        **extra,
+    }
+
+
+def test_postgresql_source_over_jdbc_with_partitioned_read(spark, tmp_path, postgres, monkeypatch):
+    import psycopg
+
+    with psycopg.connect(postgres.dsn) as conn:
+        conn.execute("DROP TABLE IF EXISTS contacts")
+        conn.execute("CREATE TABLE contacts (id integer primary key, first text, born date)")
+        conn.execute(
+            "INSERT INTO contacts SELECT i, 'name' || i, date '1980-01-01' + i FROM generate_series(1, 50) AS i"
+        )
+    monkeypatch.setenv("CDI_TEST_PG_USER", postgres.user)
+    monkeypatch.setenv("CDI_TEST_PG_PASSWORD", postgres.password)
+    lake = tmp_path / "lake"
+
+    [counts] = ingest(spark, config_for(lake, pg_source(postgres)), Lake.at(lake), "r1", T0)
+
+    assert (counts.read, counts.landed) == (50, 50)
+    landed = bronze(spark, lake, "pgcrm")
+    assert landed.agg(F.min("id"), F.max("id"), F.countDistinct("source_key")).first() == (1, 50, 50)
+
+
+def test_wrong_postgresql_password_is_a_one_line_source_error(spark, tmp_path, postgres, monkeypatch):
+    monkeypatch.setenv("CDI_TEST_PG_USER", postgres.user)
+    monkeypatch.setenv("CDI_TEST_PG_PASSWORD", "wrong-password")
+    lake = tmp_path / "lake"
+
+    with pytest.raises(SourceError, match="source 'pgcrm': cannot read: .*password authentication failed") as error:
+        ingest(spark, config_for(lake, pg_source(postgres)), Lake.at(lake), "r1", T0)
+
+    assert "wrong-password" not in str(error.value)
+
+
+def test_unreachable_database_is_a_one_line_source_error(spark, tmp_path, monkeypatch):
+    monkeypatch.setenv("CDI_TEST_PG_USER", "cdi")
+    monkeypatch.setenv("CDI_TEST_PG_PASSWORD", "x")
+
+    class Closed:
+        jdbc_url = "jdbc:postgresql://127.0.0.1:9/nowhere"
+
+    with pytest.raises(SourceError, match="source 'pgcrm': cannot read: .*Connection.*refused"):
+        ingest(spark, config_for(tmp_path / "lake", pg_source(Closed)), Lake.at(tmp_path / "lake"), "r1", T0)
