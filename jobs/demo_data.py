@@ -430,7 +430,8 @@ def maiden_contact(
     maiden_name = pick_surname(rng)
     while maiden_name == current.family_name:
         maiden_name = pick_surname(rng)
-    before = replace(current, family_name=maiden_name, email=make_email(rng, emails, given, maiden_name, birth_year))
+    maiden_email = make_email(rng, emails, given, maiden_name, birth_year)
+    before = replace(current, family_name=maiden_name, email=maiden_email)
     if rng.random() < 0.6:
         before = moved_from(rng, before)
     if rng.random() < 0.6:
@@ -600,7 +601,10 @@ def generate_people(rng: random.Random, customers: int) -> Iterator[Person]:
     emails = EmailRegistry()
     produced = 0
     while produced < customers:
-        group = make_group(rng, ids, emails) if customers - produced >= 2 else [make_person(rng, next(ids), emails)]
+        if customers - produced >= 2:
+            group = make_group(rng, ids, emails)
+        else:
+            group = [make_person(rng, next(ids), emails)]
         produced += len(group)
         yield from group
 
@@ -721,10 +725,17 @@ def noisy_email(rng: random.Random, email: str, rates: NoiseRates) -> str | None
     return email
 
 
-def noisy_address(rng: random.Random, address: Address, rates: NoiseRates, case: Callable[[str], str]) -> Address | None:
+def noisy_address(
+    rng: random.Random, address: Address, rates: NoiseRates, case: Callable[[str], str]
+) -> Address | None:
     if rng.random() < rates.missing_address:
         return None
-    return replace(address, street_name=case(address.street_name), street_type=case(address.street_type), city=case(address.city))
+    return replace(
+        address,
+        street_name=case(address.street_name),
+        street_type=case(address.street_type),
+        city=case(address.city),
+    )
 
 
 def observe(rng: random.Random, person: Person, appearance: Appearance) -> Observation:
@@ -827,11 +838,21 @@ def format_postcode_messy(rng: random.Random, postcode: str) -> str:
     return postcode.replace(" ", "").lower()
 
 
+def same_case_as(text: str, model: str) -> str:
+    """``text`` in the case of ``model``, so added words match an UPPER or lower record."""
+    if model.isupper():
+        return text.upper()
+    if model.islower():
+        return text.lower()
+    return text
+
+
 def street_line(address: Address, abbreviate: bool) -> str:
     """'12 High Street', or '12 High St.' as some systems abbreviate it."""
     street_type = address.street_type
     if abbreviate:
-        street_type = demo_names.STREET_TYPES.get(street_type.title(), street_type)
+        abbreviation = demo_names.STREET_TYPES.get(street_type.title(), street_type)
+        street_type = same_case_as(abbreviation, street_type)
     return f"{address.house_number} {address.street_name} {street_type}"
 
 
@@ -891,7 +912,7 @@ def billing_row(rng: random.Random, obs: Observation) -> tuple[Any, ...]:
     address = obs.address
     surname = obs.family_name
     if obs.suffix and rng.random() < 0.7:
-        surname = f"{surname} {obs.suffix}"
+        surname = f"{surname} {same_case_as(obs.suffix, surname)}"
     phone = pick_phone(rng, obs, mobile_share=0.4)
     return (
         title_for(rng, obs.gender),
@@ -913,7 +934,7 @@ def support_customer_name(rng: random.Random, obs: Observation) -> str:
     """One full-name field, typed in whichever form the agent heard it."""
     given, family = obs.given_name, obs.family_name
     if obs.suffix and rng.random() < 0.5:
-        family = f"{family} {obs.suffix}"
+        family = f"{family} {same_case_as(obs.suffix, family)}"
     initial = f"{obs.middle_name[0]}. " if obs.middle_name else ""
     draw = rng.random()
     if draw < 0.55:
@@ -985,7 +1006,8 @@ def source_rows(rng: random.Random, person: Person) -> list[SourceRow]:
     rows = []
     for appearance in plan_appearances(rng, person):
         obs = observe(rng, person, appearance)
-        rows.append(SourceRow(appearance.source, person.entity_id, ROW_FORMATTERS[appearance.source](rng, obs)))
+        values = ROW_FORMATTERS[appearance.source](rng, obs)
+        rows.append(SourceRow(appearance.source, person.entity_id, values))
     return rows
 
 
@@ -1117,4 +1139,6 @@ def generate(out_dir: Path, customers: int = 1000, seed: int = 42) -> DemoSummar
             rng.shuffle(rows)
             write_rows(rows, sinks, truth)
         rows_per_source = {name: sink.rows for name, sink in sinks.items()}
-    return DemoSummary(out_dir=out_dir, customers=customers, rows_per_source=rows_per_source, truth_path=truth_path)
+    return DemoSummary(
+        out_dir=out_dir, customers=customers, rows_per_source=rows_per_source, truth_path=truth_path
+    )

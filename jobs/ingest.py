@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from jobs.audit import AuditRow, Stopwatch, record_audit
 from jobs.config import PipelineConfig, SourceConfig
-from jobs.delta_io import read_table, replace_where, sql_string, table_exists, append
+from jobs.delta_io import append, read_table, replace_where, sql_string, table_exists
 from jobs.lake import Lake
 from jobs.sources import CORRUPT_COLUMN, read_source, safe_column_name
 from schemas.tables import QUARANTINE_SCHEMA
@@ -133,6 +133,10 @@ def ingest_source(
         prepared.unpersist()
 
 
+def _has_rows(spark: SparkSession, path: str, predicate: str) -> bool:
+    return table_exists(spark, path) and not read_table(spark, path).where(predicate).isEmpty()
+
+
 def _land(
     spark: SparkSession, lake: Lake, source: SourceConfig, prepared: DataFrame, run_id: str, ingested_at: datetime
 ) -> IngestCounts:
@@ -141,7 +145,7 @@ def _land(
     rejected_count = read - reasons.pop(None, 0)
     rejected = prepared.where(F.col(CHECK_COLUMN).isNotNull())
     scope = f"run_id = {sql_string(run_id)} AND stage = 'ingest' AND source_system = {sql_string(source.name)}"
-    if rejected_count or table_exists(spark, lake.quarantine):
+    if rejected_count or _has_rows(spark, lake.quarantine, scope):
         replace_where(quarantine_rows(rejected, run_id, ingested_at), lake.quarantine, scope)
 
     good = prepared.where(F.col(CHECK_COLUMN).isNull()).drop(CORRUPT_COLUMN, "_row_json", "_key_rows", CHECK_COLUMN, REJECT_COLUMN)
@@ -180,31 +184,31 @@ def ingest(
     """Open every source first (so a bad one fails before anything is written), then land each."""
     sources = [s for s in config.sources if not only or s.name in only]
     opened = [(source, read_source(spark, source)) for source in sources]
-    results = []
+    results, audit_rows = [], []
     for source, raw in opened:
         watch = Stopwatch()
         counts = ingest_source(spark, lake, source, raw, run_id, ingested_at, incremental)
         if not counts.reconciles:
             raise AssertionError(f"source {source.name!r}: ingest counts do not reconcile: {counts}")
-        record_audit(
-            spark,
-            lake,
-            [
-                AuditRow(
-                    run_id=run_id,
-                    stage="ingest",
-                    source_system=source.name,
-                    status="ok",
-                    rows_in=counts.read,
-                    rows_out=counts.landed,
-                    rows_rejected=counts.rejected,
-                    rows_unchanged=counts.unchanged,
-                    detail={"rejected_by_check": counts.reasons, "incremental": incremental},
-                    started_at=watch.started_at,
-                    seconds=watch.seconds,
-                )
-            ],
+        audit_rows.append(
+            AuditRow(
+                run_id=run_id,
+                stage="ingest",
+                source_system=source.name,
+                status="ok",
+                rows_in=counts.read,
+                rows_out=counts.landed,
+                rows_rejected=counts.rejected,
+                rows_unchanged=counts.unchanged,
+                detail={"rejected_by_check": counts.reasons, "incremental": incremental},
+                started_at=watch.started_at,
+                seconds=watch.seconds,
+            )
         )
-        log.info("ingested %s: %s", source.name, counts)
+        log.info(
+            "ingested %s: read %d, landed %d, unchanged %d, rejected %d",
+            source.name, counts.read, counts.landed, counts.unchanged, counts.rejected,
+        )
         results.append(counts)
+    record_audit(spark, lake, audit_rows)
     return results

@@ -28,6 +28,7 @@ from matching.settings import BlockingRule, MatchSettings
 LOGGER = logging.getLogger("cdi.matching.blocking")
 
 _SUB = "__sub"
+_SUB_VALUE = "__sub_value"
 _BIG = "__big"
 
 GuardAction = Literal["sub_blocked", "skipped"]
@@ -72,11 +73,18 @@ def _key_names(rule: BlockingRule) -> list[str]:
     return [f"__k{i}" for i in range(len(rule.keys))]
 
 
-def _keyed(records: DataFrame, rule: BlockingRule) -> DataFrame:
-    """``record_id``, ``source_system`` and the rule's key columns, rows with any null key dropped."""
+def _keyed(records: DataFrame, rule: BlockingRule, settings: MatchSettings) -> DataFrame:
+    """``record_id``, ``source_system``, the rule's key columns and the sub-key value (string).
+
+    Rows with any null key are dropped.
+    """
     names = _key_names(rule)
+    sub_key = F.lit(None) if settings.sub_block_key is None else F.expr(settings.sub_block_key)
     keyed = records.select(
-        "record_id", "source_system", *[F.expr(key).alias(name) for key, name in zip(rule.keys, names)]
+        "record_id",
+        "source_system",
+        *[F.expr(key).alias(name) for key, name in zip(rule.keys, names)],
+        sub_key.cast("string").alias(_SUB_VALUE),
     )
     not_null: Column = F.lit(True)
     for name in names:
@@ -113,10 +121,9 @@ def _guard(keyed: DataFrame, rule: BlockingRule, settings: MatchSettings) -> tup
             "blocking rule %r: key %s has %d records (max_block_size %d): sub-blocked by %s",
             rule.name, _describe_key(block.key), block.size, limit, settings.sub_block_key,
         )
-    sub_key = F.expr(settings.sub_block_key).cast("string")
     flagged = (
         keyed.join(F.broadcast(big.withColumn(_BIG, F.lit(True))), names, "left")
-        .withColumn(_SUB, F.when(F.col(_BIG), sub_key).otherwise(F.lit("")))
+        .withColumn(_SUB, F.when(F.col(_BIG), F.col(_SUB_VALUE)).otherwise(F.lit("")))
         .filter(F.col(_SUB).isNotNull())
         .drop(_BIG)
     )
@@ -144,6 +151,7 @@ def _rule_pairs(
 ) -> DataFrame:
     """Pairs of one rule, ``record_id_l < record_id_r``, honouring link type and incremental mode."""
     join_cols = [*_key_names(rule), _SUB]
+    keyed = keyed.select("record_id", "source_system", *join_cols)
     left = keyed.withColumnsRenamed({"record_id": "record_id_l", "source_system": "source_system_l"})
     right = keyed.withColumnsRenamed({"record_id": "record_id_r", "source_system": "source_system_r"})
     if new_record_ids is None:
@@ -173,7 +181,7 @@ def guarded_candidate_pairs(
     per_rule: list[DataFrame] = []
     guarded: list[GuardedBlock] = []
     for index, rule in enumerate(settings.blocking_rules):
-        keyed, rule_guarded = _guard(_keyed(records, rule), rule, settings)
+        keyed, rule_guarded = _guard(_keyed(records, rule, settings), rule, settings)
         guarded.extend(rule_guarded)
         pairs = _rule_pairs(keyed, rule, settings, new_record_ids)
         per_rule.append(pairs.withColumn("rule", F.struct(F.lit(index).alias("index"), F.lit(rule.name).alias("name"))))
@@ -205,12 +213,11 @@ def blocking_report(records: DataFrame, settings: MatchSettings, largest: int = 
     cross-source share for ``link_only``) without materializing any pair.
     """
     limit = settings.max_block_size
-    sub_key = F.lit(None).cast("string") if settings.sub_block_key is None else F.expr(settings.sub_block_key)
     reports = []
     for rule in settings.blocking_rules:
         names = _key_names(rule)
         by_source = (
-            _keyed(records, rule).withColumn(_SUB, sub_key.cast("string"))
+            _keyed(records, rule, settings).withColumnRenamed(_SUB_VALUE, _SUB)
             .groupBy(*names, _SUB, "source_system").count()
         )
         sub_blocks = by_source.groupBy(*names, _SUB).agg(

@@ -65,9 +65,12 @@ def cluster_pairs(
     _require_columns(must_links, "must_links", PAIR_COLUMNS)
     _require_columns(cannot_links, "cannot_links", PAIR_COLUMNS)
 
-    links = linked_edges(nodes, pairs, match_threshold, must_links)
-    components = connected_components(nodes, links, max_iterations)
-    clusters = split_cannot_links(components, links, _known_pairs(nodes, cannot_links))
+    # Each step reads its input several times: keep the inputs computed once.
+    links = linked_edges(nodes, pairs, match_threshold, must_links).localCheckpoint(eager=False)
+    components = connected_components(nodes, links, max_iterations).localCheckpoint(eager=False)
+    clusters = split_cannot_links(components, links, _known_pairs(nodes, cannot_links)).localCheckpoint(
+        eager=False
+    )
     accepted = _normalized_pairs(must_links)
     unreviewed = _normalized_pairs(pairs).join(accepted, list(PAIR_COLUMNS), "left_anti")
     return flag_disagreeing_clusters(clusters, unreviewed, review_threshold)

@@ -17,16 +17,13 @@ from matching.normalize import blank_to_null, clean_text, lookup, tidy_text
 
 NAME_PARTS: tuple[str, ...] = ("given", "middle", "family", "suffix")
 
-_EMPTY_TOKENS = F.array().cast("array<string>")
-
-
 def name_tokens(col: Column) -> Column:
     """Cleaned name words as an array, each comma kept as its own ``','`` token; NULL -> ``[]``.
 
     ``'Dr. Robert J. Smith Jr'`` -> ``['dr', 'robert', 'j', 'smith', 'jr']``.
     """
     text = F.regexp_replace(tidy_text(col, keep="'-,"), ",", " , ")
-    return F.coalesce(F.split(F.trim(F.regexp_replace(text, r"\s+", " ")), " "), _EMPTY_TOKENS)
+    return F.coalesce(F.split(F.trim(F.regexp_replace(text, r"\s+", " ")), " "), F.array().cast("array<string>"))
 
 
 def strip_honorifics(tokens: Column, honorifics: Collection[str]) -> Column:

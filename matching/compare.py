@@ -1,0 +1,226 @@
+"""Comparison vectors: per-pair gamma levels computed with recordlinkage inside ``mapInPandas``.
+
+For every comparison ``c`` the output has ``gamma_<c>`` (int): -1 when its
+column is null on either side, 0 when no level holds, and ``K_c..1`` for the
+first level that holds (``K_c`` = number of levels, the first listed). TF
+comparisons also get ``tf_<c>`` (float): the relative frequency of the shared
+value when both sides agree exactly, null otherwise. These names are the
+contract with the Fellegi-Sunter model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import jellyfish
+import numpy as np
+import pandas as pd
+import recordlinkage
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType
+
+from matching.settings import (
+    DATE_ATTRIBUTES,
+    Comparison,
+    DamerauLevenshteinLevel,
+    DateDistanceLevel,
+    DateTransposedLevel,
+    ExactLevel,
+    JaroLevel,
+    JaroWinklerLevel,
+    Level,
+    LevenshteinLevel,
+    MatchSettings,
+    NamesSwappedLevel,
+    NumericDistanceLevel,
+)
+
+# recordlinkage's Date writes its "day and month swapped" score into an int64
+# series; an integer score avoids pandas' incompatible-dtype warning. 1 = same date.
+_SWAPPED_SCORE = 2
+_EPOCH = pd.Timestamp("1970-01-01")
+
+
+def comparison_levels(settings: MatchSettings) -> dict[str, int]:
+    """Comparison name -> K_c, the number of levels (the gamma value of the strongest)."""
+    return {c.name: len(c.levels) for c in settings.comparisons}
+
+
+def tf_comparisons(settings: MatchSettings) -> list[str]:
+    """Names of the comparisons that carry a ``tf_<name>`` column."""
+    return [c.name for c in settings.tf_comparisons]
+
+
+def comparison_columns(settings: MatchSettings) -> list[str]:
+    """Every attribute the comparisons read, in first-use order."""
+    return list(dict.fromkeys(col for c in settings.comparisons for col in c.columns))
+
+
+def term_frequencies(records: DataFrame, column: str) -> DataFrame:
+    """``<column>, tf_<column>``: each value's share of the records where ``column`` is not null."""
+    counts = records.filter(F.col(column).isNotNull()).groupBy(column).count()
+    total = counts.agg(F.sum("count").alias("__total"))
+    return counts.crossJoin(total).select(column, (F.col("count") / F.col("__total")).alias(f"tf_{column}"))
+
+
+def attach_attributes(
+    pairs: DataFrame, records: DataFrame, columns: Sequence[str], tf_columns: Sequence[str] = ()
+) -> DataFrame:
+    """Pairs plus ``<col>_l``, ``<col>_r`` for ``columns`` and ``tf_<col>`` for ``tf_columns``.
+
+    ``tf_<col>`` is the term frequency of the left value when left == right,
+    null otherwise (the only case the model uses it).
+    """
+    missing = [c for c in tf_columns if c not in columns]
+    if missing:
+        raise ValueError(f"tf_columns {missing} must also be in columns")
+    sides = {
+        side: records.select(
+            F.col("record_id").alias(f"record_id_{side}"), *[F.col(c).alias(f"{c}_{side}") for c in columns]
+        )
+        for side in ("l", "r")
+    }
+    attached = pairs.join(sides["l"], "record_id_l").join(sides["r"], "record_id_r")
+    for column in tf_columns:
+        frequencies = term_frequencies(records, column).withColumnRenamed(column, "__tf_value")
+        attached = (
+            attached.join(frequencies, F.col(f"{column}_l") == F.col("__tf_value"), "left")
+            .withColumn(
+                f"tf_{column}",
+                F.when(F.col(f"{column}_l") == F.col(f"{column}_r"), F.col(f"tf_{column}")),
+            )
+            .drop("__tf_value")
+        )
+    attribute_columns = [f"{c}_{side}" for side in ("l", "r") for c in columns]
+    return attached.select(*pairs.columns, *attribute_columns, *[f"tf_{c}" for c in tf_columns])
+
+
+def attach_for_settings(pairs: DataFrame, records: DataFrame, settings: MatchSettings) -> DataFrame:
+    """``attach_attributes`` with the columns and TF columns the settings' comparisons need."""
+    return attach_attributes(
+        pairs, records, comparison_columns(settings), [c.column for c in settings.tf_comparisons]
+    )
+
+
+def comparison_schema(settings: MatchSettings, with_blocking_rule: bool = True) -> StructType:
+    """The explicit output schema of ``compare_pairs``."""
+    fields = [StructField("record_id_l", StringType(), False), StructField("record_id_r", StringType(), False)]
+    if with_blocking_rule:
+        fields.append(StructField("blocking_rule", StringType(), True))
+    fields += [StructField(f"gamma_{c.name}", IntegerType(), False) for c in settings.comparisons]
+    fields += [StructField(f"tf_{c.name}", DoubleType(), True) for c in settings.tf_comparisons]
+    return StructType(fields)
+
+
+def compare_pairs(attached: DataFrame, settings: MatchSettings) -> DataFrame:
+    """Comparison vectors for attached pairs (see ``attach_for_settings``); ``blocking_rule`` kept if present."""
+    with_rule = "blocking_rule" in attached.columns
+    schema = comparison_schema(settings, with_rule)
+    comparisons = list(settings.comparisons)
+    keep = ["record_id_l", "record_id_r", *(["blocking_rule"] if with_rule else [])]
+
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield score_batch(batch, comparisons, keep)
+
+    return attached.mapInPandas(score, schema)
+
+
+def _side(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: str) -> pd.DataFrame:
+    """One side's attributes, indexed 0..n-1, plus the derived columns numeric levels read.
+
+    Dates become ``datetime64[ns]`` (``Compare.date`` accepts nothing else) and
+    ``<col>__days``; ``numeric_distance`` columns get ``<col>__number``.
+    """
+    numeric = {c.column for c in comparisons if any(isinstance(lv, NumericDistanceLevel) for lv in c.levels)}
+    frame = pd.DataFrame(index=pd.RangeIndex(len(batch)))
+    for column in dict.fromkeys(col for c in comparisons for col in c.columns):
+        values = batch[f"{column}_{suffix}"].reset_index(drop=True)
+        if column in DATE_ATTRIBUTES:
+            dates = pd.to_datetime(values).astype("datetime64[ns]")
+            frame[column] = dates
+            frame[f"{column}__days"] = (dates - _EPOCH) / pd.Timedelta(days=1)
+        else:
+            frame[column] = values
+        if column in numeric:
+            frame[f"{column}__number"] = pd.to_numeric(values, errors="coerce")
+    return frame
+
+
+def _within_edits(distance: Callable[[str, str], int], max_distance: int) -> Callable[..., np.ndarray]:
+    def within(left: pd.Series, right: pd.Series) -> np.ndarray:
+        return np.array(
+            [
+                np.nan if a is None or b is None else float(distance(a, b) <= max_distance)
+                for a, b in zip(left, right)
+            ]
+        )
+
+    return within
+
+
+def _swapped(left: pd.Series, left_other: pd.Series, right: pd.Series, right_other: pd.Series) -> np.ndarray:
+    """1.0 where ``left == right_other`` and ``left_other == right``, all four present."""
+    present = (left.notna() & left_other.notna() & right.notna() & right_other.notna()).to_numpy()
+    crossed = (left.to_numpy() == right_other.to_numpy()) & (left_other.to_numpy() == right.to_numpy())
+    return (present & crossed).astype(float)
+
+
+def _add_level(compare: recordlinkage.Compare, comparison: Comparison, level: Level, label: str) -> None:
+    """Add one recordlinkage feature that is 1 (or >= 1) where ``level`` holds."""
+    col = comparison.column
+    if isinstance(level, ExactLevel):
+        compare.exact(col, col, missing_value=np.nan, label=label)
+    elif isinstance(level, (JaroWinklerLevel, JaroLevel)):
+        method = "jarowinkler" if isinstance(level, JaroWinklerLevel) else "jaro"
+        compare.string(col, col, method=method, threshold=level.threshold, missing_value=np.nan, label=label)
+    elif isinstance(level, (LevenshteinLevel, DamerauLevenshteinLevel)):
+        damerau = isinstance(level, DamerauLevenshteinLevel)
+        if level.threshold is not None:
+            method = "damerau_levenshtein" if damerau else "levenshtein"
+            compare.string(col, col, method=method, threshold=level.threshold, missing_value=np.nan, label=label)
+        else:
+            distance = jellyfish.damerau_levenshtein_distance if damerau else jellyfish.levenshtein_distance
+            compare.compare_vectorized(_within_edits(distance, level.max_distance), col, col, label=label)
+    elif isinstance(level, DateTransposedLevel):
+        compare.date(col, col, swap_month_day=_SWAPPED_SCORE, swap_months=[], missing_value=np.nan, label=label)
+    elif isinstance(level, DateDistanceLevel):
+        days = f"{col}__days"
+        compare.numeric(days, days, method="step", offset=level.max_days, missing_value=np.nan, label=label)
+    elif isinstance(level, NumericDistanceLevel):
+        number = f"{col}__number"
+        compare.numeric(number, number, method="step", offset=level.max_abs, missing_value=np.nan, label=label)
+    elif isinstance(level, NamesSwappedLevel):
+        compare.compare_vectorized(_swapped, [col, level.other], [col, level.other], label=label)
+    else:
+        raise TypeError(f"no recordlinkage feature for level {level!r}")
+
+
+def score_batch(batch: pd.DataFrame, comparisons: Sequence[Comparison], keep: Sequence[str]) -> pd.DataFrame:
+    """Gamma (and TF) columns for one pandas batch of attached pairs, row i compared with row i."""
+    left, right = _side(batch, comparisons, "l"), _side(batch, comparisons, "r")
+    positions = np.arange(len(batch))
+    index = pd.MultiIndex.from_arrays([positions, positions])
+
+    compare = recordlinkage.Compare()
+    for comparison in comparisons:
+        for number, level in enumerate(comparison.levels):
+            _add_level(compare, comparison, level, f"{comparison.name}__{number}")
+    features = compare.compute(index, left, right) if len(batch) else pd.DataFrame()
+
+    out = batch[list(keep)].reset_index(drop=True)
+    for comparison in comparisons:
+        missing = (left[comparison.column].isna() | right[comparison.column].isna()).to_numpy()
+        gamma = np.where(missing, -1, 0).astype(np.int32)
+        decided = missing.copy()
+        strongest = len(comparison.levels)
+        for number in range(strongest):
+            score = features[f"{comparison.name}__{number}"].to_numpy(dtype=float)
+            holds = np.nan_to_num(score, nan=0.0) >= 1.0
+            gamma[holds & ~decided] = strongest - number
+            decided |= holds
+        out[f"gamma_{comparison.name}"] = gamma
+        if comparison.term_frequency:
+            out[f"tf_{comparison.name}"] = batch[f"tf_{comparison.column}"].to_numpy(dtype=float)
+    return out

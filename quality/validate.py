@@ -1,0 +1,296 @@
+"""Run a suite on a Spark DataFrame with Great Expectations and split the outcome.
+
+- Row-level failures: Great Expectations returns the key of each failing row
+  (``result_format`` COMPLETE with ``unexpected_index_column_names``); the keys
+  are joined back to the DataFrame in Spark. Every row lands in exactly one of
+  ``passed`` and ``quarantined`` (one quarantine row per record, naming all the
+  expectations it failed).
+- Batch-level failures become messages; any one of them stops the run. A
+  row-level expectation that could not run (for example its column is gone)
+  cannot split rows, so it stops the run too.
+
+PII: results carry keys and counts only (``exclude_unexpected_values``,
+``partial_unexpected_count: 0``), so no failing value reaches the stored
+results or the Data Docs. The key column must therefore not be a PII column.
+
+Great Expectations reuses the caller's SparkSession (``add_spark`` with no
+``spark_config``) and does not cache the DataFrame (``persist=False``): cache
+it first if it is expensive to recompute, since each metric reads it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import great_expectations as gx
+from great_expectations.checkpoint import UpdateDataDocsAction
+from great_expectations.core.batch_definition import BatchDefinition
+from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context import AbstractDataContext
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from quality.suites import ExpectationConfig, SuiteConfig
+from schemas.tables import QUARANTINE_SCHEMA
+
+STAGE = "validate"
+ROW_COUNT_EXPECTATIONS = frozenset({"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"})
+_KEY = "__cdi_failed_key"
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    passed: DataFrame  # rows that passed every row-level expectation, columns as the input
+    quarantined: DataFrame  # QUARANTINE_SCHEMA, one row per failing record
+    batch_failures: list[str]  # one message per failed batch-level expectation
+    summary: dict[str, Any]  # JSON-able counts and outcomes, no values
+    docs_index: Path | None  # Data Docs index.html when docs were built
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.batch_failures)
+
+
+def validate(
+    df: DataFrame,
+    suite: SuiteConfig,
+    *,
+    source_system: str,
+    key_column: str,
+    run_id: str,
+    docs_dir: Path | None,
+    previous_row_count: int | None = None,
+) -> ValidationResult:
+    """Validate ``df`` against ``suite``; build Data Docs under ``docs_dir`` when given.
+
+    ``source_system`` names the batch in messages and in quarantine rows whose
+    DataFrame has no ``source_system`` column; ``source_key`` in quarantine rows
+    is the row's ``source_key`` column when there is one, else ``key_column``.
+    """
+    if key_column not in df.columns:
+        raise ValueError(f"key column {key_column!r} is not a column of the DataFrame")
+    if key_column in suite.pii_columns:
+        raise ValueError(f"key column {key_column!r} is a PII column of suite {suite.suite!r}")
+
+    context = _context(docs_dir)
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=f"{source_system}__{suite.suite}",
+            validation_definitions=[_validation_definition(context, suite, source_system, previous_row_count)],
+            actions=[UpdateDataDocsAction(name="data_docs")] if docs_dir is not None else [],
+            result_format={
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": [key_column],
+                "return_unexpected_index_query": False,
+                "exclude_unexpected_values": True,
+                "partial_unexpected_count": 0,
+            },
+        )
+    )
+    outcome = checkpoint.run(batch_parameters={"dataframe": df}, run_id=RunIdentifier(run_name=run_id))
+    (run_result,) = outcome.run_results.values()
+    results = sorted(run_result.results, key=lambda r: r.expectation_config.meta["cdi_index"])
+
+    batch_failures: list[str] = []
+    failed_checks: dict[Any, list[ExpectationConfig]] = {}
+    for result in results:
+        config = suite.expectations[result.expectation_config.meta["cdi_index"]]
+        if result.success:
+            continue
+        keys = _failing_keys(result, key_column) if config.severity == "row" else None
+        if keys is None:
+            batch_failures.append(f"source {source_system!r}: {config.label} failed: {_describe_failure(result)}")
+            continue
+        for key in keys:
+            failed_checks.setdefault(key, []).append(config)
+
+    passed, quarantined = _split(df, failed_checks, key_column=key_column, source_system=source_system, run_id=run_id)
+    summary = _summary(suite, results, source_system=source_system, run_id=run_id)
+    summary.update(stopped=bool(batch_failures), batch_failures=batch_failures, failing_keys=len(failed_checks))
+    return ValidationResult(
+        passed=passed,
+        quarantined=quarantined,
+        batch_failures=batch_failures,
+        summary=summary,
+        docs_index=_docs_index(context) if docs_dir is not None else None,
+    )
+
+
+def write_summary(result: ValidationResult, path: Path) -> None:
+    """Write the run's summary as JSON (counts and outcomes only, never values)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result.summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_row_count(path: Path) -> int | None:
+    """The row count a previous run's summary recorded, for ``previous_row_count``."""
+    if not path.exists():
+        return None
+    count = json.loads(path.read_text(encoding="utf-8")).get("row_count")
+    return count if isinstance(count, int) else None
+
+
+def _context(docs_dir: Path | None) -> AbstractDataContext:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    if docs_dir is None:
+        context = gx.get_context(mode="ephemeral")
+    else:
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        context = gx.get_context(mode="file", project_root_dir=str(docs_dir))
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    return context
+
+
+def _validation_definition(
+    context: AbstractDataContext, suite: SuiteConfig, source_system: str, previous_row_count: int | None
+) -> gx.ValidationDefinition:
+    gx_suite = context.suites.add_or_update(
+        gx.ExpectationSuite(
+            name=suite.suite,
+            expectations=suite.to_gx(today=dt.date.today(), previous_row_count=previous_row_count),
+        )
+    )
+    return context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(
+            name=f"{source_system}__{suite.suite}", data=_batch_definition(context, source_system), suite=gx_suite
+        )
+    )
+
+
+def _batch_definition(context: AbstractDataContext, source_system: str) -> BatchDefinition:
+    datasource = context.data_sources.add_or_update_spark(name=f"cdi_{source_system}", persist=False)
+    asset = datasource.add_dataframe_asset(name=source_system)
+    return asset.add_batch_definition_whole_dataframe(name="whole_dataframe")
+
+
+def _failing_keys(result: ExpectationValidationResult, key_column: str) -> list[Any] | None:
+    """Keys of the rows a row-level expectation rejected; None when it reported none (it could not run)."""
+    if _exception_message(result) is not None or "unexpected_index_list" not in result.result:
+        return None
+    keys: list[Any] = []
+    for entry in result.result["unexpected_index_list"]:
+        value = entry[key_column]
+        keys.extend(value if isinstance(value, list) else [value])
+    return keys
+
+
+def _describe_failure(result: ExpectationValidationResult) -> str:
+    """Why a check failed, from counts, column names and bounds only."""
+    error = _exception_message(result)
+    if error is not None:
+        return f"could not run: {error}"
+    details = result.result.get("details", {}).get("mismatched")
+    if details:
+        return "; ".join(f"{kind} columns {sorted(columns)}" for kind, columns in sorted(details.items()))
+    if "unexpected_count" in result.result:
+        return f"{result.result['unexpected_count']} of {result.result.get('element_count')} rows unexpected"
+    bounds = [f"{k}={v}" for k, v in result.expectation_config.kwargs.items() if k in ("min_value", "max_value", "value")]
+    observed = result.result.get("observed_value")
+    return f"observed {observed}" + (f", expected {', '.join(bounds)}" if bounds else "")
+
+
+def _exception_message(result: ExpectationValidationResult) -> str | None:
+    """The first error Great Expectations caught, as one line.
+
+    ``exception_info`` is either one record or a dict of records keyed by metric.
+    """
+    info = result.exception_info or {}
+    records = [info] if "raised_exception" in info else list(info.values())
+    for record in records:
+        if isinstance(record, dict) and (record.get("raised_exception") or record.get("exception_message")):
+            message = str(record.get("exception_message") or "unknown error").strip()
+            return message.splitlines()[0] if message else "unknown error"
+    return None
+
+
+def _split(
+    df: DataFrame,
+    failed_checks: dict[Any, list[ExpectationConfig]],
+    *,
+    key_column: str,
+    source_system: str,
+    run_id: str,
+) -> tuple[DataFrame, DataFrame]:
+    spark = df.sparkSession
+    if not failed_checks:
+        return df, spark.createDataFrame([], QUARANTINE_SCHEMA)
+    keys_schema = StructType(
+        [
+            StructField(_KEY, df.schema[key_column].dataType, True),
+            StructField("check", StringType(), False),
+            StructField("reason", StringType(), False),
+        ]
+    )
+    keys = spark.createDataFrame(
+        [
+            (key, "; ".join(c.label for c in checks), "; ".join(c.reason or f"{c.label} failed" for c in checks))
+            for key, checks in failed_checks.items()
+        ],
+        keys_schema,
+    )
+    matches = df[key_column].eqNullSafe(keys[_KEY])
+    passed = df.join(F.broadcast(keys), matches, "left_anti")
+    failed = df.join(F.broadcast(keys), matches, "inner")
+    quarantined = failed.select(
+        F.lit(run_id).alias("run_id"),
+        F.lit(STAGE).alias("stage"),
+        _column_or(df, "source_system", F.lit(source_system)).alias("source_system"),
+        _column_or(df, "source_key", df[key_column]).cast("string").alias("source_key"),
+        keys["check"],
+        keys["reason"],
+        F.to_json(F.struct(*[df[c] for c in df.columns])).alias("record"),
+        F.current_timestamp().alias("quarantined_at"),
+    )
+    return passed, quarantined
+
+
+def _column_or(df: DataFrame, name: str, fallback: Column) -> Column:
+    return F.coalesce(df[name].cast("string"), fallback) if name in df.columns else fallback
+
+
+def _summary(
+    suite: SuiteConfig, results: list[ExpectationValidationResult], *, source_system: str, run_id: str
+) -> dict[str, Any]:
+    expectations = []
+    row_count = None
+    for result in results:
+        config = suite.expectations[result.expectation_config.meta["cdi_index"]]
+        observed = result.result.get("observed_value")
+        if result.expectation_config.type in ROW_COUNT_EXPECTATIONS and isinstance(observed, int):
+            row_count = observed
+        expectations.append(
+            {
+                "expectation": config.expect,
+                "columns": list(config.columns),
+                "severity": config.severity,
+                "success": bool(result.success),
+                "element_count": result.result.get("element_count"),
+                "unexpected_count": result.result.get("unexpected_count"),
+                "observed_count": observed if isinstance(observed, int) and not isinstance(observed, bool) else None,
+                "error": _exception_message(result),
+            }
+        )
+    return {
+        "suite": suite.suite,
+        "source_system": source_system,
+        "run_id": run_id,
+        "success": all(e["success"] for e in expectations),
+        "row_count": row_count,
+        "expectations": expectations,
+    }
+
+
+def _docs_index(context: AbstractDataContext) -> Path | None:
+    for site in context.get_docs_sites_urls():
+        url = site.get("site_url")
+        if url and url.startswith("file://"):
+            return Path(unquote(urlparse(url).path))
+    return None

@@ -1,0 +1,116 @@
+"""Schemas of the match and gold tables.
+
+``pairs`` (silver): every scored candidate pair of the last match run.
+``clusters`` (silver): record → cluster of the last match run.
+``golden_customers``: one row per golden id ever issued; ``status`` is
+``active`` or ``retired`` (then ``survivor_id`` points to the golden record
+that absorbed it). ``lineage`` maps each attribute to the record id
+(``<source_system>:<source_key>``) its value came from.
+``customer_xref``: every current source record → its golden id.
+``match_candidates``: pairs awaiting a steward, both records side by side.
+``golden_id_history``: every create, merge, split and retire, by run.
+``steward_decisions``: append-only log written by the review app.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql.types import (
+    DateType,
+    DoubleType,
+    IntegerType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from schemas.canonical import CANONICAL_ATTRIBUTES
+
+
+def _attribute_fields() -> list[StructField]:
+    return [StructField(a, DateType() if a == "birth_date" else StringType(), True) for a in CANONICAL_ATTRIBUTES]
+
+
+RECORD_STRUCT = StructType(
+    [StructField("record_id", StringType(), False), StructField("source_system", StringType(), False), *_attribute_fields()]
+)
+
+GOLDEN_CUSTOMERS_SCHEMA = StructType(
+    [
+        StructField("golden_id", StringType(), False),
+        StructField("status", StringType(), False),  # active | retired
+        StructField("survivor_id", StringType(), True),  # set when retired
+        *_attribute_fields(),
+        StructField("lineage", MapType(StringType(), StringType()), True),  # attribute -> record_id
+        StructField("num_records", IntegerType(), False),
+        StructField("first_seen", TimestampType(), False),
+        StructField("last_updated", TimestampType(), False),
+        StructField("content_hash", StringType(), False),  # of everything above but the timestamps
+        StructField("run_id", StringType(), False),  # run that last changed the row
+    ]
+)
+
+CUSTOMER_XREF_SCHEMA = StructType(
+    [
+        StructField("source_system", StringType(), False),
+        StructField("source_key", StringType(), False),
+        StructField("record_id", StringType(), False),
+        StructField("golden_id", StringType(), False),
+        StructField("match_probability", DoubleType(), True),  # best link into its cluster; null for a singleton
+        StructField("linked_by", StringType(), False),  # model | steward | singleton
+        StructField("run_id", StringType(), False),
+    ]
+)
+
+MATCH_CANDIDATES_SCHEMA = StructType(
+    [
+        StructField("pair_id", StringType(), False),  # "<record_id_l>|<record_id_r>"
+        StructField("record_id_l", StringType(), False),
+        StructField("record_id_r", StringType(), False),
+        StructField("match_probability", DoubleType(), False),
+        StructField("match_weight", DoubleType(), False),
+        StructField("evidence", MapType(StringType(), DoubleType()), False),  # comparison -> match weight
+        StructField("levels", MapType(StringType(), IntegerType()), False),  # comparison -> gamma level
+        StructField("blocking_rule", StringType(), True),
+        StructField("reason", StringType(), False),  # between thresholds | cluster members disagree
+        StructField("record_l", RECORD_STRUCT, False),
+        StructField("record_r", RECORD_STRUCT, False),
+        StructField("run_id", StringType(), False),
+    ]
+)
+
+GOLDEN_ID_HISTORY_SCHEMA = StructType(
+    [
+        StructField("run_id", StringType(), False),
+        StructField("event", StringType(), False),  # create | merge | split | retire
+        StructField("golden_id", StringType(), False),
+        StructField("related_id", StringType(), True),  # survivor of a merge/retire, origin of a split
+        StructField("records", IntegerType(), True),
+        StructField("at", TimestampType(), False),
+    ]
+)
+
+STEWARD_DECISIONS_SCHEMA = StructType(
+    [
+        StructField("decision_id", StringType(), False),
+        StructField("decided_at", TimestampType(), False),
+        StructField("steward", StringType(), False),
+        StructField("action", StringType(), False),  # match | no_match | unsure | split | merge
+        StructField("record_id_l", StringType(), True),  # pair decisions; split: the record split out
+        StructField("record_id_r", StringType(), True),
+        StructField("golden_id", StringType(), True),  # split: from; merge: one side
+        StructField("golden_id_other", StringType(), True),  # merge: the other side
+        StructField("comment", StringType(), True),
+    ]
+)
+
+CLUSTERS_SCHEMA = StructType(
+    [
+        StructField("record_id", StringType(), False),
+        StructField("cluster_id", StringType(), False),
+        StructField("cluster_flag", StringType(), True),
+        StructField("run_id", StringType(), False),
+    ]
+)
+

@@ -1,0 +1,170 @@
+"""Blocking: candidate pairs, link types, incremental mode, huge-block guard, report, random pairs."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from chispa import assert_df_equality
+
+from matching.blocking import (
+    BlockSize,
+    GuardedBlock,
+    RuleReport,
+    blocking_report,
+    candidate_pairs,
+    format_blocking_report,
+    guarded_candidate_pairs,
+    random_pairs,
+)
+from matching.settings import MatchSettings
+
+RECORDS_SCHEMA = "record_id string, source_system string, given_name string, family_name string, email string"
+PAIRS_SCHEMA = "record_id_l string, record_id_r string, blocking_rule string"
+COMPARISONS = [{"name": "email", "column": "email", "levels": [{"kind": "exact"}]}]
+
+
+def _settings(**overrides) -> MatchSettings:
+    data = {
+        "blocking_rules": [
+            {"name": "email", "keys": ["email"]},
+            {"name": "family_soundex", "keys": ["soundex(family_name)"]},
+        ],
+        "comparisons": COMPARISONS,
+        **overrides,
+    }
+    return MatchSettings.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def records(spark):
+    # smith / smyth share soundex S530; jones / jonas J520; d has no family name and no email.
+    return spark.createDataFrame(
+        [
+            ("a", "s1", "anna", "smith", "x@e"),
+            ("b", "s1", "anna", "smyth", "x@e"),
+            ("c", "s2", "ann", "smith", None),
+            ("d", "s2", "bob", None, None),
+            ("e", "s1", "carl", "jones", "y@e"),
+            ("f", "s2", "carl", "jonas", "y@e"),
+        ],
+        RECORDS_SCHEMA,
+    )
+
+
+def test_pairs_are_ordered_unique_and_attributed_to_first_rule(spark, records):
+    expected = spark.createDataFrame(
+        [("a", "b", "email"), ("e", "f", "email"), ("a", "c", "family_soundex"), ("b", "c", "family_soundex")],
+        PAIRS_SCHEMA,
+    )
+
+    actual = candidate_pairs(records, _settings())
+
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_link_only_keeps_pairs_across_sources(spark, records):
+    expected = spark.createDataFrame(
+        [("e", "f", "email"), ("a", "c", "family_soundex"), ("b", "c", "family_soundex")], PAIRS_SCHEMA
+    )
+
+    actual = candidate_pairs(records, _settings(link_type="link_only"))
+
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_incremental_keeps_pairs_with_a_new_side_once(spark, records):
+    new_ids = spark.createDataFrame([("a",), ("c",)], "record_id string")
+    expected = spark.createDataFrame(
+        [("a", "b", "email"), ("a", "c", "family_soundex"), ("b", "c", "family_soundex")], PAIRS_SCHEMA
+    )
+
+    actual = candidate_pairs(records, _settings(), new_record_ids=new_ids)
+
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+@pytest.fixture(scope="module")
+def crowded(spark):
+    """smith: 6 records (a-initials 3, b-initials 2, one without given name); jones: 4 all 'c'; brown: 2."""
+    rows = [
+        ("s1", "ann", "smith"), ("s2", "amy", "smith"), ("s3", "al", "smith"),
+        ("s4", "ben", "smith"), ("s5", "bob", "smith"), ("s6", None, "smith"),
+        ("j1", "carl", "jones"), ("j2", "cora", "jones"), ("j3", "cy", "jones"), ("j4", "cid", "jones"),
+        ("b1", "dan", "brown"), ("b2", "dora", "brown"),
+    ]
+    return spark.createDataFrame([(rid, "src", g, f, None) for rid, g, f in rows], RECORDS_SCHEMA)
+
+
+def _guarded_settings() -> MatchSettings:
+    return _settings(
+        blocking_rules=[{"name": "family", "keys": ["family_name"]}],
+        max_block_size=3,
+        sub_block_key="substring(given_name, 1, 1)",
+    )
+
+
+def test_huge_blocks_are_sub_blocked_or_skipped_with_warnings(spark, crowded, caplog):
+    expected = spark.createDataFrame(
+        [("s1", "s2", "family"), ("s1", "s3", "family"), ("s2", "s3", "family"),
+         ("s4", "s5", "family"), ("b1", "b2", "family")],
+        PAIRS_SCHEMA,
+    )
+
+    with caplog.at_level(logging.WARNING, logger="cdi.matching.blocking"):
+        actual, guarded = guarded_candidate_pairs(crowded, _guarded_settings())
+
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+    assert sorted(guarded, key=repr) == sorted(
+        [
+            GuardedBlock("family", ("smith",), 6, "sub_blocked"),
+            GuardedBlock("family", ("jones",), 4, "sub_blocked"),
+            GuardedBlock("family", ("jones",), 4, "skipped", "c"),
+        ],
+        key=repr,
+    )
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert skipped == [
+        "blocking rule 'family': key ('jones',) sub-block 'c' still has 4 records (max_block_size 3): skipped"
+    ]
+
+
+def test_report_counts_pairs_after_the_guard_without_pairs(crowded):
+    [report] = blocking_report(crowded, _guarded_settings(), largest=2)
+
+    assert report == RuleReport(
+        rule="family",
+        keys=("family_name",),
+        pairs=5,
+        blocks=3,
+        records_keyed=12,
+        guarded_blocks=2,
+        largest=(BlockSize(("smith",), 6, "sub_blocked"), BlockSize(("jones",), 4, "sub_blocked")),
+    )
+
+
+def test_report_counts_only_cross_source_pairs_for_link_only(records):
+    # email: only e-f crosses sources; soundex S530 {a, b | c} gives a-c, b-c, J520 gives e-f.
+    reports = blocking_report(records, _settings(link_type="link_only"))
+
+    assert [(r.rule, r.pairs, r.records_keyed) for r in reports] == [("email", 1, 4), ("family_soundex", 3, 5)]
+
+
+def test_format_blocking_report_lists_rules_and_largest_blocks():
+    report = RuleReport("email", ("email",), 1234, 10, 30, 1, (BlockSize(("x@e",), 600, "skipped"),))
+
+    text = format_blocking_report([report])
+
+    assert "email" in text.splitlines()[1] and "1,234" in text.splitlines()[1]
+    assert "600  skipped      ('x@e')" in text
+
+
+def test_random_pairs_are_distinct_ordered_records(spark):
+    records = spark.createDataFrame([(f"r{i:03d}",) for i in range(200)], "record_id string")
+
+    pairs = [tuple(row) for row in random_pairs(records, 100, seed=7).collect()]
+
+    assert len(pairs) == 100
+    assert len(set(pairs)) == 100
+    assert all(left < right for left, right in pairs)
+    assert {rid for pair in pairs for rid in pair} <= {f"r{i:03d}" for i in range(200)}

@@ -1,0 +1,129 @@
+"""Settings parsing and validation (pure Python, no Spark)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from matching.settings import (
+    DateTransposedLevel,
+    JaroWinklerLevel,
+    LevenshteinLevel,
+    MatchSettings,
+    NamesSwappedLevel,
+    SettingsError,
+    load_settings,
+    parse_settings,
+)
+
+DEFAULT = Path(__file__).resolve().parents[2] / "conf" / "matching.yaml"
+
+MINIMAL = {
+    "blocking_rules": [{"name": "email", "keys": ["email"]}],
+    "comparisons": [{"name": "email", "column": "email", "levels": [{"kind": "exact"}]}],
+}
+
+
+def _with(path: tuple, value) -> dict:
+    """MINIMAL with one key replaced, e.g. ``_with(("comparisons", 0, "levels"), [])``."""
+    data = copy.deepcopy(MINIMAL)
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return data
+
+
+def _error(data: dict) -> str:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(data, "conf/matching.yaml")
+    return str(caught.value)
+
+
+def test_minimal_settings_take_documented_defaults():
+    settings = MatchSettings.model_validate(MINIMAL)
+
+    assert settings.link_type == "dedupe_only"
+    assert settings.max_block_size == 500
+    assert settings.sub_block_key is None
+    assert (settings.thresholds.match, settings.thresholds.review) == (0.95, 0.5)
+    assert settings.model.kind == "fellegi_sunter"
+    assert (settings.model.em_max_iterations, settings.model.u_random_pairs) == (25, 1_000_000)
+
+
+def test_default_file_covers_person_attributes():
+    settings = load_settings(DEFAULT)
+
+    assert [c.name for c in settings.comparisons] == [
+        "given_name", "family_name", "birth_date", "email", "phone", "address_line1", "postcode", "city", "gender",
+    ]
+    assert [c.name for c in settings.tf_comparisons] == ["given_name", "family_name", "postcode", "city"]
+    assert {r.name for r in settings.blocking_rules} >= {"email", "phone", "soundex_names"}
+    given = settings.comparisons[0]
+    assert given.levels[1] == NamesSwappedLevel(kind="names_swapped", other="family_name")
+    assert given.columns == ("given_name", "family_name")
+    assert isinstance(settings.comparisons[2].levels[1], DateTransposedLevel)
+
+
+def test_levels_parse_into_typed_models_in_order():
+    levels = [{"kind": "exact"}, {"kind": "jaro_winkler", "threshold": 0.9}, {"kind": "levenshtein", "max_distance": 1}]
+    settings = MatchSettings.model_validate(_with(("comparisons", 0, "levels"), levels))
+
+    parsed = settings.comparisons[0].levels
+    assert parsed[1] == JaroWinklerLevel(kind="jaro_winkler", threshold=0.9)
+    assert parsed[2] == LevenshteinLevel(kind="levenshtein", max_distance=1)
+
+
+def test_unknown_level_kind_names_file_key_and_choices():
+    message = _error(_with(("comparisons", 0, "levels"), [{"kind": "exact"}, {"kind": "fuzzy"}]))
+
+    assert message.startswith("conf/matching.yaml: comparisons[0].levels[1].kind: unknown level kind 'fuzzy'")
+    assert "jaro_winkler" in message
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("comparisons", 0, "levels"), [], "comparisons[0].levels: "),
+        (("comparisons", 0, "column"), "emial", "comparisons[0].column: unknown attribute 'emial'"),
+        (("comparisons", 0, "levels"), [{"kind": "jaro_winkler"}], "comparisons[0].levels[0].threshold: Field required"),
+        (("comparisons", 0, "levels"), [{"kind": "jaro_winkler", "threshold": 1.5}], "comparisons[0].levels[0].threshold"),
+        (("comparisons", 0, "levels"), [{"kind": "levenshtein"}], "comparisons[0].levels[0]: give exactly one"),
+        (("comparisons", 0, "levels"), [{"kind": "date_transposed"}], "comparisons[0].levels[0]: date_transposed needs a date"),
+        (("comparisons", 0, "levels"), [{"kind": "names_swapped", "other": "birth_date"}], "comparisons[0].levels[0].other"),
+        (("blocking_rules", 0, "keys"), ["substring(famly_name, 1, 3)"], "blocking_rules[0].keys: unknown attribute 'famly_name'"),
+        (("blocking_rules", 0, "keys"), [], "blocking_rules[0].keys"),
+        (("thresholds",), {"match": 0.5, "review": 0.7}, "thresholds.review: 0.7 must be below match"),
+        (("thresholds",), {"match": 1.0, "review": 0.5}, "thresholds.match"),
+        (("link_type",), "dedupe", "link_type: "),
+        (("sub_block_key",), "year(birthdate)", "sub_block_key: unknown attribute 'birthdate'"),
+        (("comparisons", 0, "tf"), True, "comparisons[0].tf: Extra inputs"),
+    ],
+)
+def test_invalid_settings_name_the_key_path(path, value, expected):
+    assert f"conf/matching.yaml: {expected}" in _error(_with(path, value))
+
+
+def test_duplicate_comparison_names_rejected():
+    data = copy.deepcopy(MINIMAL)
+    data["comparisons"].append(copy.deepcopy(data["comparisons"][0]))
+
+    assert "comparisons: duplicate names ['email']" in _error(data)
+
+
+def test_key_expressions_allow_functions_literals_and_casts():
+    keys = ["soundex(given_name)", "concat_ws('x y', email, cast(year(birth_date) as string))", "source_system"]
+    settings = MatchSettings.model_validate(_with(("blocking_rules", 0, "keys"), keys))
+
+    assert settings.blocking_rules[0].keys == keys
+
+
+def test_load_settings_reports_the_file_for_bad_yaml(tmp_path):
+    path = tmp_path / "matching.yaml"
+    path.write_text("blocking_rules: [\n", encoding="utf-8")
+
+    with pytest.raises(SettingsError, match=str(path)):
+        load_settings(path)
+
