@@ -13,7 +13,7 @@ from jobs.runs import RunContext
 
 log = logging.getLogger("cdi.pipeline")
 
-STAGES: tuple[str, ...] = ("ingest",)
+STAGES: tuple[str, ...] = ("ingest", "standardize", "validate")
 
 
 def parse_stages(text: str) -> tuple[str, ...]:
@@ -44,7 +44,28 @@ def stage_ingest(spark: SparkSession, context: RunContext) -> None:
     print_ingest(ingest(spark, context.config, context.lake, context.run_id, context.started_at, context.incremental))
 
 
-STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, RunContext], None]] = {"ingest": stage_ingest}
+def stage_standardize(spark: SparkSession, context: RunContext) -> None:
+    from jobs.standardize import run_standardize
+
+    staged = run_standardize(spark, context)
+    print("  pending records standardized: " + (", ".join(f"{c.source} {c.pending}" for c in staged) or "none"))
+
+
+def stage_validate(spark: SparkSession, context: RunContext) -> None:
+    from jobs.validate import local_run_dir, run_validate
+
+    counts = run_validate(spark, context)
+    print(f"  {'source':<14} {'staged':>8} {'standardized':>13} {'quarantined':>12}")
+    for c in counts:
+        print(f"  {c.source:<14} {c.staged:>8} {c.standardized:>13} {c.quarantined:>12}")
+    print(f"  Data Docs: {local_run_dir(context) / 'gx'}")
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, RunContext], None]] = {
+    "ingest": stage_ingest,
+    "standardize": stage_standardize,
+    "validate": stage_validate,
+}
 
 
 def run_pipeline(spark: SparkSession, context: RunContext, stages: tuple[str, ...] = STAGES) -> None:

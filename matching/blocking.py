@@ -93,7 +93,7 @@ def _keyed(records: DataFrame, rule: BlockingRule, settings: MatchSettings) -> D
 
 
 def _describe_key(values: tuple[Any, ...]) -> str:
-    return "(" + ", ".join(repr(v) for v in values) + ")"
+    return repr(tuple(values))
 
 
 def _guard(keyed: DataFrame, rule: BlockingRule, settings: MatchSettings) -> tuple[DataFrame, list[GuardedBlock]]:

@@ -139,6 +139,9 @@ def split_cannot_links(clusters: DataFrame, links: DataFrame, cannot_links: Data
     ``linked_edges``), must-links first, then by descending probability, ties
     by record ids, skipping every merge that would join two cannot-linked
     records. Each resulting sub-cluster takes its smallest record id.
+
+    One small job finds the violated cannot-links; when there are none, the
+    clusters come back unchanged.
     """
     clusters_l = clusters.select(F.col("record_id").alias("record_id_l"), "cluster_id")
     clusters_r = clusters.select(
@@ -150,7 +153,10 @@ def split_cannot_links(clusters: DataFrame, links: DataFrame, cannot_links: Data
         .join(clusters_r, "record_id_r")
         .filter(F.col("cluster_id") == F.col("cluster_id_r"))
         .select("cluster_id", *PAIR_COLUMNS)
+        .localCheckpoint(eager=False)
     )
+    if violated.isEmpty():
+        return clusters
     conflicted = violated.select("cluster_id").distinct()
     members = clusters.join(conflicted, "cluster_id").select(
         "cluster_id",
@@ -203,7 +209,10 @@ def flag_disagreeing_clusters(clusters: DataFrame, pairs: DataFrame, review_thre
 
 
 def _large_star(edges: DataFrame) -> DataFrame:
-    """Connect every larger neighbour of a node to the smallest id in its closed neighbourhood."""
+    """Connect every larger neighbour of a node to the smallest id in its closed neighbourhood.
+
+    Duplicate edges are left for ``_small_star`` to drop, saving a shuffle.
+    """
     both = edges.select(F.col("src").alias("u"), F.col("dst").alias("v")).unionByName(
         edges.select(F.col("dst").alias("u"), F.col("src").alias("v"))
     )
@@ -212,7 +221,6 @@ def _large_star(edges: DataFrame) -> DataFrame:
         both.withColumn("m", smallest)
         .filter(F.col("v") > F.col("u"))
         .select(F.col("v").alias("src"), F.col("m").alias("dst"))
-        .distinct()
     )
 
 

@@ -10,7 +10,7 @@ kept as they are: dropping them would lose the name.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -58,10 +58,21 @@ def fold_accents(col: Column) -> Column:
     return F.translate(folded, _FOLD_FROM, _FOLD_TO)
 
 
+def let(value: Column, body: Callable[[Column], Column]) -> Column:
+    """``body(value)`` with ``value`` written once in the plan.
+
+    Spark has no let-binding: a Column used several times is copied whole into
+    the expression, and nested normalizers that reuse their input (a name's
+    tokens are read a dozen times) grow the plan exponentially, to minutes of
+    optimizer time. A one-element ``transform`` binds the value to a lambda
+    variable instead.
+    """
+    return F.transform(F.array(value), body)[0]
+
+
 def blank_to_null(col: Column) -> Column:
     """Trimmed text, or NULL when nothing is left."""
-    trimmed = F.trim(col)
-    return F.when(trimmed != "", trimmed)
+    return let(F.trim(col), lambda trimmed: F.when(trimmed != "", trimmed))
 
 
 def tidy_text(col: Column, keep: str = "'-") -> Column:

@@ -13,9 +13,10 @@ from collections.abc import Collection, Mapping
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from matching.normalize import blank_to_null, clean_text, lookup, tidy_text
+from matching.normalize import blank_to_null, let, lookup, tidy_text
 
 NAME_PARTS: tuple[str, ...] = ("given", "middle", "family", "suffix")
+
 
 def name_tokens(col: Column) -> Column:
     """Cleaned name words as an array, each comma kept as its own ``','`` token; NULL -> ``[]``.
@@ -52,6 +53,10 @@ def reorder_family_first(tokens: Column) -> Column:
 
     Nothing after the comma (``'robert smith,'``) keeps the order.
     """
+    return let(tokens, _reorder_family_first)
+
+
+def _reorder_family_first(tokens: Column) -> Column:
     comma = F.array_position(tokens, ",")
     before = F.slice(tokens, F.lit(1), F.greatest(comma - 1, F.lit(0)))
     after = F.array_remove(F.slice(tokens, comma + 1, F.size(tokens)), ",")
@@ -71,6 +76,10 @@ def split_tokens(tokens: Column, particles: Collection[str] = ()) -> Column:
     (``van``, ``de`` ...) after the given name: ``'maria de la cruz'`` has
     family name ``'de la cruz'``.
     """
+    return let(tokens, lambda bound: _split_tokens(bound, particles))
+
+
+def _split_tokens(tokens: Column, particles: Collection[str]) -> Column:
     count = F.size(tokens)
     particle_positions = F.transform(
         tokens,
@@ -100,15 +109,18 @@ def split_full_name(
     Handles ``'robert smith'``, ``'SMITH, Robert'``, ``'robert james smith'``,
     ``'Dr. Robert J. Smith Jr'`` and single words (a family name).
     """
-    suffixes = suffixes or {}
-    tokens = strip_honorifics(name_tokens(col), honorifics)
-    parts = split_tokens(reorder_family_first(strip_suffixes(tokens, suffixes)), particles)
-    return F.struct(
-        parts["given"].alias("given"),
-        parts["middle"].alias("middle"),
-        parts["family"].alias("family"),
-        extract_suffix(tokens, suffixes).alias("suffix"),
-    )
+    known_suffixes = suffixes or {}
+
+    def split(tokens: Column) -> Column:
+        parts = split_tokens(reorder_family_first(strip_suffixes(tokens, known_suffixes)), particles)
+        return F.struct(
+            parts["given"].alias("given"),
+            parts["middle"].alias("middle"),
+            parts["family"].alias("family"),
+            extract_suffix(tokens, known_suffixes).alias("suffix"),
+        )
+
+    return let(strip_honorifics(name_tokens(col), honorifics), split)
 
 
 def combine_name_columns(
@@ -125,16 +137,29 @@ def combine_name_columns(
     Titles are dropped and a suffix is taken out of the family name
     (``'Smith Jr'`` -> ``smith`` + ``jr``).
     """
-    suffixes = suffixes or {}
-    given_tokens = F.array_remove(strip_honorifics(name_tokens(given), honorifics), ",")
+    known_suffixes = suffixes or {}
     middle_tokens = F.array_remove(name_tokens(middle), ",")
-    family_tokens = F.array_remove(strip_honorifics(name_tokens(family), honorifics), ",")
-    extra_given = F.slice(given_tokens, F.lit(2), F.greatest(F.size(given_tokens) - 1, F.lit(0)))
+
+    def first_and_rest(given_tokens: Column) -> Column:
+        rest = F.slice(given_tokens, F.lit(2), F.greatest(F.size(given_tokens) - 1, F.lit(0)))
+        return F.struct(
+            F.try_element_at(given_tokens, F.lit(1)).alias("given"),
+            _join_tokens(F.concat(rest, middle_tokens)).alias("middle"),
+        )
+
+    def family_and_suffix(family_tokens: Column) -> Column:
+        return F.struct(
+            _join_tokens(strip_suffixes(family_tokens, known_suffixes)).alias("family"),
+            extract_suffix(family_tokens, known_suffixes).alias("suffix"),
+        )
+
+    given_parts = let(F.array_remove(strip_honorifics(name_tokens(given), honorifics), ","), first_and_rest)
+    family_parts = let(F.array_remove(strip_honorifics(name_tokens(family), honorifics), ","), family_and_suffix)
     return F.struct(
-        F.try_element_at(given_tokens, F.lit(1)).alias("given"),
-        _join_tokens(F.concat(extra_given, middle_tokens)).alias("middle"),
-        _join_tokens(strip_suffixes(family_tokens, suffixes)).alias("family"),
-        extract_suffix(family_tokens, suffixes).alias("suffix"),
+        given_parts["given"].alias("given"),
+        given_parts["middle"].alias("middle"),
+        family_parts["family"].alias("family"),
+        family_parts["suffix"].alias("suffix"),
     )
 
 
@@ -144,6 +169,8 @@ def join_name(given: Column, middle: Column, family: Column) -> Column:
 
 
 def canonical_given_name(col: Column, nicknames: Mapping[str, str]) -> Column:
-    """The cleaned given name with a nickname replaced by its formal name (``'Bob'`` -> ``'robert'``)."""
-    name = clean_text(col)
-    return F.coalesce(lookup(name, nicknames), name)
+    """A cleaned given name (see ``clean_text``) with a nickname replaced by its formal name.
+
+    ``bob`` -> ``robert``; a name that is no nickname is returned as it is.
+    """
+    return F.coalesce(lookup(col, nicknames), col)

@@ -29,7 +29,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from matching.normalize import GENDER_NOT_STATED, clean_text, is_present, normalize_gender
+from matching.normalize import GENDER_NOT_STATED, blank_to_null, clean_text, is_present, normalize_gender
 from matching.normalize_address import (
     clean_postcode,
     normalize_address_line,
@@ -171,7 +171,8 @@ def _source_types(df: DataFrame, mapping: Mapping[str, str]) -> dict[str, DataTy
         except AnalysisException as error:
             raise MappingError(f"mapping '{attribute}': source has no column '{path}'") from error
         if isinstance(data_type, (StructType, ArrayType, MapType)):
-            raise MappingError(f"mapping '{attribute}': column '{path}' is {data_type.simpleString()}, expected a value")
+            kind = data_type.simpleString()
+            raise MappingError(f"mapping '{attribute}': column '{path}' is {kind}, expected a value")
         types[attribute] = data_type
     return types
 
@@ -244,8 +245,10 @@ def standardize(
         if "country" in text
         else F.lit(options.default_country)
     )
+    birth_date = _birth_date(raw["birth_date"], types["birth_date"], options) if "birth_date" in raw else F.lit(None)
+    updated_at = _updated_at(raw["updated_at"], types["updated_at"], options) if "updated_at" in raw else F.lit(None)
     values = {
-        "birth_date": _birth_date(raw["birth_date"], types["birth_date"], options) if "birth_date" in raw else F.lit(None),
+        "birth_date": birth_date,
         "gender": mapped("gender", normalize_gender),
         "email": mapped("email", normalize_email, options.fold_gmail),
         "phone": mapped("phone", normalize_phone, F.coalesce(country, F.lit(options.default_region))),
@@ -255,7 +258,7 @@ def standardize(
         "postcode": mapped("postcode", clean_postcode),
         "region": mapped("region", normalize_region),
         "country": country,
-        "updated_at": _updated_at(raw["updated_at"], types["updated_at"], options) if "updated_at" in raw else F.lit(None),
+        "updated_at": updated_at,
     }
     checked = [attribute for attribute in ISSUE_REASONS if attribute in raw]
 
@@ -275,7 +278,7 @@ def standardize(
         F.col("_name.family").alias("family_name"),
         join_name(given, F.col("_name.middle"), F.col("_name.family")).alias("full_name"),
         F.col("_name.suffix").alias("name_suffix"),
-        F.when(issues != "", issues).alias("std_issues"),
+        blank_to_null(issues).alias("std_issues"),
     )
     return named.select(
         *[F.col(f.name).cast(f.dataType).alias(f.name) for f in CANONICAL_SCHEMA.fields],

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from great_expectations.compatibility import pydantic as gx_pydantic
 from great_expectations.expectations.expectation import (
@@ -40,7 +40,16 @@ from great_expectations.expectations.registry import (
     get_expectation_impl,
     list_registered_expectation_implementations,
 )
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from jobs.config import parse_model, read_yaml
 
@@ -89,7 +98,7 @@ class ExpectationConfig(_Strict):
 
     expect: str
     kwargs: dict[str, Any] = {}
-    severity: str
+    severity: Severity
     reason: str | None = None
 
     @field_validator("expect")
@@ -102,9 +111,9 @@ class ExpectationConfig(_Strict):
             )
         return value
 
-    @field_validator("severity")
+    @field_validator("severity", mode="before")
     @classmethod
-    def _severity(cls, value: str) -> str:
+    def _severity(cls, value: Any) -> Any:
         if value not in ("row", "batch"):
             raise ValueError(f"expected 'row' or 'batch', got {value!r}")
         return value
@@ -119,7 +128,9 @@ class ExpectationConfig(_Strict):
                     f"severity: 'row' needs an expectation that judges each row; {self.expect} is batch-level only"
                 )
             if "mostly" in self.kwargs:
-                raise ValueError("kwargs.mostly: not allowed on a row-level expectation (every failing row is quarantined)")
+                raise ValueError(
+                    "kwargs.mostly: not allowed on a row-level expectation (every failing row is quarantined)"
+                )
         self.to_gx(0, today=dt.date.today(), previous_row_count=None)
         return self
 
@@ -144,39 +155,46 @@ class ExpectationConfig(_Strict):
         if self.expect == ROW_COUNT_WITHIN_LAST_RUN:
             try:
                 rule = RowCountWithinLastRun.model_validate(self.kwargs)
-            except ValueError as exc:
-                raise ValueError(f"kwargs: {exc}") from None
+            except ValidationError as exc:
+                raise ValueError(_describe_kwargs_errors(exc.errors())) from None
             name, kwargs = "expect_table_row_count_to_be_between", rule.bounds(previous_row_count)
         else:
             name, kwargs = self.expect, _resolve_today(self.kwargs, today)
         try:
             return get_expectation_impl(name)(**kwargs, meta={"cdi_index": index, "severity": self.severity})
         except gx_pydantic.ValidationError as exc:
-            problems = {f"kwargs.{'.'.join(map(str, e['loc']))}: {e['msg']}": None for e in exc.errors()}
-            raise ValueError("; ".join(problems)) from None
+            raise ValueError(_describe_kwargs_errors(exc.errors())) from None
+
+
+def _no_pii_aggregate(expectation: ExpectationConfig, info: ValidationInfo) -> ExpectationConfig:
+    """Refuse an expectation whose result would report values of a PII column."""
+    pii = sorted(set(expectation.columns) & set(info.data.get("pii_columns", ())))
+    if (
+        pii
+        and expectation.expect not in PII_SAFE_BATCH_EXPECTATIONS
+        and not issubclass(get_expectation_impl(expectation.expect), ROW_LEVEL_BASES)
+    ):
+        raise ValueError(
+            f"expect: {expectation.expect} would write values of PII column {pii[0]!r} "
+            "into results and Data Docs; use a per-row expectation"
+        )
+    return expectation
 
 
 class SuiteConfig(_Strict):
     """A named list of expectations for one table, plus the columns holding PII."""
 
     suite: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-    expectations: tuple[ExpectationConfig, ...] = Field(min_length=1)
+    # Declared before expectations: each expectation is checked against it.
     pii_columns: tuple[str, ...] = ()
+    expectations: tuple[Annotated[ExpectationConfig, AfterValidator(_no_pii_aggregate)], ...]
 
-    @model_validator(mode="after")
-    def _no_pii_aggregates(self) -> SuiteConfig:
-        for index, expectation in enumerate(self.expectations):
-            pii = sorted(set(expectation.columns) & set(self.pii_columns))
-            if (
-                pii
-                and expectation.expect not in PII_SAFE_BATCH_EXPECTATIONS
-                and not issubclass(get_expectation_impl(expectation.expect), ROW_LEVEL_BASES)
-            ):
-                raise ValueError(
-                    f"expectations[{index}].expect: {expectation.expect} would write values of PII column "
-                    f"{pii[0]!r} into results and Data Docs; use a per-row expectation"
-                )
-        return self
+    @field_validator("expectations")
+    @classmethod
+    def _not_empty(cls, value: tuple[ExpectationConfig, ...]) -> tuple[ExpectationConfig, ...]:
+        if not value:
+            raise ValueError("expected at least one expectation")
+        return value
 
     def to_gx(self, *, today: dt.date, previous_row_count: int | None) -> list[Expectation]:
         """The suite's expectations for one run, in order, each tagged with its index."""
@@ -188,6 +206,15 @@ class SuiteConfig(_Strict):
 def load_suite(path: Path | str) -> SuiteConfig:
     """Parse and check a suite file; raises ``ConfigError`` naming the file and the key."""
     return parse_model(SuiteConfig, read_yaml(path), path)
+
+
+def _describe_kwargs_errors(errors: Any) -> str:
+    """``kwargs.regex: field required; ...`` from pydantic (v1 in GX, v2 here) error dicts."""
+    problems = {
+        ".".join(["kwargs", *map(str, e["loc"])]) + ": " + str(e["msg"]).removeprefix("Value error, "): None
+        for e in errors
+    }
+    return "; ".join(problems)
 
 
 def _gx_expectation_names() -> frozenset[str]:

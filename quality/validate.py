@@ -74,6 +74,7 @@ def validate(
     ``source_system`` names the batch in messages and in quarantine rows whose
     DataFrame has no ``source_system`` column; ``source_key`` in quarantine rows
     is the row's ``source_key`` column when there is one, else ``key_column``.
+    ``key_column`` should be unique: rows sharing a failing key are all quarantined.
     """
     if key_column not in df.columns:
         raise ValueError(f"key column {key_column!r} is not a column of the DataFrame")
@@ -98,20 +99,7 @@ def validate(
     outcome = checkpoint.run(batch_parameters={"dataframe": df}, run_id=RunIdentifier(run_name=run_id))
     (run_result,) = outcome.run_results.values()
     results = sorted(run_result.results, key=lambda r: r.expectation_config.meta["cdi_index"])
-
-    batch_failures: list[str] = []
-    failed_checks: dict[Any, list[ExpectationConfig]] = {}
-    for result in results:
-        config = suite.expectations[result.expectation_config.meta["cdi_index"]]
-        if result.success:
-            continue
-        keys = _failing_keys(result, key_column) if config.severity == "row" else None
-        if keys is None:
-            batch_failures.append(f"source {source_system!r}: {config.label} failed: {_describe_failure(result)}")
-            continue
-        for key in keys:
-            failed_checks.setdefault(key, []).append(config)
-
+    batch_failures, failed_checks = _classify(suite, results, source_system=source_system, key_column=key_column)
     passed, quarantined = _split(df, failed_checks, key_column=key_column, source_system=source_system, run_id=run_id)
     summary = _summary(suite, results, source_system=source_system, run_id=run_id)
     summary.update(stopped=bool(batch_failures), batch_failures=batch_failures, failing_keys=len(failed_checks))
@@ -171,6 +159,27 @@ def _batch_definition(context: AbstractDataContext, source_system: str) -> Batch
     return asset.add_batch_definition_whole_dataframe(name="whole_dataframe")
 
 
+def _classify(
+    suite: SuiteConfig, results: list[ExpectationValidationResult], *, source_system: str, key_column: str
+) -> tuple[list[str], dict[Any, list[ExpectationConfig]]]:
+    """Batch failure messages, and the failed row-level checks of each failing key in suite order."""
+    batch_failures: list[str] = []
+    failed_checks: dict[Any, list[ExpectationConfig]] = {}
+    for result in results:
+        if result.success:
+            continue
+        config = suite.expectations[result.expectation_config.meta["cdi_index"]]
+        keys = _failing_keys(result, key_column) if config.severity == "row" else None
+        if keys is None:
+            batch_failures.append(f"source {source_system!r}: {config.label} failed: {_describe_failure(result)}")
+            continue
+        for key in keys:
+            checks = failed_checks.setdefault(key, [])
+            if config not in checks:  # a key listed twice (duplicates under a uniqueness check)
+                checks.append(config)
+    return batch_failures, failed_checks
+
+
 def _failing_keys(result: ExpectationValidationResult, key_column: str) -> list[Any] | None:
     """Keys of the rows a row-level expectation rejected; None when it reported none (it could not run)."""
     if _exception_message(result) is not None or "unexpected_index_list" not in result.result:
@@ -192,7 +201,8 @@ def _describe_failure(result: ExpectationValidationResult) -> str:
         return "; ".join(f"{kind} columns {sorted(columns)}" for kind, columns in sorted(details.items()))
     if "unexpected_count" in result.result:
         return f"{result.result['unexpected_count']} of {result.result.get('element_count')} rows unexpected"
-    bounds = [f"{k}={v}" for k, v in result.expectation_config.kwargs.items() if k in ("min_value", "max_value", "value")]
+    kwargs = result.expectation_config.kwargs
+    bounds = [f"{k}={kwargs[k]}" for k in ("min_value", "max_value", "value") if k in kwargs]
     observed = result.result.get("observed_value")
     return f"observed {observed}" + (f", expected {', '.join(bounds)}" if bounds else "")
 

@@ -156,7 +156,7 @@ def test_format_blocking_report_lists_rules_and_largest_blocks():
     text = format_blocking_report([report])
 
     assert "email" in text.splitlines()[1] and "1,234" in text.splitlines()[1]
-    assert "600  skipped      ('x@e')" in text
+    assert "600  skipped      ('x@e',)" in text
 
 
 def test_random_pairs_are_distinct_ordered_records(spark):

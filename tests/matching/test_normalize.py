@@ -127,11 +127,19 @@ def test_combine_name_columns(spark):
     assert actual == {i: expected for i, (_, expected) in enumerate(COLUMN_NAME_CASES)}
 
 
-GIVEN_NAME_CASES = [("Bob", "robert"), ("LIZ", "elizabeth"), (" peggy ", "margaret"), ("Roberta", "roberta"), (None, None)]
+GIVEN_NAME_CASES = [
+    ("Bob", "robert"),
+    ("LIZ", "elizabeth"),
+    (" peggy ", "margaret"),
+    ("Roberta", "roberta"),
+    (None, None),
+]
 
 
 def test_canonical_given_name(spark):
-    actual = apply(spark, [value for value, _ in GIVEN_NAME_CASES], lambda col: canonical_given_name(col, NICKNAMES))
+    actual = apply(
+        spark, [value for value, _ in GIVEN_NAME_CASES], lambda col: canonical_given_name(clean_text(col), NICKNAMES)
+    )
     assert actual == {i: expected for i, (_, expected) in enumerate(GIVEN_NAME_CASES)}
 
 

@@ -1,0 +1,83 @@
+"""The ``standardize`` stage: pending bronze rows → canonical rows, staged for validation.
+
+Pending rows are the latest version of each source record (by ingest time)
+whose ``record_hash`` is not what ``customers_std`` already holds. So a run
+that stopped before validation leaves its rows pending for the next run, and
+a record quarantined last time is tried again until it is fixed.
+The staged rows go to ``silver/customers_staged`` (replaced per run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from jobs.config import SourceConfig
+from jobs.delta_io import read_table, replace_where, sql_string, table_exists
+from jobs.runs import RunContext
+from jobs.sources import safe_path
+from matching.standardize import StandardizeOptions, Vocabulary, load_vocabulary, standardize
+
+STAGED = ("silver", "customers_staged")
+
+
+def staged_path(context: RunContext) -> str:
+    return context.lake.path(*STAGED)
+
+
+def latest_bronze(spark: SparkSession, context: RunContext, source: SourceConfig) -> DataFrame:
+    """The current version of every record of a source."""
+    bronze = read_table(spark, context.lake.bronze(source.name))
+    newest_first = Window.partitionBy("source_key").orderBy(F.col("ingested_at").desc(), F.col("run_id").desc())
+    return bronze.withColumn("_rank", F.row_number().over(newest_first)).where("_rank = 1").drop("_rank")
+
+
+def pending_bronze(spark: SparkSession, context: RunContext, source: SourceConfig) -> DataFrame:
+    latest = latest_bronze(spark, context, source)
+    if not table_exists(spark, context.lake.customers_std):
+        return latest
+    done = (
+        read_table(spark, context.lake.customers_std)
+        .where(F.col("source_system") == source.name)
+        .select("source_key", "record_hash")
+    )
+    return latest.join(done, ["source_key", "record_hash"], "left_anti")
+
+
+def standardize_source(bronze: DataFrame, source: SourceConfig, vocabulary: Vocabulary) -> DataFrame:
+    options = StandardizeOptions(**source.standardize.model_dump())
+    mapping = {attribute: safe_path(column) for attribute, column in source.mapping.items()}
+    return standardize(bronze, mapping, options, vocabulary)
+
+
+@dataclass(frozen=True)
+class StagedCounts:
+    source: str
+    pending: int
+
+
+def run_standardize(spark: SparkSession, context: RunContext) -> list[StagedCounts]:
+    vocabulary = load_vocabulary(Path(context.config.vocabulary_dir))
+    frames = []
+    for source in context.config.sources:
+        if not table_exists(spark, context.lake.bronze(source.name)):
+            continue
+        staged = standardize_source(pending_bronze(spark, context, source), source, vocabulary)
+        frames.append(staged.withColumn("run_id", F.lit(context.run_id)))
+    if not frames:
+        return []
+    everything = frames[0]
+    for frame in frames[1:]:
+        everything = everything.unionByName(frame)
+    replace_where(everything, staged_path(context), f"run_id = {sql_string(context.run_id)}")
+    counts = (
+        read_table(spark, staged_path(context))
+        .where(F.col("run_id") == context.run_id)
+        .groupBy("source_system")
+        .count()
+        .collect()
+    )
+    return [StagedCounts(source=row["source_system"], pending=row["count"]) for row in counts]

@@ -1,0 +1,216 @@
+"""The ``validate`` stage: Great Expectations suites, quarantine, reconciliation.
+
+Per source, the source suite (``conf/quality/sources/<source>.yaml``) runs on
+the current bronze snapshot (so row-count checks compare like with like
+between runs) and the canonical suite on the rows staged by this run.
+A batch-level failure anywhere stops the run before anything is written.
+Otherwise failing rows go to ``quarantine`` (stage ``validate``) and passing
+rows are merged into ``customers_std``; for every source
+``staged = merged + quarantined`` is checked and recorded in ``run_audit``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.audit import AuditRow, Stopwatch, record_audit
+from jobs.config import SourceConfig
+from jobs.delta_io import read_table, replace_where, sql_string, table_exists
+from jobs.errors import ValidationStopped
+from jobs.runs import RunContext
+from jobs.standardize import latest_bronze, staged_path
+from quality.suites import load_suite
+from quality.validate import ValidationResult, validate
+from schemas.canonical import CANONICAL_SCHEMA
+from schemas.tables import QUARANTINE_SCHEMA
+
+log = logging.getLogger("cdi.validate")
+
+
+@dataclass(frozen=True)
+class ValidateCounts:
+    source: str
+    staged: int
+    standardized: int
+    quarantined: int
+    snapshot_rows: int
+
+
+def local_run_dir(context: RunContext) -> Path:
+    """Where a run's files (Data Docs, results, model, report) go on the driver."""
+    root = Path(context.lake.run_dir(context.run_id)) if context.lake.is_local else Path("runs") / context.run_id
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def previous_snapshot_rows(spark: SparkSession, context: RunContext, source: str) -> int | None:
+    """The snapshot size recorded by the last successful validate of ``source`` in an earlier run."""
+    if not table_exists(spark, context.lake.run_audit):
+        return None
+    row = (
+        read_table(spark, context.lake.run_audit)
+        .where(
+            (F.col("stage") == "validate")
+            & (F.col("source_system") == source)
+            & (F.col("status") == "ok")
+            & (F.col("run_id") != context.run_id)
+        )
+        .orderBy(F.col("started_at").desc())
+        .select("detail")
+        .first()
+    )
+    return json.loads(row["detail"]).get("snapshot_rows") if row else None
+
+
+def empty_full_read(spark: SparkSession, context: RunContext, source: str) -> bool:
+    """Did this run's full (non-incremental) ingest read no rows at all from ``source``?"""
+    if not table_exists(spark, context.lake.run_audit):
+        return False
+    rows = (
+        read_table(spark, context.lake.run_audit)
+        .where((F.col("stage") == "ingest") & (F.col("source_system") == source) & (F.col("run_id") == context.run_id))
+        .select("rows_in", "detail")
+        .collect()
+    )
+    return any(r["rows_in"] == 0 and not json.loads(r["detail"]).get("incremental") for r in rows)
+
+
+def _validate_source(
+    spark: SparkSession, context: RunContext, source: SourceConfig, staged: DataFrame, docs: Path
+) -> tuple[list[ValidationResult], int, list[str]]:
+    results, failures = [], []
+    snapshot = latest_bronze(spark, context, source).persist()
+    snapshot_rows = snapshot.count()
+    if source.suite:
+        previous = previous_snapshot_rows(spark, context, source.name)
+        raw = validate(
+            snapshot, load_suite(source.suite), source_system=source.name, key_column="source_key",
+            run_id=context.run_id, docs_dir=docs, previous_row_count=previous,
+        )
+        pending_keys = staged.select("source_key")
+        results.append(
+            ValidationResult(
+                passed=raw.passed,
+                quarantined=raw.quarantined.join(pending_keys, "source_key", "left_semi"),
+                batch_failures=raw.batch_failures,
+                summary=raw.summary,
+                docs_index=raw.docs_index,
+            )
+        )
+    if empty_full_read(spark, context, source.name) and snapshot_rows:
+        failures.append(f"source {source.name!r}: the source returned no rows (it had {snapshot_rows} before)")
+    canonical = validate(
+        staged, load_suite(context.config.canonical_suite), source_system=source.name, key_column="record_id",
+        run_id=context.run_id, docs_dir=docs,
+    )
+    results.append(canonical)
+    for result in results:
+        failures.extend(result.batch_failures)
+    return results, snapshot_rows, failures
+
+
+def _quarantine(results: list[ValidationResult], staged: DataFrame) -> DataFrame:
+    """One quarantine row per staged record that failed anything, all its checks named."""
+    failed = results[0].quarantined
+    for result in results[1:]:
+        failed = failed.unionByName(result.quarantined)
+    merged = failed.groupBy("run_id", "stage", "source_system", "source_key").agg(
+        F.concat_ws("; ", F.collect_list("check")).alias("check"),
+        F.concat_ws("; ", F.collect_list("reason")).alias("reason"),
+        F.first("record").alias("record"),
+        F.min("quarantined_at").alias("quarantined_at"),
+    )
+    return merged.join(staged.select("source_key"), "source_key", "left_semi").select(*QUARANTINE_SCHEMA.fieldNames())
+
+
+def merge_into_customers_std(spark: SparkSession, path: str, passed: DataFrame) -> None:
+    """Upsert by record id; a record whose hash is unchanged is left alone."""
+    rows = passed.select(*CANONICAL_SCHEMA.fieldNames())
+    if not table_exists(spark, path):
+        rows.write.format("delta").save(path)
+        return
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(rows.alias("s"), "t.record_id = s.record_id")
+        .whenMatchedUpdateAll(condition="t.record_hash <> s.record_hash")
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def run_validate(spark: SparkSession, context: RunContext) -> list[ValidateCounts]:
+    docs = local_run_dir(context) / "gx"
+    staged_all = read_table(spark, staged_path(context)).where(F.col("run_id") == context.run_id).persist()
+    outcomes, failures = [], []
+    for source in context.config.sources:
+        watch = Stopwatch()
+        staged = staged_all.where(F.col("source_system") == source.name)
+        results, snapshot_rows, source_failures = _validate_source(spark, context, source, staged, docs)
+        failures.extend(source_failures)
+        outcomes.append((source, staged, results, snapshot_rows, watch))
+    summaries = {source.name: [r.summary for r in results] for source, _, results, _, _ in outcomes}
+    (docs.parent / "validation.json").write_text(json.dumps(summaries, indent=2, sort_keys=True, default=str))
+    if failures:
+        raise ValidationStopped("validation stopped the run:\n  " + "\n  ".join(failures))
+
+    counts, audit_rows, passed_frames, quarantine_frames = [], [], [], []
+    for source, staged, results, snapshot_rows, watch in outcomes:
+        quarantined = _quarantine(results, staged).persist()
+        passed = staged.join(quarantined.select("source_key"), "source_key", "left_anti")
+        staged_n, quarantined_n = staged.count(), quarantined.count()
+        passed_n = staged_n - quarantined_n
+        counts.append(ValidateCounts(source.name, staged_n, passed_n, quarantined_n, snapshot_rows))
+        passed_frames.append(passed)
+        quarantine_frames.append(quarantined)
+        audit_rows.append(
+            AuditRow(
+                run_id=context.run_id, stage="validate", source_system=source.name, status="ok",
+                rows_in=staged_n, rows_out=passed_n, rows_rejected=quarantined_n,
+                detail={"snapshot_rows": snapshot_rows, "data_docs": str(docs)},
+                started_at=watch.started_at, seconds=watch.seconds,
+            )
+        )
+    quarantine_all = quarantine_frames[0]
+    for frame in quarantine_frames[1:]:
+        quarantine_all = quarantine_all.unionByName(frame)
+    replace_where(
+        quarantine_all, context.lake.quarantine, f"run_id = {sql_string(context.run_id)} AND stage = 'validate'"
+    )
+    passed_all = passed_frames[0]
+    for frame in passed_frames[1:]:
+        passed_all = passed_all.unionByName(frame)
+    merge_into_customers_std(spark, context.lake.customers_std, passed_all)
+    reconcile(spark, context, counts)
+    record_audit(spark, context.lake, audit_rows)
+    staged_all.unpersist()
+    return counts
+
+
+def reconcile(spark: SparkSession, context: RunContext, counts: list[ValidateCounts]) -> None:
+    """staged = rows now in customers_std from this run's staging + rows quarantined by this run."""
+    std = read_table(spark, context.lake.customers_std).select("source_system", "source_key", "record_hash")
+    staged = read_table(spark, staged_path(context)).where(F.col("run_id") == context.run_id)
+    in_std = dict(
+        staged.join(std, ["source_system", "source_key", "record_hash"], "left_semi")
+        .groupBy("source_system").count().collect()
+    )
+    in_quarantine = dict(
+        read_table(spark, context.lake.quarantine, QUARANTINE_SCHEMA)
+        .where((F.col("run_id") == context.run_id) & (F.col("stage") == "validate"))
+        .groupBy("source_system").count().collect()
+    )
+    for c in counts:
+        landed, held = in_std.get(c.source, 0), in_quarantine.get(c.source, 0)
+        if landed + held != c.staged:
+            raise AssertionError(
+                f"source {c.source!r}: reconciliation failed: staged {c.staged} != "
+                f"customers_std {landed} + quarantine {held}"
+            )

@@ -1,0 +1,248 @@
+"""Stable golden ids: carry the last published ids over to this run's clusters.
+
+Cluster ids are arbitrary per run; golden ids are what downstream systems
+hold. The only input that matters is the *overlap* of each new cluster with
+each previous golden record (records they share), so both implementations
+reduce the records to that table first.
+
+One round, proposer and acceptor:
+
+1. every cluster holding previously assigned records *proposes* the golden id
+   most of them had (ties: the larger golden record by previous member count,
+   then the older ``first_seen`` (unknown counts as newest), then the smaller id);
+2. every proposed golden id goes to its proposer holding the largest part of it
+   (ties: the part whose smallest record_id is smallest). The other proposers
+   are parts split off that golden record: they get new ids, ``event='split'``
+   with ``related_id`` = the origin;
+3. clusters holding no previously assigned record get new ids, ``event='create'``;
+4. a previous golden id no cluster keeps is retired, ``event='retire'`` with
+   ``related_id`` = the id of the cluster holding most of its records (same
+   tie-break as 2.), or null when all its records are gone (deleted at the
+   source: nobody absorbed it, so there is no survivor to point to);
+5. every id that absorbs a retired one logs ``event='merge'`` (``related_id``
+   null; the ``retire`` rows point to it).
+
+There is no second round: a losing proposer gets a new id even if another of
+its previous golden ids went unclaimed; that id is retired into whichever
+cluster holds most of its records. When whole golden records merge, overlap
+equals previous size, so "the larger, then the older survives" holds.
+
+``records`` in the history is the cluster's size for create/split/merge and
+the retired record's previous member count for retire.
+
+New ids are ``'G' + sha256(run_id + '|' + the cluster's smallest record_id)[:16]``:
+opaque, and the same on a replay of the same run with the same input. A new
+id that was ever issued before is never reused: the run fails instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+HISTORY_COLUMNS: tuple[str, ...] = ("run_id", "event", "golden_id", "related_id", "records")
+CLUSTER_COLUMNS: tuple[str, ...] = ("cluster_id", "golden_id")
+_ID_HEX_CHARS = 16
+
+
+class GoldenIdCollision(RuntimeError):
+    """A generated golden id was issued before; ids are never reused."""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """``clusters``: cluster_id → golden_id; ``history``: GOLDEN_ID_HISTORY_SCHEMA's columns but ``at``."""
+
+    clusters: pd.DataFrame
+    history: pd.DataFrame
+
+
+def new_golden_id(run_id: str, min_record_id: str) -> str:
+    digest = hashlib.sha256(f"{run_id}|{min_record_id}".encode("utf-8")).hexdigest()
+    return "G" + digest[:_ID_HEX_CHARS]
+
+
+def assign_golden_ids(clusters: pd.DataFrame, previous: pd.DataFrame, issued: pd.DataFrame, run_id: str) -> Assignment:
+    """Golden ids for ``clusters`` (record_id, cluster_id).
+
+    ``previous`` is the last published xref (record_id, golden_id); ``issued``
+    every golden id ever issued (golden_id, first_seen).
+    """
+    # Empty frames arrive with any dtype; ids are strings, first_seen a timestamp.
+    clusters = clusters[["record_id", "cluster_id"]].astype(object)
+    previous = previous[["record_id", "golden_id"]].astype(object)
+    issued = issued[["golden_id", "first_seen"]].astype({"golden_id": object})
+    issued["first_seen"] = pd.to_datetime(issued["first_seen"])
+    sizes = clusters.groupby("cluster_id", as_index=False).agg(
+        size=("record_id", "size"), min_record=("record_id", "min")
+    )
+    goldens = previous.groupby("golden_id", as_index=False).agg(golden_size=("record_id", "size")).merge(
+        issued, on="golden_id", how="left"
+    )
+    overlap = (
+        clusters.merge(previous, on="record_id")
+        .groupby(["cluster_id", "golden_id"], as_index=False)
+        .agg(n=("record_id", "size"), part_min=("record_id", "min"))
+        .merge(goldens, on="golden_id")
+    )
+    proposals = (
+        overlap.sort_values(
+            ["cluster_id", "n", "golden_size", "first_seen", "golden_id"],
+            ascending=[True, False, False, True, True],
+            na_position="last",
+        )
+        .groupby("cluster_id")
+        .head(1)
+        .sort_values(["golden_id", "n", "part_min"], ascending=[True, False, True])
+    )
+    won = ~proposals.duplicated("golden_id")
+    kept = proposals.loc[won, ["cluster_id", "golden_id"]].rename(columns={"golden_id": "kept_id"})
+
+    assigned = sizes.merge(kept, on="cluster_id", how="left")
+    fresh = assigned["kept_id"].isna()
+    assigned["golden_id"] = assigned["kept_id"]
+    assigned.loc[fresh, "golden_id"] = [new_golden_id(run_id, r) for r in assigned.loc[fresh, "min_record"]]
+    taken = set(issued["golden_id"]) | set(previous["golden_id"])
+    reused = sorted(set(assigned.loc[fresh, "golden_id"]) & taken)
+    if reused:
+        raise GoldenIdCollision(f"new golden id {reused[0]} was issued before; run {run_id!r} cannot reuse it")
+
+    split = assigned.merge(proposals.loc[~won, ["cluster_id", "golden_id"]], on="cluster_id", suffixes=("", "_origin"))
+    created = assigned[~assigned["cluster_id"].isin(proposals["cluster_id"])]
+    destination = overlap.sort_values(["golden_id", "n", "part_min"], ascending=[True, False, True]).drop_duplicates(
+        "golden_id"
+    )
+    retired = (
+        goldens[~goldens["golden_id"].isin(kept["kept_id"])]
+        .merge(destination[["golden_id", "cluster_id"]], on="golden_id", how="left")
+        .merge(assigned[["cluster_id", "golden_id"]], on="cluster_id", how="left", suffixes=("", "_survivor"))
+    )
+    survivors = assigned[assigned["golden_id"].isin(retired["golden_id_survivor"].dropna())]
+    history = pd.concat(
+        [
+            _events("create", created["golden_id"], None, created["size"]),
+            _events("split", split["golden_id"], split["golden_id_origin"], split["size"]),
+            _events("retire", retired["golden_id"], retired["golden_id_survivor"], retired["golden_size"]),
+            _events("merge", survivors["golden_id"], None, survivors["size"]),
+        ],
+        ignore_index=True,
+    )
+    history.insert(0, "run_id", run_id)
+    history["related_id"] = history["related_id"].astype(object).where(history["related_id"].notna(), None)
+    history = history.sort_values(["event", "golden_id"], ignore_index=True)
+    return Assignment(
+        clusters=assigned[list(CLUSTER_COLUMNS)].sort_values("cluster_id", ignore_index=True),
+        history=history[list(HISTORY_COLUMNS)].astype({"records": "int64"}),
+    )
+
+
+def _events(event: str, golden_ids: pd.Series, related_ids: pd.Series | None, records: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "event": event,
+            "golden_id": golden_ids.to_numpy(dtype=object),
+            "related_id": None if related_ids is None else related_ids.to_numpy(dtype=object),
+            "records": records.to_numpy(dtype="int64"),
+        }
+    )
+
+
+def assign_golden_ids_spark(
+    clusters: DataFrame, previous_xref: DataFrame, issued: DataFrame, run_id: str
+) -> tuple[DataFrame, DataFrame]:
+    """The Spark twin of ``assign_golden_ids``: (cluster_id → golden_id, history without ``at``).
+
+    Records are shuffled once, to count the overlap per (cluster, previous
+    golden id); every decision is a window over that table or the per-cluster
+    and per-golden summaries. A reused id fails the query that evaluates it.
+    """
+    sizes = clusters.groupBy("cluster_id").agg(
+        F.count(F.lit(1)).cast("int").alias("size"), F.min("record_id").alias("min_record")
+    )
+    previous = previous_xref.select("record_id", "golden_id")
+    goldens = (
+        previous.groupBy("golden_id")
+        .agg(F.count(F.lit(1)).cast("int").alias("golden_size"))
+        .join(issued.select("golden_id", "first_seen"), "golden_id", "left")
+    )
+    overlap = (
+        clusters.select("record_id", "cluster_id")
+        .join(previous, "record_id")
+        .groupBy("cluster_id", "golden_id")
+        .agg(F.count(F.lit(1)).alias("n"), F.min("record_id").alias("part_min"))
+        .join(goldens, "golden_id")
+    )
+    by_cluster = Window.partitionBy("cluster_id").orderBy(
+        F.desc("n"), F.desc("golden_size"), F.asc_nulls_last("first_seen"), F.asc("golden_id")
+    )
+    largest_part = Window.partitionBy("golden_id").orderBy(F.desc("n"), F.asc("part_min"))
+    proposals = (
+        overlap.withColumn("_rank", F.row_number().over(by_cluster))
+        .filter("_rank = 1")
+        .withColumn("_won", F.row_number().over(largest_part) == 1)
+    )
+    kept = proposals.filter("_won").select("cluster_id", F.col("golden_id").alias("kept_id"))
+
+    reuse = F.lit(f" was issued before; run {run_id!r} cannot reuse it")
+    taken = (
+        issued.select("golden_id")
+        .union(previous.select("golden_id"))
+        .distinct()
+        .select(F.col("golden_id").alias("new_id"), F.lit(True).alias("_taken"))
+    )
+    assigned = (
+        sizes.join(kept, "cluster_id", "left")
+        .withColumn("new_id", F.when(F.col("kept_id").isNull(), _spark_new_id(run_id, F.col("min_record"))))
+        .join(taken, "new_id", "left")
+        .withColumn(
+            "golden_id",
+            F.when(F.col("_taken"), F.raise_error(F.concat(F.lit("new golden id "), F.col("new_id"), reuse)))
+            .otherwise(F.coalesce("kept_id", "new_id")),
+        )
+        .select("cluster_id", "golden_id", "size")
+    )
+
+    split = assigned.join(
+        proposals.filter(~F.col("_won")).select("cluster_id", F.col("golden_id").alias("related_id")), "cluster_id"
+    )
+    created = assigned.join(proposals.select("cluster_id"), "cluster_id", "left_anti")
+    destination = (
+        overlap.withColumn("_rank", F.row_number().over(largest_part))
+        .filter("_rank = 1")
+        .select("golden_id", "cluster_id")
+    )
+    retired = (
+        goldens.join(kept.select(F.col("kept_id").alias("golden_id")), "golden_id", "left_anti")
+        .join(destination, "golden_id", "left")
+        .join(assigned.select("cluster_id", F.col("golden_id").alias("related_id")), "cluster_id", "left")
+    )
+    survivors = assigned.join(
+        retired.select(F.col("related_id").alias("golden_id")).where("golden_id IS NOT NULL").distinct(), "golden_id"
+    )
+    null_id = F.lit(None).cast("string")
+    history = (
+        _spark_events("create", created, null_id, F.col("size"))
+        .unionByName(_spark_events("split", split, F.col("related_id"), F.col("size")))
+        .unionByName(_spark_events("retire", retired, F.col("related_id"), F.col("golden_size")))
+        .unionByName(_spark_events("merge", survivors, null_id, F.col("size")))
+        .select(F.lit(run_id).alias("run_id"), "event", "golden_id", "related_id", "records")
+    )
+    return assigned.select(*CLUSTER_COLUMNS), history
+
+
+def _spark_new_id(run_id: str, min_record: Column) -> Column:
+    digest = F.sha2(F.concat(F.lit(f"{run_id}|"), min_record), 256)
+    return F.concat(F.lit("G"), F.substring(digest, 1, _ID_HEX_CHARS))
+
+
+def _spark_events(event: str, frame: DataFrame, related_id: Column, records: Column) -> DataFrame:
+    return frame.select(
+        F.lit(event).alias("event"),
+        F.col("golden_id"),
+        related_id.alias("related_id"),
+        records.cast("int").alias("records"),
+    )

@@ -1,0 +1,202 @@
+"""Comparison levels (pure pandas through ``score_batch``) and the Spark plumbing around them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from chispa import assert_df_equality
+
+from matching.compare import (
+    attach_attributes,
+    attach_for_settings,
+    compare_pairs,
+    comparison_levels,
+    comparison_schema,
+    score_batch,
+    term_frequencies,
+    tf_comparisons,
+)
+from matching.settings import Comparison, MatchSettings
+
+KEEP = ["record_id_l", "record_id_r"]
+
+
+def _comparison(column: str, *levels: dict, tf: bool = False) -> Comparison:
+    return Comparison.model_validate({"name": column, "column": column, "levels": list(levels), "term_frequency": tf})
+
+
+def _batch(values: dict[str, list[tuple]]) -> pd.DataFrame:
+    """A batch of attached pairs from ``{column: [(left, right), ...]}``."""
+    n = len(next(iter(values.values())))
+    batch = pd.DataFrame({"record_id_l": [f"l{i}" for i in range(n)], "record_id_r": [f"r{i}" for i in range(n)]})
+    for column, pairs in values.items():
+        batch[f"{column}_l"] = pd.Series([left for left, _ in pairs], dtype=object)
+        batch[f"{column}_r"] = pd.Series([right for _, right in pairs], dtype=object)
+    return batch
+
+
+def _gammas(comparison: Comparison, values: dict[str, list[tuple]]) -> list[int]:
+    return score_batch(_batch(values), [comparison], KEEP)[f"gamma_{comparison.name}"].tolist()
+
+
+def test_string_levels_strongest_first_with_missing_apart_from_disagreement():
+    names = _comparison(
+        "given_name", {"kind": "exact"}, {"kind": "jaro_winkler", "threshold": 0.92}, {"kind": "jaro_winkler", "threshold": 0.8}
+    )
+    pairs = [
+        ("martha", "martha"),  # exact -> 3
+        ("martha", "marhta"),  # jw 0.961 -> 2
+        ("dwayne", "duane"),  # jw 0.84 -> 1
+        ("martha", "zoe"),  # far -> 0
+        ("martha", None),  # one side missing -> -1
+        (None, None),  # both missing -> -1, never agreement
+    ]
+
+    assert _gammas(names, {"given_name": pairs}) == [3, 2, 1, 0, -1, -1]
+
+
+def test_edit_distance_levels_absolute_and_normalized():
+    phone = _comparison("phone", {"kind": "exact"}, {"kind": "damerau_levenshtein", "max_distance": 1})
+    email = _comparison("email", {"kind": "levenshtein", "max_distance": 2})
+    postcode = _comparison("postcode", {"kind": "levenshtein", "threshold": 0.8})
+
+    assert _gammas(phone, {"phone": [("+4412", "+4412"), ("+4412", "+4421"), ("+4412", "+4499"), (None, "+1")]}) == [
+        2, 1, 0, -1,
+    ]
+    assert _gammas(email, {"email": [("ab@x.com", "ba@x.com"), ("ab@x.com", "abc@x.co"), ("a@x", "bcd@y")]}) == [
+        1, 1, 0,
+    ]
+    # levenshtein similarity = 1 - distance / longer length: 1 - 1/6 = 0.83 passes, 1 - 2/6 does not.
+    assert _gammas(postcode, {"postcode": [("AB12CD", "AB12CE"), ("AB12CD", "AB12EF")]}) == [1, 0]
+
+
+def test_date_levels_exact_transposed_near_far_missing():
+    birth = _comparison(
+        "birth_date",
+        {"kind": "exact"},
+        {"kind": "date_transposed"},
+        {"kind": "date_distance", "max_days": 31},
+    )
+    pairs = [
+        (dt.date(1980, 3, 4), dt.date(1980, 3, 4)),  # exact -> 3
+        (dt.date(1980, 3, 4), dt.date(1980, 4, 3)),  # day and month swapped -> 2
+        (dt.date(1980, 3, 4), dt.date(1980, 3, 24)),  # 20 days -> 1
+        (dt.date(1980, 3, 4), dt.date(1981, 3, 4)),  # a year apart -> 0
+        (dt.date(1980, 3, 4), dt.date(1981, 4, 3)),  # swapped but another year -> 0
+        (None, dt.date(1980, 3, 4)),  # missing -> -1
+    ]
+
+    assert _gammas(birth, {"birth_date": pairs}) == [3, 2, 1, 0, 0, -1]
+
+
+def test_numeric_distance_level_parses_values():
+    house = _comparison("address_line2", {"kind": "exact"}, {"kind": "numeric_distance", "max_abs": 2})
+
+    assert _gammas(house, {"address_line2": [("10", "10"), ("10", "12"), ("10", "13"), ("10", "flat a")]}) == [
+        2, 1, 0, 0,
+    ]
+
+
+def test_names_swapped_level_reads_the_other_column():
+    given = _comparison(
+        "given_name", {"kind": "exact"}, {"kind": "names_swapped", "other": "family_name"}, {"kind": "jaro_winkler", "threshold": 0.9}
+    )
+    values = {
+        "given_name": [("john", "smith"), ("john", "smith"), ("john", "jon"), ("john", None)],
+        "family_name": [("smith", "john"), ("smith", "jones"), ("smith", "smith"), (None, "john")],
+    }
+
+    assert _gammas(given, values) == [2, 0, 1, -1]
+
+
+def test_rows_are_compared_pairwise_whatever_the_batch_index():
+    city = _comparison("city", {"kind": "exact"}, tf=True)
+    batch = _batch({"city": [("leeds", "leeds"), ("york", "leeds"), ("bath", "bath"), ("hull", None)]})
+    batch["tf_city"] = [0.25, None, 0.5, None]
+    batch.index = [17, 3, 99, 42]  # Arrow batches start at 0; a sliced frame would not
+
+    scored = score_batch(batch, [city], KEEP)
+
+    expected = pd.DataFrame(
+        {
+            "record_id_l": ["l0", "l1", "l2", "l3"],
+            "record_id_r": ["r0", "r1", "r2", "r3"],
+            "gamma_city": pd.Series([1, 0, 1, -1], dtype="int32"),
+            "tf_city": [0.25, float("nan"), 0.5, float("nan")],
+        }
+    )
+    pd.testing.assert_frame_equal(scored, expected)
+
+
+SETTINGS = MatchSettings.model_validate(
+    {
+        "blocking_rules": [{"name": "family", "keys": ["family_name"]}],
+        "comparisons": [
+            {"name": "family", "column": "family_name", "term_frequency": True,
+             "levels": [{"kind": "exact"}, {"kind": "jaro_winkler", "threshold": 0.88}]},
+            {"name": "dob", "column": "birth_date", "levels": [{"kind": "exact"}, {"kind": "date_transposed"}]},
+        ],
+    }
+)
+
+
+def test_levels_and_tf_names_for_the_model():
+    assert comparison_levels(SETTINGS) == {"family": 2, "dob": 2}
+    assert tf_comparisons(SETTINGS) == ["family"]
+
+
+@pytest.fixture(scope="module")
+def records(spark):
+    return spark.createDataFrame(
+        [
+            ("a", "smith", dt.date(1980, 3, 4)),
+            ("b", "smith", dt.date(1980, 4, 3)),
+            ("c", "smyth", None),
+            ("d", "jones", dt.date(1990, 1, 1)),
+        ],
+        "record_id string, family_name string, birth_date date",
+    )
+
+
+def test_term_frequencies_are_shares_of_non_null_values(spark, records):
+    expected = spark.createDataFrame(
+        [("smith", 0.5), ("smyth", 0.25), ("jones", 0.25)], "family_name string, tf_family_name double"
+    )
+
+    assert_df_equality(
+        term_frequencies(records, "family_name"), expected, ignore_row_order=True, ignore_nullable=True
+    )
+
+
+def test_attach_attributes_adds_both_sides_and_tf_only_on_agreement(spark, records):
+    pairs = spark.createDataFrame([("a", "b"), ("a", "c")], "record_id_l string, record_id_r string")
+    expected = spark.createDataFrame(
+        [("a", "b", "smith", "smith", 0.5), ("a", "c", "smith", "smyth", None)],
+        "record_id_l string, record_id_r string, family_name_l string, family_name_r string, tf_family_name double",
+    )
+
+    attached = attach_attributes(pairs, records, ["family_name"], ["family_name"])
+
+    assert_df_equality(attached, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_compare_pairs_in_spark_keeps_rule_and_converts_dates(spark, records):
+    pairs = spark.createDataFrame(
+        [("a", "b", "family"), ("a", "c", "family"), ("a", "d", "other"), ("b", "c", "family")],
+        "record_id_l string, record_id_r string, blocking_rule string",
+    )
+    expected = spark.createDataFrame(
+        [
+            ("a", "b", "family", 2, 1, 0.5),  # same name, day and month swapped
+            ("a", "c", "family", 1, -1, None),  # smith / smyth jw 0.89; c has no birth date
+            ("a", "d", "other", 0, 0, None),
+            ("b", "c", "family", 1, -1, None),
+        ],
+        comparison_schema(SETTINGS),
+    )
+
+    actual = compare_pairs(attach_for_settings(pairs, records, SETTINGS), SETTINGS)
+
+    assert_df_equality(actual, expected, ignore_row_order=True)
