@@ -62,6 +62,7 @@ def _session_and_context(args: argparse.Namespace):
         run_id=run_id,
         started_at=datetime.now(timezone.utc).replace(microsecond=0),
         incremental=getattr(args, "incremental", False),
+        model_path=Path(args.model) if getattr(args, "model", None) else None,
     )
     return build_session(config.spark), context
 
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(run)
     _add_run_id(run)
     run.add_argument("--incremental", action="store_true", help="ingest only rows past each stored watermark")
+    run.add_argument("--model", help="score with this saved model.json instead of training a new one")
     run.add_argument("--stages", help="a contiguous range or list of stages, e.g. 'ingest-validate' or 'match,publish'")
     run.set_defaults(handler=cmd_run)
     return parser

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Callable
 
 from pyspark.sql import SparkSession
@@ -13,7 +14,7 @@ from jobs.runs import RunContext
 
 log = logging.getLogger("cdi.pipeline")
 
-STAGES: tuple[str, ...] = ("ingest", "standardize", "validate")
+STAGES: tuple[str, ...] = ("ingest", "standardize", "validate", "match")
 
 
 def parse_stages(text: str) -> tuple[str, ...]:
@@ -61,10 +62,25 @@ def stage_validate(spark: SparkSession, context: RunContext) -> None:
     print(f"  Data Docs: {local_run_dir(context) / 'gx'}")
 
 
+def stage_match(spark: SparkSession, context: RunContext) -> None:
+    from jobs.match import run_match
+    from jobs.validate import local_run_dir
+    from matching.settings import load_settings
+
+    outcome = run_match(spark, context, load_settings(Path(context.config.matching)), local_run_dir(context), context.model_path)
+    print(
+        f"  {outcome.records} records, {outcome.candidate_pairs} candidate pairs "
+        f"({outcome.linked_pairs} linked, {outcome.review_pairs} for review) → "
+        f"{outcome.clusters} customers ({outcome.multi_record_clusters} with several records, "
+        f"{outcome.flagged_clusters} flagged for review); model: {outcome.model_kind}"
+    )
+
+
 STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, RunContext], None]] = {
     "ingest": stage_ingest,
     "standardize": stage_standardize,
     "validate": stage_validate,
+    "match": stage_match,
 }
 
 

@@ -6,6 +6,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 from jobs.config import PipelineConfig
 from jobs.errors import ConfigError
@@ -35,3 +36,4 @@ class RunContext:
     run_id: str
     started_at: datetime
     incremental: bool = False
+    model_path: Path | None = None  # score with this saved model instead of training

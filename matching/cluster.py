@@ -51,7 +51,8 @@ def cluster_pairs(
 
     ``pairs`` has ``record_id_l``, ``record_id_r``, ``match_probability``;
     ``must_links`` and ``cannot_links`` have ``record_id_l``, ``record_id_r``.
-    Decisions and pairs naming records absent from ``nodes`` are ignored.
+    Decisions and pairs naming records absent from ``nodes`` are ignored. A
+    low-scored pair that a steward accepted as a must-link raises no flag.
     Returns ``record_id``, ``cluster_id``, ``cluster_flag`` (NULL or
     ``REVIEW_FLAG``), one row per node.
     """
@@ -97,7 +98,10 @@ def linked_edges(
     return (
         _known_pairs(nodes, _normalized_pairs(scored.unionByName(accepted)))
         .groupBy(*PAIR_COLUMNS)
-        .agg(F.max("match_probability").alias("match_probability"), F.max("must_link").alias("must_link"))
+        .agg(
+            F.max("match_probability").alias("match_probability"),
+            F.max("must_link").alias("must_link"),
+        )
     )
 
 
@@ -186,7 +190,9 @@ def split_cannot_links(clusters: DataFrame, links: DataFrame, cannot_links: Data
     return untouched.unionByName(split)
 
 
-def flag_disagreeing_clusters(clusters: DataFrame, pairs: DataFrame, review_threshold: float) -> DataFrame:
+def flag_disagreeing_clusters(
+    clusters: DataFrame, pairs: DataFrame, review_threshold: float
+) -> DataFrame:
     """Add ``cluster_flag``: ``REVIEW_FLAG`` where two members were scored below ``review_threshold``.
 
     Such a cluster is usually a chain of good links between records that
@@ -205,7 +211,9 @@ def flag_disagreeing_clusters(clusters: DataFrame, pairs: DataFrame, review_thre
         .select("cluster_id", F.lit(REVIEW_FLAG).alias("cluster_flag"))
         .distinct()
     )
-    return clusters.join(disagreeing, "cluster_id", "left").select("record_id", "cluster_id", "cluster_flag")
+    return clusters.join(disagreeing, "cluster_id", "left").select(
+        "record_id", "cluster_id", "cluster_flag"
+    )
 
 
 def _large_star(edges: DataFrame) -> DataFrame:
@@ -240,9 +248,9 @@ def _is_star_forest(edges: DataFrame) -> bool:
     With edges from larger to smaller ids this is the algorithm's fixed point:
     each star's centre is the smallest id of its component.
     """
-    roles = edges.select(F.col("src").alias("node"), F.lit(1).alias("out"), F.lit(0).alias("into")).unionByName(
-        edges.select(F.col("dst").alias("node"), F.lit(0).alias("out"), F.lit(1).alias("into"))
-    )
+    as_src = edges.select(F.col("src").alias("node"), F.lit(1).alias("out"), F.lit(0).alias("into"))
+    as_dst = edges.select(F.col("dst").alias("node"), F.lit(0).alias("out"), F.lit(1).alias("into"))
+    roles = as_src.unionByName(as_dst)
     not_a_star = (
         roles.groupBy("node")
         .agg(F.sum("out").alias("out"), F.max("into").alias("into"))
@@ -263,7 +271,8 @@ def _greedy_partition(group: pd.DataFrame) -> pd.DataFrame:
     root = {record: record for record in members}
     group_of = {record: {record} for record in members}
     forbidden: dict[str, set[str]] = {record: set() for record in members}
-    for left, right in group.loc[kind == "cannot", ["record_id_l", "record_id_r"]].itertuples(index=False):
+    cannot = group.loc[kind == "cannot", ["record_id_l", "record_id_r"]]
+    for left, right in cannot.itertuples(index=False):
         forbidden[left].add(right)
         forbidden[right].add(left)
     for left, right in edges[["record_id_l", "record_id_r"]].itertuples(index=False):
@@ -284,16 +293,18 @@ def _normalized_pairs(pairs: DataFrame) -> DataFrame:
     """Pairs with ``record_id_l`` < ``record_id_r``; self-pairs dropped; other columns kept."""
     others = [c for c in pairs.columns if c not in PAIR_COLUMNS]
     return pairs.filter(F.col("record_id_l") != F.col("record_id_r")).select(
-        F.least(*PAIR_COLUMNS).alias("record_id_l"), F.greatest(*PAIR_COLUMNS).alias("record_id_r"), *others
+        F.least(*PAIR_COLUMNS).alias("record_id_l"),
+        F.greatest(*PAIR_COLUMNS).alias("record_id_r"),
+        *others,
     )
 
 
 def _known_pairs(nodes: DataFrame, pairs: DataFrame) -> DataFrame:
     """Pairs whose two records are both in ``nodes``."""
     ids = nodes.select("record_id")
-    return pairs.join(ids.withColumnRenamed("record_id", "record_id_l"), "record_id_l", "left_semi").join(
-        ids.withColumnRenamed("record_id", "record_id_r"), "record_id_r", "left_semi"
-    )
+    known_l = ids.withColumnRenamed("record_id", "record_id_l")
+    known_r = ids.withColumnRenamed("record_id", "record_id_r")
+    return pairs.join(known_l, "record_id_l", "left_semi").join(known_r, "record_id_r", "left_semi")
 
 
 def _require_columns(frame: DataFrame, name: str, columns: tuple[str, ...]) -> None:

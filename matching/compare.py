@@ -11,6 +11,7 @@ contract with the Fellegi-Sunter model.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 
 import jellyfish
 import numpy as np
@@ -40,6 +41,12 @@ from matching.settings import (
 # series; an integer score avoids pandas' incompatible-dtype warning. 1 = same date.
 _SWAPPED_SCORE = 2
 _EPOCH = pd.Timestamp("1970-01-01")
+_STRING_METHODS = {
+    "jaro_winkler": "jarowinkler",
+    "jaro": "jaro",
+    "levenshtein": "levenshtein",
+    "damerau_levenshtein": "damerau_levenshtein",
+}
 
 
 def comparison_levels(settings: MatchSettings) -> dict[str, int]:
@@ -70,37 +77,33 @@ def attach_attributes(
     """Pairs plus ``<col>_l``, ``<col>_r`` for ``columns`` and ``tf_<col>`` for ``tf_columns``.
 
     ``tf_<col>`` is the term frequency of the left value when left == right,
-    null otherwise (the only case the model uses it).
+    null otherwise (the only case the model uses it). Frequencies are joined
+    onto the records first, so the (many more) pairs are joined twice only.
     """
     missing = [c for c in tf_columns if c not in columns]
     if missing:
         raise ValueError(f"tf_columns {missing} must also be in columns")
-    sides = {
-        side: records.select(
-            F.col("record_id").alias(f"record_id_{side}"), *[F.col(c).alias(f"{c}_{side}") for c in columns]
-        )
-        for side in ("l", "r")
-    }
-    attached = pairs.join(sides["l"], "record_id_l").join(sides["r"], "record_id_r")
+    left = records.select("record_id", *columns)
     for column in tf_columns:
-        frequencies = term_frequencies(records, column).withColumnRenamed(column, "__tf_value")
-        attached = (
-            attached.join(frequencies, F.col(f"{column}_l") == F.col("__tf_value"), "left")
-            .withColumn(
-                f"tf_{column}",
-                F.when(F.col(f"{column}_l") == F.col(f"{column}_r"), F.col(f"tf_{column}")),
-            )
-            .drop("__tf_value")
-        )
-    attribute_columns = [f"{c}_{side}" for side in ("l", "r") for c in columns]
-    return attached.select(*pairs.columns, *attribute_columns, *[f"tf_{c}" for c in tf_columns])
+        left = left.join(term_frequencies(records, column), column, "left")
+    left = left.select(
+        F.col("record_id").alias("record_id_l"),
+        *[F.col(c).alias(f"{c}_l") for c in columns],
+        *[F.col(f"tf_{c}").alias(f"__tf_{c}") for c in tf_columns],
+    )
+    right = records.select(F.col("record_id").alias("record_id_r"), *[F.col(c).alias(f"{c}_r") for c in columns])
+    attached = pairs.join(left, "record_id_l").join(right, "record_id_r")
+    return attached.select(
+        *pairs.columns,
+        *[f"{c}_{side}" for side in ("l", "r") for c in columns],
+        *[F.when(F.col(f"{c}_l") == F.col(f"{c}_r"), F.col(f"__tf_{c}")).alias(f"tf_{c}") for c in tf_columns],
+    )
 
 
 def attach_for_settings(pairs: DataFrame, records: DataFrame, settings: MatchSettings) -> DataFrame:
     """``attach_attributes`` with the columns and TF columns the settings' comparisons need."""
-    return attach_attributes(
-        pairs, records, comparison_columns(settings), [c.column for c in settings.tf_comparisons]
-    )
+    tf_columns = list(dict.fromkeys(c.column for c in settings.tf_comparisons))
+    return attach_attributes(pairs, records, comparison_columns(settings), tf_columns)
 
 
 def comparison_schema(settings: MatchSettings, with_blocking_rule: bool = True) -> StructType:
@@ -167,34 +170,50 @@ def _swapped(left: pd.Series, left_other: pd.Series, right: pd.Series, right_oth
     return (present & crossed).astype(float)
 
 
-def _add_level(compare: recordlinkage.Compare, comparison: Comparison, level: Level, label: str) -> None:
-    """Add one recordlinkage feature that is 1 (or >= 1) where ``level`` holds."""
-    col = comparison.column
+def _add_feature(compare: recordlinkage.Compare, column: str, level: Level, added: set[str]) -> tuple[str, float]:
+    """Register the recordlinkage feature ``level`` reads (once per label); return its label and cut-off.
+
+    A level holds where its feature reaches the cut-off. String similarities
+    are registered without a threshold, so levels that differ only in
+    threshold (jaro_winkler 0.92 / 0.80) share one computation.
+    """
+    col = column
+    register: Callable[..., object]
+    cutoff = 1.0
     if isinstance(level, ExactLevel):
-        compare.exact(col, col, missing_value=np.nan, label=label)
-    elif isinstance(level, (JaroWinklerLevel, JaroLevel)):
-        method = "jarowinkler" if isinstance(level, JaroWinklerLevel) else "jaro"
-        compare.string(col, col, method=method, threshold=level.threshold, missing_value=np.nan, label=label)
+        label = f"{col}__exact"
+        register = partial(compare.exact, col, col, missing_value=np.nan)
+    elif isinstance(level, (JaroWinklerLevel, JaroLevel)) or (
+        isinstance(level, (LevenshteinLevel, DamerauLevenshteinLevel)) and level.threshold is not None
+    ):
+        method = _STRING_METHODS[level.kind]
+        label, cutoff = f"{col}__{method}", float(level.threshold)
+        register = partial(compare.string, col, col, method=method, missing_value=np.nan)
     elif isinstance(level, (LevenshteinLevel, DamerauLevenshteinLevel)):
         damerau = isinstance(level, DamerauLevenshteinLevel)
-        if level.threshold is not None:
-            method = "damerau_levenshtein" if damerau else "levenshtein"
-            compare.string(col, col, method=method, threshold=level.threshold, missing_value=np.nan, label=label)
-        else:
-            distance = jellyfish.damerau_levenshtein_distance if damerau else jellyfish.levenshtein_distance
-            compare.compare_vectorized(_within_edits(distance, level.max_distance), col, col, label=label)
+        distance = jellyfish.damerau_levenshtein_distance if damerau else jellyfish.levenshtein_distance
+        within = _within_edits(distance, level.max_distance)
+        label = f"{col}__{level.kind}_within_{level.max_distance}"
+        register = partial(compare.compare_vectorized, within, col, col)
     elif isinstance(level, DateTransposedLevel):
-        compare.date(col, col, swap_month_day=_SWAPPED_SCORE, swap_months=[], missing_value=np.nan, label=label)
-    elif isinstance(level, DateDistanceLevel):
-        days = f"{col}__days"
-        compare.numeric(days, days, method="step", offset=level.max_days, missing_value=np.nan, label=label)
-    elif isinstance(level, NumericDistanceLevel):
-        number = f"{col}__number"
-        compare.numeric(number, number, method="step", offset=level.max_abs, missing_value=np.nan, label=label)
+        # Scores 1 for the same date and _SWAPPED_SCORE for day and month swapped: both reach 1.
+        label = f"{col}__date"
+        register = partial(compare.date, col, col, swap_month_day=_SWAPPED_SCORE, swap_months=[], missing_value=np.nan)
+    elif isinstance(level, (DateDistanceLevel, NumericDistanceLevel)):
+        derived = f"{col}__days" if isinstance(level, DateDistanceLevel) else f"{col}__number"
+        offset = level.max_days if isinstance(level, DateDistanceLevel) else level.max_abs
+        label = f"{derived}_within_{offset}"
+        register = partial(compare.numeric, derived, derived, method="step", offset=offset, missing_value=np.nan)
     elif isinstance(level, NamesSwappedLevel):
-        compare.compare_vectorized(_swapped, [col, level.other], [col, level.other], label=label)
+        pair = [col, level.other]
+        label = f"{col}__swapped_with_{level.other}"
+        register = partial(compare.compare_vectorized, _swapped, pair, pair)
     else:
         raise TypeError(f"no recordlinkage feature for level {level!r}")
+    if label not in added:
+        register(label=label)
+        added.add(label)
+    return label, cutoff
 
 
 def score_batch(batch: pd.DataFrame, comparisons: Sequence[Comparison], keep: Sequence[str]) -> pd.DataFrame:
@@ -204,10 +223,13 @@ def score_batch(batch: pd.DataFrame, comparisons: Sequence[Comparison], keep: Se
     index = pd.MultiIndex.from_arrays([positions, positions])
 
     compare = recordlinkage.Compare()
-    for comparison in comparisons:
-        for number, level in enumerate(comparison.levels):
-            _add_level(compare, comparison, level, f"{comparison.name}__{number}")
-    features = compare.compute(index, left, right) if len(batch) else pd.DataFrame()
+    added: set[str] = set()
+    cutoffs = {
+        (comparison.name, number): _add_feature(compare, comparison.column, level, added)
+        for comparison in comparisons
+        for number, level in enumerate(comparison.levels)
+    }
+    features = compare.compute(index, left, right) if len(batch) else pd.DataFrame(columns=sorted(added))
 
     out = batch[list(keep)].reset_index(drop=True)
     for comparison in comparisons:
@@ -216,8 +238,8 @@ def score_batch(batch: pd.DataFrame, comparisons: Sequence[Comparison], keep: Se
         decided = missing.copy()
         strongest = len(comparison.levels)
         for number in range(strongest):
-            score = features[f"{comparison.name}__{number}"].to_numpy(dtype=float)
-            holds = np.nan_to_num(score, nan=0.0) >= 1.0
+            label, cutoff = cutoffs[comparison.name, number]
+            holds = np.nan_to_num(features[label].to_numpy(dtype=float), nan=0.0) >= cutoff
             gamma[holds & ~decided] = strongest - number
             decided |= holds
         out[f"gamma_{comparison.name}"] = gamma

@@ -156,82 +156,73 @@ def assign_golden_ids_spark(
 ) -> tuple[DataFrame, DataFrame]:
     """The Spark twin of ``assign_golden_ids``: (cluster_id → golden_id, history without ``at``).
 
-    Records are shuffled once, to count the overlap per (cluster, previous
-    golden id); every decision is a window over that table or the per-cluster
-    and per-golden summaries. A reused id fails the query that evaluates it.
+    Records are shuffled once, into the overlap table: one row per (cluster,
+    previous golden id) pair sharing records, plus (cluster, null) for a
+    cluster's records new to the xref and (null, golden) for a golden's
+    records that vanished. Every decision is then a window over that table,
+    alternating between cluster and golden partitions, and the history is
+    exploded from the same rows, so the plan stays one chain. A reused id
+    fails the query that evaluates it.
     """
-    sizes = clusters.groupBy("cluster_id").agg(
-        F.count(F.lit(1)).cast("int").alias("size"), F.min("record_id").alias("min_record")
-    )
     previous = previous_xref.select("record_id", "golden_id")
-    goldens = (
-        previous.groupBy("golden_id")
-        .agg(F.count(F.lit(1)).cast("int").alias("golden_size"))
-        .join(issued.select("golden_id", "first_seen"), "golden_id", "left")
-    )
+    cluster, golden = F.col("cluster_id"), F.col("golden_id")
     overlap = (
         clusters.select("record_id", "cluster_id")
-        .join(previous, "record_id")
+        .join(previous, "record_id", "full")
         .groupBy("cluster_id", "golden_id")
-        .agg(F.count(F.lit(1)).alias("n"), F.min("record_id").alias("part_min"))
-        .join(goldens, "golden_id")
+        .agg(F.count(F.lit(1)).cast("int").alias("n"), F.min("record_id").alias("part_min"))
+        .join(issued.select("golden_id", "first_seen"), "golden_id", "left")
     )
-    by_cluster = Window.partitionBy("cluster_id").orderBy(
-        F.desc("n"), F.desc("golden_size"), F.asc_nulls_last("first_seen"), F.asc("golden_id")
+    by_golden = Window.partitionBy("golden_id")
+    by_cluster = Window.partitionBy("cluster_id")
+    proposal_order = by_cluster.orderBy(
+        golden.isNull(), F.desc("n"), F.desc("golden_size"), F.asc_nulls_last("first_seen"), golden
     )
-    largest_part = Window.partitionBy("golden_id").orderBy(F.desc("n"), F.asc("part_min"))
-    proposals = (
-        overlap.withColumn("_rank", F.row_number().over(by_cluster))
-        .filter("_rank = 1")
-        .withColumn("_won", F.row_number().over(largest_part) == 1)
+    part_order = by_golden.orderBy(cluster.isNull(), F.desc("n"), F.asc("part_min"))
+    decided = (
+        overlap.withColumn("golden_size", F.sum("n").over(by_golden).cast("int"))
+        .withColumn("size", F.sum("n").over(by_cluster).cast("int"))
+        .withColumn("min_record", F.min("part_min").over(by_cluster))
+        .withColumn("_proposal", cluster.isNotNull() & golden.isNotNull() & (F.row_number().over(proposal_order) == 1))
+        .withColumn("_largest_part", F.row_number().over(part_order) == 1)
+        .withColumn("_won", F.col("_proposal") & (F.row_number().over(by_golden.orderBy(
+            F.desc("_proposal"), F.desc("n"), F.asc("part_min"))) == 1))
+        .withColumn("_retired", golden.isNotNull() & ~F.max("_won").over(by_golden) & F.col("_largest_part"))
+        .withColumn("kept_id", F.max(F.when(F.col("_won"), golden)).over(by_cluster))
+        .withColumn("origin_id", F.max(F.when(F.col("_proposal") & ~F.col("_won"), golden)).over(by_cluster))
+        .withColumn("_absorbs", F.max("_retired").over(by_cluster))
+        .withColumn("_has_previous", F.max(golden.isNotNull()).over(by_cluster))
+        .withColumn("_first", cluster.isNotNull() & (F.row_number().over(by_cluster.orderBy(golden)) == 1))
+        .withColumn(
+            "new_id",
+            F.when(cluster.isNotNull() & F.col("kept_id").isNull(), _spark_new_id(run_id, F.col("min_record"))),
+        )
     )
-    kept = proposals.filter("_won").select("cluster_id", F.col("golden_id").alias("kept_id"))
-
-    reuse = F.lit(f" was issued before; run {run_id!r} cannot reuse it")
     taken = (
         issued.select("golden_id")
         .union(previous.select("golden_id"))
         .distinct()
         .select(F.col("golden_id").alias("new_id"), F.lit(True).alias("_taken"))
     )
-    assigned = (
-        sizes.join(kept, "cluster_id", "left")
-        .withColumn("new_id", F.when(F.col("kept_id").isNull(), _spark_new_id(run_id, F.col("min_record"))))
-        .join(taken, "new_id", "left")
-        .withColumn(
-            "golden_id",
-            F.when(F.col("_taken"), F.raise_error(F.concat(F.lit("new golden id "), F.col("new_id"), reuse)))
-            .otherwise(F.coalesce("kept_id", "new_id")),
-        )
-        .select("cluster_id", "golden_id", "size")
+    reuse = F.concat(F.lit("new golden id "), F.col("new_id"), F.lit(f" was issued before; run {run_id!r} cannot reuse it"))
+    decided = decided.join(taken, "new_id", "left").withColumn(
+        "assigned_id",
+        F.when(F.col("_taken"), F.raise_error(reuse)).otherwise(F.coalesce("kept_id", "new_id")),
     )
+    assigned = decided.filter("_first").select("cluster_id", F.col("assigned_id").alias("golden_id"))
 
-    split = assigned.join(
-        proposals.filter(~F.col("_won")).select("cluster_id", F.col("golden_id").alias("related_id")), "cluster_id"
+    assigned_id, none = F.col("assigned_id"), F.lit(None).cast("string")
+    events = F.array(
+        _event(F.col("_first") & ~F.col("_has_previous"), "create", assigned_id, none, "size"),
+        _event(F.col("_first") & F.col("origin_id").isNotNull(), "split", assigned_id, F.col("origin_id"), "size"),
+        _event(F.col("_first") & F.col("_absorbs"), "merge", assigned_id, none, "size"),
+        _event(F.col("_retired"), "retire", golden, F.when(cluster.isNotNull(), assigned_id), "golden_size"),
     )
-    created = assigned.join(proposals.select("cluster_id"), "cluster_id", "left_anti")
-    destination = (
-        overlap.withColumn("_rank", F.row_number().over(largest_part))
-        .filter("_rank = 1")
-        .select("golden_id", "cluster_id")
-    )
-    retired = (
-        goldens.join(kept.select(F.col("kept_id").alias("golden_id")), "golden_id", "left_anti")
-        .join(destination, "golden_id", "left")
-        .join(assigned.select("cluster_id", F.col("golden_id").alias("related_id")), "cluster_id", "left")
-    )
-    survivors = assigned.join(
-        retired.select(F.col("related_id").alias("golden_id")).where("golden_id IS NOT NULL").distinct(), "golden_id"
-    )
-    null_id = F.lit(None).cast("string")
     history = (
-        _spark_events("create", created, null_id, F.col("size"))
-        .unionByName(_spark_events("split", split, F.col("related_id"), F.col("size")))
-        .unionByName(_spark_events("retire", retired, F.col("related_id"), F.col("golden_size")))
-        .unionByName(_spark_events("merge", survivors, null_id, F.col("size")))
-        .select(F.lit(run_id).alias("run_id"), "event", "golden_id", "related_id", "records")
+        decided.select(F.explode(F.filter(events, lambda e: e.isNotNull())).alias("e"))
+        .select(F.lit(run_id).alias("run_id"), "e.event", "e.golden_id", "e.related_id", "e.records")
     )
-    return assigned.select(*CLUSTER_COLUMNS), history
+    return assigned, history
 
 
 def _spark_new_id(run_id: str, min_record: Column) -> Column:
@@ -239,10 +230,14 @@ def _spark_new_id(run_id: str, min_record: Column) -> Column:
     return F.concat(F.lit("G"), F.substring(digest, 1, _ID_HEX_CHARS))
 
 
-def _spark_events(event: str, frame: DataFrame, related_id: Column, records: Column) -> DataFrame:
-    return frame.select(
-        F.lit(event).alias("event"),
-        F.col("golden_id"),
-        related_id.alias("related_id"),
-        records.cast("int").alias("records"),
+def _event(condition: Column, event: str, golden_id: Column, related_id: Column, records: str) -> Column:
+    """An event struct where ``condition`` holds, else null."""
+    return F.when(
+        condition,
+        F.struct(
+            F.lit(event).alias("event"),
+            golden_id.alias("golden_id"),
+            related_id.alias("related_id"),
+            F.col(records).alias("records"),
+        ),
     )

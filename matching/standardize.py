@@ -42,7 +42,7 @@ from matching.normalize_dates import parse_date, parse_timestamp
 from matching.normalize_names import canonical_given_name, combine_name_columns, join_name, split_full_name
 from schemas.canonical import AUXILIARY_ATTRIBUTES, CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
 
-EXTRA_COLUMNS: tuple[str, ...] = ("name_suffix", "std_issues")
+EXTRA_COLUMNS: tuple[str, ...] = ("std_issues",)
 BRONZE_LINEAGE: tuple[str, ...] = ("source_system", "source_key", "run_id", "ingested_at", "record_hash")
 MAPPABLE_ATTRIBUTES: tuple[str, ...] = (*CANONICAL_ATTRIBUTES, *AUXILIARY_ATTRIBUTES)
 
@@ -225,7 +225,7 @@ def standardize(
     options: StandardizeOptions,
     vocabulary: Vocabulary,
 ) -> DataFrame:
-    """The canonical columns (``CANONICAL_SCHEMA`` order) plus ``name_suffix`` and ``std_issues``.
+    """The canonical columns (``CANONICAL_SCHEMA`` order) plus ``std_issues``.
 
     ``mapping`` is canonical attribute -> source column path (``'address.city'``).
     Unmapped attributes are NULL, except ``country``, which is

@@ -10,6 +10,7 @@ shared with ``cdi dedupe --map`` and every table downstream: add, never rename.
 | middle_name    | string | other given names                                              |
 | family_name    | string | surname, lower case, accents folded                            |
 | full_name      | string | given, middle and family names joined by single spaces        |
+| name_suffix    | string | generational suffix moved out of the name (``jr``, ``sr``, ``iii``) |
 | birth_date     | date   | date of birth                                                  |
 | gender         | string | ``m`` / ``f`` / null                                           |
 | email          | string | lower-cased address                                            |
@@ -32,6 +33,7 @@ CANONICAL_ATTRIBUTES: tuple[str, ...] = (
     "middle_name",
     "family_name",
     "full_name",
+    "name_suffix",
     "birth_date",
     "gender",
     "email",
@@ -58,6 +60,7 @@ LINEAGE_COLUMNS: tuple[str, ...] = (
 
 _TYPES = {"birth_date": DateType(), "updated_at": TimestampType(), "ingested_at": TimestampType()}
 
+# ``run_id`` in ``customers_std`` is the run that last wrote the record.
 CANONICAL_SCHEMA = StructType(
     [StructField(name, _TYPES.get(name, StringType()), nullable=name not in ("record_id", "source_system", "source_key"))
      for name in (*LINEAGE_COLUMNS, *CANONICAL_ATTRIBUTES, *AUXILIARY_ATTRIBUTES)]

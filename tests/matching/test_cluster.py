@@ -16,7 +16,9 @@ from matching.cluster import (
 )
 
 NODES = StructType([StructField("record_id", StringType(), False)])
-LINKS = StructType([StructField("record_id_l", StringType()), StructField("record_id_r", StringType())])
+LINKS = StructType(
+    [StructField("record_id_l", StringType()), StructField("record_id_r", StringType())]
+)
 PAIRS = StructType([*LINKS.fields, StructField("match_probability", DoubleType())])
 COMPONENTS = StructType([StructField("record_id", StringType()), StructField("cluster_id", StringType())])
 CLUSTERS = StructType([*COMPONENTS.fields, StructField("cluster_flag", StringType())])
@@ -95,7 +97,8 @@ def test_long_chain_in_random_order_converges(spark):
 
 def test_not_converging_within_max_iterations_raises(spark):
     with pytest.raises(ClusteringDidNotConverge, match="max_iterations=0"):
-        connected_components(nodes(spark, "abc"), links(spark, [("a", "b"), ("b", "c")]), max_iterations=0)
+        chain = links(spark, [("a", "b"), ("b", "c")])
+        connected_components(nodes(spark, "abc"), chain, max_iterations=0)
 
 
 # cluster_pairs
@@ -111,12 +114,19 @@ def test_cannot_link_splits_chain_at_its_weakest_link(spark):
     actual = cluster(
         spark, "abcde", [("a", "b", 0.99), ("c", "b", 0.95), ("d", "e", 0.97)], cannot=[("c", "a")]
     )
-    expected = [("a", "a", None), ("b", "a", None), ("c", "c", None), ("d", "d", None), ("e", "d", None)]
+    expected = [
+        ("a", "a", None),
+        ("b", "a", None),
+        ("c", "c", None),
+        ("d", "d", None),
+        ("e", "d", None),
+    ]
     check(actual, clusters(spark, expected))
 
 
 def test_must_link_joins_two_clusters(spark):
-    actual = cluster(spark, "abcd", [("a", "b", 0.99), ("c", "d", 0.92), ("b", "c", 0.6)], must=[("d", "b")])
+    scored = [("a", "b", 0.99), ("c", "d", 0.92), ("b", "c", 0.6)]
+    actual = cluster(spark, "abcd", scored, must=[("d", "b")])
     check(actual, clusters(spark, [(r, "a", None) for r in "abcd"]))
 
 

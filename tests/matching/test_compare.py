@@ -43,7 +43,10 @@ def _gammas(comparison: Comparison, values: dict[str, list[tuple]]) -> list[int]
 
 def test_string_levels_strongest_first_with_missing_apart_from_disagreement():
     names = _comparison(
-        "given_name", {"kind": "exact"}, {"kind": "jaro_winkler", "threshold": 0.92}, {"kind": "jaro_winkler", "threshold": 0.8}
+        "given_name",
+        {"kind": "exact"},
+        {"kind": "jaro_winkler", "threshold": 0.92},
+        {"kind": "jaro_winkler", "threshold": 0.8},
     )
     pairs = [
         ("martha", "martha"),  # exact -> 3
@@ -101,7 +104,10 @@ def test_numeric_distance_level_parses_values():
 
 def test_names_swapped_level_reads_the_other_column():
     given = _comparison(
-        "given_name", {"kind": "exact"}, {"kind": "names_swapped", "other": "family_name"}, {"kind": "jaro_winkler", "threshold": 0.9}
+        "given_name",
+        {"kind": "exact"},
+        {"kind": "names_swapped", "other": "family_name"},
+        {"kind": "jaro_winkler", "threshold": 0.9},
     )
     values = {
         "given_name": [("john", "smith"), ("john", "smith"), ("john", "jon"), ("john", None)],

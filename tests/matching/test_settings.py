@@ -83,17 +83,24 @@ def test_unknown_level_kind_names_file_key_and_choices():
     assert "jaro_winkler" in message
 
 
+LEVELS = ("comparisons", 0, "levels")
+
+
 @pytest.mark.parametrize(
     ("path", "value", "expected"),
     [
-        (("comparisons", 0, "levels"), [], "comparisons[0].levels: "),
+        (LEVELS, [], "comparisons[0].levels: "),
         (("comparisons", 0, "column"), "emial", "comparisons[0].column: unknown attribute 'emial'"),
-        (("comparisons", 0, "levels"), [{"kind": "jaro_winkler"}], "comparisons[0].levels[0].threshold: Field required"),
-        (("comparisons", 0, "levels"), [{"kind": "jaro_winkler", "threshold": 1.5}], "comparisons[0].levels[0].threshold"),
-        (("comparisons", 0, "levels"), [{"kind": "levenshtein"}], "comparisons[0].levels[0]: give exactly one"),
-        (("comparisons", 0, "levels"), [{"kind": "date_transposed"}], "comparisons[0].levels[0]: date_transposed needs a date"),
-        (("comparisons", 0, "levels"), [{"kind": "names_swapped", "other": "birth_date"}], "comparisons[0].levels[0].other"),
-        (("blocking_rules", 0, "keys"), ["substring(famly_name, 1, 3)"], "blocking_rules[0].keys: unknown attribute 'famly_name'"),
+        (LEVELS, [{"kind": "jaro_winkler"}], "comparisons[0].levels[0].threshold: Field required"),
+        (LEVELS, [{"kind": "jaro_winkler", "threshold": 1.5}], "comparisons[0].levels[0].threshold"),
+        (LEVELS, [{"kind": "levenshtein"}], "comparisons[0].levels[0]: give exactly one"),
+        (LEVELS, [{"kind": "date_transposed"}], "comparisons[0].levels[0]: date_transposed needs a date"),
+        (LEVELS, [{"kind": "names_swapped", "other": "birth_date"}], "comparisons[0].levels[0].other"),
+        (
+            ("blocking_rules", 0, "keys"),
+            ["substring(famly_name, 1, 3)"],
+            "blocking_rules[0].keys: unknown attribute 'famly_name'",
+        ),
         (("blocking_rules", 0, "keys"), [], "blocking_rules[0].keys"),
         (("thresholds",), {"match": 0.5, "review": 0.7}, "thresholds.review: 0.7 must be below match"),
         (("thresholds",), {"match": 1.0, "review": 0.5}, "thresholds.match"),

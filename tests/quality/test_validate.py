@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from pyspark.sql.types import StringType, StructField, StructType
 
+from matching.standardize import EXTRA_COLUMNS
 from quality.suites import SuiteConfig, load_suite
 from quality.validate import ValidationResult, read_row_count, validate, write_summary
 from schemas.canonical import CANONICAL_SCHEMA
 from schemas.tables import QUARANTINE_SCHEMA
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "quality"
-STD_SCHEMA = StructType([*CANONICAL_SCHEMA.fields, StructField("std_issues", StringType(), True)])
+STD_SCHEMA = StructType([*CANONICAL_SCHEMA.fields, *(StructField(c, StringType(), True) for c in EXTRA_COLUMNS)])
 PLANTED_EMAIL = "planted.pii.value@@x"
 BILLING_COLUMNS = (
     "acct_no title forename surname birth_dt email_addr tel addr_1 addr_2 town post_code country_code last_modified "
