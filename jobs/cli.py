@@ -96,6 +96,60 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from jobs.config import load_pipeline_config
+    from jobs.evaluate import evaluate, format_evaluation, predicted_assignment, read_truth
+
+    config = load_pipeline_config(args.config)
+    single = config.sources[0].name if len(config.sources) == 1 else None
+    result = evaluate(predicted_assignment(config.lake), read_truth(Path(args.truth), single))
+    print(format_evaluation(result))
+    return 0
+
+
+def cmd_dedupe(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from jobs.dedupe import SOURCE_NAME, dedupe_config, parse_mappings
+    from jobs.evaluate import predicted_assignment
+    from jobs.lake import Lake
+    from jobs.pipeline import run_pipeline
+    from jobs.runs import RunContext, check_run_id, new_run_id
+    from jobs.spark import build_session
+
+    out = Path(args.out)
+    config = dedupe_config(
+        Path(args.file), args.id, parse_mappings(args.map), out, args.region, not args.month_first
+    )
+    context = RunContext(
+        config=config,
+        lake=Lake.at(config.lake),
+        run_id=check_run_id(args.run_id) if args.run_id else new_run_id(),
+        started_at=datetime.now(timezone.utc).replace(microsecond=0),
+    )
+    run_pipeline(build_session(config.spark), context)
+    assignment = predicted_assignment(config.lake)
+    prefix = SOURCE_NAME + ":"
+    clusters = pd.DataFrame(
+        {"record_id": [i.removeprefix(prefix) for i in assignment.index], "golden_id": assignment.to_numpy()}
+    ).sort_values("record_id")
+    clusters.to_csv(out / "clusters.csv", index=False)
+    print(f"{len(clusters)} records → {clusters['golden_id'].nunique()} customers: {out / 'clusters.csv'}")
+    return 0
+
+
+def cmd_blocking_report(args: argparse.Namespace) -> int:
+    from jobs.delta_io import read_table
+    from matching.blocking import blocking_report, format_blocking_report
+    from matching.settings import load_settings
+
+    spark, context = _session_and_context(args)
+    settings = load_settings(Path(args.settings or context.config.matching))
+    records = read_table(spark, context.lake.customers_std)
+    print(format_blocking_report(blocking_report(records, settings)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdi",
@@ -142,6 +196,43 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", help="score with this saved model.json instead of training a new one")
     run.add_argument("--stages", help="a contiguous range or list of stages, e.g. 'ingest-validate' or 'match,publish'")
     run.set_defaults(handler=cmd_run)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="accuracy of the last run against a ground-truth file",
+        description="Pairwise precision, recall and F1, B-cubed and adjusted Rand index of the published "
+        "golden ids (or the last clusters) against a truth CSV (entity_id plus source_system and source_key, "
+        "or record_id for a one-source lake).",
+    )
+    _add_config(evaluate)
+    evaluate.add_argument("--truth", required=True, help="ground-truth CSV")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    dedupe = sub.add_parser(
+        "dedupe",
+        help="deduplicate one CSV or Parquet file with default settings",
+        description="Run the whole pipeline on one file into OUT/lake and write OUT/clusters.csv "
+        "(record_id,golden_id). Map columns to canonical attributes with --map SOURCE_COLUMN=attribute.",
+    )
+    dedupe.add_argument("file", help="a .csv (with a header) or .parquet file")
+    dedupe.add_argument("--id", required=True, help="the column that identifies a record")
+    dedupe.add_argument("--map", action="append", default=[], metavar="SOURCE_COLUMN=ATTRIBUTE",
+                        help="map a column to a canonical attribute (repeatable)")
+    dedupe.add_argument("--out", required=True, help="output folder")
+    dedupe.add_argument("--region", default="GB", help="default phone region (ISO 3166 alpha-2, default GB)")
+    dedupe.add_argument("--month-first", action="store_true", help="read ambiguous dates as MM/DD (default DD/MM)")
+    _add_run_id(dedupe)
+    dedupe.set_defaults(handler=cmd_dedupe)
+
+    report = sub.add_parser(
+        "blocking-report",
+        help="pairs each blocking rule would produce, before any comparison runs",
+        description="Count, from block sizes alone, the candidate pairs each blocking rule produces on "
+        "customers_std, and the largest blocks, so rules can be tuned on big data.",
+    )
+    _add_config(report)
+    report.add_argument("--settings", help="matching settings (default: the config's `matching`)")
+    report.set_defaults(handler=cmd_blocking_report, run_id=None)
     return parser
 
 

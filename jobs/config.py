@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from jobs.errors import ConfigError
 from schemas.canonical import AUXILIARY_ATTRIBUTES, CANONICAL_ATTRIBUTES
 
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 MAPPABLE_ATTRIBUTES = frozenset(CANONICAL_ATTRIBUTES) | frozenset(AUXILIARY_ATTRIBUTES)
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -109,10 +110,10 @@ class SourceConfig(_Strict):
 class PipelineConfig(_Strict):
     lake: str = "lake"
     spark: dict[str, str] = {}
-    matching: str = "conf/matching.yaml"
-    survivorship: str = "conf/survivorship.yaml"
-    canonical_suite: str = "conf/quality/canonical.yaml"
-    vocabulary_dir: str = "conf"
+    matching: str = str(CONF_DIR / "matching.yaml")
+    survivorship: str = str(CONF_DIR / "survivorship.yaml")
+    canonical_suite: str = str(CONF_DIR / "quality" / "canonical.yaml")
+    vocabulary_dir: str = str(CONF_DIR)
     sources: tuple[SourceConfig, ...] = Field(min_length=1)
 
     @field_validator("spark", mode="before")

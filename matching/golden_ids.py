@@ -179,23 +179,30 @@ def assign_golden_ids_spark(
         golden.isNull(), F.desc("n"), F.desc("golden_size"), F.asc_nulls_last("first_seen"), golden
     )
     part_order = by_golden.orderBy(cluster.isNull(), F.desc("n"), F.asc("part_min"))
+    accept_order = by_golden.orderBy(F.desc("_proposal"), F.desc("n"), F.asc("part_min"))
+    in_cluster = cluster.isNotNull()
     decided = (
         overlap.withColumn("golden_size", F.sum("n").over(by_golden).cast("int"))
         .withColumn("size", F.sum("n").over(by_cluster).cast("int"))
         .withColumn("min_record", F.min("part_min").over(by_cluster))
-        .withColumn("_proposal", cluster.isNotNull() & golden.isNotNull() & (F.row_number().over(proposal_order) == 1))
-        .withColumn("_largest_part", F.row_number().over(part_order) == 1)
-        .withColumn("_won", F.col("_proposal") & (F.row_number().over(by_golden.orderBy(
-            F.desc("_proposal"), F.desc("n"), F.asc("part_min"))) == 1))
-        .withColumn("_retired", golden.isNotNull() & ~F.max("_won").over(by_golden) & F.col("_largest_part"))
+        # 1. each cluster proposes one previous golden id
+        .withColumn("_proposal", in_cluster & golden.isNotNull() & (F.row_number().over(proposal_order) == 1))
+        # 2. each golden id goes to its proposer holding the largest part
+        .withColumn("_won", F.col("_proposal") & (F.row_number().over(accept_order) == 1))
         .withColumn("kept_id", F.max(F.when(F.col("_won"), golden)).over(by_cluster))
         .withColumn("origin_id", F.max(F.when(F.col("_proposal") & ~F.col("_won"), golden)).over(by_cluster))
+        # 4. a golden id nobody keeps is retired, on the row of its largest part (vanished records last)
+        .withColumn(
+            "_retired",
+            golden.isNotNull() & ~F.max("_won").over(by_golden) & (F.row_number().over(part_order) == 1),
+        )
+        # 5. the cluster holding that part absorbs it
         .withColumn("_absorbs", F.max("_retired").over(by_cluster))
         .withColumn("_has_previous", F.max(golden.isNotNull()).over(by_cluster))
-        .withColumn("_first", cluster.isNotNull() & (F.row_number().over(by_cluster.orderBy(golden)) == 1))
+        .withColumn("_first", in_cluster & (F.row_number().over(by_cluster.orderBy(golden)) == 1))
         .withColumn(
             "new_id",
-            F.when(cluster.isNotNull() & F.col("kept_id").isNull(), _spark_new_id(run_id, F.col("min_record"))),
+            F.when(in_cluster & F.col("kept_id").isNull(), _spark_new_id(run_id, F.col("min_record"))),
         )
     )
     taken = (
@@ -204,7 +211,9 @@ def assign_golden_ids_spark(
         .distinct()
         .select(F.col("golden_id").alias("new_id"), F.lit(True).alias("_taken"))
     )
-    reuse = F.concat(F.lit("new golden id "), F.col("new_id"), F.lit(f" was issued before; run {run_id!r} cannot reuse it"))
+    reuse = F.concat(
+        F.lit("new golden id "), F.col("new_id"), F.lit(f" was issued before; run {run_id!r} cannot reuse it")
+    )
     decided = decided.join(taken, "new_id", "left").withColumn(
         "assigned_id",
         F.when(F.col("_taken"), F.raise_error(reuse)).otherwise(F.coalesce("kept_id", "new_id")),
@@ -216,7 +225,7 @@ def assign_golden_ids_spark(
         _event(F.col("_first") & ~F.col("_has_previous"), "create", assigned_id, none, "size"),
         _event(F.col("_first") & F.col("origin_id").isNotNull(), "split", assigned_id, F.col("origin_id"), "size"),
         _event(F.col("_first") & F.col("_absorbs"), "merge", assigned_id, none, "size"),
-        _event(F.col("_retired"), "retire", golden, F.when(cluster.isNotNull(), assigned_id), "golden_size"),
+        _event(F.col("_retired"), "retire", golden, F.when(in_cluster, assigned_id), "golden_size"),
     )
     history = (
         decided.select(F.explode(F.filter(events, lambda e: e.isNotNull())).alias("e"))

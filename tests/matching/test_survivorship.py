@@ -137,7 +137,8 @@ BAD_SETTINGS = [
      "attributes: birth_date: rule 'longest' applies to string attributes only"),
     ("default longest reaches a date", BASE + "default_rule: longest\n",
      "default_rule: birth_date: rule 'longest' applies to string attributes only"),
-    ("duplicate source", "source_priority: [billing, billing]\n", "source_priority: source 'billing' appears more than once"),
+    ("duplicate source", "source_priority: [billing, billing]\n",
+     "source_priority: source 'billing' appears more than once"),
     ("unknown key", BASE + "rules: {}\n", "rules: Extra inputs are not permitted"),
 ]
 
