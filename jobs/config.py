@@ -65,7 +65,6 @@ class SourceConfig(_Strict):
     watermark: str | None = None
     standardize: StandardizeSettings = StandardizeSettings()
     suite: str | None = None
-    priority: int = Field(default=100, ge=0)
 
     @field_validator("name")
     @classmethod

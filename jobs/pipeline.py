@@ -14,7 +14,7 @@ from jobs.runs import RunContext
 
 log = logging.getLogger("cdi.pipeline")
 
-STAGES: tuple[str, ...] = ("ingest", "standardize", "validate", "match")
+STAGES: tuple[str, ...] = ("ingest", "standardize", "validate", "match", "publish")
 
 
 def parse_stages(text: str) -> tuple[str, ...]:
@@ -76,11 +76,34 @@ def stage_match(spark: SparkSession, context: RunContext) -> None:
     )
 
 
+def stage_publish(spark: SparkSession, context: RunContext) -> None:
+    from jobs.publish import run_publish
+    from matching.settings import load_settings
+    from matching.survivorship import load_survivorship
+
+    outcome = run_publish(
+        spark,
+        context,
+        load_survivorship(context.config.survivorship),
+        load_settings(Path(context.config.matching)).thresholds,
+    )
+    if outcome.already_published:
+        print(f"  run {context.run_id} was already published: nothing changed")
+        return
+    print(
+        f"  golden_customers: {outcome.active_golden} active ({outcome.golden_inserted} new, "
+        f"{outcome.golden_updated} updated); customer_xref: {outcome.xref_inserted} new, "
+        f"{outcome.xref_updated} updated; {outcome.candidates} pairs await review"
+    )
+    print(f"  golden id events: {outcome.events}")
+
+
 STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, RunContext], None]] = {
     "ingest": stage_ingest,
     "standardize": stage_standardize,
     "validate": stage_validate,
     "match": stage_match,
+    "publish": stage_publish,
 }
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import reduce
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pyspark.sql import Column, DataFrame, Window
@@ -43,7 +43,6 @@ from jobs.config import parse_model, read_yaml
 from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
 
 Rule = Literal["source_priority", "most_recent", "most_frequent", "longest", "first_non_null"]
-RULES: tuple[str, ...] = get_args(Rule)
 
 # For each rule, the criteria compared in order (each ascending on a key where smaller is better).
 TIE_BREAKS: dict[str, tuple[str, ...]] = {

@@ -18,6 +18,7 @@ from pyspark.sql.types import (
     DateType,
     DoubleType,
     IntegerType,
+    LongType,
     MapType,
     StringType,
     StructField,
@@ -33,7 +34,7 @@ def _attribute_fields() -> list[StructField]:
 
 
 RECORD_STRUCT = StructType(
-    [StructField("record_id", StringType(), False), StructField("source_system", StringType(), False), *_attribute_fields()]
+    [StructField("record_id", StringType(), True), StructField("source_system", StringType(), True), *_attribute_fields()]
 )
 
 GOLDEN_CUSTOMERS_SCHEMA = StructType(
@@ -48,6 +49,17 @@ GOLDEN_CUSTOMERS_SCHEMA = StructType(
         StructField("last_updated", TimestampType(), False),
         StructField("content_hash", StringType(), False),  # of everything above but the timestamps
         StructField("run_id", StringType(), False),  # run that last changed the row
+    ]
+)
+
+# One row per published run, written last: the table versions a reader (or the
+# next run) can trust as that run's complete state.
+PUBLICATIONS_SCHEMA = StructType(
+    [
+        StructField("run_id", StringType(), False),
+        StructField("published_at", TimestampType(), False),
+        StructField("golden_customers_version", LongType(), False),
+        StructField("customer_xref_version", LongType(), False),
     ]
 )
 

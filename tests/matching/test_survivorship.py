@@ -187,11 +187,12 @@ MEMBERS = [
 
 def test_golden_record_reference():
     members = [r for r in MEMBERS if r["cluster_id"] == "c1"]
+    every_other_attribute_null = {a: None for a in CANONICAL_ATTRIBUTES}
     assert golden_record(members, SETTINGS) == {
-        "given_name": "ann", "middle_name": "marie", "family_name": "smith", "full_name": None,
+        **every_other_attribute_null,
+        "given_name": "ann", "middle_name": "marie", "family_name": "smith",
         "birth_date": date(1980, 2, 3), "gender": "f", "email": "ann@new.example", "phone": "+441",
         "address_line1": "9 low rd", "address_line2": None, "city": "leeds", "postcode": None,
-        "region": None, "country": None,
         "lineage": {
             "given_name": "billing:1", "middle_name": "webshop:7", "family_name": "webshop:7",
             "birth_date": "webshop:7", "gender": "support_desk:3", "email": "webshop:7", "phone": "billing:1",

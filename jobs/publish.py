@@ -1,0 +1,332 @@
+"""The ``publish`` stage: golden ids, survivorship, and the gold tables.
+
+Order of writes, so a reader never sees an xref pointing at a golden id that
+does not exist and a killed run can simply be run again:
+
+1. ``golden_customers`` MERGE: new ids inserted, changed ones updated, ids
+   that stop being used marked ``retired`` in place (never deleted);
+2. ``customer_xref`` MERGE: every record → its golden id (all exist by now);
+3. ``match_candidates`` MERGE: the review queue (pairs no longer proposed deleted);
+4. ``golden_id_history``: this run's events (replaced as a whole);
+5. ``_publications``: the run marker with the versions of 1 and 2.
+
+Everything is computed from the state recorded by the last run marker (not
+from whatever a killed attempt of this run left behind) and golden ids are
+derived from the run id, so a re-run writes exactly the same rows and each
+MERGE finds nothing left to change. A run that has a marker is not
+published again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from jobs.delta_io import read_table, replace_where, sql_string, table_exists
+from jobs.match import steward_pair_decisions
+from jobs.runs import RunContext
+from matching.golden_ids import assign_golden_ids_spark
+from matching.settings import Thresholds
+from matching.survivorship import SurvivorshipSettings, golden_attributes
+from schemas.canonical import CANONICAL_ATTRIBUTES
+from schemas.golden import (
+    CUSTOMER_XREF_SCHEMA,
+    GOLDEN_CUSTOMERS_SCHEMA,
+    GOLDEN_ID_HISTORY_SCHEMA,
+    MATCH_CANDIDATES_SCHEMA,
+    PUBLICATIONS_SCHEMA,
+    RECORD_STRUCT,
+)
+
+log = logging.getLogger("cdi.publish")
+
+CHANGE_FEED = {"delta.enableChangeDataFeed": "true"}
+TABLES: dict[str, tuple[StructType, dict[str, str]]] = {
+    "golden_customers": (GOLDEN_CUSTOMERS_SCHEMA, CHANGE_FEED),
+    "customer_xref": (CUSTOMER_XREF_SCHEMA, CHANGE_FEED),
+    "match_candidates": (MATCH_CANDIDATES_SCHEMA, {}),
+    "golden_id_history": (GOLDEN_ID_HISTORY_SCHEMA, {}),
+    "_publications": (PUBLICATIONS_SCHEMA, {}),
+}
+
+
+class PublishMismatch(RuntimeError):
+    """A MERGE changed a different number of rows than the job expected."""
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    already_published: bool
+    golden_inserted: int = 0
+    golden_updated: int = 0
+    xref_inserted: int = 0
+    xref_updated: int = 0
+    candidates: int = 0
+    active_golden: int = 0
+    events: dict[str, int] | None = None
+
+
+def ensure_tables(spark: SparkSession, context: RunContext) -> None:
+    for name, (schema, properties) in TABLES.items():
+        builder = DeltaTable.createIfNotExists(spark).location(context.lake.gold(name)).addColumns(schema)
+        for key, value in properties.items():
+            builder = builder.property(key, value)
+        builder.execute()
+
+
+def is_published(spark: SparkSession, context: RunContext) -> bool:
+    path = context.lake.gold("_publications")
+    return table_exists(spark, path) and not read_table(spark, path).where(F.col("run_id") == context.run_id).isEmpty()
+
+
+def previous_state(spark: SparkSession, context: RunContext) -> tuple[DataFrame, DataFrame]:
+    """golden_customers and customer_xref as the last completed run left them."""
+    marker = (
+        read_table(spark, context.lake.gold("_publications"))
+        .where(F.col("run_id") != context.run_id)
+        .orderBy(F.col("published_at").desc(), F.col("run_id").desc())
+        .first()
+    )
+    if marker is None:
+        return (
+            spark.createDataFrame([], GOLDEN_CUSTOMERS_SCHEMA),
+            spark.createDataFrame([], CUSTOMER_XREF_SCHEMA),
+        )
+
+    def at(name: str, version: int) -> DataFrame:
+        return spark.read.format("delta").option("versionAsOf", version).load(context.lake.gold(name))
+
+    return at("golden_customers", marker["golden_customers_version"]), at("customer_xref", marker["customer_xref_version"])
+
+
+def content_hash(columns: list[str]) -> Column:
+    return F.sha2(F.to_json(F.struct(*[F.col(c) for c in columns])), 256)
+
+
+HASHED = ["status", "survivor_id", *CANONICAL_ATTRIBUTES, "lineage", "num_records"]
+
+
+def golden_rows(
+    attributes: DataFrame, assigned: DataFrame, retired: DataFrame, previous_golden: DataFrame, context: RunContext
+) -> DataFrame:
+    """The new state of every golden id this run touches: active ones and newly retired ones."""
+    now = F.lit(context.started_at).cast("timestamp")
+    active = (
+        attributes.join(assigned, "cluster_id")
+        .drop("cluster_id")
+        .withColumn("status", F.lit("active"))
+        .withColumn("survivor_id", F.lit(None).cast("string"))
+    )
+    retired_rows = (
+        previous_golden.join(retired, "golden_id")
+        .drop("status", "survivor_id")
+        .withColumn("status", F.lit("retired"))
+        .withColumnRenamed("related_id", "survivor_id")
+        .drop("first_seen", "last_updated", "content_hash", "run_id")
+    )
+    first_seen = previous_golden.select("golden_id", F.col("first_seen").alias("_prev_first_seen"))
+    rows = active.unionByName(retired_rows.select(*active.columns)).join(first_seen, "golden_id", "left")
+    return rows.select(
+        "golden_id",
+        "status",
+        "survivor_id",
+        *CANONICAL_ATTRIBUTES,
+        "lineage",
+        F.col("num_records").cast("int").alias("num_records"),
+        F.coalesce("_prev_first_seen", now).alias("first_seen"),
+        now.alias("last_updated"),
+        content_hash(HASHED).alias("content_hash"),
+        F.lit(context.run_id).alias("run_id"),
+    )
+
+
+def xref_rows(records: DataFrame, clusters: DataFrame, assigned: DataFrame, pairs: DataFrame,
+              must_links: DataFrame, thresholds: Thresholds, context: RunContext) -> DataFrame:
+    """Every record → its golden id, the best link that put it there and who made it."""
+    membership = clusters.select("record_id", "cluster_id")
+    linked = pairs.where(F.col("match_probability") >= thresholds.match).select(
+        "record_id_l", "record_id_r", "match_probability", F.lit(False).alias("steward")
+    ).unionByName(must_links.select("record_id_l", "record_id_r", F.lit(1.0).alias("match_probability"),
+                                    F.lit(True).alias("steward")))
+    ends = linked.select(F.col("record_id_l").alias("record_id"), F.col("record_id_r").alias("other"), "match_probability", "steward").unionByName(
+        linked.select(F.col("record_id_r").alias("record_id"), F.col("record_id_l").alias("other"), "match_probability", "steward")
+    )
+    same_cluster = (
+        ends.join(membership, "record_id")
+        .join(membership.select(F.col("record_id").alias("other"), F.col("cluster_id").alias("_other_cluster")), "other")
+        .where(F.col("cluster_id") == F.col("_other_cluster"))
+        .groupBy("record_id")
+        .agg(F.max("match_probability").alias("match_probability"), F.max("steward").alias("steward"))
+    )
+    return (
+        records.select("record_id", "source_system", "source_key")
+        .join(membership, "record_id")
+        .join(assigned, "cluster_id")
+        .join(same_cluster, "record_id", "left")
+        .select(
+            "source_system",
+            "source_key",
+            "record_id",
+            "golden_id",
+            F.when(F.col("steward"), F.lit(None).cast("double")).otherwise(F.col("match_probability")).alias("match_probability"),
+            F.when(F.col("steward"), "steward").when(F.col("match_probability").isNotNull(), "model").otherwise("singleton").alias("linked_by"),
+            F.lit(context.run_id).alias("run_id"),
+        )
+    )
+
+
+def candidate_rows(records: DataFrame, pairs: DataFrame, clusters: DataFrame, decided: DataFrame,
+                   thresholds: Thresholds, context: RunContext) -> DataFrame:
+    """Pairs for a steward: between the thresholds, or inside a cluster flagged as disagreeing."""
+    flagged = clusters.where(F.col("cluster_flag").isNotNull()).select("record_id", "cluster_id")
+    in_flagged = (
+        pairs.join(flagged.withColumnRenamed("record_id", "record_id_l"), "record_id_l")
+        .join(flagged.select(F.col("record_id").alias("record_id_r"), F.col("cluster_id").alias("_c")), "record_id_r")
+        .where((F.col("cluster_id") == F.col("_c")) & (F.col("match_probability") < thresholds.review))
+        .select(*pairs.columns)
+        .withColumn("reason", F.lit("cluster members disagree"))
+    )
+    between = pairs.where(
+        (F.col("match_probability") >= thresholds.review) & (F.col("match_probability") < thresholds.match)
+    ).withColumn("reason", F.lit("between thresholds"))
+    queue = between.unionByName(in_flagged).join(decided, ["record_id_l", "record_id_r"], "left_anti")
+    gamma = [c for c in pairs.columns if c.startswith("gamma_")]
+    weights = [c for c in pairs.columns if c.startswith("mw_")]
+    record = F.struct(*[F.col(f.name) for f in RECORD_STRUCT.fields])
+    sides = {side: records.select(F.col("record_id").alias(f"record_id_{side}"), record.alias(f"record_{side}"))
+             for side in ("l", "r")}
+    return (
+        queue.join(sides["l"], "record_id_l")
+        .join(sides["r"], "record_id_r")
+        .select(
+            F.concat_ws("|", "record_id_l", "record_id_r").alias("pair_id"),
+            "record_id_l",
+            "record_id_r",
+            "match_probability",
+            "match_weight",
+            F.map_from_arrays(F.array(*[F.lit(c[3:]) for c in weights]), F.array(*[F.col(c) for c in weights])).alias("evidence"),
+            F.map_from_arrays(F.array(*[F.lit(c[6:]) for c in gamma]), F.array(*[F.col(c).cast("int") for c in gamma])).alias("levels"),
+            "blocking_rule",
+            "reason",
+            "record_l",
+            "record_r",
+            F.lit(context.run_id).alias("run_id"),
+        )
+        .dropDuplicates(["pair_id"])
+    )
+
+
+def _merge_metrics(spark: SparkSession, path: str) -> dict[str, int]:
+    metrics = DeltaTable.forPath(spark, path).history(1).select("operation", "operationMetrics").first()
+    if metrics["operation"] != "MERGE":
+        return {"inserted": 0, "updated": 0, "deleted": 0}
+    m = metrics["operationMetrics"]
+    return {
+        "inserted": int(m.get("numTargetRowsInserted", 0)),
+        "updated": int(m.get("numTargetRowsUpdated", 0)),
+        "deleted": int(m.get("numTargetRowsDeleted", 0)),
+    }
+
+
+def merge_checked(spark: SparkSession, path: str, source: DataFrame, key: str, compare: list[str],
+                  delete_missing: bool = False) -> dict[str, int]:
+    """MERGE ``source`` into ``path`` on ``key``; update a row when any ``compare`` column differs.
+
+    The source is checked to hold one row per key, and Delta's operation
+    metrics are checked against the counts computed beforehand. Nothing is
+    committed when nothing would change, so replaying a run adds no version.
+    """
+    source = source.persist()
+    try:
+        duplicated = source.groupBy(key).count().where("count > 1").limit(1).collect()
+        if duplicated:
+            raise PublishMismatch(f"{path}: MERGE source has several rows for {key} {duplicated[0][key]}")
+        target = read_table(spark, path)
+        changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in compare)
+        expected = {
+            "inserted": source.join(target, key, "left_anti").count(),
+            "updated": source.alias("s").join(target.alias("t"), key).where(changed).count(),
+            "deleted": target.join(source, key, "left_anti").count() if delete_missing else 0,
+        }
+        if any(expected.values()):
+            merge = (
+                DeltaTable.forPath(spark, path)
+                .alias("t")
+                .merge(source.alias("s"), f"t.{key} = s.{key}")
+                .whenMatchedUpdateAll(condition=changed)
+                .whenNotMatchedInsertAll()
+            )
+            if delete_missing:
+                merge = merge.whenNotMatchedBySourceDelete()
+            merge.execute()
+            actual = _merge_metrics(spark, path)
+            if actual != expected:
+                raise PublishMismatch(f"{path}: MERGE changed {actual}, expected {expected}")
+        return expected
+    finally:
+        source.unpersist()
+
+
+def run_publish(spark: SparkSession, context: RunContext, survivorship: SurvivorshipSettings,
+                thresholds: Thresholds) -> PublishOutcome:
+    lake = context.lake
+    ensure_tables(spark, context)
+    if is_published(spark, context):
+        return PublishOutcome(already_published=True)
+    previous_golden, previous_xref = previous_state(spark, context)
+    records = read_table(spark, lake.customers_std)
+    clusters = read_table(spark, lake.path("silver", "clusters"))
+    pairs = read_table(spark, lake.path("silver", "pairs"))
+    decided = steward_pair_decisions(spark, context)
+    must_links = decided.where("is_match").select("record_id_l", "record_id_r")
+
+    assigned, history = assign_golden_ids_spark(
+        clusters, previous_xref, previous_golden.select("golden_id", "first_seen"), context.run_id
+    )
+    assigned = assigned.localCheckpoint()
+    history = history.localCheckpoint()
+    retired = history.where(F.col("event") == "retire").select("golden_id", "related_id")
+    members = records.join(clusters.select("record_id", "cluster_id"), "record_id")
+    attributes = golden_attributes(members, survivorship)
+
+    golden = golden_rows(attributes, assigned, retired, previous_golden, context)
+    golden_counts = merge_checked(spark, lake.gold("golden_customers"), golden, "golden_id", ["content_hash"])
+
+    xref = xref_rows(records, clusters, assigned, pairs, must_links, thresholds, context)
+    xref_counts = merge_checked(
+        spark, lake.gold("customer_xref"), xref, "record_id", ["golden_id", "match_probability", "linked_by"]
+    )
+
+    candidates = candidate_rows(records, pairs, clusters, decided.select("record_id_l", "record_id_r"), thresholds, context)
+    merge_checked(
+        spark, lake.gold("match_candidates"), candidates, "pair_id",
+        ["match_probability", "match_weight", "reason", "record_l", "record_r"], delete_missing=True,
+    )
+
+    stamped = history.withColumn("at", F.lit(context.started_at).cast("timestamp")).select(*GOLDEN_ID_HISTORY_SCHEMA.fieldNames())
+    replace_where(stamped, lake.gold("golden_id_history"), f"run_id = {sql_string(context.run_id)}")
+
+    versions = {name: DeltaTable.forPath(spark, lake.gold(name)).history(1).first()["version"]
+                for name in ("golden_customers", "customer_xref")}
+    marker = spark.createDataFrame(
+        [(context.run_id, context.started_at.replace(tzinfo=None), versions["golden_customers"], versions["customer_xref"])],
+        PUBLICATIONS_SCHEMA,
+    )
+    marker.write.format("delta").mode("append").save(lake.gold("_publications"))
+    events = {r["event"]: r["count"] for r in history.groupBy("event").count().collect()}
+    active = read_table(spark, lake.gold("golden_customers")).where("status = 'active'").count()
+    return PublishOutcome(
+        already_published=False,
+        golden_inserted=golden_counts["inserted"],
+        golden_updated=golden_counts["updated"],
+        xref_inserted=xref_counts["inserted"],
+        xref_updated=xref_counts["updated"],
+        candidates=read_table(spark, lake.gold("match_candidates")).count(),
+        active_golden=active,
+        events=events,
+    )
