@@ -41,6 +41,10 @@ demo: setup
 	rm -rf lake
 	$(CDI) demo-data --out $(DEMO_DIR) --customers $(CUSTOMERS) --seed 42
 	CDI_DATA_DIR=$(DEMO_DIR) $(CDI) run --config conf/cdi.yaml --run-id demo-1
+	$(CDI) show --config conf/cdi.yaml
+	@echo
+	@echo "Accuracy against the generator's ground truth:"
+	$(CDI) evaluate --config conf/cdi.yaml --truth $(DEMO_DIR)/truth.csv
 
 ## test: the same set-up, then the whole test suite
 test: setup system-packages

@@ -150,6 +150,15 @@ def cmd_blocking_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    from jobs.config import load_pipeline_config
+    from jobs.lake import Lake
+    from jobs.showcase import showcase
+
+    print(showcase(Lake.at(load_pipeline_config(args.config).lake), args.count))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdi",
@@ -233,6 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(report)
     report.add_argument("--settings", help="matching settings (default: the config's `matching`)")
     report.set_defaults(handler=cmd_blocking_report, run_id=None)
+
+    show = sub.add_parser(
+        "show",
+        help="print a few golden records beside their source records",
+        description="Read the published tables with delta-rs and print golden records with where each value came from.",
+    )
+    _add_config(show)
+    show.add_argument("--count", type=int, default=3, help="how many golden records (default 3)")
+    show.set_defaults(handler=cmd_show)
     return parser
 
 

@@ -108,6 +108,11 @@ STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, RunContext], None]] = {
 
 
 def run_pipeline(spark: SparkSession, context: RunContext, stages: tuple[str, ...] = STAGES) -> None:
+    from jobs.publish import is_published
+
+    if "publish" in stages and is_published(spark, context):
+        print(f"run {context.run_id} was already published on lake {context.lake.root}: nothing to do")
+        return
     print(f"run {context.run_id} on lake {context.lake.root}: {' → '.join(stages)}")
     total = time.monotonic()
     for stage in stages:

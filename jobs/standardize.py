@@ -1,9 +1,10 @@
 """The ``standardize`` stage: pending bronze rows → canonical rows, staged for validation.
 
 Pending rows are the latest version of each source record (by ingest time)
-whose ``record_hash`` is not what ``customers_std`` already holds. So a run
-that stopped before validation leaves its rows pending for the next run, and
-a record quarantined last time is tried again until it is fixed.
+whose ``record_hash`` is not what an earlier run put in ``customers_std``. So
+a run that stopped before validation leaves its rows pending for the next
+run, a re-run of a killed run stages exactly what the first attempt staged,
+and a record quarantined last time is tried again until it is fixed.
 The staged rows go to ``silver/customers_staged`` (replaced per run).
 """
 
@@ -41,7 +42,7 @@ def pending_bronze(spark: SparkSession, context: RunContext, source: SourceConfi
         return latest
     done = (
         read_table(spark, context.lake.customers_std)
-        .where(F.col("source_system") == source.name)
+        .where((F.col("source_system") == source.name) & (F.col("run_id") != context.run_id))
         .select("source_key", "record_hash")
     )
     return latest.join(done, ["source_key", "record_hash"], "left_anti")
