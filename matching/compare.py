@@ -1,7 +1,8 @@
 """Comparison vectors: per-pair gamma levels computed with recordlinkage inside ``mapInPandas``.
 
-For every comparison ``c`` the output has ``gamma_<c>`` (int): -1 when its
-column is null on either side, 0 when no level holds, and ``K_c..1`` for the
+For every comparison ``c`` the output has ``gamma_<c>`` (int): -1 when no
+level can be judged (each level's column null on either side), 0 when no
+level holds, and ``K_c..1`` for the
 first level that holds (``K_c`` = number of levels, the first listed). TF
 comparisons also get ``tf_<c>`` (float): the relative frequency of the shared
 value when both sides agree exactly, null otherwise. These names are the
@@ -136,7 +137,7 @@ def _side(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: str) -
     Dates become ``datetime64[ns]`` (``Compare.date`` accepts nothing else) and
     ``<col>__days``; ``numeric_distance`` columns get ``<col>__number``.
     """
-    numeric = {c.column for c in comparisons if any(isinstance(lv, NumericDistanceLevel) for lv in c.levels)}
+    numeric = {c.level_column(lv) for c in comparisons for lv in c.levels if isinstance(lv, NumericDistanceLevel)}
     frame = pd.DataFrame(index=pd.RangeIndex(len(batch)))
     for column in dict.fromkeys(col for c in comparisons for col in c.columns):
         values = batch[f"{column}_{suffix}"].reset_index(drop=True)
@@ -225,7 +226,7 @@ def score_batch(batch: pd.DataFrame, comparisons: Sequence[Comparison], keep: Se
     compare = recordlinkage.Compare()
     added: set[str] = set()
     cutoffs = {
-        (comparison.name, number): _add_feature(compare, comparison.column, level, added)
+        (comparison.name, number): _add_feature(compare, comparison.level_column(level), level, added)
         for comparison in comparisons
         for number, level in enumerate(comparison.levels)
     }
@@ -233,7 +234,10 @@ def score_batch(batch: pd.DataFrame, comparisons: Sequence[Comparison], keep: Se
 
     out = batch[list(keep)].reset_index(drop=True)
     for comparison in comparisons:
-        missing = (left[comparison.column].isna() | right[comparison.column].isna()).to_numpy()
+        missing = np.ones(len(batch), dtype=bool)
+        for level in comparison.levels:
+            columns = list(comparison.level_columns(level))
+            missing &= (left[columns].isna().any(axis=1) | right[columns].isna().any(axis=1)).to_numpy()
         gamma = np.where(missing, -1, 0).astype(np.int32)
         decided = missing.copy()
         strongest = len(comparison.levels)

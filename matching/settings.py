@@ -7,7 +7,9 @@ ordered lists of levels, strongest first, each a recordlinkage comparison.
 
 Level semantics are "at least this similar": the first level a pair satisfies
 gives its gamma value, so ``jaro_winkler >= 0.8`` also holds for exact matches
-and the order of the list is what separates them.
+and the order of the list is what separates them. A level may read another
+attribute than its comparison's (``column``), so correlated attributes (street,
+postcode, city) form one comparison whose evidence is counted once.
 """
 
 from __future__ import annotations
@@ -86,21 +88,34 @@ class BlockingRule(_Frozen):
         return [_check_key_expression(key) for key in value]
 
 
-class ExactLevel(_Frozen):
+class _Level(_Frozen):
+    """``column``: the attribute this level reads, when not its comparison's own."""
+
+    column: str | None = None
+
+    @field_validator("column")
+    @classmethod
+    def _column_is_attribute(cls, value: str | None) -> str | None:
+        if value is not None and value not in CANONICAL_ATTRIBUTES:
+            raise ValueError(f"unknown attribute {value!r}; expected one of {', '.join(CANONICAL_ATTRIBUTES)}")
+        return value
+
+
+class ExactLevel(_Level):
     kind: Literal["exact"]
 
 
-class JaroWinklerLevel(_Frozen):
+class JaroWinklerLevel(_Level):
     kind: Literal["jaro_winkler"]
     threshold: float = Field(gt=0, le=1)
 
 
-class JaroLevel(_Frozen):
+class JaroLevel(_Level):
     kind: Literal["jaro"]
     threshold: float = Field(gt=0, le=1)
 
 
-class _EditDistanceLevel(_Frozen):
+class _EditDistanceLevel(_Level):
     """Either an absolute ``max_distance`` (edits) or recordlinkage's normalized ``threshold``."""
 
     max_distance: int | None = Field(default=None, ge=1)
@@ -121,25 +136,25 @@ class DamerauLevenshteinLevel(_EditDistanceLevel):
     kind: Literal["damerau_levenshtein"]
 
 
-class DateTransposedLevel(_Frozen):
+class DateTransposedLevel(_Level):
     """Same date, or day and month swapped (same year)."""
 
     kind: Literal["date_transposed"]
 
 
-class DateDistanceLevel(_Frozen):
+class DateDistanceLevel(_Level):
     kind: Literal["date_distance"]
     max_days: int = Field(ge=1)
 
 
-class NumericDistanceLevel(_Frozen):
+class NumericDistanceLevel(_Level):
     """``|left - right| <= max_abs`` after parsing both values as numbers."""
 
     kind: Literal["numeric_distance"]
     max_abs: float = Field(gt=0)
 
 
-class NamesSwappedLevel(_Frozen):
+class NamesSwappedLevel(_Level):
     """``column_l == other_r`` and ``other_l == column_r`` (e.g. given and family name swapped)."""
 
     kind: Literal["names_swapped"]
@@ -178,8 +193,9 @@ _STRING_KINDS = frozenset({"jaro_winkler", "jaro", "levenshtein", "damerau_leven
 class Comparison(_Frozen):
     """One attribute's evidence: gamma -1 missing, 0 else, K..1 for ``levels`` (first = K = strongest).
 
-    Missing (-1) means ``column`` is null on either side; ``names_swapped``
-    also reads its ``other`` column.
+    Each level reads ``column`` unless it names its own. Missing (-1) means
+    no level can be judged: for every level, its column is null on either
+    side (``names_swapped`` also needs its ``other`` column on both sides).
     """
 
     name: str
@@ -205,28 +221,47 @@ class Comparison(_Frozen):
     def _levels_fit_column(self) -> Comparison:
         for index, level in enumerate(self.levels):
             where = f"levels[{index}]"
-            if level.kind in _DATE_KINDS and self.column not in DATE_ATTRIBUTES:
-                raise ValueError(f"{where}: {level.kind} needs a date attribute, not {self.column!r}")
-            if level.kind in _STRING_KINDS and self.column in DATE_ATTRIBUTES:
-                raise ValueError(f"{where}: {level.kind} needs a string attribute, not {self.column!r}")
+            column = self.level_column(level)
+            if level.kind in _DATE_KINDS and column not in DATE_ATTRIBUTES:
+                raise ValueError(f"{where}: {level.kind} needs a date attribute, not {column!r}")
+            if level.kind in _STRING_KINDS and column in DATE_ATTRIBUTES:
+                raise ValueError(f"{where}: {level.kind} needs a string attribute, not {column!r}")
             if isinstance(level, NamesSwappedLevel):
-                if level.other not in STRING_ATTRIBUTES or level.other == self.column:
+                if level.other not in STRING_ATTRIBUTES or level.other == column:
                     raise ValueError(
-                        f"{where}.other: {level.other!r} must be a string attribute other than {self.column!r}"
+                        f"{where}.other: {level.other!r} must be a string attribute other than {column!r}"
                     )
         return self
+
+    def level_column(self, level: Level) -> str:
+        """The attribute ``level`` reads."""
+        return level.column or self.column
+
+    def level_columns(self, level: Level) -> tuple[str, ...]:
+        """Every attribute ``level`` reads: its column, and ``other`` for ``names_swapped``."""
+        column = self.level_column(level)
+        return (column, level.other) if isinstance(level, NamesSwappedLevel) else (column,)
 
     @property
     def columns(self) -> tuple[str, ...]:
         """Every attribute the comparison reads, ``column`` first."""
-        others = [lv.other for lv in self.levels if isinstance(lv, NamesSwappedLevel)]
-        return tuple(dict.fromkeys([self.column, *others]))
+        return tuple(dict.fromkeys([self.column, *[c for lv in self.levels for c in self.level_columns(lv)]]))
 
 
 class ModelSettings(_Frozen):
+    """Model kind and Fellegi-Sunter training.
+
+    ``em_sessions``: each lists comparisons; EM over the candidate pairs that
+    agree exactly on all of them re-estimates m of the other comparisons
+    (Splink's training on blocking rules). Pairs that agree on the identity
+    attributes are nearly all true matches or near relatives, so m of
+    disagreement is not inflated by households that share every contact detail.
+    """
+
     kind: Literal["fellegi_sunter", "supervised"] = "fellegi_sunter"
     em_max_iterations: int = Field(default=25, ge=1)
     em_tolerance: float = Field(default=1e-4, gt=0)
+    em_sessions: list[list[str]] = []
     u_random_pairs: int = Field(default=1_000_000, ge=1)
     seed: int = 42
 
@@ -269,6 +304,17 @@ class MatchSettings(_Frozen):
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:
                 raise ValueError(f"{label}: duplicate names {duplicates}")
+        return self
+
+    @model_validator(mode="after")
+    def _sessions_name_comparisons(self) -> MatchSettings:
+        known = [c.name for c in self.comparisons]
+        for index, session in enumerate(self.model.em_sessions):
+            unknown = [name for name in session if name not in known]
+            if unknown or not session:
+                raise ValueError(
+                    f"model.em_sessions[{index}]: expected one or more of {', '.join(known)}, got {session}"
+                )
         return self
 
     @property

@@ -1,0 +1,89 @@
+"""The read API under ``/api/v1``, for downstream systems (Bearer token) and the UI (session).
+
+Every route reads; none writes. Dates and timestamps are ISO 8601 text.
+The schema is at ``/api/v1/openapi.json`` (authenticated, like everything else).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from steward.auth import api_user
+from steward.store import Store, json_row
+
+router = APIRouter(prefix="/api/v1", tags=["read API"], dependencies=[Depends(api_user)])
+
+
+class GoldenAnswer(BaseModel):
+    requested_id: str
+    golden_id: str = Field(description="the active golden id the requested one leads to")
+    redirected: bool = Field(description="true when the requested id is retired and a survivor answered")
+    survivor_chain: list[str] = Field(description="ids followed, the requested one first")
+    golden: dict[str, Any]
+    records: list[dict[str, Any]] = Field(description="customer_xref rows of the golden record")
+
+
+class XrefAnswer(BaseModel):
+    xref: dict[str, Any]
+    golden_id: str = Field(description="current golden id (a retired xref id is followed to its survivor)")
+
+
+class SearchAnswer(BaseModel):
+    query: str
+    results: list[dict[str, Any]] = Field(description="golden rows plus matched_on: matching source record ids")
+
+
+class ChangesAnswer(BaseModel):
+    since_version: int
+    latest_version: int
+    changes: list[dict[str, Any]] = Field(description="golden_customers change feed rows with _change_type, _commit_version")
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+@router.get("/golden/{golden_id}", response_model=GoldenAnswer)
+def golden(golden_id: str, request: Request) -> GoldenAnswer:
+    """A golden record; a retired id answers with its survivor (following the chain) and says so."""
+    store = _store(request)
+    row, chain = store.resolve(golden_id)
+    if row is None:
+        raise HTTPException(status_code=404, detail="unknown golden id")
+    records = store.xref_of_golden(row["golden_id"])
+    return GoldenAnswer(
+        requested_id=golden_id,
+        golden_id=row["golden_id"],
+        redirected=row["golden_id"] != golden_id,
+        survivor_chain=chain,
+        golden=json_row(row),
+        records=[json_row(r) for r in records],
+    )
+
+
+@router.get("/xref/{source_system}/{source_key}", response_model=XrefAnswer)
+def xref(source_system: str, source_key: str, request: Request) -> XrefAnswer:
+    """The golden id a source record belongs to."""
+    store = _store(request)
+    row = store.xref(source_system, source_key)
+    if row is None:
+        raise HTTPException(status_code=404, detail="unknown source record")
+    resolved, _ = store.resolve(row["golden_id"])
+    return XrefAnswer(xref=json_row(row), golden_id=resolved["golden_id"] if resolved else row["golden_id"])
+
+
+@router.get("/search", response_model=SearchAnswer)
+def search(request: Request, q: str = Query(min_length=2, max_length=200)) -> SearchAnswer:
+    """Golden records by name, email, phone, golden id or source key (case-insensitive substring)."""
+    return SearchAnswer(query=q, results=[json_row(r) for r in _store(request).search(q)])
+
+
+@router.get("/changes", response_model=ChangesAnswer)
+def changes(request: Request, since_version: int = Query(ge=0)) -> ChangesAnswer:
+    """``golden_customers`` changes (Delta change data feed) from table version ``since_version`` on."""
+    rows, latest = _store(request).changes(since_version)
+    return ChangesAnswer(since_version=since_version, latest_version=latest, changes=[json_row(r) for r in rows])
+
