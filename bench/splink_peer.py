@@ -74,10 +74,20 @@ def blocking_rules(settings: MatchSettings) -> list[str]:
     ]
 
 
+def _null_level(comparison: Comparison) -> ComparisonLevelCreator:
+    """cdi's missing: no level can be judged, each level's columns null on either side."""
+    unjudged = [
+        "(" + " OR ".join(f"{c}_{side} IS NULL" for c in comparison.level_columns(level) for side in "lr") + ")"
+        for level in comparison.levels
+    ]
+    return cll.CustomLevel(" AND ".join(dict.fromkeys(unjudged))).configure(is_null_level=True)
+
+
 def _level(comparison: Comparison, level: Level) -> ComparisonLevelCreator:
-    col = comparison.column
+    col = comparison.level_column(level)
     if isinstance(level, ExactLevel):
-        return cll.ExactMatchLevel(col, term_frequency_adjustments=comparison.term_frequency)
+        tf = comparison.term_frequency and col == comparison.column
+        return cll.ExactMatchLevel(col, term_frequency_adjustments=tf)
     if isinstance(level, JaroWinklerLevel):
         return cll.JaroWinklerLevel(col, level.threshold)
     if isinstance(level, JaroLevel):
@@ -109,7 +119,7 @@ def comparisons(settings: MatchSettings) -> list[ComparisonCreator]:
     """cdi's comparisons as Splink ones: null level, cdi's levels in order, else level."""
     return [
         cl.CustomComparison(
-            [cll.NullLevel(c.column), *[_level(c, level) for level in c.levels], cll.ElseLevel()],
+            [_null_level(c), *[_level(c, level) for level in c.levels], cll.ElseLevel()],
             output_column_name=c.name,
         )
         for c in settings.comparisons

@@ -8,7 +8,7 @@ trained model as ``model.json`` in the run folder.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +21,7 @@ from jobs.runs import RunContext
 from matching.blocking import GuardedBlock, guarded_candidate_pairs, random_pairs
 from matching.cluster import cluster_pairs
 from matching.compare import attach_for_settings, compare_pairs, comparison_levels, tf_comparisons
-from matching.fellegi_sunter import estimate_u, train
+from matching.fellegi_sunter import estimate_u, random_pair_prior, train_in_sessions
 from matching.model_io import MatchModel, model_from_json, score_with
 from matching.settings import MatchSettings
 from matching.supervised import train_supervised
@@ -93,16 +93,22 @@ def train_model(
     possible = record_count * (record_count - 1) // 2
     sample = random_pairs(records, min(settings.model.u_random_pairs, possible), settings.model.seed)
     u = estimate_u(pattern_counts(comparison_vectors(sample, records, settings), settings), levels)
-    model = train(
-        pattern_counts(vectors, settings),
+    patterns = pattern_counts(vectors, settings)
+    model = train_in_sessions(
+        patterns,
         levels,
         u,
+        settings.model.em_sessions,
         tf_comparisons=tf_comparisons(settings),
         max_iterations=settings.model.em_max_iterations,
         tolerance=settings.model.em_tolerance,
     )
-    log.info("EM: %d iterations, converged=%s, lambda=%.4g", model.iterations, model.converged, model.lambda_)
-    return model
+    prior = random_pair_prior(model.lambda_, int(patterns["count"].sum()), possible)
+    log.info(
+        "EM: %d iterations, converged=%s, match share among candidates %.4g, prior for a random pair %.4g",
+        model.iterations, model.converged, model.lambda_, prior,
+    )
+    return replace(model, lambda_=prior)
 
 
 def score_pairs(vectors: DataFrame, model: MatchModel, settings: MatchSettings) -> DataFrame:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from pyspark.sql import SparkSession
 
+from jobs.audit import AuditRow, record_audit
 from jobs.errors import ConfigError
+from jobs.faults import fault_point
 from jobs.runs import RunContext
 
 log = logging.getLogger("cdi.pipeline")
@@ -107,17 +111,40 @@ STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, RunContext], None]] = {
 }
 
 
+def first_started_at(spark: SparkSession, context: RunContext) -> datetime | None:
+    """When an earlier attempt of this run started: a re-run keeps the run's timestamps."""
+    from pyspark.sql import functions as F
+
+    from jobs.delta_io import read_table, table_exists
+
+    if not table_exists(spark, context.lake.run_audit):
+        return None
+    first = (
+        read_table(spark, context.lake.run_audit)
+        .where((F.col("run_id") == context.run_id) & (F.col("stage") == "run"))
+        .agg(F.min("started_at"))
+        .first()[0]
+    )
+    return first.replace(tzinfo=timezone.utc, microsecond=0) if first else None
+
+
 def run_pipeline(spark: SparkSession, context: RunContext, stages: tuple[str, ...] = STAGES) -> None:
     from jobs.publish import is_published
 
     if "publish" in stages and is_published(spark, context):
         print(f"run {context.run_id} was already published on lake {context.lake.root}: nothing to do")
         return
+    earlier = first_started_at(spark, context)
+    if earlier is None:
+        record_audit(spark, context.lake, [AuditRow(context.run_id, "run", None, "started", started_at=context.started_at)])
+    else:
+        context = replace(context, started_at=earlier)
     print(f"run {context.run_id} on lake {context.lake.root}: {' → '.join(stages)}")
     total = time.monotonic()
     for stage in stages:
         start = time.monotonic()
         print(f"[{stage}] started")
         STAGE_FUNCTIONS[stage](spark, context)
+        fault_point(f"stage:after:{stage}")
         print(f"[{stage}] done in {time.monotonic() - start:.1f} s")
     print(f"run {context.run_id} finished in {time.monotonic() - total:.1f} s")

@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from jobs.delta_io import read_table, replace_where, sql_string, table_exists
+from jobs.faults import fault_point
 from jobs.match import steward_pair_decisions
 from jobs.runs import RunContext
 from matching.golden_ids import assign_golden_ids_spark
@@ -254,6 +255,7 @@ def merge_checked(spark: SparkSession, path: str, source: DataFrame, key: str, c
             "deleted": target.join(source, key, "left_anti").count() if delete_missing else 0,
         }
         if any(expected.values()):
+            fault_point(f"publish:during:{path.rsplit('/', 1)[-1]}")
             merge = (
                 DeltaTable.forPath(spark, path)
                 .alias("t")
@@ -296,11 +298,13 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
 
     golden = golden_rows(attributes, assigned, retired, previous_golden, context)
     golden_counts = merge_checked(spark, lake.gold("golden_customers"), golden, "golden_id", ["content_hash"])
+    fault_point("publish:after:golden_customers")
 
     xref = xref_rows(records, clusters, assigned, pairs, must_links, thresholds, context)
     xref_counts = merge_checked(
         spark, lake.gold("customer_xref"), xref, "record_id", ["golden_id", "match_probability", "linked_by"]
     )
+    fault_point("publish:after:customer_xref")
 
     candidates = candidate_rows(records, pairs, clusters, decided.select("record_id_l", "record_id_r"), thresholds, context)
     merge_checked(
@@ -310,6 +314,7 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
 
     stamped = history.withColumn("at", F.lit(context.started_at).cast("timestamp")).select(*GOLDEN_ID_HISTORY_SCHEMA.fieldNames())
     replace_where(stamped, lake.gold("golden_id_history"), f"run_id = {sql_string(context.run_id)}")
+    fault_point("publish:after:golden_id_history")
 
     versions = {name: DeltaTable.forPath(spark, lake.gold(name)).history(1).first()["version"]
                 for name in ("golden_customers", "customer_xref")}

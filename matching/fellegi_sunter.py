@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -123,7 +123,10 @@ class ComparisonParameters:
 class FellegiSunterModel:
     """A trained Fellegi-Sunter model.
 
-    ``lambda_`` is the prior probability that a candidate pair is a match.
+    ``lambda_`` is the prior probability that a pair is a match: among the
+    pairs EM trained on as ``train`` returns it, among random record pairs
+    (to go with u from random pairs) once the match stage has applied
+    ``random_pair_prior``.
     """
 
     comparisons: tuple[ComparisonParameters, ...]
@@ -373,6 +376,72 @@ def train(
         iterations=iterations,
         converged=converged,
     )
+
+
+def train_in_sessions(
+    patterns: pd.DataFrame,
+    comparisons: Mapping[str, int],
+    u: Mapping[str, npt.ArrayLike],
+    sessions: Iterable[Sequence[str]],
+    tf_comparisons: Iterable[str] = (),
+    max_iterations: int = 100,
+    tolerance: float = 1e-5,
+) -> FellegiSunterModel:
+    """``train`` over all patterns, then m re-estimated in sessions, as Splink trains on blocking rules.
+
+    A session names comparisons; EM over the patterns that agree exactly on
+    all of them (their strongest level) estimates m of the other comparisons.
+    Over all candidate pairs, EM takes near relatives who share every contact
+    detail (households, twins) for matches, which inflates m of disagreeing on
+    a name or a birth date; among pairs that agree on the name, or on the
+    birth date, those relatives are rare. Each comparison's m is the mean of
+    its session estimates; a comparison no session estimates, and a session
+    that holds no pairs or whose EM fails, keep the first estimate. lambda
+    stays the share of matches among all the patterns.
+    """
+    tf_names = tuple(tf_comparisons)
+    model = train(patterns, comparisons, u, tf_names, max_iterations, tolerance)
+    estimates: dict[str, list[np.ndarray]] = {name: [] for name in comparisons}
+    for session in sessions:
+        fixed = set(session)
+        agree = np.ones(len(patterns), dtype=bool)
+        for name in fixed:
+            agree &= level_array(patterns, name, comparisons[name]) == comparisons[name]
+        free = {name: k for name, k in comparisons.items() if name not in fixed}
+        if not free or patterns.loc[agree, COUNT_COLUMN].sum() <= 0:
+            continue
+        try:
+            trained = train(patterns[agree], free, {n: u[n] for n in free}, (), max_iterations, tolerance)
+        except ValueError:
+            continue
+        for parameters in trained.comparisons:
+            estimates[parameters.name].append(np.asarray(parameters.m))
+    return FellegiSunterModel(
+        comparisons=tuple(
+            replace(c, m=tuple(float(v) for v in np.mean(estimates[c.name], axis=0)))
+            if estimates[c.name]
+            else c
+            for c in model.comparisons
+        ),
+        lambda_=model.lambda_,
+        iterations=model.iterations,
+        converged=model.converged,
+    )
+
+
+def random_pair_prior(candidate_lambda: float, candidate_pairs: int, possible_pairs: int) -> float:
+    """The probability that two random records match, from the match share among candidate pairs.
+
+    u comes from random record pairs, so the prior that goes with it is the
+    random-pair one: the expected matches among the candidates spread over
+    every possible pair. Scoring a candidate with the candidate share instead
+    counts the blocking keys' agreement twice (once in the prior, once in the
+    comparisons) and over-links.
+    """
+    if possible_pairs < 1 or candidate_pairs < 0:
+        raise ValueError(f"expected possible_pairs >= 1 and candidate_pairs >= 0, got {possible_pairs}, {candidate_pairs}")
+    expected = candidate_lambda * min(candidate_pairs, possible_pairs)
+    return float(np.clip(expected / possible_pairs, PROBABILITY_FLOOR**2, 1.0 - PROBABILITY_FLOOR))
 
 
 def _tf_adjustment(

@@ -107,6 +107,10 @@ def create_app(settings: StewardSettings) -> FastAPI:
     return app
 
 
+def uvicorn_config(app: FastAPI, host: str = "127.0.0.1", port: int = 8765) -> uvicorn.Config:
+    """uvicorn's own access log is off: it would log query strings. ``log_and_harden`` logs paths."""
+    return uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info", server_header=False)
+
+
 def serve(settings: StewardSettings, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Run the app; uvicorn's own access log is off (it would log query strings)."""
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="info")
+    uvicorn.Server(uvicorn_config(create_app(settings), host, port)).run()

@@ -8,12 +8,15 @@ uses are evaluated here in Python, with Spark's semantics:
   a negative ``pos`` counts from the end (``UTF8String.substringSQL``);
 - ``year(col)`` of a date;
 - ``lower(col)``, ``upper(col)``;
+- ``least(...)`` / ``greatest(...)`` (nulls skipped, as in Spark);
+- ``CASE WHEN expr IS [NOT] NULL THEN expr [ELSE expr] END``;
+- integer and string literals;
 - ``soundex(col)``: ``jellyfish.soundex``, except that Spark returns the value
   unchanged when it does not start with an ASCII letter (checked against
   Spark 4.0.5 on ASCII names, see ``tests/steward/test_explain.py``; names
   reach blocking accent-folded, where the two agree).
 
-Anything else (CASE, casts, concatenation, other functions) is "unknown":
+Anything else (other conditions, casts, operators, other functions) is "unknown":
 the page says so rather than guess. A null key never joins, as in Spark.
 """
 
@@ -42,7 +45,7 @@ class Unknown:
 
 
 UNKNOWN = Unknown()
-_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<number>-?\d+)|(?P<punct>[(),]))")
+_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<number>-?\d+)|(?P<string>'[^'\\]*')|(?P<punct>[(),]))")
 
 
 def spark_soundex(value: str) -> str:
@@ -58,18 +61,128 @@ def spark_substring(value: str, pos: int, length: int) -> str:
     return value[start:end] if start < end else ""
 
 
+def _strings(function: Any) -> Any:
+    """``function`` on a string first argument; null in, null out; anything else is unknown."""
+
+    def apply(value: Any, *rest: Any) -> Any:
+        if value is None:
+            return None
+        return function(value, *rest) if isinstance(value, str) else UNKNOWN
+
+    return apply
+
+
 def _year(value: Any) -> Any:
+    if value is None:
+        return None
     return value.year if isinstance(value, (dt.date, dt.datetime)) else UNKNOWN
 
 
-_FUNCTIONS = {
-    "substring": (3, lambda v, p, n: spark_substring(v, p, n) if isinstance(v, str) else UNKNOWN),
-    "substr": (3, lambda v, p, n: spark_substring(v, p, n) if isinstance(v, str) else UNKNOWN),
+def _extreme(pick: Any) -> Any:
+    """Spark's ``least`` / ``greatest``: nulls are skipped; null only when every argument is null."""
+
+    def apply(*values: Any) -> Any:
+        present = [v for v in values if v is not None]
+        if not present:
+            return None
+        if len({type(v) for v in present}) > 1:
+            return UNKNOWN
+        return pick(present)
+
+    return apply
+
+
+# name -> (number of arguments or None for any, function)
+_FUNCTIONS: dict[str, tuple[int | None, Any]] = {
+    "substring": (3, _strings(spark_substring)),
+    "substr": (3, _strings(spark_substring)),
     "year": (1, _year),
-    "soundex": (1, lambda v: spark_soundex(v) if isinstance(v, str) else UNKNOWN),
-    "lower": (1, lambda v: v.lower() if isinstance(v, str) else UNKNOWN),
-    "upper": (1, lambda v: v.upper() if isinstance(v, str) else UNKNOWN),
+    "soundex": (1, _strings(spark_soundex)),
+    "lower": (1, _strings(str.lower)),
+    "upper": (1, _strings(str.upper)),
+    "least": (None, _extreme(min)),
+    "greatest": (None, _extreme(max)),
 }
+
+
+class _Unsupported(Exception):
+    pass
+
+
+class _Parser:
+    """Recursive descent over the supported forms, evaluating against one record as it goes.
+
+    ``expr := CASE WHEN expr IS [NOT] NULL THEN expr [ELSE expr] END
+            | function '(' expr {',' expr} ')' | column | integer | 'string'``
+    """
+
+    def __init__(self, tokens: list[tuple[str, str]], record: Mapping[str, Any]) -> None:
+        self.tokens, self.at, self.record = tokens, 0, record
+
+    def peek(self) -> tuple[str, str]:
+        return self.tokens[self.at] if self.at < len(self.tokens) else ("end", "")
+
+    def take(self, kind: str, text: str | None = None) -> str:
+        token_kind, token_text = self.peek()
+        if token_kind != kind or (text is not None and token_text.lower() != text):
+            raise _Unsupported(token_text)
+        self.at += 1
+        return token_text
+
+    def keyword(self, word: str) -> bool:
+        kind, text = self.peek()
+        if kind == "name" and text.lower() == word:
+            self.at += 1
+            return True
+        return False
+
+    def expression(self) -> Any:
+        kind, text = self.peek()
+        if kind == "number":
+            self.at += 1
+            return int(text)
+        if kind == "string":
+            self.at += 1
+            return text[1:-1]
+        if self.keyword("case"):
+            return self.case()
+        name = self.take("name")
+        if self.peek() == ("punct", "("):
+            return self.call(name)
+        if name not in self.record:
+            raise _Unsupported(name)
+        return self.record[name]
+
+    def case(self) -> Any:
+        self.take("name", "when")
+        tested = self.expression()
+        self.take("name", "is")
+        negated = self.keyword("not")
+        self.take("name", "null")
+        self.take("name", "then")
+        chosen = self.expression()
+        otherwise = self.expression() if self.keyword("else") else None
+        self.take("name", "end")
+        if tested is UNKNOWN:
+            return UNKNOWN
+        holds = (tested is not None) if negated else (tested is None)
+        return chosen if holds else otherwise
+
+    def call(self, name: str) -> Any:
+        arity, function = _FUNCTIONS.get(name.lower(), (0, None))
+        if function is None:
+            raise _Unsupported(name)
+        self.take("punct", "(")
+        args = [self.expression()]
+        while self.peek() == ("punct", ","):
+            self.at += 1
+            args.append(self.expression())
+        self.take("punct", ")")
+        if arity is not None and len(args) != arity:
+            raise _Unsupported(name)
+        if any(a is UNKNOWN for a in args):
+            return UNKNOWN
+        return function(*args)
 
 
 def _tokens(expression: str) -> list[tuple[str, str]] | None:
@@ -91,41 +204,12 @@ def evaluate_key(expression: str, record: Mapping[str, Any]) -> Any:
     tokens = _tokens(expression)
     if not tokens:
         return UNKNOWN
-
-    def parse(at: int) -> tuple[Any, int]:
-        kind, text = tokens[at]
-        if kind == "number":
-            return int(text), at + 1
-        if kind != "name":
-            raise ValueError(text)
-        if at + 1 < len(tokens) and tokens[at + 1] == ("punct", "("):
-            arity, function = _FUNCTIONS.get(text.lower(), (None, None))
-            if function is None:
-                raise ValueError(text)
-            args, at = [], at + 2
-            while True:
-                value, at = parse(at)
-                args.append(value)
-                if tokens[at] == ("punct", ")"):
-                    at += 1
-                    break
-                if tokens[at] != ("punct", ","):
-                    raise ValueError(tokens[at][1])
-                at += 1
-            if len(args) != arity:
-                raise ValueError(text)
-            if any(a is UNKNOWN for a in args):
-                return UNKNOWN, at
-            return (None if args[0] is None else function(*args)), at
-        if text not in record:
-            raise ValueError(text)
-        return record[text], at + 1
-
+    parser = _Parser(tokens, record)
     try:
-        value, end = parse(0)
-    except (ValueError, IndexError):
+        value = parser.expression()
+    except _Unsupported:
         return UNKNOWN
-    return value if end == len(tokens) else UNKNOWN
+    return value if parser.at == len(tokens) else UNKNOWN
 
 
 @dataclass(frozen=True)

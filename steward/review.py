@@ -130,7 +130,9 @@ def _level_label(comparison: Comparison, gamma: int) -> str:
     if gamma == 0:
         return "no level holds"
     level = comparison.levels[len(comparison.levels) - gamma]
-    details = {k: v for k, v in level.model_dump().items() if k != "kind"}
+    details = {k: v for k, v in level.model_dump().items() if k not in ("kind", "column")}
+    if comparison.level_column(level) != comparison.column:
+        details["on"] = comparison.level_column(level)
     bound = ", ".join(f"{k} {v}" for k, v in details.items() if v is not None)
     return f"{level.kind} ({bound})" if bound else level.kind
 
@@ -143,6 +145,12 @@ def _status(comparison: Comparison, gamma: int) -> str:
     return "agree" if gamma == len(comparison.levels) else "similar"
 
 
+def _raw_status(left: Any, right: Any) -> str:
+    if left is None or right is None:
+        return "missing"
+    return "agree" if left == right else "disagree"
+
+
 def attribute_rows(
     record_l: Mapping[str, Any],
     record_r: Mapping[str, Any],
@@ -152,29 +160,36 @@ def attribute_rows(
 ) -> list[AttributeRow]:
     """Both records attribute by attribute, with how the comparison on that attribute came out.
 
-    Strongest level = agree, a weaker level = similar, 0 = disagree, -1 = missing.
+    A comparison's outcome, with its weight, is shown on the attribute the
+    level that held reads (its own column when no level held): strongest
+    level = agree, a weaker level = similar, 0 = disagree, -1 = missing. The
+    other attributes a comparison reads (``address`` also reading postcode and
+    city) are marked by plain equality, "part of" that comparison.
     Attributes no comparison reads are shown when either side has a value.
     """
-    by_column = {c.column: c for c in reversed(comparisons)}
+    decisive: dict[str, tuple[Comparison, int]] = {}  # attribute -> the comparison whose outcome it shows
+    part_of: dict[str, Comparison] = {}
+    for comparison in comparisons:
+        if comparison.name not in levels:
+            continue
+        gamma = int(levels[comparison.name])
+        held = comparison.levels[len(comparison.levels) - gamma] if gamma > 0 else None
+        column = comparison.level_column(held) if held is not None else comparison.column
+        decisive.setdefault(column, (comparison, gamma))
+        for other in comparison.columns:
+            part_of.setdefault(other, comparison)
     rows = []
     for attribute in SHOWN_ATTRIBUTES:
         left, right = record_l.get(attribute), record_r.get(attribute)
-        comparison = by_column.get(attribute)
-        if comparison is None or comparison.name not in levels:
-            if left is not None or right is not None:
-                rows.append(AttributeRow(attribute, left, right, "not-compared", "", None))
-            continue
-        gamma = int(levels[comparison.name])
-        rows.append(
-            AttributeRow(
-                attribute,
-                left,
-                right,
-                _status(comparison, gamma),
-                _level_label(comparison, gamma),
-                evidence.get(comparison.name),
-            )
-        )
+        if attribute in decisive:
+            comparison, gamma = decisive[attribute]
+            rows.append(AttributeRow(attribute, left, right, _status(comparison, gamma),
+                                     _level_label(comparison, gamma), evidence.get(comparison.name)))
+        elif attribute in part_of:
+            rows.append(AttributeRow(attribute, left, right, _raw_status(left, right),
+                                     f"part of {part_of[attribute].name}", None))
+        elif left is not None or right is not None:
+            rows.append(AttributeRow(attribute, left, right, "not-compared", "", None))
     return rows
 
 

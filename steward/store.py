@@ -9,7 +9,9 @@ writer committed first, so concurrent stewards are all recorded.
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 import re
 import time
 from collections.abc import Iterable
@@ -80,6 +82,11 @@ def arrow_schema(schema: T.StructType) -> pa.Schema:
 DECISIONS_ARROW_SCHEMA = arrow_schema(STEWARD_DECISIONS_SCHEMA)
 
 
+def _among(column: str, values: Iterable[str]) -> ds.Expression:
+    """``column IN values`` for string values (typed, so an empty list works too)."""
+    return pc.field(column).isin(pa.array(list(values), pa.string()))
+
+
 def _is_commit_conflict(error: Exception) -> bool:
     """Another writer won the race for this version (or created the table first)."""
     if isinstance(error, CommitFailedError):
@@ -132,6 +139,10 @@ class Store:
     def decisions(self, where: ds.Expression | None = None) -> list[dict[str, Any]]:
         return self.rows("steward_decisions", where)
 
+    def pair_decisions(self, record_a: str, record_b: str) -> list[dict[str, Any]]:
+        left, right = sorted((record_a, record_b))
+        return self.decisions((pc.field("record_id_l") == left) & (pc.field("record_id_r") == right))
+
     # -- golden records ----------------------------------------------------------------------------
 
     def golden(self, golden_id: str) -> dict[str, Any] | None:
@@ -166,7 +177,7 @@ class Store:
         ids = sorted(set(record_ids))
         if not ids:
             return {}
-        return {row["record_id"]: row for row in self.rows("customers_std", pc.field("record_id").isin(ids))}
+        return {row["record_id"]: row for row in self.rows("customers_std", _among("record_id", ids))}
 
     def xref(self, source_system: str, source_key: str) -> dict[str, Any] | None:
         where = (pc.field("source_system") == source_system) & (pc.field("source_key") == source_key)
@@ -181,9 +192,7 @@ class Store:
         """``golden_id_history`` rows about ``golden_id`` and the ids it was merged with or split from."""
 
         def about(ids: set[str]) -> list[dict[str, Any]]:
-            return self.rows(
-                "golden_id_history", pc.field("golden_id").isin(list(ids)) | pc.field("related_id").isin(list(ids))
-            )
+            return self.rows("golden_id_history", _among("golden_id", ids) | _among("related_id", ids))
 
         first = about({golden_id})
         related = {golden_id} | {r["golden_id"] for r in first} | {r["related_id"] for r in first if r["related_id"]}
@@ -195,8 +204,8 @@ class Store:
         where = (
             (pc.field("golden_id") == golden_id)
             | (pc.field("golden_id_other") == golden_id)
-            | pc.field("record_id_l").isin(ids)
-            | pc.field("record_id_r").isin(ids)
+            | _among("record_id_l", ids)
+            | _among("record_id_r", ids)
         )
         return sorted(self.decisions(where), key=lambda r: r["decided_at"], reverse=True)
 
@@ -210,28 +219,22 @@ class Store:
         (empty when the golden record itself matched).
         """
         text = query.strip()
-        phone = _PHONE_PUNCTUATION.sub("", text)
+        phone = _PHONE_PUNCTUATION.sub("", text) or text
 
         def contains(columns: Iterable[str]) -> ds.Expression:
-            expression: ds.Expression | None = None
-            for column in columns:
-                needle = phone if column == "phone" and phone else text
-                test = pc.match_substring(pc.field(column), needle, ignore_case=True)
-                expression = test if expression is None else expression | test
-            assert expression is not None
-            return expression
+            tests = [
+                pc.match_substring(pc.field(c), phone if c == "phone" else text, ignore_case=True) for c in columns
+            ]
+            return functools.reduce(operator.or_, tests)
 
         golden_hits = self.read("golden_customers", contains(_GOLDEN_SEARCH_COLUMNS), ["golden_id"])
         record_hits = self.read("customers_std", contains(_RECORD_SEARCH_COLUMNS), ["record_id"])
-        record_ids = record_hits.column("record_id").to_pylist()
-        xref = self.read(
-            "customer_xref", pc.field("record_id").isin(record_ids), ["record_id", "golden_id"]
-        ).to_pylist() if record_ids else []
+        xref = self.read("customer_xref", _among("record_id", record_hits.column("record_id").to_pylist()),
+                         ["record_id", "golden_id"])
         matched_on: dict[str, list[str]] = {g: [] for g in golden_hits.column("golden_id").to_pylist()}
-        for row in xref:
+        for row in xref.to_pylist():
             matched_on.setdefault(row["golden_id"], []).append(row["record_id"])
-        ids = sorted(matched_on)[: limit]
-        found = self.rows("golden_customers", pc.field("golden_id").isin(ids)) if ids else []
+        found = self.rows("golden_customers", _among("golden_id", sorted(matched_on)[:limit]))
         results = [{**row, "matched_on": sorted(matched_on[row["golden_id"]])} for row in found]
         return sorted(results, key=lambda r: (r["status"] != "active", r["full_name"] or "", r["golden_id"]))
 

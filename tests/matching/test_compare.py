@@ -206,3 +206,22 @@ def test_compare_pairs_in_spark_keeps_rule_and_converts_dates(spark, records):
     actual = compare_pairs(attach_for_settings(pairs, records, SETTINGS), SETTINGS)
 
     assert_df_equality(actual, expected, ignore_row_order=True)
+
+
+def test_levels_on_other_columns_share_one_comparison_and_missing_needs_all_unjudged():
+    address = Comparison.model_validate(
+        {
+            "name": "address",
+            "column": "address_line1",
+            "levels": [{"kind": "exact"}, {"kind": "exact", "column": "postcode"}, {"kind": "exact", "column": "city"}],
+        }
+    )
+    values = {
+        "address_line1": [("1 high st", "1 high st"), ("1 high st", "9 low rd"), (None, "9 low rd"), (None, None), ("1 high st", None)],
+        "postcode": [("AB1", "AB1"), ("AB1", "AB1"), ("AB1", "CD2"), (None, "AB1"), (None, None)],
+        "city": [("leeds", "york"), ("leeds", "leeds"), ("leeds", "leeds"), ("leeds", None), (None, "york")],
+    }
+
+    # street agrees -> 3; street differs but postcode agrees -> 2; no street, postcode differs,
+    # city agrees -> 1; nothing present on both sides -> -1 (twice)
+    assert _gammas(address, values) == [3, 2, 1, -1, -1]

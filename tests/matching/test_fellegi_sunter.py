@@ -16,8 +16,10 @@ from matching.fellegi_sunter import (
     count_patterns,
     estimate_u,
     gamma_column,
+    random_pair_prior,
     score,
     train,
+    train_in_sessions,
 )
 
 COMPARISONS = {"name": 2, "dob": 1, "email": 2}
@@ -213,3 +215,41 @@ def test_train_rejects_tf_comparison_not_in_comparisons() -> None:
     patterns = pd.DataFrame({"gamma_a": [1, 0], "count": [3, 5]})
     with pytest.raises(ValueError, match="tf_comparisons"):
         train(patterns, {"a": 1}, {"a": [0.9, 0.1]}, tf_comparisons=["zzz"])
+
+
+def _with_relatives(candidates: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Candidates plus ``n`` non-matching relatives: other name and birth date, the same email."""
+    relatives = pd.DataFrame({gamma_column("name"): 0, gamma_column("dob"): 0, gamma_column("email"): 2}, index=range(n))
+    return pd.concat([candidates, relatives], ignore_index=True)
+
+
+def test_sessions_keep_relatives_from_inflating_m_of_disagreement(simulated) -> None:
+    u, candidates, _ = simulated
+    patterns = count_patterns(_with_relatives(candidates, 1_500), COMPARISONS)
+
+    plain = train(patterns, COMPARISONS, u)
+    sessions = train_in_sessions(patterns, COMPARISONS, u, [["dob"], ["name"]])
+
+    # EM over everything takes the relatives (email agrees, u tiny) for matches with another name.
+    assert plain.comparison("name").m[0] > 0.2
+    # Among pairs agreeing on the birth date there are no relatives: m is near the truth again.
+    assert sessions.comparison("name").m == pytest.approx(TRUE_M["name"], abs=0.03)
+    assert sessions.comparison("dob").m == pytest.approx(TRUE_M["dob"], abs=0.03)
+    assert sessions.lambda_ == plain.lambda_
+
+
+def test_session_without_pairs_keeps_the_first_estimate(simulated) -> None:
+    u, candidates, _ = simulated
+    patterns = count_patterns(candidates.assign(**{gamma_column("dob"): -1}), COMPARISONS)
+
+    plain = train(patterns, COMPARISONS, u)
+    sessions = train_in_sessions(patterns, COMPARISONS, u, [["dob"]])
+
+    assert sessions == plain
+
+
+def test_random_pair_prior_spreads_expected_matches_over_all_pairs() -> None:
+    # 80% of 2,000 candidates are matches: 1,600 matches among 1,000,000 possible pairs.
+    assert random_pair_prior(0.8, 2_000, 1_000_000) == pytest.approx(0.0016)
+    with pytest.raises(ValueError, match="possible_pairs"):
+        random_pair_prior(0.5, 10, 0)

@@ -57,9 +57,11 @@ def test_default_file_covers_person_attributes():
     settings = load_settings(DEFAULT)
 
     assert [c.name for c in settings.comparisons] == [
-        "given_name", "family_name", "birth_date", "email", "phone", "address_line1", "postcode", "city", "gender",
+        "given_name", "family_name", "birth_date", "email", "phone", "address", "gender",
     ]
-    assert [c.name for c in settings.tf_comparisons] == ["given_name", "family_name", "postcode", "city"]
+    assert [c.name for c in settings.tf_comparisons] == ["given_name", "family_name"]
+    assert settings.comparisons[5].columns == ("address_line1", "postcode", "city")
+    assert settings.model.em_sessions == [["given_name", "family_name"], ["birth_date"]]
     assert {r.name for r in settings.blocking_rules} >= {"email", "phone", "soundex_names"}
     given = settings.comparisons[0]
     assert given.levels[1] == NamesSwappedLevel(kind="names_swapped", other="family_name")
@@ -134,3 +136,19 @@ def test_load_settings_reports_the_file_for_bad_yaml(tmp_path):
     with pytest.raises(SettingsError, match=str(path)):
         load_settings(path)
 
+
+
+def test_a_level_may_read_another_attribute_of_the_right_type():
+    levels = [{"kind": "exact"}, {"kind": "exact", "column": "postcode"}]
+    settings = MatchSettings.model_validate(_with(("comparisons", 0, "levels"), levels))
+
+    assert settings.comparisons[0].columns[-1] == "postcode"
+    dated = [{"kind": "exact"}, {"kind": "date_distance", "max_days": 3, "column": "city"}]
+    assert "date_distance needs a date attribute, not 'city'" in _error(_with(("comparisons", 0, "levels"), dated))
+
+
+def test_em_sessions_must_name_comparisons():
+    data = copy.deepcopy(MINIMAL)
+    data["model"] = {"em_sessions": [["nope"]]}
+
+    assert "em_sessions[0]: expected one or more of" in _error(data)

@@ -1,0 +1,20 @@
+// Keyboard shortcuts of the review queue: m / n / u decide, j / → next pair, k / ← previous pair.
+(function () {
+  "use strict";
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    var target = event.target;
+    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) { return; }
+    var key = event.key;
+    var decide = { m: "match", n: "no_match", u: "unsure" }[key];
+    if (decide) {
+      var button = document.querySelector('#decide-form button[value="' + decide + '"]');
+      if (button) { event.preventDefault(); button.click(); }
+      return;
+    }
+    var link = null;
+    if (key === "j" || key === "ArrowRight") { link = document.getElementById("next"); }
+    if (key === "k" || key === "ArrowLeft") { link = document.getElementById("prev"); }
+    if (link) { event.preventDefault(); window.location.assign(link.href); }
+  });
+})();

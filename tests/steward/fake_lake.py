@@ -1,0 +1,205 @@
+"""A small, realistic lake written with delta-rs, shaped exactly like the pipeline's tables.
+
+Fourteen source records from four departmental systems, seven golden
+customers (one retired into a survivor), a published run ``r1`` with its
+Fellegi-Sunter model, and
+a review queue whose scores come from that model, so every page shows
+numbers that agree with one another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from deltalake import write_deltalake
+
+from jobs.lake import Lake
+from matching.fellegi_sunter import ComparisonParameters, FellegiSunterModel
+from matching.settings import MatchSettings, load_settings
+from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
+from schemas.golden import (
+    CUSTOMER_XREF_SCHEMA,
+    GOLDEN_CUSTOMERS_SCHEMA,
+    GOLDEN_ID_HISTORY_SCHEMA,
+    MATCH_CANDIDATES_SCHEMA,
+    PUBLICATIONS_SCHEMA,
+    RECORD_STRUCT,
+)
+from steward.explain import comparison_batch, score_pair
+from steward.store import arrow_schema
+
+MATCHING = Path(__file__).resolve().parents[2] / "conf" / "matching.yaml"
+RUN_ID = "r1"
+AT = dt.datetime(2026, 11, 24, 9, 59, 46, tzinfo=dt.timezone.utc)
+D = dt.date
+
+# record id -> (golden id, attributes). Golden ids: Gb0ab… mckenzie, Gc53f… cooper, G3f2a… oneill
+# (and its retired predecessor G04e1…), G71c0… / G8d44… natarajan, G9e05… / Ga1f6… hughes, Gd2c7… shah.
+RECORDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sales_crm:397": ("Gb0ab3d2aae1e71e7", dict(given_name="steven", family_name="mckenzie", birth_date=D(1950, 6, 16), gender="m",
+                      email="smckenzie1950@gmail.com", phone="+447409019719", address_line1="114 heather ter", city="derby", postcode="DE12EJ")),
+    "billing:100009": ("Gb0ab3d2aae1e71e7", dict(given_name="steven", family_name="mckenzie", birth_date=D(1950, 6, 16),
+                       email="smckenzie1950@gmail.com", address_line1="114 heather terrace", city="derby", postcode="DE12EJ")),
+    "support_desk:SUP-000074": ("Gc53f949e01944f00", dict(given_name="vernon", family_name="cooper", birth_date=D(2001, 9, 26),
+                                email="vernonc@btinternet.com", phone="+447892328096", city="york")),
+    "webshop:W-1a2b3c4d": ("Gc53f949e01944f00", dict(given_name="vernon", family_name="cooper", email="vernonc@btinternet.com",
+                           address_line1="53 mill dr", city="york", postcode="YO323PT")),
+    "sales_crm:412": ("G3f2a9c4e1b7d0a53", dict(given_name="margaret", family_name="oneill", birth_date=D(1978, 2, 3), gender="f",
+                      email="maggie.oneill@outlook.com", phone="+447700900412", address_line1="7 church rd", city="leeds", postcode="LS61QT")),
+    "billing:100233": ("G3f2a9c4e1b7d0a53", dict(given_name="margaret", family_name="oneill", birth_date=D(1978, 2, 3),
+                       email="maggie.oneill@outlook.com", address_line1="7 church road", city="leeds", postcode="LS61QT")),
+    "webshop:W-7f3e9a10": ("G3f2a9c4e1b7d0a53", dict(given_name="maggie", family_name="oneill", email="maggie.oneill@outlook.com",
+                           phone="+447700900412", city="leeds", postcode="LS61QT")),
+    "support_desk:SUP-000311": ("G3f2a9c4e1b7d0a53", dict(given_name="margaret", family_name="oneil", birth_date=D(1991, 11, 30),
+                                email="m.oneil91@yahoo.co.uk", phone="+447700955310", city="leeds", postcode="LS29JT")),
+    "sales_crm:501": ("G71c0e2d94ab3f618", dict(given_name="priya", family_name="natarajan", birth_date=D(1985, 4, 12), gender="f",
+                      email="priya.n@gmail.com", phone="+447911123456", address_line1="22 park ave", city="bristol", postcode="BS81TH")),
+    "webshop:W-c41d0e77": ("G8d4417fa0c2b9e35", dict(given_name="priya", family_name="natarajan", birth_date=D(1985, 12, 4),
+                           email="pnatarajan@work.example", city="bristol", postcode="BS81TH")),
+    "billing:100412": ("G9e05c3b1d7a4f262", dict(given_name="thomas", family_name="hughes", birth_date=D(1969, 8, 21), gender="m",
+                       email="t.hughes@hotmail.co.uk", address_line1="3 station rd", city="cardiff", postcode="CF103AT")),
+    "support_desk:SUP-000420": ("Ga1f6b8e2c0d39574", dict(given_name="tom", family_name="hughes", birth_date=D(1969, 8, 21),
+                                phone="+447700900777", city="cardiff", postcode="CF103AT")),
+    "webshop:W-99aa0b1c": ("Ga1f6b8e2c0d39574", dict(given_name="thomas", family_name="hughes", email="tom.hughes@gmail.com",
+                           phone="+447700900777", city="cardiff", postcode="CF103AT")),
+    "sales_crm:530": ("Gd2c7a9f4e1b06883", dict(given_name="amir", family_name="shah", birth_date=D(1993, 1, 7), gender="m",
+                      email="amir.shah@gmail.com", phone="+447700900530", city="leicester", postcode="LE15WW")),
+}
+RETIRED = {"G04e1d8b2c7f9a316": "G3f2a9c4e1b7d0a53"}  # retired id -> survivor
+SOURCE_TRUST = {  # attribute -> sources, most trusted first
+    "default": ["sales_crm", "billing", "support_desk", "webshop"],
+    "email": ["webshop", "support_desk", "sales_crm", "billing"],
+    "phone": ["support_desk", "webshop", "sales_crm", "billing"],
+    "address_line1": ["billing", "sales_crm", "webshop", "support_desk"],
+    "postcode": ["billing", "sales_crm", "webshop", "support_desk"],
+}
+PAIRS = [  # candidate pairs for the review queue
+    ("sales_crm:501", "webshop:W-c41d0e77"),
+    ("billing:100412", "support_desk:SUP-000420"),
+    ("billing:100412", "webshop:W-99aa0b1c"),
+    ("sales_crm:412", "support_desk:SUP-000311"),
+    ("support_desk:SUP-000074", "webshop:W-1a2b3c4d"),
+    ("webshop:W-7f3e9a10", "support_desk:SUP-000311"),
+    ("billing:100233", "webshop:W-7f3e9a10"),
+]
+
+
+def _record(record_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    source_system, source_key = record_id.split(":", 1)
+    row = {a: attributes.get(a) for a in CANONICAL_ATTRIBUTES}
+    row["full_name"] = " ".join(attributes[a] for a in ("given_name", "family_name") if attributes.get(a))
+    row.update(
+        record_id=record_id, source_system=source_system, source_key=source_key, run_id=RUN_ID, ingested_at=AT,
+        record_hash=f"h-{record_id}", updated_at=AT, country="GB",
+    )
+    return row
+
+
+CHANGE_FEED = {"delta.enableChangeDataFeed": "true"}
+
+
+def _write(path: str, rows: list[dict[str, Any]], schema: Any, configuration: dict[str, str] | None = None) -> None:
+    table = pa.Table.from_pylist(rows, schema=arrow_schema(schema))
+    write_deltalake(path, table, mode="append", configuration=configuration)
+
+
+def _golden_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    by_golden: dict[str, list[str]] = {}
+    for record_id, (golden_id, _) in RECORDS.items():
+        by_golden.setdefault(golden_id, []).append(record_id)
+    for golden_id, members in sorted(by_golden.items()):
+        members = sorted(members)
+        values, lineage = {}, {}
+        for attribute in CANONICAL_ATTRIBUTES:
+            # Survivorship stand-in: each attribute from the source trusted most for it.
+            trusted = SOURCE_TRUST.get(attribute, SOURCE_TRUST["default"])
+            ranked = sorted(members, key=lambda r: (trusted.index(records[r]["source_system"]), r))
+            chosen = next((r for r in ranked if records[r][attribute] is not None), None)
+            values[attribute] = records[chosen][attribute] if chosen else None
+            if chosen:
+                lineage[attribute] = chosen
+        rows.append(dict(golden_id=golden_id, status="active", survivor_id=None, **values, lineage=list(lineage.items()),
+                         num_records=len(members), first_seen=AT, last_updated=AT, content_hash=f"c-{golden_id}",
+                         run_id=RUN_ID))
+    for retired, survivor in RETIRED.items():
+        rows.append(dict(golden_id=retired, status="retired", survivor_id=survivor,
+                         **{a: None for a in CANONICAL_ATTRIBUTES}, lineage=[], num_records=0, first_seen=AT,
+                         last_updated=AT, content_hash=f"c-{retired}", run_id=RUN_ID))
+    return rows
+
+
+def fake_model(settings: MatchSettings) -> FellegiSunterModel:
+    """m rises and u falls with the level (0 = disagree .. K = exact), as a trained model's do."""
+
+    def shares(weights: list[float]) -> tuple[float, ...]:
+        return tuple(w / sum(weights) for w in weights)
+
+    return FellegiSunterModel(
+        comparisons=tuple(
+            ComparisonParameters(
+                name=c.name,
+                levels=len(c.levels),
+                m=shares([0.15] + [0.05] * (len(c.levels) - 1) + [0.8]),
+                u=shares([0.97] + [0.02 / max(len(c.levels) - 1, 1)] * (len(c.levels) - 1) + [0.01]),
+                tf=c.term_frequency,
+            )
+            for c in settings.comparisons
+        ),
+        lambda_=0.05,
+    )
+
+
+def _frequency(records: dict[str, dict[str, Any]], column: str, value: Any) -> float | None:
+    present = [r[column] for r in records.values() if r[column] is not None]
+    return present.count(value) / len(present) if value is not None and present else None
+
+
+def _candidate_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    settings = load_settings(MATCHING)
+    model = fake_model(settings)
+    record_fields = [f.name for f in RECORD_STRUCT.fields]
+    rows = []
+    for a, b in (sorted(pair) for pair in PAIRS):
+        left, right = records[a], records[b]
+        frequencies = {c.column: _frequency(records, c.column, left[c.column]) for c in settings.tf_comparisons}
+        scored = score_pair(settings, model, comparison_batch(settings, left, right, frequencies))
+        if scored.match_probability >= settings.thresholds.match:
+            continue  # linked by the model, never queued
+        between = settings.thresholds.review <= scored.match_probability
+        rows.append(dict(
+            pair_id=f"{a}|{b}", record_id_l=a, record_id_r=b, match_probability=scored.match_probability,
+            match_weight=scored.match_weight, evidence=list(scored.evidence.items()), levels=list(scored.levels.items()),
+            blocking_rule="family_prefix_birth_year",
+            reason="between thresholds" if between else "cluster members disagree",
+            record_l={f: left[f] for f in record_fields}, record_r={f: right[f] for f in record_fields}, run_id=RUN_ID,
+        ))
+    return rows
+
+
+def build_lake(root: Path) -> Lake:
+    lake = Lake.at(root)
+    records = {record_id: _record(record_id, attributes) for record_id, (_, attributes) in RECORDS.items()}
+    _write(lake.customers_std, list(records.values()), CANONICAL_SCHEMA)
+    _write(lake.gold("golden_customers"), _golden_rows(records), GOLDEN_CUSTOMERS_SCHEMA, CHANGE_FEED)
+    xref = []
+    for record_id, (golden_id, _) in RECORDS.items():
+        singleton = sum(g == golden_id for g, _ in RECORDS.values()) == 1
+        xref.append(dict(source_system=records[record_id]["source_system"], source_key=records[record_id]["source_key"],
+                         record_id=record_id, golden_id=golden_id, match_probability=None if singleton else 0.99,
+                         linked_by="singleton" if singleton else "model", run_id=RUN_ID))
+    _write(lake.gold("customer_xref"), xref, CUSTOMER_XREF_SCHEMA, CHANGE_FEED)
+    _write(lake.gold("match_candidates"), _candidate_rows(records), MATCH_CANDIDATES_SCHEMA)
+    history = [dict(run_id=RUN_ID, event="create", golden_id=g, related_id=None, records=n, at=AT)
+               for g, n in sorted({g: sum(x == g for x, _ in RECORDS.values()) for g, _ in RECORDS.values()}.items())]
+    history += [dict(run_id=RUN_ID, event="retire", golden_id=r, related_id=s, records=0, at=AT) for r, s in RETIRED.items()]
+    _write(lake.gold("golden_id_history"), history, GOLDEN_ID_HISTORY_SCHEMA)
+    _write(lake.gold("_publications"), [dict(run_id=RUN_ID, published_at=AT, golden_customers_version=0,
+                                             customer_xref_version=0)], PUBLICATIONS_SCHEMA)
+    run_dir = Path(lake.run_dir(RUN_ID))
+    run_dir.mkdir(parents=True)
+    (run_dir / "model.json").write_text(fake_model(load_settings(MATCHING)).to_json())
+    return lake
