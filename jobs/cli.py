@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
-from jobs.errors import CdiError
+from jobs.errors import CdiError, ConfigError
 
 log = logging.getLogger("cdi")
 
@@ -159,6 +159,57 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _steward_settings(args: argparse.Namespace):
+    from jobs.config import load_pipeline_config
+    from steward.config import StewardConfigError, StewardSettings, session_secret_from_env
+
+    config = load_pipeline_config(args.config)
+    try:
+        return StewardSettings(
+            lake=config.lake,
+            matching=Path(config.matching),
+            stewards=Path(args.stewards),
+            session_secret=session_secret_from_env(),
+            secure_cookies=args.secure_cookies,
+        )
+    except StewardConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from steward.app import serve
+
+    serve(_steward_settings(args), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from steward.config import StewardConfigError, create_user
+
+    password = os.environ.get("CDI_NEW_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
+    if "CDI_NEW_PASSWORD" not in os.environ and password != getpass.getpass("again: "):
+        raise ConfigError("the two passwords differ")
+    try:
+        create_user(Path(args.stewards), args.username, args.role, password)
+    except StewardConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"{args.username} ({args.role}) written to {args.stewards}")
+    return 0
+
+
+def cmd_create_token(args: argparse.Namespace) -> int:
+    from steward.config import StewardConfigError, create_api_token
+
+    try:
+        token = create_api_token(Path(args.stewards), args.name)
+    except StewardConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"read-only API token {args.name!r} (shown once, only its SHA-256 is stored):\n{token}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdi",
@@ -251,6 +302,37 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(show)
     show.add_argument("--count", type=int, default=3, help="how many golden records (default 3)")
     show.set_defaults(handler=cmd_show)
+
+    stewards_default = os.environ.get("CDI_STEWARDS", "conf/stewards.yaml")
+    serve = sub.add_parser(
+        "serve",
+        help="the steward review app (browser UI + read API)",
+        description="Serve the review queue, golden record search and /api/v1 on 127.0.0.1. "
+        "Needs CDI_SESSION_SECRET (32+ characters); users come from the stewards file.",
+    )
+    _add_config(serve)
+    serve.add_argument("--stewards", default=stewards_default,
+                       help="users/tokens YAML (default: $CDI_STEWARDS or conf/stewards.yaml)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    serve.add_argument("--secure-cookies", action="store_true", help="send the session cookie over HTTPS only")
+    serve.set_defaults(handler=cmd_serve)
+
+    user = sub.add_parser(
+        "create-user",
+        help="add a review app user or change its role/password",
+        description="Write a user with an argon2 password hash to the stewards file. The password is asked "
+        "for twice, or taken from CDI_NEW_PASSWORD for scripts.",
+    )
+    user.add_argument("username")
+    user.add_argument("--role", choices=("viewer", "steward", "admin"), required=True)
+    user.add_argument("--stewards", default=stewards_default)
+    user.set_defaults(handler=cmd_create_user)
+
+    token = sub.add_parser("create-token", help="add a read-only API token (printed once)")
+    token.add_argument("name")
+    token.add_argument("--stewards", default=stewards_default)
+    token.set_defaults(handler=cmd_create_token)
     return parser
 
 

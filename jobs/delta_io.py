@@ -21,7 +21,8 @@ def read_table(spark: SparkSession, path: str, schema: StructType | None = None)
 
 
 def append(df: DataFrame, path: str) -> None:
-    df.write.format("delta").mode("append").save(path)
+    """Append rows; columns new to the table are added to its schema."""
+    df.write.format("delta").mode("append").option("mergeSchema", "true").save(path)
 
 
 def replace_where(df: DataFrame, path: str, predicate: str) -> None:

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from jobs.audit import AuditRow, Stopwatch, record_audit
 from jobs.config import PipelineConfig, SourceConfig
 from jobs.delta_io import append, read_table, replace_where, sql_string, table_exists
+from jobs.errors import ValidationStopped
 from jobs.lake import Lake
 from jobs.sources import CORRUPT_COLUMN, read_source, safe_column_name
 from schemas.tables import QUARANTINE_SCHEMA
@@ -102,6 +103,25 @@ def quarantine_rows(rejected: DataFrame, run_id: str, ingested_at: datetime) -> 
         F.coalesce(F.col(CORRUPT_COLUMN), F.col("_row_json")).alias("record"),
         F.lit(ingested_at).cast("timestamp").alias("quarantined_at"),
     )
+
+
+def check_schema_drift(spark: SparkSession, lake: Lake, source: SourceConfig, raw: DataFrame) -> None:
+    """Stop before writing anything when a column the source had before now has another type.
+
+    New columns are fine (bronze grows with them); a retyped one would either
+    fail the append or be cast into something else, so it stops the run.
+    """
+    path = lake.bronze(source.name)
+    if not table_exists(spark, path):
+        return
+    landed = {f.name: f.dataType for f in read_table(spark, path).schema.fields}
+    for field in raw.schema.fields:
+        before = landed.get(field.name)
+        if before is not None and before != field.dataType:
+            raise ValidationStopped(
+                f"source {source.name!r}: column {field.name!r} changed type from {before.simpleString()} "
+                f"to {field.dataType.simpleString()} (schema drift upstream); fix the source or its config"
+            )
 
 
 def stored_watermark(spark: SparkSession, lake: Lake, source: SourceConfig) -> str | None:
@@ -184,6 +204,8 @@ def ingest(
     """Open every source first (so a bad one fails before anything is written), then land each."""
     sources = [s for s in config.sources if not only or s.name in only]
     opened = [(source, read_source(spark, source)) for source in sources]
+    for source, raw in opened:
+        check_schema_drift(spark, lake, source, raw)
     results, audit_rows = [], []
     for source, raw in opened:
         watch = Stopwatch()

@@ -30,7 +30,7 @@ def take(out_dir: Path) -> list[Path]:
         shots = [out_dir / "review-queue.png", out_dir / "golden-record.png"]
         with serving(create_app(settings)) as base, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.goto(f"{base}/login")
             page.fill("input[name=username]", USER)
             page.fill("input[name=password]", PASSWORD)

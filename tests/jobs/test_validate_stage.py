@@ -1,0 +1,136 @@
+"""Bad input through ingest → standardize → validate with real Spark, Delta and Great Expectations."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from jobs.config import PipelineConfig
+from jobs.errors import ValidationStopped
+from jobs.lake import Lake
+from jobs.pipeline import run_pipeline
+from jobs.runs import RunContext
+
+UP_TO_VALIDATE = ("ingest", "standardize", "validate")
+HEADER = "id,name,born,phone,email\n"
+SUITE = """
+suite: contacts
+expectations:
+  - expect: expect_column_values_to_not_be_null
+    kwargs: {column: id}
+    severity: batch
+  - expect: expect_column_values_to_be_of_type
+    kwargs: {column: born, type_: StringType}
+    severity: batch
+  - expect: row_count_within_last_run
+    kwargs: {max_ratio: 3.0, min_rows: 1}
+    severity: batch
+pii_columns: [name, born, phone, email]
+"""
+
+
+def context_for(tmp: Path, source_path: Path, run_id: str, kind: str = "csv") -> RunContext:
+    suite = tmp / "suite.yaml"
+    suite.write_text(SUITE)
+    config = PipelineConfig.model_validate(
+        {
+            "lake": str(tmp / "lake"),
+            "sources": [
+                {
+                    "name": "contacts",
+                    "kind": kind,
+                    "path": str(source_path),
+                    "primary_key": ["id"],
+                    "suite": str(suite),
+                    "standardize": {"default_region": "GB", "default_country": "GB", "day_first": True},
+                    "mapping": {"full_name": "name", "birth_date": "born", "phone": "phone", "email": "email"},
+                }
+            ],
+        }
+    )
+    return RunContext(config, Lake.at(config.lake), run_id, datetime(2026, 3, 1, tzinfo=timezone.utc))
+
+
+def people(n: int, start: int = 1) -> str:
+    return "".join(f"C{i},Person {i} Smith,01/02/1980,020 7946 0{i % 1000:03d},p{i}@example.com\n" for i in range(start, start + n))
+
+
+def test_bad_values_are_quarantined_with_a_reason_and_the_rest_continue(spark, tmp_path):
+    source = tmp_path / "contacts.csv"
+    source.write_bytes(
+        (
+            "\ufeff" + HEADER
+            + "C1,Ann Lee,03/04/1990,020 7946 0001,ann@example.com\n"
+            + "C2,   ,03/04/1990,020 7946 0002,blank.name@example.com\n"
+            + "C3,Bob Ray,31/02/1990,020 7946 0003,bob@example.com\n"
+            + "C4,Cy Orr,03/04/1990,CALL-ME-NOW,cy@example.com\n"
+            + "C5,Dee Fox,,,\n"
+        ).encode("utf-8")
+    )
+    context = context_for(tmp_path, source, "run-1")
+
+    run_pipeline(spark, context, UP_TO_VALIDATE)
+
+    std = DeltaTable(context.lake.customers_std).to_pandas().set_index("source_key").sort_index()
+    assert list(std.index) == ["C1", "C5"]
+    assert std.loc["C1", ["given_name", "family_name", "phone"]].tolist() == ["ann", "lee", "+442079460001"]
+    assert str(std.loc["C1", "birth_date"]) == "1990-04-03"
+    assert std.loc["C5", ["birth_date", "phone", "email"]].isna().all()
+    quarantine = DeltaTable(context.lake.quarantine).to_pandas().set_index("source_key").sort_index()
+    assert list(quarantine.index) == ["C2", "C3", "C4"]
+    assert (quarantine["stage"] == "validate").all()
+    assert "no family name and no full name" in quarantine.loc["C2", "reason"]
+    assert "could not be standardized" in quarantine.loc["C3", "reason"]
+    assert "could not be standardized" in quarantine.loc["C4", "reason"]
+    assert "31/02/1990" not in quarantine.loc["C3", "reason"]
+
+
+@pytest.fixture(scope="module")
+def first_run(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("first")
+    source = tmp / "contacts.csv"
+    source.write_text(HEADER + people(10))
+    run_pipeline(spark, context_for(tmp, source, "run-1"), UP_TO_VALIDATE)
+    return tmp
+
+
+def rerun_with(spark, first: Path, tmp: Path, write_source) -> tuple[RunContext, int]:
+    shutil.copytree(first / "lake", tmp / "lake")
+    source = tmp / "contacts.csv"
+    write_source(source)
+    context = context_for(tmp, source, "run-2")
+    return context, DeltaTable(context.lake.customers_std).version()
+
+
+@pytest.mark.parametrize(
+    ("write_source", "message"),
+    [
+        (lambda p: p.write_text(HEADER), "source 'contacts': the source returned no rows"),
+        (lambda p: p.write_text(HEADER + people(10) + people(40, start=100)), "row_count_within_last_run failed"),
+    ],
+    ids=["suddenly-empty", "ten-times-its-rows"],
+)
+def test_batch_level_failures_stop_before_anything_downstream(spark, first_run, tmp_path, write_source, message):
+    context, std_version = rerun_with(spark, first_run, tmp_path, write_source)
+
+    with pytest.raises(ValidationStopped, match=message):
+        run_pipeline(spark, context, UP_TO_VALIDATE)
+
+    assert DeltaTable(context.lake.customers_std).version() == std_version
+
+
+def test_a_column_retyped_upstream_stops_the_run(spark, tmp_path):
+    source = tmp_path / "contacts.parquet"
+    frame = pd.DataFrame({"id": ["C1"], "name": ["Ann Lee"], "born": ["03/04/1990"], "phone": [None], "email": [None]})
+    frame.to_parquet(source)
+    run_pipeline(spark, context_for(tmp_path, source, "run-1", kind="parquet"), UP_TO_VALIDATE)
+    frame.assign(id=["C2"], born=[19900403]).to_parquet(source)
+    context = context_for(tmp_path, source, "run-2", kind="parquet")
+
+    with pytest.raises(ValidationStopped, match="column .born. changed type from string to bigint"):
+        run_pipeline(spark, context, UP_TO_VALIDATE)
