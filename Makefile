@@ -45,6 +45,13 @@ demo: setup
 	@echo
 	@echo "Accuracy against the generator's ground truth:"
 	$(CDI) evaluate --config conf/cdi.yaml --truth $(DEMO_DIR)/truth.csv
+	@password=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(12))'); \
+	 secret=$$($(PY) -c 'import secrets; print(secrets.token_hex(32))'); \
+	 CDI_NEW_PASSWORD=$$password $(CDI) create-user demo --role steward --stewards conf/stewards.yaml >/dev/null; \
+	 echo; \
+	 echo "Review the uncertain pairs in a browser (user 'demo', password '$$password', shown only now):"; \
+	 echo "  CDI_SESSION_SECRET=$$secret $(CDI) serve --config conf/cdi.yaml --stewards conf/stewards.yaml"; \
+	 echo "  then open http://127.0.0.1:8765"
 
 ## test: the same set-up, then the whole test suite
 test: setup system-packages
