@@ -15,7 +15,6 @@ from tests.steward.conftest import PASSWORDS
 from tests.steward.live import CHROMIUM, CHROMIUM_ARGS, serving
 
 ONEILL = "G3f2a9c4e1b7d0a53"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make system-packages)")
 
 
 @pytest.fixture(scope="module")
