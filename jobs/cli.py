@@ -77,11 +77,14 @@ def print_ingest(results) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from jobs.ingest import ingest
+    from jobs.lock import lake_lock
 
     spark, context = _session_and_context(args)
-    results = ingest(
-        spark, context.config, context.lake, context.run_id, context.started_at, context.incremental, tuple(args.source)
-    )
+    with lake_lock(context.lake, context.run_id):
+        results = ingest(
+            spark, context.config, context.lake, context.run_id, context.started_at, context.incremental,
+            tuple(args.source),
+        )
     print(f"run {context.run_id}: bronze tables under {context.lake.path('bronze')}")
     print_ingest(results)
     return 0
@@ -92,6 +95,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     stages = parse_stages(args.stages) if args.stages else STAGES
     spark, context = _session_and_context(args)
+    if args.dry_run:
+        from jobs.dry_run import dry_run
+
+        print("\n".join(dry_run(spark, context, stages)))
+        return 0
     run_pipeline(spark, context, stages)
     return 0
 
@@ -255,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--incremental", action="store_true", help="ingest only rows past each stored watermark")
     run.add_argument("--model", help="score with this saved model.json instead of training a new one")
     run.add_argument("--stages", help="a contiguous range or list of stages, e.g. 'ingest-validate' or 'match,publish'")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check config, sources and that the lake is writable; print the plan; write nothing",
+    )
     run.set_defaults(handler=cmd_run)
 
     evaluate = sub.add_parser(

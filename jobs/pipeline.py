@@ -11,7 +11,7 @@ from typing import Callable
 
 from pyspark.sql import SparkSession
 
-from jobs.audit import AuditRow, record_audit
+from jobs.audit import AuditRow, Stopwatch, record_audit
 from jobs.errors import ConfigError
 from jobs.faults import fault_point
 from jobs.runs import RunContext
@@ -129,7 +129,17 @@ def first_started_at(spark: SparkSession, context: RunContext) -> datetime | Non
 
 
 def run_pipeline(spark: SparkSession, context: RunContext, stages: tuple[str, ...] = STAGES) -> None:
+    """Run ``stages`` holding the lake's lock; a finished run writes its report to the run folder."""
+    from jobs.lock import lake_lock
+
+    with lake_lock(context.lake, context.run_id):
+        _run_stages(spark, context, stages)
+
+
+def _run_stages(spark: SparkSession, context: RunContext, stages: tuple[str, ...]) -> None:
     from jobs.publish import is_published
+    from jobs.report import write_report
+    from jobs.validate import local_run_dir
 
     if "publish" in stages and is_published(spark, context):
         print(f"run {context.run_id} was already published on lake {context.lake.root}: nothing to do")
@@ -142,9 +152,15 @@ def run_pipeline(spark: SparkSession, context: RunContext, stages: tuple[str, ..
     print(f"run {context.run_id} on lake {context.lake.root}: {' → '.join(stages)}")
     total = time.monotonic()
     for stage in stages:
-        start = time.monotonic()
+        watch = Stopwatch()
         print(f"[{stage}] started")
         STAGE_FUNCTIONS[stage](spark, context)
         fault_point(f"stage:after:{stage}")
-        print(f"[{stage}] done in {time.monotonic() - start:.1f} s")
-    print(f"run {context.run_id} finished in {time.monotonic() - total:.1f} s")
+        record_audit(
+            spark,
+            context.lake,
+            [AuditRow(context.run_id, stage, None, "ok", started_at=watch.started_at, seconds=watch.seconds)],
+        )
+        print(f"[{stage}] done in {watch.seconds:.1f} s")
+    report, _ = write_report(spark, context, local_run_dir(context))
+    print(f"run {context.run_id} finished in {time.monotonic() - total:.1f} s; report: {report}")

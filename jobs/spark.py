@@ -83,6 +83,21 @@ def jar_settings(cache: Path = JARS_CACHE) -> dict[str, str]:
     return {"spark.jars.packages": ",".join(JVM_PACKAGES), "spark.jars.ivy": str(cache)}
 
 
+def submitted_settings() -> dict[str, str]:
+    """What spark-submit was given (``--master``, ``--conf``), to win over cdi's own settings.
+
+    Under spark-submit the JVM is already running (``PYSPARK_GATEWAY_PORT`` is
+    set) and holds those settings; pyspark applies builder options after them,
+    so without this ``--master`` would be ignored.
+    """
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return {}
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    return dict(SparkConf().getAll())
+
+
 def build_session(configured: Mapping[str, str] | None = None) -> SparkSession:
     """Build (or return the running) SparkSession with Delta enabled.
 
@@ -94,6 +109,7 @@ def build_session(configured: Mapping[str, str] | None = None) -> SparkSession:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     settings = resolve_settings(configured)
+    settings.update(submitted_settings())
     settings.setdefault("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
     builder = SparkSession.builder
     for key, value in settings.items():

@@ -61,7 +61,7 @@ def test_every_bronze_record_is_standardized_or_quarantined(spark, demo_lake):
         assert in_std + in_quarantine == len(bronze), source.name
     assert held["reason"].str.len().gt(0).all()
     audit = DeltaTable(lake.run_audit).to_pandas()
-    validated = audit[audit["stage"] == "validate"]
+    validated = audit[(audit["stage"] == "validate") & audit["source_system"].notna()]
     assert set(validated["source_system"]) == {s.name for s in context.config.sources}
     assert (validated["rows_in"] == validated["rows_out"] + validated["rows_rejected"]).all()
 
