@@ -26,7 +26,6 @@ from jobs.delta_io import append, read_table, replace_where, sql_string, table_e
 from jobs.errors import ValidationStopped
 from jobs.lake import Lake
 from jobs.sources import CORRUPT_COLUMN, read_source, safe_column_name
-from schemas.tables import QUARANTINE_SCHEMA
 
 log = logging.getLogger("cdi.ingest")
 
@@ -115,12 +114,12 @@ def check_schema_drift(spark: SparkSession, lake: Lake, source: SourceConfig, ra
     if not table_exists(spark, path):
         return
     landed = {f.name: f.dataType for f in read_table(spark, path).schema.fields}
-    for field in raw.schema.fields:
-        before = landed.get(field.name)
-        if before is not None and before != field.dataType:
+    for column in raw.schema.fields:
+        before = landed.get(column.name)
+        if before is not None and before != column.dataType:
             raise ValidationStopped(
-                f"source {source.name!r}: column {field.name!r} changed type from {before.simpleString()} "
-                f"to {field.dataType.simpleString()} (schema drift upstream); fix the source or its config"
+                f"source {source.name!r}: column {column.name!r} changed type from {before.simpleString()} "
+                f"to {column.dataType.simpleString()} (schema drift upstream); fix the source or its config"
             )
 
 

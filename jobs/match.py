@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StructField, StructType
 
-from jobs.delta_io import read_table, table_exists
+from jobs.delta_io import read_table
 from jobs.runs import RunContext
 from matching.blocking import GuardedBlock, guarded_candidate_pairs, random_pairs
 from matching.cluster import cluster_pairs
