@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import re
 
+from deltalake import DeltaTable
 from fastapi.testclient import TestClient
+
+from steward.config import StewardSettings
 
 from tests.steward.conftest import log_in
 
@@ -13,11 +16,13 @@ def queue_ids(html: str) -> list[str]:
     return re.findall(r'<span class="ids">([^<]+)<br>([^<]+)</span>', html)
 
 
-def test_review_shows_the_most_uncertain_pair_with_evidence(client: TestClient) -> None:
+def test_review_shows_the_most_uncertain_pair_with_evidence(client: TestClient, settings: StewardSettings) -> None:
     log_in(client, "victor")
     page = client.get("/review").text
     assert queue_ids(page)[0] == ("billing:100412", "webshop:W-99aa0b1c")
-    assert "Pair 1 of 5" in page and "55.0 %" in page
+    candidates = DeltaTable(f"{settings.lake}/gold/match_candidates").to_pandas().set_index("pair_id")
+    probability = candidates.loc["billing:100412|webshop:W-99aa0b1c", "match_probability"]
+    assert "Pair 1 of 5" in page and f"{probability:.1%}".replace("%", " %") in page
     assert 'class="badge disagree"' in page and 'class="badge agree"' in page and 'class="badge missing"' in page
     assert '<rect class="bar prior"' in page and '<rect class="bar total"' in page
     assert "deciding needs the steward role" in page and 'id="decide-form"' not in page
