@@ -20,24 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from matching.settings import Comparison
+from schemas.canonical import CANONICAL_ATTRIBUTES
 from steward.decisions import DECIDING_ACTIONS, PAIR_ACTIONS
 
-SHOWN_ATTRIBUTES: tuple[str, ...] = (
-    "given_name",
-    "middle_name",
-    "family_name",
-    "name_suffix",
-    "birth_date",
-    "gender",
-    "email",
-    "phone",
-    "address_line1",
-    "address_line2",
-    "city",
-    "postcode",
-    "region",
-    "country",
-)
+SHOWN_ATTRIBUTES: tuple[str, ...] = tuple(a for a in CANONICAL_ATTRIBUTES if a != "full_name")
 
 
 @dataclass(frozen=True)

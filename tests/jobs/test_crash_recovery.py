@@ -11,32 +11,20 @@ import shutil
 import signal
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs.config import load_pipeline_config
 from jobs.demo_data import generate
 from jobs.lake import Lake
 from jobs.pipeline import STAGES, run_pipeline
-from jobs.runs import RunContext
+from tests.demo_run import demo_context
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf" / "cdi.yaml"
 PUBLISHED = ("golden_customers", "customer_xref", "match_candidates", "golden_id_history", "_publications")
-
-
-def context_for(lake: Path) -> RunContext:
-    config = load_pipeline_config(CONF)
-    return RunContext(
-        config=config.model_copy(update={"lake": str(lake)}),
-        lake=Lake.at(lake),
-        run_id="run-1",
-        started_at=datetime(2026, 3, 1, tzinfo=timezone.utc),
-    )
 
 
 def snapshot(lake: Path) -> dict[str, pd.DataFrame]:
@@ -56,10 +44,10 @@ def matched_lake(spark, tmp_path_factory):
     generate(data, customers=60, seed=5)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDI_DATA_DIR", str(data))
-        run_pipeline(spark, context_for(base), STAGES[: STAGES.index("match") + 1])
+        run_pipeline(spark, demo_context(base, "run-1"), STAGES[: STAGES.index("match") + 1])
         reference = tmp_path_factory.mktemp("reference") / "lake"
         shutil.copytree(base, reference)
-        run_pipeline(spark, context_for(reference), ("publish",))
+        run_pipeline(spark, demo_context(reference, "run-1"), ("publish",))
     return data, base, snapshot(reference)
 
 
@@ -92,7 +80,7 @@ def test_killed_publish_then_rerun_equals_an_uninterrupted_run(spark, matched_la
     xref_ids = set(DeltaTable(gold.gold("customer_xref")).to_pandas(columns=["golden_id"])["golden_id"])
     assert xref_ids <= golden_ids, "a reader saw an xref pointing at a golden id that does not exist"
 
-    run_pipeline(spark, context_for(lake), ("publish",))
+    run_pipeline(spark, demo_context(lake, "run-1"), ("publish",))
 
     actual = snapshot(lake)
     for name in PUBLISHED:

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from jobs.config import load_pipeline_config
 from jobs.demo_data import generate
 from jobs.evaluate import evaluate, predicted_assignment, read_truth
 from jobs.lake import Lake
 from jobs.pipeline import run_pipeline
-from jobs.runs import RunContext
 from matching.model_io import model_from_json
+from tests.demo_run import demo_context
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "cdi.yaml"
 GOLD_TABLES = ("golden_customers", "customer_xref", "match_candidates", "golden_id_history", "_publications")
-
-
-def context_for(lake: Path, run_id: str) -> RunContext:
-    config = load_pipeline_config(CONF)
-    return RunContext(
-        config=config.model_copy(update={"lake": str(lake)}),
-        lake=Lake.at(lake),
-        run_id=run_id,
-        started_at=datetime(2026, 3, 1, tzinfo=timezone.utc),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +26,7 @@ def demo_lake(spark, tmp_path_factory):
     generate(data, customers=150, seed=11)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDI_DATA_DIR", str(data))
-        context = context_for(lake, "run-1")
+        context = demo_context(lake, "run-1")
         run_pipeline(spark, context)
     return data, context
 

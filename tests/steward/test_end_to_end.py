@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -15,23 +14,13 @@ from jobs.config import load_pipeline_config
 from jobs.demo_data import generate
 from jobs.lake import Lake
 from jobs.pipeline import run_pipeline
-from jobs.runs import RunContext
 from steward.app import create_app
 from steward.config import StewardSettings, create_user
 from tests.steward.live import CHROMIUM, CHROMIUM_ARGS, serving
+from tests.demo_run import demo_context
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "cdi.yaml"
 PASSWORD = "end-to-end-steward-pw"
-
-
-def context_for(lake: Path, run_id: str) -> RunContext:
-    config = load_pipeline_config(CONF)
-    return RunContext(
-        config=config.model_copy(update={"lake": str(lake)}),
-        lake=Lake.at(lake),
-        run_id=run_id,
-        started_at=datetime(2026, 3, 1, tzinfo=timezone.utc),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +30,7 @@ def published_lake(spark, tmp_path_factory) -> Iterator[Path]:
     generate(data, customers=150, seed=11)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDI_DATA_DIR", str(data))
-        run_pipeline(spark, context_for(lake, "run-1"))
+        run_pipeline(spark, demo_context(lake, "run-1"))
     yield lake
 
 
@@ -94,7 +83,7 @@ def test_review_and_split_in_the_browser_then_the_next_run_applies_them(spark, p
     decisions = DeltaTable(lake.gold("steward_decisions")).to_pandas()
     assert sorted(decisions["action"]) == ["match", "split"]
 
-    run_pipeline(spark, context_for(published_lake, "run-2"), ("match", "publish"))
+    run_pipeline(spark, demo_context(published_lake, "run-2"), ("match", "publish"))
 
     after = golden_of(published_lake)
     assert after[first["record_id_l"]] == after[first["record_id_r"]]

@@ -1,0 +1,23 @@
+"""The demo pipeline config pointed at a test's own lake."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from jobs.config import load_pipeline_config
+from jobs.lake import Lake
+from jobs.runs import RunContext
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "cdi.yaml"
+
+
+def demo_context(lake: Path, run_id: str) -> RunContext:
+    """A run of ``conf/cdi.yaml`` (sources from ``$CDI_DATA_DIR``) into ``lake``, at a fixed start time."""
+    config = load_pipeline_config(CONF)
+    return RunContext(
+        config=config.model_copy(update={"lake": str(lake)}),
+        lake=Lake.at(lake),
+        run_id=run_id,
+        started_at=datetime(2026, 3, 1, tzinfo=timezone.utc),
+    )
