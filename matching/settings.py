@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
 
@@ -39,6 +39,15 @@ _SQL_WORDS = frozenset(
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _identifier(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"name {value!r} must match {_NAME.pattern}")
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
 _SUB_KEY = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)?): ")
 
 
@@ -72,15 +81,8 @@ def _check_key_expression(expression: str) -> str:
 class BlockingRule(_Frozen):
     """An equi-join on the tuple of ``keys`` (Spark SQL expressions); a null key never joins."""
 
-    name: str
+    name: Identifier
     keys: list[str] = Field(min_length=1)
-
-    @field_validator("name")
-    @classmethod
-    def _name_is_identifier(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"name {value!r} must match {_NAME.pattern}")
-        return value
 
     @field_validator("keys")
     @classmethod
@@ -198,17 +200,10 @@ class Comparison(_Frozen):
     side (``names_swapped`` also needs its ``other`` column on both sides).
     """
 
-    name: str
+    name: Identifier
     column: str
     levels: list[Level] = Field(min_length=1)
     term_frequency: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _name_is_identifier(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"name {value!r} must match {_NAME.pattern}")
-        return value
 
     @field_validator("column")
     @classmethod
