@@ -83,10 +83,12 @@ def empty_full_read(spark: SparkSession, context: RunContext, source: str) -> bo
 
 
 def _validate_source(
-    spark: SparkSession, context: RunContext, source: SourceConfig, staged: DataFrame, docs: Path
+    spark: SparkSession, context: RunContext, source: SourceConfig, staged: DataFrame, docs: Path,
+    cached: list[DataFrame],
 ) -> tuple[list[ValidationResult], int, list[str]]:
     results, failures = [], []
     snapshot = latest_bronze(spark, context, source).persist()
+    cached.append(snapshot)
     snapshot_rows = snapshot.count()
     if source.suite:
         previous = previous_snapshot_rows(spark, context, source.name)
@@ -147,13 +149,24 @@ def merge_into_customers_std(spark: SparkSession, path: str, passed: DataFrame) 
 
 
 def run_validate(spark: SparkSession, context: RunContext) -> list[ValidateCounts]:
+    """Validate every source; the frames cached on the way are released however the stage ends."""
+    cached: list[DataFrame] = []
+    try:
+        return _run_validate(spark, context, cached)
+    finally:
+        for frame in cached:
+            frame.unpersist()
+
+
+def _run_validate(spark: SparkSession, context: RunContext, cached: list[DataFrame]) -> list[ValidateCounts]:
     docs = local_run_dir(context) / "gx"
     staged_all = read_table(spark, staged_path(context)).where(F.col("run_id") == context.run_id).persist()
+    cached.append(staged_all)
     outcomes, failures = [], []
     for source in context.config.sources:
         watch = Stopwatch()
         staged = staged_all.where(F.col("source_system") == source.name)
-        results, snapshot_rows, source_failures = _validate_source(spark, context, source, staged, docs)
+        results, snapshot_rows, source_failures = _validate_source(spark, context, source, staged, docs, cached)
         failures.extend(source_failures)
         outcomes.append((source, staged, results, snapshot_rows, watch))
     summaries = {source.name: [r.summary for r in results] for source, _, results, _, _ in outcomes}
@@ -164,6 +177,7 @@ def run_validate(spark: SparkSession, context: RunContext) -> list[ValidateCount
     counts, audit_rows, passed_frames, quarantine_frames = [], [], [], []
     for source, staged, results, snapshot_rows, watch in outcomes:
         quarantined = _quarantine(results, staged).persist()
+        cached.append(quarantined)
         passed = staged.join(quarantined.select("source_key"), "source_key", "left_anti")
         staged_n, quarantined_n = staged.count(), quarantined.count()
         passed_n = staged_n - quarantined_n
@@ -190,7 +204,6 @@ def run_validate(spark: SparkSession, context: RunContext) -> list[ValidateCount
     merge_into_customers_std(spark, context.lake.customers_std, passed_all)
     reconcile(spark, context, counts)
     record_audit(spark, context.lake, audit_rows)
-    staged_all.unpersist()
     return counts
 
 
