@@ -260,7 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(run)
     _add_run_id(run)
-    run.add_argument("--incremental", action="store_true", help="ingest only rows past each stored watermark")
+    run.add_argument(
+        "--incremental",
+        action="store_true",
+        help="ingest only rows past each stored watermark; match only new or changed records, with the last full run's model",
+    )
     run.add_argument("--model", help="score with this saved model.json instead of training a new one")
     run.add_argument("--stages", help="a contiguous range or list of stages, e.g. 'ingest-validate' or 'match,publish'")
     run.add_argument(

@@ -1,37 +1,67 @@
 """The ``match`` stage: block, compare, classify, cluster.
 
 Reads ``customers_std``; writes ``silver/pairs`` (every scored candidate pair
-with its comparison levels and match weights), ``silver/clusters`` and the
-trained model as ``model.json`` in the run folder.
+with its comparison levels and match weights), ``silver/clusters`` (each
+record's cluster, connected component and the ``record_hash`` it was
+clustered with), ``silver/match_model`` (the model the pairs were scored with)
+and the model as ``model.json`` in the run folder.
+
+A full run trains a model (or loads ``--model``) and scores every candidate
+pair. An incremental run (``cdi run --incremental`` with a model from an
+earlier full run) scores only the pairs of records that are new or changed
+since the clusters were computed, with that earlier model and its frozen term
+frequencies; it replaces those records' pairs in one MERGE and re-clusters
+only the connected components they touch. Both give the same pairs and
+clusters on the same data with the same model. When the huge-block guard now
+acts on other blocks than at the full run (pairs between unchanged records
+would differ), the run falls back to scoring everything with that model.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, StructField, StructType
+from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-from jobs.delta_io import read_table
+from delta.tables import DeltaTable
+
+from jobs.delta_io import read_table, table_exists
+from jobs.errors import ConfigError
 from jobs.runs import RunContext
 from matching.blocking import GuardedBlock, guarded_candidate_pairs, random_pairs
 from matching.cluster import cluster_pairs
-from matching.compare import attach_for_settings, compare_pairs, comparison_levels, tf_comparisons
+from matching.compare import (
+    attach_for_settings,
+    compare_pairs,
+    comparison_levels,
+    term_frequencies,
+    tf_columns,
+    tf_comparisons,
+)
 from matching.fellegi_sunter import estimate_u, random_pair_prior, train_in_sessions
-from matching.model_io import MatchModel, model_from_json, score_with
+from matching.model_io import MatchModel, SavedModel, TermFrequencies, saved_model_from_json, score_with
 from matching.settings import MatchSettings
 from matching.supervised import train_supervised
-from schemas.golden import CUSTOMER_XREF_SCHEMA, STEWARD_DECISIONS_SCHEMA
+from schemas.golden import CLUSTERS_SCHEMA, CUSTOMER_XREF_SCHEMA, STEWARD_DECISIONS_SCHEMA
 
 log = logging.getLogger("cdi.match")
 
 # A supervised model needs at least this many labelled pairs of each class.
 MIN_LABELS_PER_CLASS = 10
 PAIR = ["record_id_l", "record_id_r"]
+MODEL_STATE_SCHEMA = StructType(
+    [
+        StructField("run_id", StringType(), False),
+        StructField("model_json", StringType(), False),
+        StructField("guarded_blocks", StringType(), False),
+    ]
+)
 
 
 @dataclass
@@ -45,6 +75,7 @@ class MatchOutcome:
     flagged_clusters: int
     model_kind: str
     guarded_blocks: list[GuardedBlock] = field(default_factory=list)
+    changed_records: int | None = None  # set by an incremental run: records new or changed since the last match
 
 
 def ordered_pair(left: str, right: str) -> list:
@@ -93,8 +124,19 @@ def steward_pair_decisions(spark: SparkSession, context: RunContext) -> DataFram
     )
 
 
-def comparison_vectors(pairs: DataFrame, records: DataFrame, settings: MatchSettings) -> DataFrame:
-    return compare_pairs(attach_for_settings(pairs, records, settings), settings)
+def collect_term_frequencies(records: DataFrame, settings: MatchSettings) -> TermFrequencies:
+    """Every term-frequency column's value shares, collected to freeze them into the model."""
+    frequencies: TermFrequencies = {}
+    for column in tf_columns(settings):
+        shares = term_frequencies(records, column).toPandas()
+        frequencies[column] = {str(v): float(s) for v, s in zip(shares[column], shares[f"tf_{column}"])}
+    return frequencies
+
+
+def comparison_vectors(
+    pairs: DataFrame, records: DataFrame, settings: MatchSettings, frequencies: TermFrequencies
+) -> DataFrame:
+    return compare_pairs(attach_for_settings(pairs, records, settings, frequencies), settings)
 
 
 def _gamma_columns(settings: MatchSettings) -> list[str]:
@@ -107,7 +149,12 @@ def pattern_counts(vectors: DataFrame, settings: MatchSettings) -> pd.DataFrame:
 
 
 def train_model(
-    records: DataFrame, vectors: DataFrame, labelled: DataFrame, settings: MatchSettings, record_count: int
+    records: DataFrame,
+    vectors: DataFrame,
+    labelled: DataFrame,
+    settings: MatchSettings,
+    record_count: int,
+    frequencies: TermFrequencies,
 ) -> MatchModel:
     """Supervised when asked for or when enough steward labels exist; else Fellegi-Sunter with EM."""
     levels = comparison_levels(settings)
@@ -120,7 +167,7 @@ def train_model(
         return train_supervised(labels.drop(columns=["is_match"]), labels["is_match"], levels)
     possible = record_count * (record_count - 1) // 2
     sample = random_pairs(records, min(settings.model.u_random_pairs, possible), settings.model.seed)
-    u = estimate_u(pattern_counts(comparison_vectors(sample, records, settings), settings), levels)
+    u = estimate_u(pattern_counts(comparison_vectors(sample, records, settings, frequencies), settings), levels)
     patterns = pattern_counts(vectors, settings)
     model = train_in_sessions(
         patterns,
@@ -158,6 +205,166 @@ def score_pairs(vectors: DataFrame, model: MatchModel, settings: MatchSettings) 
     return vectors.mapInPandas(scored, schema)
 
 
+def load_model_file(path: Path, settings: MatchSettings) -> SavedModel:
+    """A ``--model`` file; it must carry the term frequencies the settings' comparisons use."""
+    try:
+        saved = saved_model_from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--model {path}: {error}") from None
+    lacking = [c for c in tf_columns(settings) if c not in saved.term_frequencies]
+    if lacking:
+        raise ConfigError(
+            f"--model {path}: no term frequencies for {', '.join(lacking)} (saved by an older cdi?); train a new model"
+        )
+    return saved
+
+
+def guard_signature(guarded: list[GuardedBlock]) -> str:
+    """The blocks the guard acted on and how, ignoring their sizes: equal signatures, equal pair sets."""
+    return json.dumps(sorted([b.rule, repr(b.key), b.action, b.sub_key] for b in guarded))
+
+
+def _state_path(context: RunContext) -> str:
+    return context.lake.path("silver", "match_model")
+
+
+def last_match_state(spark: SparkSession, context: RunContext) -> Row | None:
+    """The model and guard signature of the last full match, if the silver tables still go with it."""
+    path = _state_path(context)
+    if not table_exists(spark, path):
+        return None
+    return read_table(spark, path).first()
+
+
+def _write_table(frame: DataFrame, path: str) -> None:
+    frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+
+
+def _clusters_with_lineage(clusters: DataFrame, records: DataFrame, run_id: str) -> DataFrame:
+    return clusters.join(records.select("record_id", "record_hash"), "record_id").select(
+        *CLUSTERS_SCHEMA.fieldNames()[:-1], F.lit(run_id).alias("run_id")
+    )
+
+
+def _cluster(
+    records: DataFrame, pairs: DataFrame, decisions: DataFrame, settings: MatchSettings
+) -> DataFrame:
+    return cluster_pairs(
+        records.select("record_id"),
+        pairs,
+        settings.thresholds.match,
+        decisions.where("is_match").select(*PAIR),
+        decisions.where("NOT is_match").select(*PAIR),
+        settings.thresholds.review,
+    )
+
+
+def match_everything(
+    spark: SparkSession,
+    context: RunContext,
+    settings: MatchSettings,
+    records: DataFrame,
+    decisions: DataFrame,
+    saved: SavedModel | None,
+) -> tuple[SavedModel, list[GuardedBlock]]:
+    """Score every candidate pair (training a model unless ``saved``) and cluster all records."""
+    spark.createDataFrame([], MODEL_STATE_SCHEMA).write.format("delta").mode("overwrite").save(_state_path(context))
+    pairs, guarded = guarded_candidate_pairs(records, settings)
+    frequencies = saved.term_frequencies if saved else collect_term_frequencies(records, settings)
+    vectors = comparison_vectors(pairs, records, settings, frequencies).localCheckpoint()
+    if saved is None:
+        labelled = comparison_vectors(decisions.select(*PAIR), records, settings, frequencies)
+        labelled = labelled.join(decisions, PAIR).drop("blocking_rule")
+        saved = SavedModel(train_model(records, vectors, labelled, settings, records.count(), frequencies), frequencies)
+
+    pairs_path = context.lake.path("silver", "pairs")
+    _write_table(score_pairs(vectors, saved.model, settings).withColumn("run_id", F.lit(context.run_id)), pairs_path)
+    clusters = _cluster(records, read_table(spark, pairs_path), decisions, settings)
+    _write_table(_clusters_with_lineage(clusters, records, context.run_id), context.lake.path("silver", "clusters"))
+    state = spark.createDataFrame([(context.run_id, saved.to_json(), guard_signature(guarded))], MODEL_STATE_SCHEMA)
+    state.write.format("delta").mode("overwrite").save(_state_path(context))
+    return saved, guarded
+
+
+def match_changed(
+    spark: SparkSession,
+    context: RunContext,
+    settings: MatchSettings,
+    records: DataFrame,
+    decisions: DataFrame,
+    state: Row,
+) -> tuple[SavedModel, list[GuardedBlock], int] | None:
+    """Score and re-cluster only what records new or changed since the last match touch.
+
+    Returns None, having written nothing, when the guard's blocks differ from
+    the last full run's: then only a full scoring equals a full run.
+    """
+    saved = saved_model_from_json(state["model_json"])
+    clusters_path = context.lake.path("silver", "clusters")
+    pairs_path = context.lake.path("silver", "pairs")
+    before = read_table(spark, clusters_path).localCheckpoint()
+    changed = (
+        records.select("record_id", "record_hash")
+        .join(before.select("record_id", "record_hash"), ["record_id", "record_hash"], "left_anti")
+        .select("record_id")
+        .localCheckpoint()
+    )
+    gone = before.select("record_id").join(records.select("record_id"), "record_id", "left_anti")
+    touched = changed.unionByName(gone).localCheckpoint()
+
+    pairs, guarded = guarded_candidate_pairs(records, settings, new_record_ids=changed)
+    if guard_signature(guarded) != state["guarded_blocks"]:
+        log.warning("incremental match: the huge-block guard acts on other blocks than at the last full run; scoring all pairs")
+        return None
+    vectors = comparison_vectors(pairs, records, settings, saved.term_frequencies)
+    scored = score_pairs(vectors, saved.model, settings).withColumn("run_id", F.lit(context.run_id)).localCheckpoint()
+    replace_pairs(spark, pairs_path, scored, touched)
+
+    linked = scored.where(F.col("match_probability") >= settings.thresholds.match)
+    seeds = touched
+    for frame in (linked, decisions):
+        for side in PAIR:
+            seeds = seeds.unionByName(frame.select(F.col(side).alias("record_id")))
+    components = before.join(seeds, "record_id", "left_semi").select("component_id").distinct()
+    region = (
+        before.join(components, "component_id", "left_semi").select("record_id").unionByName(seeds).distinct().localCheckpoint()
+    )
+    region_pairs = (
+        read_table(spark, pairs_path)
+        .join(region.withColumnRenamed("record_id", "record_id_l"), "record_id_l", "left_semi")
+        .join(region.withColumnRenamed("record_id", "record_id_r"), "record_id_r", "left_semi")
+    )
+    reclustered = _cluster(records.join(region, "record_id", "left_semi"), region_pairs, decisions, settings)
+    kept = before.join(region, "record_id", "left_anti").select("record_id", "cluster_id", "cluster_flag", "component_id")
+    clusters = _clusters_with_lineage(kept.unionByName(reclustered), records, context.run_id).localCheckpoint()
+    _write_table(clusters, clusters_path)
+    return saved, guarded, changed.count()
+
+
+def replace_pairs(spark: SparkSession, path: str, scored: DataFrame, touched: DataFrame) -> None:
+    """One MERGE: pairs of ``touched`` records not scored again are deleted, ``scored`` pairs upserted."""
+    table = DeltaTable.forPath(spark, path)
+    current = table.toDF().select(*PAIR)
+    stale = (
+        current.join(touched.withColumnRenamed("record_id", "record_id_l"), "record_id_l", "left_semi")
+        .unionByName(current.join(touched.withColumnRenamed("record_id", "record_id_r"), "record_id_r", "left_semi"))
+        .distinct()
+        .join(scored.select(*PAIR), PAIR, "left_anti")
+    )
+    source = scored.withColumn("_keep", F.lit(True)).unionByName(
+        stale.withColumn("_keep", F.lit(False)), allowMissingColumns=True
+    )
+    columns = {c: F.col(f"s.{c}") for c in scored.columns}
+    (
+        table.alias("t")
+        .merge(source.alias("s"), "t.record_id_l = s.record_id_l AND t.record_id_r = s.record_id_r")
+        .whenMatchedDelete(condition="NOT s._keep")
+        .whenMatchedUpdate(set=columns)
+        .whenNotMatchedInsert(condition="s._keep", values=columns)
+        .execute()
+    )
+
+
 def run_match(
     spark: SparkSession,
     context: RunContext,
@@ -166,37 +373,41 @@ def run_match(
     model_path: Path | None = None,
 ) -> MatchOutcome:
     records = read_table(spark, context.lake.customers_std).persist()
-    record_count = records.count()
-    pairs, guarded = guarded_candidate_pairs(records, settings)
+    decisions = steward_pair_decisions(spark, context).localCheckpoint()
+    state = last_match_state(spark, context) if context.incremental and model_path is None else None
+    incremental = match_changed(spark, context, settings, records, decisions, state) if state else None
+    if incremental is not None:
+        saved, guarded, changed = incremental
+    else:
+        if model_path is not None:
+            given = load_model_file(model_path, settings)
+        elif state is not None:
+            given = saved_model_from_json(state["model_json"])
+        else:
+            if context.incremental:
+                log.warning("incremental match: no model from an earlier full match; training one on all records")
+            given = None
+        saved, guarded = match_everything(spark, context, settings, records, decisions, given)
+        changed = None
     for block in guarded:
         log.warning("blocking: %s", block)
-    vectors = comparison_vectors(pairs, records, settings).localCheckpoint()
-    decisions = steward_pair_decisions(spark, context)
-    if model_path is not None:
-        model = model_from_json(model_path.read_text())
-    else:
-        labelled_pairs = decisions.select(*PAIR)
-        labelled = comparison_vectors(labelled_pairs, records, settings).join(decisions, PAIR).drop("blocking_rule")
-        model = train_model(records, vectors, labelled, settings, record_count)
-    (run_dir / "model.json").write_text(model.to_json())
+    (run_dir / "model.json").write_text(saved.to_json())
+    outcome = _outcome(spark, context, settings, records.count(), saved, guarded, changed)
+    records.unpersist()
+    return outcome
 
-    scored = score_pairs(vectors, model, settings).withColumn("run_id", F.lit(context.run_id))
-    scored.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(context.lake.path("silver", "pairs"))
+
+def _outcome(
+    spark: SparkSession,
+    context: RunContext,
+    settings: MatchSettings,
+    record_count: int,
+    saved: SavedModel,
+    guarded: list[GuardedBlock],
+    changed: int | None,
+) -> MatchOutcome:
     scored = read_table(spark, context.lake.path("silver", "pairs"))
-
-    clusters = cluster_pairs(
-        records.select("record_id"),
-        scored,
-        settings.thresholds.match,
-        decisions.where("is_match").select(*PAIR),
-        decisions.where("NOT is_match").select(*PAIR),
-        settings.thresholds.review,
-    ).withColumn("run_id", F.lit(context.run_id))
-    clusters.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
-        context.lake.path("silver", "clusters")
-    )
     clusters = read_table(spark, context.lake.path("silver", "clusters"))
-
     pair_stats = scored.agg(
         F.count(F.lit(1)).alias("pairs"),
         F.sum((F.col("match_probability") >= settings.thresholds.match).cast("int")).alias("linked"),
@@ -210,7 +421,6 @@ def run_match(
         F.sum((F.col("n") > 1).cast("int")).alias("multi"),
         F.sum(F.col("flag").isNotNull().cast("int")).alias("flagged"),
     ).first()
-    records.unpersist()
     return MatchOutcome(
         records=record_count,
         candidate_pairs=pair_stats["pairs"],
@@ -219,6 +429,7 @@ def run_match(
         clusters=cluster_stats["clusters"],
         multi_record_clusters=cluster_stats["multi"] or 0,
         flagged_clusters=cluster_stats["flagged"] or 0,
-        model_kind=type(model).__name__,
+        model_kind=type(saved.model).__name__,
         guarded_blocks=guarded,
+        changed_records=changed,
     )

@@ -72,6 +72,8 @@ def stage_match(spark: SparkSession, context: RunContext) -> None:
     from matching.settings import load_settings
 
     outcome = run_match(spark, context, load_settings(Path(context.config.matching)), local_run_dir(context), context.model_path)
+    if outcome.changed_records is not None:
+        print(f"  incremental: {outcome.changed_records} new or changed records scored with the last model")
     print(
         f"  {outcome.records} records, {outcome.candidate_pairs} candidate pairs "
         f"({outcome.linked_pairs} linked, {outcome.review_pairs} for review) → "

@@ -54,7 +54,10 @@ def cluster_pairs(
     Decisions and pairs naming records absent from ``nodes`` are ignored. A
     low-scored pair that a steward accepted as a must-link raises no flag.
     Returns ``record_id``, ``cluster_id``, ``cluster_flag`` (NULL or
-    ``REVIEW_FLAG``), one row per node.
+    ``REVIEW_FLAG``) and ``component_id`` (the connected component before
+    cannot-link splits; records of different components never share a cluster,
+    which is what lets an incremental run re-cluster only the components a
+    change touches), one row per node.
     """
     if not 0.0 <= review_threshold <= match_threshold <= 1.0:
         raise ValueError(
@@ -74,7 +77,8 @@ def cluster_pairs(
     )
     accepted = _normalized_pairs(must_links)
     unreviewed = _normalized_pairs(pairs).join(accepted, list(PAIR_COLUMNS), "left_anti")
-    return flag_disagreeing_clusters(clusters, unreviewed, review_threshold)
+    flagged = flag_disagreeing_clusters(clusters, unreviewed, review_threshold)
+    return flagged.join(components.withColumnRenamed("cluster_id", "component_id"), "record_id")
 
 
 def linked_edges(

@@ -11,14 +11,14 @@ contract with the Fellegi-Sunter model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 
 import jellyfish
 import numpy as np
 import pandas as pd
 import recordlinkage
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType
 
@@ -72,39 +72,70 @@ def term_frequencies(records: DataFrame, column: str) -> DataFrame:
     return counts.crossJoin(total).select(column, (F.col("count") / F.col("__total")).alias(f"tf_{column}"))
 
 
-def attach_attributes(
-    pairs: DataFrame, records: DataFrame, columns: Sequence[str], tf_columns: Sequence[str] = ()
-) -> DataFrame:
-    """Pairs plus ``<col>_l``, ``<col>_r`` for ``columns`` and ``tf_<col>`` for ``tf_columns``.
+def frequency_frame(spark: SparkSession, column: str, shares: Mapping[str, float]) -> DataFrame:
+    """``<column>, tf_<column>`` from frozen shares (a saved model's), values as strings."""
+    schema = StructType([StructField(column, StringType(), False), StructField(f"tf_{column}", DoubleType(), False)])
+    return spark.createDataFrame(pd.DataFrame({column: list(shares), f"tf_{column}": list(shares.values())}), schema)
 
-    ``tf_<col>`` is the term frequency of the left value when left == right,
-    null otherwise (the only case the model uses it). Frequencies are joined
-    onto the records first, so the (many more) pairs are joined twice only.
+
+def attach_attributes(
+    pairs: DataFrame, records: DataFrame, columns: Sequence[str], frequencies: Mapping[str, DataFrame] | None = None
+) -> DataFrame:
+    """Pairs plus ``<col>_l``, ``<col>_r`` for ``columns`` and ``tf_<col>`` for each column of ``frequencies``.
+
+    ``frequencies`` maps a column to its ``<col>, tf_<col>`` frame (as from
+    ``term_frequencies`` or ``frequency_frame``). ``tf_<col>`` is the share of
+    the left value when left == right, null otherwise (the only case the model
+    uses it); a value the frame lacks, new since the shares were frozen, gets
+    the smallest share there is: it is at least as rare as the rarest known
+    one. Shares are joined onto the records first, so the (many more) pairs
+    are joined twice only.
     """
-    missing = [c for c in tf_columns if c not in columns]
+    frequencies = dict(frequencies or {})
+    missing = [c for c in frequencies if c not in columns]
     if missing:
-        raise ValueError(f"tf_columns {missing} must also be in columns")
+        raise ValueError(f"term frequency columns {missing} must also be in columns")
     left = records.select("record_id", *columns)
-    for column in tf_columns:
-        left = left.join(term_frequencies(records, column), column, "left")
+    for column, frame in frequencies.items():
+        shares = frame.select(F.col(column).cast("string").alias("__tf_value"), f"tf_{column}")
+        rarest = frame.agg(F.min(f"tf_{column}").alias(f"__rarest_{column}"))
+        left = (
+            left.join(shares, F.col(column).cast("string") == F.col("__tf_value"), "left")
+            .drop("__tf_value")
+            .crossJoin(F.broadcast(rarest))
+        )
     left = left.select(
         F.col("record_id").alias("record_id_l"),
         *[F.col(c).alias(f"{c}_l") for c in columns],
-        *[F.col(f"tf_{c}").alias(f"__tf_{c}") for c in tf_columns],
+        *[F.coalesce(f"tf_{c}", f"__rarest_{c}").alias(f"__tf_{c}") for c in frequencies],
     )
     right = records.select(F.col("record_id").alias("record_id_r"), *[F.col(c).alias(f"{c}_r") for c in columns])
     attached = pairs.join(left, "record_id_l").join(right, "record_id_r")
     return attached.select(
         *pairs.columns,
         *[f"{c}_{side}" for side in ("l", "r") for c in columns],
-        *[F.when(F.col(f"{c}_l") == F.col(f"{c}_r"), F.col(f"__tf_{c}")).alias(f"tf_{c}") for c in tf_columns],
+        *[F.when(F.col(f"{c}_l") == F.col(f"{c}_r"), F.col(f"__tf_{c}")).alias(f"tf_{c}") for c in frequencies],
     )
 
 
-def attach_for_settings(pairs: DataFrame, records: DataFrame, settings: MatchSettings) -> DataFrame:
-    """``attach_attributes`` with the columns and TF columns the settings' comparisons need."""
-    tf_columns = list(dict.fromkeys(c.column for c in settings.tf_comparisons))
-    return attach_attributes(pairs, records, comparison_columns(settings), tf_columns)
+def tf_columns(settings: MatchSettings) -> list[str]:
+    """The attributes whose term frequencies the settings' comparisons use."""
+    return list(dict.fromkeys(c.column for c in settings.tf_comparisons))
+
+
+def attach_for_settings(
+    pairs: DataFrame, records: DataFrame, settings: MatchSettings, frequencies: Mapping[str, Mapping[str, float]]
+) -> DataFrame:
+    """``attach_attributes`` with the columns the settings' comparisons need and frozen term frequencies.
+
+    ``frequencies`` must hold every column of ``tf_columns(settings)``.
+    """
+    lacking = [c for c in tf_columns(settings) if c not in frequencies]
+    if lacking:
+        raise ValueError(f"no term frequencies for {lacking}")
+    spark = records.sparkSession
+    frames = {c: frequency_frame(spark, c, frequencies[c]) for c in tf_columns(settings)}
+    return attach_attributes(pairs, records, comparison_columns(settings), frames)
 
 
 def comparison_schema(settings: MatchSettings, with_blocking_rule: bool = True) -> StructType:

@@ -1,8 +1,16 @@
-"""Saving and loading a trained match model (either kind) as JSON."""
+"""Saving and loading a trained match model (either kind) as JSON.
+
+A saved model carries the term frequencies it was trained with: the share of
+records holding each value of every term-frequency column. Scoring with a
+saved model uses those frozen shares rather than the data's current ones, so
+the same pair gets the same weight in every later run, whether that run
+scores all pairs or only the pairs of new records.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Union
 
 from matching.fellegi_sunter import MODEL_TYPE as FS_TYPE
@@ -10,6 +18,19 @@ from matching.fellegi_sunter import FellegiSunterModel, score
 from matching.supervised import SupervisedModel, score_supervised
 
 MatchModel = Union[FellegiSunterModel, SupervisedModel]
+# column -> value -> share of the records (with the column set) holding that value
+TermFrequencies = dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    model: MatchModel
+    term_frequencies: TermFrequencies = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = json.loads(self.model.to_json())
+        data["term_frequencies"] = self.term_frequencies
+        return json.dumps(data)
 
 
 def model_from_json(text: str) -> MatchModel:
@@ -17,6 +38,17 @@ def model_from_json(text: str) -> MatchModel:
     if data.get("model_type") == FS_TYPE:
         return FellegiSunterModel.from_json(data)
     return SupervisedModel.from_json(data)
+
+
+def saved_model_from_json(text: str) -> SavedModel:
+    """The model and its term frequencies; a file without them has none."""
+    frequencies = json.loads(text).get("term_frequencies", {})
+    if not isinstance(frequencies, dict) or not all(isinstance(v, dict) for v in frequencies.values()):
+        raise ValueError("term_frequencies must map each column to {value: share}")
+    return SavedModel(
+        model_from_json(text),
+        {column: {str(k): float(v) for k, v in shares.items()} for column, shares in frequencies.items()},
+    )
 
 
 def score_with(model: MatchModel, pairs):

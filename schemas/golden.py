@@ -117,12 +117,15 @@ STEWARD_DECISIONS_SCHEMA = StructType(
     ]
 )
 
+# silver/clusters: the match stage's clustering, one row per record of customers_std.
 CLUSTERS_SCHEMA = StructType(
     [
         StructField("record_id", StringType(), False),
         StructField("cluster_id", StringType(), False),
         StructField("cluster_flag", StringType(), True),
-        StructField("run_id", StringType(), False),
+        StructField("component_id", StringType(), False),  # connected component before cannot-link splits
+        StructField("record_hash", StringType(), False),  # the record version clustered
+        StructField("run_id", StringType(), False),  # the run that computed this clustering
     ]
 )
 

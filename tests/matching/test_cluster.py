@@ -56,7 +56,7 @@ def cluster(spark, ids, scored, must=(), cannot=(), match_threshold=0.9, review_
         links(spark, must),
         links(spark, cannot),
         review_threshold=review_threshold,
-    )
+    ).drop("component_id")
 
 
 # connected_components
@@ -122,6 +122,22 @@ def test_cannot_link_splits_chain_at_its_weakest_link(spark):
         ("e", "d", None),
     ]
     check(actual, clusters(spark, expected))
+
+
+def test_split_clusters_keep_the_component_they_came_from(spark):
+    actual = cluster_pairs(
+        nodes(spark, "abcd"),
+        pairs(spark, [("a", "b", 0.99), ("c", "b", 0.95)]),
+        0.9,
+        links(spark, []),
+        links(spark, [("c", "a")]),
+        review_threshold=0.5,
+    ).select("record_id", "cluster_id", "component_id")
+    expected = spark.createDataFrame(
+        [("a", "a", "a"), ("b", "a", "a"), ("c", "c", "a"), ("d", "d", "d")],
+        "record_id string, cluster_id string, component_id string",
+    )
+    check(actual, expected)
 
 
 def test_must_link_joins_two_clusters(spark):

@@ -14,6 +14,7 @@ from matching.compare import (
     compare_pairs,
     comparison_levels,
     comparison_schema,
+    frequency_frame,
     score_batch,
     term_frequencies,
     tf_comparisons,
@@ -183,7 +184,23 @@ def test_attach_attributes_adds_both_sides_and_tf_only_on_agreement(spark, recor
         "record_id_l string, record_id_r string, family_name_l string, family_name_r string, tf_family_name double",
     )
 
-    attached = attach_attributes(pairs, records, ["family_name"], ["family_name"])
+    attached = attach_attributes(pairs, records, ["family_name"], {"family_name": term_frequencies(records, "family_name")})
+
+    assert_df_equality(attached, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_frozen_shares_apply_as_saved_and_an_unseen_value_counts_as_the_rarest(spark):
+    records = spark.createDataFrame(
+        [("a", "smith"), ("b", "smith"), ("c", "zbig"), ("d", "zbig")], "record_id string, family_name string"
+    )
+    pairs = spark.createDataFrame([("a", "b"), ("c", "d")], "record_id_l string, record_id_r string")
+    frozen = frequency_frame(spark, "family_name", {"smith": 0.4, "jones": 0.1})
+    expected = spark.createDataFrame(
+        [("a", "b", "smith", "smith", 0.4), ("c", "d", "zbig", "zbig", 0.1)],
+        "record_id_l string, record_id_r string, family_name_l string, family_name_r string, tf_family_name double",
+    )
+
+    attached = attach_attributes(pairs, records, ["family_name"], {"family_name": frozen})
 
     assert_df_equality(attached, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -203,7 +220,9 @@ def test_compare_pairs_in_spark_keeps_rule_and_converts_dates(spark, records):
         comparison_schema(SETTINGS),
     )
 
-    actual = compare_pairs(attach_for_settings(pairs, records, SETTINGS), SETTINGS)
+    shares = {"family_name": {"smith": 0.5, "smyth": 0.25, "jones": 0.25}}
+
+    actual = compare_pairs(attach_for_settings(pairs, records, SETTINGS, shares), SETTINGS)
 
     assert_df_equality(actual, expected, ignore_row_order=True)
 
