@@ -183,19 +183,30 @@ def xref_rows(records: DataFrame, clusters: DataFrame, assigned: DataFrame, pair
 
 def candidate_rows(records: DataFrame, pairs: DataFrame, clusters: DataFrame, decided: DataFrame,
                    thresholds: Thresholds, context: RunContext) -> DataFrame:
-    """Pairs for a steward: between the thresholds, or inside a cluster flagged as disagreeing."""
-    flagged = clusters.where(F.col("cluster_flag").isNotNull()).select("record_id", "cluster_id")
-    in_flagged = (
-        pairs.join(flagged.withColumnRenamed("record_id", "record_id_l"), "record_id_l")
-        .join(flagged.select(F.col("record_id").alias("record_id_r"), F.col("cluster_id").alias("_c")), "record_id_r")
-        .where((F.col("cluster_id") == F.col("_c")) & (F.col("match_probability") < thresholds.review))
-        .select(*pairs.columns)
-        .withColumn("reason", F.lit("cluster members disagree"))
+    """Pairs for a steward: between the thresholds, low inside a flagged cluster, or linked but kept apart.
+
+    A pair scored above the match threshold whose records ended in different
+    clusters was outweighed by the other pairs between their groups (see
+    ``matching.cluster.split_disagreeing``): a steward should see that too.
+    """
+    located = (
+        pairs.join(clusters.select(F.col("record_id").alias("record_id_l"), F.col("cluster_id").alias("_cl"),
+                                   F.col("cluster_flag").alias("_flag")), "record_id_l")
+        .join(clusters.select(F.col("record_id").alias("record_id_r"), F.col("cluster_id").alias("_cr")), "record_id_r")
     )
-    between = pairs.where(
-        (F.col("match_probability") >= thresholds.review) & (F.col("match_probability") < thresholds.match)
-    ).withColumn("reason", F.lit("between thresholds"))
-    queue = between.unionByName(in_flagged).join(decided, ["record_id_l", "record_id_r"], "left_anti")
+    probability = F.col("match_probability")
+    reason = (
+        F.when((probability >= thresholds.review) & (probability < thresholds.match), F.lit("between thresholds"))
+        .when((F.col("_cl") == F.col("_cr")) & F.col("_flag").isNotNull() & (probability < thresholds.review),
+              F.lit("cluster members disagree"))
+        .when((F.col("_cl") != F.col("_cr")) & (probability >= thresholds.match), F.lit("linked but kept apart"))
+    )
+    queue = (
+        located.withColumn("reason", reason)
+        .where(F.col("reason").isNotNull())
+        .select(*pairs.columns, "reason")
+        .join(decided, ["record_id_l", "record_id_r"], "left_anti")
+    )
     gamma = [c for c in pairs.columns if c.startswith("gamma_")]
     weights = [c for c in pairs.columns if c.startswith("mw_")]
     record = F.struct(*[F.col(f.name) for f in RECORD_STRUCT.fields])

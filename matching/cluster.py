@@ -7,10 +7,15 @@
 2. ``connected_components``: large-star / small-star (Kiveris et al.,
    "Connected Components in MapReduce and Beyond", 2014) in DataFrame
    operations, with no collect to the driver;
-3. ``split_cannot_links``: components holding both ends of a steward's
-   cannot-link are re-partitioned greedily, one component per pandas group;
-4. ``flag_disagreeing_clusters``: clusters holding a scored pair below the
-   review threshold are flagged for a steward, not split.
+3. ``split_disagreeing``: components holding both ends of a steward's
+   cannot-link, or a scored pair below the review threshold, are
+   re-partitioned greedily, one component per pandas group. Links join two
+   groups strongest first, unless a cannot-link lies between them or the
+   scored pairs between them average below the review threshold (average
+   linkage: one strong link does not chain two people whose other records
+   clearly differ, such as twins or a parent and child sharing an address);
+4. ``flag_disagreeing_clusters``: clusters still holding a scored pair below
+   the review threshold are flagged for a steward.
 
 A cluster's id is the smallest record id in it (binary string order, which
 Spark and Python share), so it does not depend on partitioning or row order.
@@ -72,11 +77,11 @@ def cluster_pairs(
     # Each step reads its input several times: keep the inputs computed once.
     links = linked_edges(nodes, pairs, match_threshold, must_links).localCheckpoint(eager=False)
     components = connected_components(nodes, links, max_iterations).localCheckpoint(eager=False)
-    clusters = split_cannot_links(components, links, _known_pairs(nodes, cannot_links)).localCheckpoint(
-        eager=False
-    )
     accepted = _normalized_pairs(must_links)
-    unreviewed = _normalized_pairs(pairs).join(accepted, list(PAIR_COLUMNS), "left_anti")
+    unreviewed = _normalized_pairs(pairs.select(*SCORED_PAIR_COLUMNS)).join(accepted, list(PAIR_COLUMNS), "left_anti")
+    clusters = split_disagreeing(
+        components, links, _known_pairs(nodes, cannot_links), unreviewed, review_threshold
+    ).localCheckpoint(eager=False)
     flagged = flag_disagreeing_clusters(clusters, unreviewed, review_threshold)
     return flagged.join(components.withColumnRenamed("cluster_id", "component_id"), "record_id")
 
@@ -140,55 +145,69 @@ def connected_components(nodes: DataFrame, edges: DataFrame, max_iterations: int
     )
 
 
-def split_cannot_links(clusters: DataFrame, links: DataFrame, cannot_links: DataFrame) -> DataFrame:
-    """Re-partition only the clusters that hold both ends of a cannot-link.
+def split_disagreeing(
+    clusters: DataFrame, links: DataFrame, cannot_links: DataFrame, scored: DataFrame, review_threshold: float
+) -> DataFrame:
+    """Re-partition only the clusters holding a cannot-link or a scored pair below ``review_threshold``.
 
     In such a cluster, a union-find merges records over its ``links`` (as from
     ``linked_edges``), must-links first, then by descending probability, ties
-    by record ids, skipping every merge that would join two cannot-linked
-    records. Each resulting sub-cluster takes its smallest record id.
+    by record ids. It skips a merge that would join two cannot-linked records,
+    and, unless the link is a must-link, one where the ``scored`` pairs
+    between the two groups (must-links counting as 1) average below
+    ``review_threshold``. Each resulting sub-cluster takes its smallest record id.
 
-    One small job finds the violated cannot-links; when there are none, the
+    One small job finds the clusters to re-partition; when there are none, the
     clusters come back unchanged.
     """
     clusters_l = clusters.select(F.col("record_id").alias("record_id_l"), "cluster_id")
     clusters_r = clusters.select(
         F.col("record_id").alias("record_id_r"), F.col("cluster_id").alias("cluster_id_r")
     )
-    violated = (
-        _normalized_pairs(cannot_links)
-        .join(clusters_l, "record_id_l")
-        .join(clusters_r, "record_id_r")
-        .filter(F.col("cluster_id") == F.col("cluster_id_r"))
-        .select("cluster_id", *PAIR_COLUMNS)
-        .localCheckpoint(eager=False)
-    )
-    if violated.isEmpty():
+
+    def inside(pairs: DataFrame) -> DataFrame:
+        return (
+            pairs.join(clusters_l, "record_id_l")
+            .join(clusters_r, "record_id_r")
+            .filter(F.col("cluster_id") == F.col("cluster_id_r"))
+            .drop("cluster_id_r")
+        )
+
+    cannot = inside(_normalized_pairs(cannot_links)).select("cluster_id", *PAIR_COLUMNS).localCheckpoint(eager=False)
+    low = inside(scored.filter(F.col("match_probability") < review_threshold)).select("cluster_id")
+    conflicted = cannot.select("cluster_id").unionByName(low).distinct().localCheckpoint(eager=False)
+    if conflicted.isEmpty():
         return clusters
-    conflicted = violated.select("cluster_id").distinct()
+    nulls = {
+        "record_id_r": F.lit(None).cast("string"),
+        "match_probability": F.lit(None).cast("double"),
+        "must_link": F.lit(None).cast("boolean"),
+    }
     members = clusters.join(conflicted, "cluster_id").select(
-        "cluster_id",
-        F.lit("member").alias("kind"),
-        F.col("record_id").alias("record_id_l"),
-        F.lit(None).cast("string").alias("record_id_r"),
-        F.lit(None).cast("double").alias("match_probability"),
-        F.lit(None).cast("boolean").alias("must_link"),
+        "cluster_id", F.lit("member").alias("kind"), F.col("record_id").alias("record_id_l"),
+        *[value.alias(name) for name, value in nulls.items()],
     )
-    edges = links.join(clusters_l.join(conflicted, "cluster_id"), "record_id_l").select(
+    edges = inside(links).join(conflicted, "cluster_id").select(
         "cluster_id", F.lit("edge").alias("kind"), *PAIR_COLUMNS, "match_probability", "must_link"
     )
-    cannot = violated.select(
-        "cluster_id",
-        F.lit("cannot").alias("kind"),
-        *PAIR_COLUMNS,
-        F.lit(None).cast("double").alias("match_probability"),
-        F.lit(None).cast("boolean").alias("must_link"),
+    cannots = cannot.join(conflicted, "cluster_id").select(
+        "cluster_id", F.lit("cannot").alias("kind"), *PAIR_COLUMNS, nulls["match_probability"].alias("match_probability"),
+        nulls["must_link"].alias("must_link"),
     )
+    scores = inside(scored).join(conflicted, "cluster_id").select(
+        "cluster_id", F.lit("scored").alias("kind"), *PAIR_COLUMNS, "match_probability",
+        nulls["must_link"].alias("must_link"),
+    )
+
+    def partition(group: pd.DataFrame) -> pd.DataFrame:
+        return _greedy_partition(group, review_threshold)
+
     split = (
         members.unionByName(edges)
-        .unionByName(cannot)
+        .unionByName(cannots)
+        .unionByName(scores)
         .groupBy("cluster_id")
-        .applyInPandas(_greedy_partition, CLUSTER_SCHEMA)
+        .applyInPandas(partition, CLUSTER_SCHEMA)
     )
     untouched = clusters.join(conflicted, "cluster_id", "left_anti").select("record_id", "cluster_id")
     return untouched.unionByName(split)
@@ -263,8 +282,13 @@ def _is_star_forest(edges: DataFrame) -> bool:
     return not_a_star.isEmpty()
 
 
-def _greedy_partition(group: pd.DataFrame) -> pd.DataFrame:
-    """Greedy union-find over one component's edges that never joins cannot-linked records."""
+def _greedy_partition(group: pd.DataFrame, review_threshold: float) -> pd.DataFrame:
+    """Greedy union-find over one component's edges (see ``split_disagreeing``).
+
+    ``between[a][b]`` holds the sum and count of scored probabilities
+    between groups ``a`` and ``b``, kept up to date as groups merge, so each
+    decision costs the size of the groups' neighbourhoods, not of the groups.
+    """
     kind = group["kind"]
     members = group.loc[kind == "member", "record_id_l"].tolist()
     edges = group.loc[kind == "edge"].sort_values(
@@ -275,13 +299,28 @@ def _greedy_partition(group: pd.DataFrame) -> pd.DataFrame:
     root = {record: record for record in members}
     group_of = {record: {record} for record in members}
     forbidden: dict[str, set[str]] = {record: set() for record in members}
-    cannot = group.loc[kind == "cannot", ["record_id_l", "record_id_r"]]
-    for left, right in cannot.itertuples(index=False):
+    for left, right in group.loc[kind == "cannot", ["record_id_l", "record_id_r"]].itertuples(index=False):
         forbidden[left].add(right)
         forbidden[right].add(left)
-    for left, right in edges[["record_id_l", "record_id_r"]].itertuples(index=False):
+    between: dict[str, dict[str, list[float]]] = {record: {} for record in members}
+
+    def add(a: str, b: str, probability: float) -> None:
+        for x, y in ((a, b), (b, a)):
+            total = between[x].setdefault(y, [0.0, 0])
+            total[0] += probability
+            total[1] += 1
+
+    for left, right, probability in group.loc[kind == "scored", ["record_id_l", "record_id_r", "match_probability"]].itertuples(index=False):
+        add(left, right, probability)
+    for left, right in edges.loc[edges["must_link"].astype(bool), ["record_id_l", "record_id_r"]].itertuples(index=False):
+        add(left, right, 1.0)
+
+    for left, right, must_link in edges[["record_id_l", "record_id_r", "must_link"]].itertuples(index=False):
         keep, absorb = root[left], root[right]
         if keep == absorb or forbidden[keep] & group_of[absorb]:
+            continue
+        total, count = between[keep].get(absorb, (0.0, 0))
+        if not must_link and count and total / count < review_threshold:
             continue
         if len(group_of[keep]) < len(group_of[absorb]):
             keep, absorb = absorb, keep
@@ -289,6 +328,13 @@ def _greedy_partition(group: pd.DataFrame) -> pd.DataFrame:
             root[record] = keep
         group_of[keep] |= group_of.pop(absorb)
         forbidden[keep] |= forbidden.pop(absorb)
+        for neighbour, (total, count) in between.pop(absorb).items():
+            between[neighbour].pop(absorb)
+            if neighbour != keep:
+                for x, y in ((keep, neighbour), (neighbour, keep)):
+                    merged = between[x].setdefault(y, [0.0, 0])
+                    merged[0] += total
+                    merged[1] += count
     cluster_of = {record: min(group_of[root[record]]) for record in members}
     return pd.DataFrame({"record_id": list(cluster_of), "cluster_id": list(cluster_of.values())})
 

@@ -27,6 +27,13 @@ class SavedModel:
     model: MatchModel
     term_frequencies: TermFrequencies = field(default_factory=dict)
 
+    def share(self, column: str, value: object) -> float | None:
+        """The frozen share of ``value`` in ``column``; an unseen value counts as the rarest known one."""
+        shares = self.term_frequencies.get(column)
+        if value is None or not shares:
+            return None
+        return shares.get(str(value), min(shares.values()))
+
     def to_json(self) -> str:
         data = json.loads(self.model.to_json())
         data["term_frequencies"] = self.term_frequencies

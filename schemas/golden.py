@@ -85,7 +85,7 @@ MATCH_CANDIDATES_SCHEMA = StructType(
         StructField("evidence", MapType(StringType(), DoubleType()), False),  # comparison -> match weight
         StructField("levels", MapType(StringType(), IntegerType()), False),  # comparison -> gamma level
         StructField("blocking_rule", StringType(), True),
-        StructField("reason", StringType(), False),  # between thresholds | cluster members disagree
+        StructField("reason", StringType(), False),  # between thresholds | cluster members disagree | linked but kept apart
         StructField("record_l", RECORD_STRUCT, False),
         StructField("record_r", RECORD_STRUCT, False),
         StructField("run_id", StringType(), False),

@@ -262,14 +262,13 @@ def why(request: Request, user: Principal = Depends(page_user), a: str = "", b: 
         if not context["missing"] and a != b:
             left, right = records[a], records[b]
             settings = request.app.state.matching
-            model = store.latest_model()
+            saved = store.latest_model()
+            model = saved.model if saved is not None else None
             context.update(left=left, right=right, rules=explain.check_rules(settings, left, right), model=model)
             context["golden"] = {r: (store.xref_of_record(r) or {}).get("golden_id") for r in (a, b)}
             context["latest"] = latest_pair_decisions(store.pair_decisions(a, b)).get(pair_key(a, b))
-            if model is not None:
-                frequencies = {
-                    c.column: store.term_frequency(c.column, left.get(c.column)) for c in settings.tf_comparisons
-                }
+            if saved is not None:
+                frequencies = {c.column: saved.share(c.column, left.get(c.column)) for c in settings.tf_comparisons}
                 scored = explain.score_pair(settings, model, explain.comparison_batch(settings, left, right, frequencies))
                 context["score"] = scored
                 context["view"] = _pair_view(request, left, right, scored.levels, scored.evidence, scored.match_weight)

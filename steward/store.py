@@ -25,7 +25,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 from pyspark.sql import types as T
 
 from jobs.lake import Lake
-from matching.model_io import MatchModel, model_from_json
+from matching.model_io import SavedModel, saved_model_from_json
 from schemas.canonical import CANONICAL_SCHEMA
 from schemas.golden import (
     CUSTOMER_XREF_SCHEMA,
@@ -257,25 +257,17 @@ class Store:
             return None
         return max(runs, key=lambda r: (r["published_at"], r["run_id"]))["run_id"]
 
-    def latest_model(self) -> MatchModel | None:
-        """The model of the last published run, or None before the first run."""
+    def latest_model(self) -> SavedModel | None:
+        """The model (with its term frequencies) of the last published run, or None before the first run."""
         run_id = self.latest_run_id()
         if run_id is None or not self.lake.is_local:
             return None
         path = self.lake.path("_runs", run_id, "model.json")
         try:
             with open(path, encoding="utf-8") as handle:
-                return model_from_json(handle.read())
+                return saved_model_from_json(handle.read())
         except FileNotFoundError:
             return None
-
-    def term_frequency(self, column: str, value: Any) -> float | None:
-        """Share of ``customers_std`` records (with ``column`` set) that hold ``value``."""
-        dataset = self._dataset("customers_std")
-        total = dataset.count_rows(filter=pc.field(column).is_valid())
-        if value is None or total == 0:
-            return None
-        return dataset.count_rows(filter=pc.field(column) == value) / total
 
     # -- the one write -------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from jobs.evaluate import evaluate, predicted_assignment, read_truth
 from jobs.lake import Lake
 from jobs.pipeline import run_pipeline
 from matching.model_io import model_from_json
+from matching.settings import load_settings
 from tests.demo_run import demo_context
 
 GOLD_TABLES = ("golden_customers", "customer_xref", "match_candidates", "golden_id_history", "_publications")
@@ -101,9 +102,14 @@ def test_golden_values_come_from_their_lineage_records(demo_lake):
 
 def test_review_queue_holds_pairs_between_the_thresholds_with_both_records(demo_lake):
     _, context = demo_lake
+    thresholds = load_settings(Path(context.config.matching)).thresholds
     queue = DeltaTable(context.lake.gold("match_candidates")).to_pandas()
     between = queue[queue["reason"] == "between thresholds"]
-    assert between["match_probability"].between(0.5, 0.95, inclusive="left").all()
+    assert between["match_probability"].between(thresholds.review, thresholds.match, inclusive="left").all()
+    apart = queue[queue["reason"] == "linked but kept apart"]
+    golden = DeltaTable(context.lake.gold("customer_xref")).to_pandas().set_index("record_id")["golden_id"]
+    assert (apart["match_probability"] >= thresholds.match).all()
+    assert (apart["record_id_l"].map(golden) != apart["record_id_r"].map(golden)).all()
     assert (queue["record_l"].map(lambda r: r["record_id"]) == queue["record_id_l"]).all()
     assert queue["pair_id"].is_unique
 

@@ -156,7 +156,7 @@ def test_must_links_merge_first_then_cannot_link_blocks_the_rest(spark):
     check(actual, clusters(spark, [("a", "a", None), ("b", "a", None), ("c", "c", None)]))
 
 
-def test_chain_whose_ends_disagree_is_flagged_not_split(spark):
+def test_chain_whose_links_outweigh_the_disagreement_is_flagged_not_split(spark):
     scored = [("a", "b", 0.99), ("b", "c", 0.98), ("c", "a", 0.1), ("d", "e", 0.95), ("d", "f", 0.2)]
     actual = cluster(spark, "abcdef", scored)
     expected = [
@@ -167,6 +167,24 @@ def test_chain_whose_ends_disagree_is_flagged_not_split(spark):
         ("e", "d", None),
         ("f", "f", None),
     ]
+    check(actual, clusters(spark, expected))
+
+
+def test_one_strong_link_does_not_chain_groups_whose_other_pairs_disagree(spark):
+    # a, b: one person; c, d: their twin. b~c scored high, every other cross pair low.
+    scored = [
+        ("a", "b", 0.99), ("c", "d", 0.99), ("b", "c", 0.96),
+        ("a", "c", 0.05), ("a", "d", 0.05), ("b", "d", 0.05),
+    ]
+    actual = cluster(spark, "abcd", scored)
+    check(actual, clusters(spark, [("a", "a", None), ("b", "a", None), ("c", "c", None), ("d", "c", None)]))
+
+
+def test_a_must_link_joins_records_whose_pairs_disagree(spark):
+    # b, c must-linked first; a joins on a-b 0.99 (average with a-c: 0.52); d would bring the average to 0.36.
+    scored = [("a", "b", 0.99), ("c", "d", 0.99), ("b", "c", 0.3), ("a", "c", 0.05), ("a", "d", 0.05), ("b", "d", 0.05)]
+    actual = cluster(spark, "abcd", scored, must=[("b", "c")])
+    expected = [("a", "a", REVIEW_FLAG), ("b", "a", REVIEW_FLAG), ("c", "a", REVIEW_FLAG), ("d", "d", None)]
     check(actual, clusters(spark, expected))
 
 
