@@ -34,7 +34,7 @@ from delta.tables import DeltaTable
 from jobs.delta_io import read_table, table_exists
 from jobs.errors import ConfigError
 from jobs.runs import RunContext
-from matching.blocking import GuardedBlock, guarded_candidate_pairs, random_pairs
+from matching.blocking import GuardedBlock, guarded_candidate_pairs, possible_pairs, random_pairs
 from matching.cluster import cluster_pairs
 from matching.compare import (
     attach_for_settings,
@@ -153,10 +153,14 @@ def train_model(
     vectors: DataFrame,
     labelled: DataFrame,
     settings: MatchSettings,
-    record_count: int,
+    possible: int,
     frequencies: TermFrequencies,
 ) -> MatchModel:
-    """Supervised when asked for or when enough steward labels exist; else Fellegi-Sunter with EM."""
+    """Supervised when asked for or when enough steward labels exist; else Fellegi-Sunter with EM.
+
+    ``possible`` is the number of record pairs the link type allows (see
+    ``matching.blocking.possible_pairs``): u and the prior are for those.
+    """
     levels = comparison_levels(settings)
     labels = labelled.toPandas()
     enough_labels = (
@@ -165,8 +169,9 @@ def train_model(
     if settings.model.kind == "supervised" or enough_labels:
         log.info("training the supervised model on %d labelled pairs", len(labels))
         return train_supervised(labels.drop(columns=["is_match"]), labels["is_match"], levels)
-    possible = record_count * (record_count - 1) // 2
-    sample = random_pairs(records, min(settings.model.u_random_pairs, possible), settings.model.seed)
+    sample = random_pairs(
+        records, min(settings.model.u_random_pairs, possible), settings.model.seed, settings.link_type == "link_only"
+    )
     u = estimate_u(pattern_counts(comparison_vectors(sample, records, settings, frequencies), settings), levels)
     patterns = pattern_counts(vectors, settings)
     model = train_in_sessions(
@@ -275,7 +280,9 @@ def match_everything(
     if saved is None:
         labelled = comparison_vectors(decisions.select(*PAIR), records, settings, frequencies)
         labelled = labelled.join(decisions, PAIR).drop("blocking_rule")
-        saved = SavedModel(train_model(records, vectors, labelled, settings, records.count(), frequencies), frequencies)
+        sizes = [row["count"] for row in records.groupBy("source_system").count().collect()]
+        model = train_model(records, vectors, labelled, settings, possible_pairs(sizes, settings.link_type), frequencies)
+        saved = SavedModel(model, frequencies)
 
     pairs_path = context.lake.path("silver", "pairs")
     _write_table(score_pairs(vectors, saved.model, settings).withColumn("run_id", F.lit(context.run_id)), pairs_path)

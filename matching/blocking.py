@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -274,23 +275,37 @@ def format_blocking_report(reports: list[RuleReport]) -> str:
     return "\n".join(lines)
 
 
-def random_pairs(records: DataFrame, n: int, seed: int) -> DataFrame:
+def possible_pairs(source_sizes: Sequence[int], link_type: str) -> int:
+    """Record pairs the link type allows among sources of these sizes: every pair, or cross-source pairs for link_only."""
+    total = sum(source_sizes)
+    if link_type == "link_only":
+        return (total * total - sum(n * n for n in source_sizes)) // 2
+    return total * (total - 1) // 2
+
+
+def random_pairs(records: DataFrame, n: int, seed: int, link_only: bool = False) -> DataFrame:
     """Up to ``n`` pairs of distinct random records (``record_id_l < record_id_r``) for u estimation.
 
     Two independently shuffled samples of record ids are zipped by position
     within random buckets (no global sort, no cross join). When ``n`` exceeds
-    the record count, several rounds of shuffling are made.
+    the record count, several rounds of shuffling are made. With ``link_only``
+    only pairs from two different sources are kept (``records`` then needs
+    ``source_system``), drawing proportionally more to make up for the rest.
     """
-    total = records.count()
-    if total < 2 or n < 1:
+    sizes = [row["count"] for row in records.groupBy(*(["source_system"] if link_only else [])).count().collect()]
+    total = sum(sizes)
+    allowed = possible_pairs(sizes, "link_only" if link_only else "dedupe_only")
+    if allowed < 1 or n < 1:
         return records.sparkSession.createDataFrame([], "record_id_l string, record_id_r string")
-    wanted = 1.2 * n  # margin for self-pairs, duplicates and sampling noise
+    share = allowed / (total * (total - 1) / 2)
+    wanted = 1.2 * n / share  # margin for self-pairs, duplicates, same-source pairs and sampling noise
     rounds = max(1, math.ceil(wanted / total))
     fraction = min(1.0, wanted / (total * rounds))
     buckets = max(1, min(256, math.ceil(wanted / 10_000)))
+    source = F.col("source_system") if link_only else F.lit(None).cast("string")
 
     def shuffled(side: str, side_seed: int) -> DataFrame:
-        ids = records.select(F.col("record_id").alias(f"record_id_{side}"))
+        ids = records.select(F.col("record_id").alias(f"record_id_{side}"), source.alias(f"source_{side}"))
         ids = ids.withColumn("round", F.explode(F.sequence(F.lit(0), F.lit(rounds - 1))))
         ids = ids.filter(F.rand(side_seed) < fraction)
         ids = ids.withColumn("bucket", F.floor(F.rand(side_seed + 1) * buckets))
@@ -298,6 +313,8 @@ def random_pairs(records: DataFrame, n: int, seed: int) -> DataFrame:
         return ids.withColumn("position", F.row_number().over(order))
 
     zipped = shuffled("l", seed).join(shuffled("r", seed + 3), ["round", "bucket", "position"])
+    if link_only:
+        zipped = zipped.filter(F.col("source_l") != F.col("source_r"))
     return (
         zipped.filter(F.col("record_id_l") != F.col("record_id_r"))
         .select(

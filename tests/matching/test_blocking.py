@@ -15,6 +15,7 @@ from matching.blocking import (
     candidate_pairs,
     format_blocking_report,
     guarded_candidate_pairs,
+    possible_pairs,
     random_pairs,
 )
 from matching.settings import MatchSettings
@@ -168,3 +169,24 @@ def test_random_pairs_are_distinct_ordered_records(spark):
     assert len(set(pairs)) == 100
     assert all(left < right for left, right in pairs)
     assert {rid for pair in pairs for rid in pair} <= {f"r{i:03d}" for i in range(200)}
+
+
+def test_random_pairs_for_link_only_cross_sources(spark):
+    records = spark.createDataFrame(
+        [(f"a{i:03d}", "a") for i in range(150)] + [(f"b{i:03d}", "b") for i in range(50)],
+        "record_id string, source_system string",
+    )
+
+    pairs = [tuple(row) for row in random_pairs(records, 100, seed=7, link_only=True).collect()]
+
+    assert len(set(pairs)) == len(pairs) == 100
+    assert all(left[0] != right[0] for left, right in pairs)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "link_type", "expected"),
+    [([10], "dedupe_only", 45), ([6, 4], "dedupe_only", 45), ([6, 4], "link_and_dedupe", 45), ([6, 4], "link_only", 24),
+     ([2, 3, 5], "link_only", 31), ([1], "link_only", 0)],
+)
+def test_possible_pairs(sizes, link_type, expected):
+    assert possible_pairs(sizes, link_type) == expected
