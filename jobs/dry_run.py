@@ -48,7 +48,7 @@ def _load_quietly(path: str | Path, load: Callable[[], object]) -> None:
 
 def check_settings(context: RunContext, stages: tuple[str, ...]) -> list[str]:
     """Load every settings file the stages read; one plan line per file."""
-    from matching.model_io import model_from_json
+    from jobs.match import load_model_file
     from matching.settings import load_settings
     from matching.standardize import load_vocabulary
     from matching.survivorship import load_survivorship
@@ -67,7 +67,7 @@ def check_settings(context: RunContext, stages: tuple[str, ...]) -> list[str]:
         checks.append(("matching", config.matching, lambda: load_settings(Path(config.matching))))
     if "match" in stages and context.model_path is not None:
         model = context.model_path
-        checks.append(("model", model, lambda: model_from_json(model.read_text(encoding="utf-8"))))
+        checks.append(("model", model, lambda: load_model_file(model, load_settings(Path(config.matching)))))
     if "publish" in stages:
         checks.append(("survivorship", config.survivorship, lambda: load_survivorship(config.survivorship)))
     for _, path, load in checks:

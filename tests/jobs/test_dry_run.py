@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from jobs.errors import ConfigError, SourceError
 from jobs.lake import Lake
 from jobs.pipeline import STAGES
 from jobs.runs import RunContext
+from matching.fellegi_sunter import ComparisonParameters, FellegiSunterModel
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "cdi.yaml"
 
@@ -90,3 +92,13 @@ def test_a_lake_inside_a_file_is_a_config_error(spark, demo_data, tmp_path):
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(ConfigError, match="is a file, not a folder"):
         dry_run(spark, context_for(demo_data, tmp_path / "file" / "lake"), ("publish",))
+
+
+def test_a_model_without_term_frequencies_fails_the_dry_run_naming_the_file(spark, demo_data, tmp_path):
+    model = FellegiSunterModel((ComparisonParameters("given_name", 1, m=(0.1, 0.9), u=(0.9, 0.1), tf=True),), 0.01)
+    path = tmp_path / "old-model.json"
+    path.write_text(model.to_json())
+    context = replace(context_for(demo_data, tmp_path / "lake"), model_path=path)
+
+    with pytest.raises(ConfigError, match=f"--model {path}: no term frequencies for given_name, family_name"):
+        dry_run(spark, context, ("match",))
