@@ -397,7 +397,9 @@ def train_in_sessions(
     birth date, those relatives are rare. Each comparison's m is the mean of
     its session estimates; a comparison no session estimates, and a session
     that holds no pairs or whose EM fails, keep the first estimate. lambda
-    stays the share of matches among all the patterns.
+    is then re-estimated over all the patterns with the final m and u
+    (``estimate_lambda``): the first EM's lambda goes with its own m, which
+    took relatives for matches, and overstates the share of matches.
     """
     tf_names = tuple(tf_comparisons)
     model = train(patterns, comparisons, u, tf_names, max_iterations, tolerance)
@@ -416,17 +418,36 @@ def train_in_sessions(
             continue
         for parameters in trained.comparisons:
             estimates[parameters.name].append(np.asarray(parameters.m))
-    return FellegiSunterModel(
+    final = replace(
+        model,
         comparisons=tuple(
             replace(c, m=tuple(float(v) for v in np.mean(estimates[c.name], axis=0)))
             if estimates[c.name]
             else c
             for c in model.comparisons
         ),
-        lambda_=model.lambda_,
-        iterations=model.iterations,
-        converged=model.converged,
     )
+    return replace(final, lambda_=estimate_lambda(patterns, final, max_iterations, tolerance))
+
+
+def estimate_lambda(
+    patterns: pd.DataFrame, model: FellegiSunterModel, max_iterations: int = 100, tolerance: float = 1e-5
+) -> float:
+    """The share of matches among ``patterns`` by EM over lambda alone, m and u held at ``model``'s."""
+    counts = _pattern_counts(patterns)
+    levels = {c.name: level_array(patterns, c.name, c.levels) for c in model.comparisons}
+    m = {c.name: np.asarray(c.m) for c in model.comparisons}
+    u = {c.name: np.asarray(c.u) for c in model.comparisons}
+    lambda_now = model.lambda_
+    for _ in range(max_iterations):
+        posterior = _posterior(levels, m, u, lambda_now)
+        lambda_next = float(
+            np.clip((counts * posterior).sum() / counts.sum(), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+        )
+        if abs(lambda_next - lambda_now) < tolerance:
+            return lambda_next
+        lambda_now = lambda_next
+    return lambda_now
 
 
 def random_pair_prior(candidate_lambda: float, candidate_pairs: int, possible_pairs: int) -> float:
