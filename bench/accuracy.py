@@ -220,13 +220,17 @@ def section(rows: list[Row]) -> str:
 
 
 def write_section(text: str) -> None:
-    """Replace (or add) the Accuracy section of ``docs/benchmarks.md``, keeping any other sections."""
+    """Replace (or add) the section of ``docs/benchmarks.md`` that ``text`` heads, keeping any other sections.
+
+    ``text`` starts with its ``## `` heading line (for example the Accuracy or the Scale section).
+    """
+    heading = text.splitlines()[0]
     current = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    start = current.find(SECTION)
+    start = current.find(heading)
     if start < 0:
         updated = current.rstrip("\n") + "\n\n" + text
     else:
-        following = current.find("\n## ", start + len(SECTION))
+        following = current.find("\n## ", start + len(heading))
         rest = current[following + 1:] if following >= 0 else ""
         updated = current[:start] + text + ("\n" + rest if rest else "")
     DOC.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Splink 5 (DuckDB backend) set up from cdi's own matching settings, for side-by-side benchmarks.
+"""Splink 5 (DuckDB or Spark backend) set up from cdi's own matching settings, for side-by-side benchmarks.
 
 The peer gets the same blocking rules and comparisons as cdi, translated level
 by level from ``MatchSettings``, so a difference in accuracy comes from the
@@ -6,24 +6,51 @@ model (training, scoring, clustering), not from what either tool looks at.
 Training follows Splink's documented workflow: the prior from deterministic
 rules, u from random pairs, then m by EM over two blocking rules that each
 leave the other rule's attributes free to be estimated.
+
+Custom comparison levels are written in DuckDB SQL and translated by Splink
+(sqlglot) for the Spark backend; blocking rules are cdi's Spark SQL keys,
+which DuckDB also reads (with ``soundex`` added as a function).
+
+Run alone, it is the Splink step of ``bench/scale.py``, in its own process so
+its memory can be measured apart (Java 17 for the Spark backend)::
+
+    .venv/bin/python -m bench.splink_peer --backend spark --lake LAKE --out DIR
+
+It reads ``LAKE``'s ``silver/customers_std`` with delta-rs, trains, predicts
+and clusters, and writes ``DIR/clusters.parquet`` (record_id, cluster_id) and
+``DIR/result.json`` (seconds of Splink's work). ``--count-pairs`` instead of
+``--backend`` only counts, exactly and in DuckDB, the pairs Splink's blocking
+would score.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
-import time
 import re
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import jellyfish
 import pandas as pd
+import pyarrow as pa
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
+from deltalake import DeltaTable
+from pyspark.sql import SparkSession
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.backends.spark import SparkAPI, similarity_jar_location
+from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.comparison_creator import ComparisonCreator
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
+from splink.internals.database_api import DatabaseAPI
 
+from jobs.lake import Lake
+from jobs.spark import build_session, jar_settings
 from matching.compare import comparison_columns
 from matching.settings import (
     KEY_COLUMNS,
@@ -39,6 +66,7 @@ from matching.settings import (
     MatchSettings,
     NamesSwappedLevel,
     NumericDistanceLevel,
+    load_settings,
 )
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -47,6 +75,8 @@ PRIOR_RULES = ("l.given_name = r.given_name AND l.family_name = r.family_name AN
 PRIOR_RECALL = 0.7
 # EM sessions: each fixes the attributes it blocks on and estimates m for the rest.
 EM_RULES = (("given_name", "family_name"), ("birth_date",))
+BACKENDS = ("duckdb", "spark")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -74,13 +104,18 @@ def blocking_rules(settings: MatchSettings) -> list[str]:
     ]
 
 
+def _custom(condition: str) -> ComparisonLevelCreator:
+    """A level written in DuckDB SQL; Splink translates it for other backends."""
+    return cll.CustomLevel(condition, base_dialect_str="duckdb")
+
+
 def _null_level(comparison: Comparison) -> ComparisonLevelCreator:
     """cdi's missing: no level can be judged, each level's columns null on either side."""
     unjudged = [
         "(" + " OR ".join(f"{c}_{side} IS NULL" for c in comparison.level_columns(level) for side in "lr") + ")"
         for level in comparison.levels
     ]
-    return cll.CustomLevel(" AND ".join(dict.fromkeys(unjudged))).configure(is_null_level=True)
+    return _custom(" AND ".join(dict.fromkeys(unjudged))).configure(is_null_level=True)
 
 
 def _level(comparison: Comparison, level: Level) -> ComparisonLevelCreator:
@@ -95,19 +130,19 @@ def _level(comparison: Comparison, level: Level) -> ComparisonLevelCreator:
     if isinstance(level, (LevenshteinLevel, DamerauLevenshteinLevel)):
         function = "levenshtein" if isinstance(level, LevenshteinLevel) else "damerau_levenshtein"
         if level.max_distance is not None:
-            return cll.CustomLevel(f"{function}({col}_l, {col}_r) <= {level.max_distance}")
+            return _custom(f"{function}({col}_l, {col}_r) <= {level.max_distance}")
         # recordlinkage's normalized similarity: 1 - distance / longer length.
         similarity = f"1 - {function}({col}_l, {col}_r) / greatest(length({col}_l), length({col}_r))"
-        return cll.CustomLevel(f"{similarity} >= {level.threshold}")
+        return _custom(f"{similarity} >= {level.threshold}")
     if isinstance(level, DateTransposedLevel):
-        return cll.CustomLevel(
+        return _custom(
             f"{col}_l = {col}_r OR (year({col}_l) = year({col}_r) "
             f"AND month({col}_l) = day({col}_r) AND day({col}_l) = month({col}_r))"
         )
     if isinstance(level, DateDistanceLevel):
-        return cll.CustomLevel(f"abs(date_diff('day', {col}_l, {col}_r)) <= {level.max_days}")
+        return _custom(f"abs(date_diff('day', {col}_l, {col}_r)) <= {level.max_days}")
     if isinstance(level, NumericDistanceLevel):
-        return cll.CustomLevel(
+        return _custom(
             f"abs(try_cast({col}_l AS DOUBLE) - try_cast({col}_r AS DOUBLE)) <= {level.max_abs}"
         )
     if isinstance(level, NamesSwappedLevel):
@@ -126,16 +161,64 @@ def comparisons(settings: MatchSettings) -> list[ComparisonCreator]:
     ]
 
 
-def run_splink(records: pd.DataFrame, settings: MatchSettings, threshold: float, seed: int) -> SplinkResult:
-    """Train, predict and cluster ``records`` (``record_id`` plus canonical attributes) with Splink."""
+def duckdb_api() -> DuckDBAPI:
+    """An in-memory DuckDB for Splink, with the ``soundex`` cdi's blocking rules use.
 
-    started = time.perf_counter()
-    columns = ["record_id", *[c for c in comparison_columns(settings) if c in records.columns]]
-    data = records[list(dict.fromkeys(columns + [c for c in KEY_COLUMNS if c in records.columns]))]
+    Spark's soundex has no DuckDB built-in; jellyfish implements the same American Soundex.
+    """
     connection = duckdb.connect()
-    # Spark's soundex has no DuckDB built-in; jellyfish implements the same American Soundex.
     connection.create_function("soundex", lambda text: jellyfish.soundex(text) if text else None, [str], str)
-    api = DuckDBAPI(connection=connection)
+    return DuckDBAPI(connection=connection)
+
+
+def spark_session(checkpoint_dir: Path) -> SparkSession:
+    """cdi's own session settings plus Splink's similarity UDF jar and a checkpoint folder."""
+    jars = [jar for jar in jar_settings().get("spark.jars", "").split(",") if jar]
+    spark = build_session({"spark.app.name": "splink", "spark.jars": ",".join([*jars, similarity_jar_location()])})
+    spark.sparkContext.setCheckpointDir(str(checkpoint_dir))
+    return spark
+
+
+def _linkage_table(records: pd.DataFrame, settings: MatchSettings) -> pa.Table:
+    """``record_id`` plus the attributes the comparisons and blocking keys read, as Arrow.
+
+    An attribute missing from every record (pandas: all None) is typed as a string:
+    Spark cannot store a column of Arrow's null type.
+    """
+    columns = ["record_id", *[c for c in comparison_columns(settings) if c in records.columns]]
+    columns = list(dict.fromkeys(columns + [c for c in KEY_COLUMNS if c in records.columns]))
+    table = pa.Table.from_pandas(records[columns], preserve_index=False)
+    schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema])
+    return table.cast(schema)
+
+
+def candidate_pairs(records: pd.DataFrame, settings: MatchSettings) -> int:
+    """Exact number of pairs Splink scores with cdi's blocking rules (each pair once), counted in DuckDB."""
+    api = duckdb_api()
+    counts = count_comparisons_from_blocking_rules(
+        api.register(_linkage_table(records, settings)),
+        blocking_rules=blocking_rules(settings),
+        link_type="dedupe_only",
+        unique_id_column_name="record_id",
+        record_sample_proportion=1.0,
+    )
+    return int(counts[-1]["cumulative_comparison_count"]) if counts else 0
+
+
+def run_splink(
+    records: pd.DataFrame,
+    settings: MatchSettings,
+    threshold: float,
+    seed: int,
+    api: DatabaseAPI | None = None,
+) -> SplinkResult:
+    """Train, predict and cluster ``records`` (``record_id`` plus canonical attributes) with Splink.
+
+    ``api`` is the backend (default: a new in-memory DuckDB); the time runs from
+    handing Splink the records to the clusters in pandas.
+    """
+    started = time.perf_counter()
+    backend = api if api is not None else duckdb_api()
     creator = SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="record_id",
@@ -143,7 +226,7 @@ def run_splink(records: pd.DataFrame, settings: MatchSettings, threshold: float,
         blocking_rules_to_generate_predictions=blocking_rules(settings),
         retain_intermediate_calculation_columns=False,
     )
-    linker = Linker(api.register(data), creator, log_level=logging.WARNING)
+    linker = Linker(backend.register(_linkage_table(records, settings)), creator, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match(list(PRIOR_RULES), recall=PRIOR_RECALL)
     linker.training.estimate_u_using_random_sampling(max_pairs=settings.model.u_random_pairs, seed=seed)
     for rule in EM_RULES:
@@ -153,8 +236,42 @@ def run_splink(records: pd.DataFrame, settings: MatchSettings, threshold: float,
         predictions, threshold_match_probability=threshold
     ).as_pandas_dataframe()
     seconds = time.perf_counter() - started
-    connection.close()
     return SplinkResult(
         clusters=pd.Series(clustered["cluster_id"].astype(str).to_numpy(), index=clustered["record_id"].to_numpy()),
         seconds=seconds,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run Splink on a cdi lake's standardized records.")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--backend", choices=BACKENDS, help="train, predict and cluster with this backend")
+    mode.add_argument("--count-pairs", action="store_true", help="only count the candidate pairs (DuckDB)")
+    parser.add_argument("--lake", required=True, help="a cdi lake after its standardize stage")
+    parser.add_argument("--out", required=True, type=Path, help="folder for result.json (and clusters.parquet)")
+    parser.add_argument("--settings", type=Path, default=ROOT / "conf" / "matching.yaml")
+    args = parser.parse_args(argv)
+    settings = load_settings(args.settings)
+    args.out.mkdir(parents=True, exist_ok=True)
+    records = DeltaTable(Lake.at(args.lake).customers_std).to_pandas()
+    if args.count_pairs:
+        pairs = candidate_pairs(records, settings)
+        (args.out / "result.json").write_text(json.dumps({"records": len(records), "candidate_pairs": pairs}) + "\n")
+        print(f"Splink blocking: {len(records)} records, {pairs} candidate pairs")
+        return 0
+    spark = spark_session(args.out / "checkpoints") if args.backend == "spark" else None
+    api = SparkAPI(spark_session=spark) if spark is not None else duckdb_api()
+    result = run_splink(records, settings, settings.thresholds.match, settings.model.seed, api)
+    if spark is not None:
+        spark.stop()
+    clusters = pd.DataFrame({"record_id": result.clusters.index, "cluster_id": result.clusters.to_numpy()})
+    clusters.to_parquet(args.out / "clusters.parquet", index=False)
+    (args.out / "result.json").write_text(
+        json.dumps({"backend": args.backend, "records": len(records), "seconds": result.seconds}) + "\n"
+    )
+    print(f"Splink {args.backend}: {len(records)} records, {result.seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
