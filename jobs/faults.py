@@ -5,6 +5,11 @@
 ``...:during:<table>`` arms a timer instead, so the kill lands while the
 write to ``<table>`` is running (``CDI_FAULT_DELAY`` seconds, default 1).
 Unset, every call is a no-op.
+
+The points: ``stage:after:<stage>`` (the stage's work done, its audit row not
+yet written), ``ingest:during:<source>`` (the append to ``bronze/<source>``),
+``validate:during:customers_std`` (the MERGE into ``silver/customers_std``),
+``publish:during:<gold table>`` and ``publish:after:<gold table>``.
 """
 
 from __future__ import annotations

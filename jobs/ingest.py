@@ -24,6 +24,7 @@ from jobs.audit import AuditRow, Stopwatch, record_audit
 from jobs.config import PipelineConfig, SourceConfig
 from jobs.delta_io import append, read_table, replace_where, sql_string, table_exists
 from jobs.errors import ValidationStopped
+from jobs.faults import fault_point
 from jobs.lake import Lake
 from jobs.sources import CORRUPT_COLUMN, read_source, safe_column_name
 
@@ -177,6 +178,7 @@ def _land(
     try:
         landed = new_rows.count()
         if landed or not table_exists(spark, path):
+            fault_point(f"ingest:during:{source.name}")
             append(new_rows, path)
     finally:
         new_rows.unpersist()

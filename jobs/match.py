@@ -34,7 +34,7 @@ from delta.tables import DeltaTable
 from jobs.delta_io import read_table, table_exists
 from jobs.errors import ConfigError
 from jobs.runs import RunContext
-from matching.blocking import GuardedBlock, guarded_candidate_pairs, possible_pairs, random_pairs
+from matching.blocking import GuardedBlock, guarded_candidate_pairs, key_fingerprint, possible_pairs, random_pairs
 from matching.cluster import cluster_pairs
 from matching.compare import (
     attach_for_settings,
@@ -397,7 +397,10 @@ def run_match(
         saved, guarded = match_everything(spark, context, settings, records, decisions, given)
         changed = None
     for block in guarded:
-        log.warning("blocking: %s", block)
+        log.warning(
+            "blocking rule %r: a block of %d records was %s (key %s; values in cdi blocking-report)",
+            block.rule, block.size, block.action.replace("_", "-"), key_fingerprint(block.key),
+        )
     (run_dir / "model.json").write_text(saved.to_json())
     outcome = _outcome(spark, context, settings, records.count(), saved, guarded, changed)
     records.unpersist()

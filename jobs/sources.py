@@ -56,11 +56,15 @@ def _credentials(source: SourceConfig) -> dict[str, str]:
 def _jdbc_reader(spark: SparkSession, source: SourceConfig):
     assert source.url is not None
     driver = source.driver or next((d for prefix, d in DRIVERS.items() if source.url.startswith(prefix)), None)
-    if source.url.startswith("jdbc:sqlite:"):
-        database = source.url.removeprefix("jdbc:sqlite:").split("?")[0]
-        if database and database != ":memory:" and not Path(database).exists():
-            raise SourceError(f"source {source.name!r}: SQLite database file {database} not found")
-    reader = spark.read.format("jdbc").option("url", source.url)
+    url = source.url
+    if url.startswith("jdbc:sqlite:"):
+        database, question, params = url.removeprefix("jdbc:sqlite:").partition("?")
+        if database and database != ":memory:":
+            if not Path(database).exists():
+                raise SourceError(f"source {source.name!r}: SQLite database file {database} not found")
+            # Executors on a cluster open the file from their own working directory.
+            url = f"jdbc:sqlite:{Path(database).resolve()}{question}{params}"
+    reader = spark.read.format("jdbc").option("url", url)
     if driver:
         reader = reader.option("driver", driver)
     for option, value in _credentials(source).items():

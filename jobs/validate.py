@@ -24,6 +24,7 @@ from jobs.audit import AuditRow, Stopwatch, record_audit
 from jobs.config import SourceConfig
 from jobs.delta_io import read_table, replace_where, sql_string, table_exists
 from jobs.errors import ValidationStopped
+from jobs.faults import fault_point
 from jobs.runs import RunContext
 from jobs.standardize import latest_bronze, staged_path
 from quality.suites import load_suite
@@ -135,6 +136,7 @@ def _quarantine(results: list[ValidationResult], staged: DataFrame) -> DataFrame
 def merge_into_customers_std(spark: SparkSession, path: str, passed: DataFrame) -> None:
     """Upsert by record id; a record whose hash is unchanged is left alone."""
     rows = passed.select(*CANONICAL_SCHEMA.fieldNames())
+    fault_point("validate:during:customers_std")
     if not table_exists(spark, path):
         rows.write.format("delta").save(path)
         return

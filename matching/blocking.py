@@ -14,6 +14,7 @@ cache it beforehand when it is expensive to recompute.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Sequence
@@ -94,7 +95,16 @@ def _keyed(records: DataFrame, rule: BlockingRule, settings: MatchSettings) -> D
 
 
 def _describe_key(values: tuple[Any, ...]) -> str:
+    """A block key's values as printed by ``cdi blocking-report``, which a user asks for explicitly."""
     return repr(tuple(values))
+
+
+def key_fingerprint(values: tuple[Any, ...]) -> str:
+    """A block key for logs: its values hashed, so logs never carry names or contact details.
+
+    ``cdi blocking-report`` prints the values beside the same fingerprint.
+    """
+    return "#" + hashlib.sha256(repr(tuple(values)).encode("utf-8")).hexdigest()[:10]
 
 
 def _guard(keyed: DataFrame, rule: BlockingRule, settings: MatchSettings) -> tuple[DataFrame, list[GuardedBlock]]:
@@ -112,7 +122,7 @@ def _guard(keyed: DataFrame, rule: BlockingRule, settings: MatchSettings) -> tup
         for block in guarded:
             LOGGER.warning(
                 "blocking rule %r: key %s has %d records (max_block_size %d) and no sub_block_key: skipped",
-                rule.name, _describe_key(block.key), block.size, limit,
+                rule.name, key_fingerprint(block.key), block.size, limit,
             )
         return keyed.join(F.broadcast(big), names, "left_anti").withColumn(_SUB, F.lit("")), guarded
 
@@ -120,7 +130,7 @@ def _guard(keyed: DataFrame, rule: BlockingRule, settings: MatchSettings) -> tup
     for block in guarded:
         LOGGER.warning(
             "blocking rule %r: key %s has %d records (max_block_size %d): sub-blocked by %s",
-            rule.name, _describe_key(block.key), block.size, limit, settings.sub_block_key,
+            rule.name, key_fingerprint(block.key), block.size, limit, settings.sub_block_key,
         )
     flagged = (
         keyed.join(F.broadcast(big.withColumn(_BIG, F.lit(True))), names, "left")
@@ -138,8 +148,8 @@ def _guard(keyed: DataFrame, rule: BlockingRule, settings: MatchSettings) -> tup
         block = GuardedBlock(rule.name, tuple(row[n] for n in names), row["count"], "skipped", row[_SUB])
         guarded.append(block)
         LOGGER.warning(
-            "blocking rule %r: key %s sub-block %r still has %d records (max_block_size %d): skipped",
-            rule.name, _describe_key(block.key), block.sub_key, block.size, limit,
+            "blocking rule %r: key %s: a sub-block still has %d records (max_block_size %d): skipped",
+            rule.name, key_fingerprint(block.key), block.size, limit,
         )
     skip = spark.createDataFrame(
         [tuple(row[n] for n in [*names, _SUB]) for row in still_big], flagged.select(*names, _SUB).schema
@@ -271,7 +281,7 @@ def format_blocking_report(reports: list[RuleReport]) -> str:
         lines.append("")
         lines.append(f"largest blocks of {r.rule}:")
         for block in r.largest:
-            lines.append(f"  {block.size:>10,}  {block.status:<11}  {_describe_key(block.key)}")
+            lines.append(f"  {block.size:>10,}  {block.status:<11}  {_describe_key(block.key)}  {key_fingerprint(block.key)}")
     return "\n".join(lines)
 
 
