@@ -4,14 +4,15 @@ Run from the repository root (Java 17 for Spark)::
 
     JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 .venv/bin/python -m bench.incremental --customers 45000
 
-Generates the demo sources (about 2.2 rows per customer), holds back every
-k-th web shop signup so that the held-back rows are ``--share`` of all source
-rows, and runs the whole pipeline on the rest (run 1). The lake is then
+Generates the demo sources (about 2.2 rows per customer), holds back the
+newest web shop signups so that the held-back rows are ``--share`` of all
+source rows, and runs the whole pipeline on the rest (run 1). The lake is then
 copied; with the held-back rows restored, run 2 goes once with
-``cdi run --incremental`` (scores only pairs of new or changed records with
-run 1's model and re-clusters the components they touch) and once as a full
-run scoring every pair with the same model (``--model``), each on its own
-copy. Both run 2s must publish the same golden table; the script checks that
+``cdi run --incremental`` (reads only rows past each source's watermark,
+scores only pairs of new or changed records with run 1's model and
+re-clusters the components they touch) and once as a full run that reads
+every source row and scores every pair with the same model (``--model``),
+each on its own copy. Both run 2s must publish the same golden table; the script checks that
 and prints wall time and seconds per stage of each. Work files go to
 ``bench/out/incremental/`` (git-ignored); the table is written to the
 "Incremental runs" section of ``docs/benchmarks.md``.
@@ -48,12 +49,13 @@ def source_rows(data: Path) -> int:
 
 
 def hold_back(data: Path, share: float) -> tuple[list[str], int]:
-    """Remove every k-th signup so about ``share`` of all rows are held back; (the full file's lines, rows held)."""
+    """Remove the newest signups (by ``created_at``, the source's watermark) so about ``share`` of all rows
+    arrive in run 2, as new rows do; return the full file's lines and the number held back."""
     path = data / SIGNUPS
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     wanted = min(len(lines), max(1, round(share * source_rows(data))))
-    step = len(lines) // wanted
-    held = set(range(step - 1, len(lines), step)[:wanted])
+    newest = sorted(range(len(lines)), key=lambda i: json.loads(lines[i])["created_at"])[-wanted:]
+    held = set(newest)
     path.write_text("".join(line for i, line in enumerate(lines) if i not in held), encoding="utf-8")
     return lines, len(held)
 
