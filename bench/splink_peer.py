@@ -212,7 +212,7 @@ def run_splink(
     seed: int,
     api: DatabaseAPI | None = None,
 ) -> SplinkResult:
-    """Train, predict and cluster ``records`` (``record_id`` plus canonical attributes) with Splink.
+    """Train, predict and cluster ``records`` (``record_id``, ``source_system`` and canonical attributes) with Splink.
 
     ``api`` is the backend (default: a new in-memory DuckDB); the time runs from
     handing Splink the records to the clusters in pandas.
@@ -220,13 +220,18 @@ def run_splink(
     started = time.perf_counter()
     backend = api if api is not None else duckdb_api()
     creator = SettingsCreator(
-        link_type="dedupe_only",
+        link_type=settings.link_type,
         unique_id_column_name="record_id",
         comparisons=comparisons(settings),
         blocking_rules_to_generate_predictions=blocking_rules(settings),
         retain_intermediate_calculation_columns=False,
     )
-    linker = Linker(backend.register(_linkage_table(records, settings)), creator, log_level=logging.WARNING)
+    if settings.link_type == "dedupe_only":
+        tables = backend.register(_linkage_table(records, settings))
+    else:
+        # One input table per source: Splink links across them (and, for link_and_dedupe, within them too).
+        tables = [backend.register(_linkage_table(group, settings)) for _, group in records.groupby("source_system")]
+    linker = Linker(tables, creator, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match(list(PRIOR_RULES), recall=PRIOR_RECALL)
     linker.training.estimate_u_using_random_sampling(max_pairs=settings.model.u_random_pairs, seed=seed)
     for rule in EM_RULES:
