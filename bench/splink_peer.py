@@ -51,6 +51,7 @@ from splink.internals.database_api import DatabaseAPI
 
 from jobs.lake import Lake
 from jobs.spark import build_session, jar_settings
+from matching.blocking import apply_pair_budget
 from matching.compare import comparison_columns
 from matching.settings import (
     KEY_COLUMNS,
@@ -161,14 +162,40 @@ def comparisons(settings: MatchSettings) -> list[ComparisonCreator]:
     ]
 
 
-def duckdb_api() -> DuckDBAPI:
-    """An in-memory DuckDB for Splink, with the ``soundex`` cdi's blocking rules use.
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the ``soundex`` cdi's blocking rules use.
 
     Spark's soundex has no DuckDB built-in; jellyfish implements the same American Soundex.
     """
     connection = duckdb.connect()
     connection.create_function("soundex", lambda text: jellyfish.soundex(text) if text else None, [str], str)
-    return DuckDBAPI(connection=connection)
+    return connection
+
+
+def duckdb_api() -> DuckDBAPI:
+    """An in-memory DuckDB for Splink, with ``soundex``."""
+    return DuckDBAPI(connection=_duckdb())
+
+
+def budgeted_settings(records: pd.DataFrame, settings: MatchSettings) -> MatchSettings:
+    """The settings with cdi's pair budget applied to the blocking rules, counted in DuckDB.
+
+    Block sizes are counted as cdi counts them in Spark (``matching.blocking.refine_rules``),
+    so Splink blocks with the rules cdi used on the same records.
+    """
+    connection = _duckdb()
+    connection.register("records", _linkage_table(records, settings))
+    level_pairs: dict[tuple[int, int], int] = {}
+    for index, rule in enumerate(settings.blocking_rules):
+        for level in range(len(rule.refine) + 1 if rule.refine else 0):
+            keys = [f"({key})" for key in rule.refined(level).keys]
+            not_null = " AND ".join(f"{key} IS NOT NULL" for key in keys)
+            query = (
+                f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM "
+                f"(SELECT count(*) AS n FROM records WHERE {not_null} GROUP BY {', '.join(keys)})"
+            )
+            level_pairs[(index, level)] = int(connection.execute(query).fetchone()[0])
+    return apply_pair_budget(settings, level_pairs, len(records))[0]
 
 
 def spark_session(checkpoint_dir: Path) -> SparkSession:
@@ -256,9 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="folder for result.json (and clusters.parquet)")
     parser.add_argument("--settings", type=Path, default=ROOT / "conf" / "matching.yaml")
     args = parser.parse_args(argv)
-    settings = load_settings(args.settings)
     args.out.mkdir(parents=True, exist_ok=True)
     records = DeltaTable(Lake.at(args.lake).customers_std).to_pandas()
+    settings = budgeted_settings(records, load_settings(args.settings))
     if args.count_pairs:
         pairs = candidate_pairs(records, settings)
         (args.out / "result.json").write_text(json.dumps({"records": len(records), "candidate_pairs": pairs}) + "\n")

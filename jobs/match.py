@@ -34,7 +34,15 @@ from delta.tables import DeltaTable
 from jobs.delta_io import read_table, table_exists
 from jobs.errors import ConfigError
 from jobs.runs import RunContext
-from matching.blocking import GuardedBlock, guarded_candidate_pairs, key_fingerprint, possible_pairs, random_pairs
+from matching.blocking import (
+    GuardedBlock,
+    Refinement,
+    guarded_candidate_pairs,
+    key_fingerprint,
+    possible_pairs,
+    random_pairs,
+    refine_rules,
+)
 from matching.cluster import cluster_pairs
 from matching.compare import (
     attach_for_settings,
@@ -75,6 +83,7 @@ class MatchOutcome:
     flagged_clusters: int
     model_kind: str
     guarded_blocks: list[GuardedBlock] = field(default_factory=list)
+    refinements: list[Refinement] = field(default_factory=list)
     changed_records: int | None = None  # set by an incremental run: records new or changed since the last match
 
 
@@ -224,9 +233,14 @@ def load_model_file(path: Path, settings: MatchSettings) -> SavedModel:
     return saved
 
 
-def guard_signature(guarded: list[GuardedBlock]) -> str:
-    """The blocks the guard acted on and how, ignoring their sizes: equal signatures, equal pair sets."""
-    return json.dumps(sorted([b.rule, repr(b.key), b.action, b.sub_key] for b in guarded))
+def guard_signature(guarded: list[GuardedBlock], refinements: list[Refinement]) -> str:
+    """The keys the pair budget added and the blocks the guard acted on, ignoring sizes: equal signatures, equal pair sets."""
+    return json.dumps(
+        {
+            "refined": sorted([r.rule, list(r.added)] for r in refinements),
+            "blocks": sorted([b.rule, repr(b.key), b.action, b.sub_key] for b in guarded),
+        }
+    )
 
 
 def _state_path(context: RunContext) -> str:
@@ -271,8 +285,12 @@ def match_everything(
     records: DataFrame,
     decisions: DataFrame,
     saved: SavedModel | None,
+    refinements: list[Refinement],
 ) -> tuple[SavedModel, list[GuardedBlock]]:
-    """Score every candidate pair (training a model unless ``saved``) and cluster all records."""
+    """Score every candidate pair (training a model unless ``saved``) and cluster all records.
+
+    ``settings`` carry the blocking rules as refined for the pair budget (``refinements``).
+    """
     spark.createDataFrame([], MODEL_STATE_SCHEMA).write.format("delta").mode("overwrite").save(_state_path(context))
     pairs, guarded = guarded_candidate_pairs(records, settings)
     frequencies = saved.term_frequencies if saved else collect_term_frequencies(records, settings)
@@ -288,7 +306,8 @@ def match_everything(
     _write_table(score_pairs(vectors, saved.model, settings).withColumn("run_id", F.lit(context.run_id)), pairs_path)
     clusters = _cluster(records, read_table(spark, pairs_path), decisions, settings)
     _write_table(_clusters_with_lineage(clusters, records, context.run_id), context.lake.path("silver", "clusters"))
-    state = spark.createDataFrame([(context.run_id, saved.to_json(), guard_signature(guarded))], MODEL_STATE_SCHEMA)
+    signature = guard_signature(guarded, refinements)
+    state = spark.createDataFrame([(context.run_id, saved.to_json(), signature)], MODEL_STATE_SCHEMA)
     state.write.format("delta").mode("overwrite").save(_state_path(context))
     return saved, guarded
 
@@ -300,11 +319,13 @@ def match_changed(
     records: DataFrame,
     decisions: DataFrame,
     state: Row,
+    refinements: list[Refinement],
 ) -> tuple[SavedModel, list[GuardedBlock], int] | None:
     """Score and re-cluster only what records new or changed since the last match touch.
 
-    Returns None, having written nothing, when the guard's blocks differ from
-    the last full run's: then only a full scoring equals a full run.
+    Returns None, having written nothing, when the pair budget's refinements or
+    the guard's blocks differ from the last full run's: then only a full
+    scoring equals a full run.
     """
     saved = saved_model_from_json(state["model_json"])
     clusters_path = context.lake.path("silver", "clusters")
@@ -320,8 +341,11 @@ def match_changed(
     touched = changed.unionByName(gone).localCheckpoint()
 
     pairs, guarded = guarded_candidate_pairs(records, settings, new_record_ids=changed)
-    if guard_signature(guarded) != state["guarded_blocks"]:
-        log.warning("incremental match: the huge-block guard acts on other blocks than at the last full run; scoring all pairs")
+    if guard_signature(guarded, refinements) != state["guarded_blocks"]:
+        log.warning(
+            "incremental match: the pair budget or the huge-block guard acts otherwise than at the last full run; "
+            "scoring all pairs"
+        )
         return None
     vectors = comparison_vectors(pairs, records, settings, saved.term_frequencies)
     scored = score_pairs(vectors, saved.model, settings).withColumn("run_id", F.lit(context.run_id)).localCheckpoint()
@@ -381,8 +405,9 @@ def run_match(
 ) -> MatchOutcome:
     records = read_table(spark, context.lake.customers_std).persist()
     decisions = steward_pair_decisions(spark, context).localCheckpoint()
+    settings, refinements = refine_rules(records, settings)
     state = last_match_state(spark, context) if context.incremental and model_path is None else None
-    incremental = match_changed(spark, context, settings, records, decisions, state) if state else None
+    incremental = match_changed(spark, context, settings, records, decisions, state, refinements) if state else None
     if incremental is not None:
         saved, guarded, changed = incremental
     else:
@@ -394,7 +419,7 @@ def run_match(
             if context.incremental:
                 log.warning("incremental match: no model from an earlier full match; training one on all records")
             given = None
-        saved, guarded = match_everything(spark, context, settings, records, decisions, given)
+        saved, guarded = match_everything(spark, context, settings, records, decisions, given, refinements)
         changed = None
     for block in guarded:
         log.warning(
@@ -402,7 +427,7 @@ def run_match(
             block.rule, block.size, block.action.replace("_", "-"), key_fingerprint(block.key),
         )
     (run_dir / "model.json").write_text(saved.to_json())
-    outcome = _outcome(spark, context, settings, records.count(), saved, guarded, changed)
+    outcome = _outcome(spark, context, settings, records.count(), saved, guarded, refinements, changed)
     records.unpersist()
     return outcome
 
@@ -414,6 +439,7 @@ def _outcome(
     record_count: int,
     saved: SavedModel,
     guarded: list[GuardedBlock],
+    refinements: list[Refinement],
     changed: int | None,
 ) -> MatchOutcome:
     scored = read_table(spark, context.lake.path("silver", "pairs"))
@@ -441,5 +467,6 @@ def _outcome(
         flagged_clusters=cluster_stats["flagged"] or 0,
         model_kind=type(saved.model).__name__,
         guarded_blocks=guarded,
+        refinements=refinements,
         changed_records=changed,
     )

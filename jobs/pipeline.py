@@ -72,6 +72,11 @@ def stage_match(spark: SparkSession, context: RunContext) -> None:
     from matching.settings import load_settings
 
     outcome = run_match(spark, context, load_settings(Path(context.config.matching)), local_run_dir(context), context.model_path)
+    for refinement in outcome.refinements:
+        print(
+            f"  pair budget: rule {refinement.rule} refined by {', '.join(refinement.added)}: "
+            f"{refinement.pairs_before:,} → {refinement.pairs_after:,} pairs (budget {refinement.budget:,})"
+        )
     if outcome.changed_records is not None:
         print(f"  incremental: {outcome.changed_records} new or changed records scored with the last model")
     print(

@@ -2,11 +2,21 @@
 
 Each blocking rule is an equi-join of the records with themselves on the tuple
 of its key expressions; a record with a null key takes no part in that rule.
-Before joining, block sizes are counted: a key value shared by more than
-``max_block_size`` records is split by ``sub_block_key`` and, where a
-sub-block is still too big, skipped with a warning. Nothing here builds a
-cross join or collects pairs to the driver; only the (few) oversized key
-values are collected, to log and broadcast them.
+
+Two guards keep the pairs bounded as the data grows:
+
+- the pair budget (``max_pairs_per_record``): a rule whose blocks would give
+  more than the budget times the record count takes its ``refine`` keys, one
+  at a time, until it fits (``refine_rules``). Keys of bounded cardinality
+  (a name prefix and a birth year) make a rule's pairs grow with the square
+  of the records; the budget keeps the total close to linear in them, loose
+  on small data and tighter on big data;
+- the huge-block guard: a key value shared by more than ``max_block_size``
+  records is split by ``sub_block_key`` and, where a sub-block is still too
+  big, skipped with a warning.
+
+Nothing here builds a cross join or collects pairs to the driver; only block
+counts per rule and the (few) oversized key values are collected.
 
 The functions read ``records`` several times (block counts, then the join):
 cache it beforehand when it is expensive to recompute.
@@ -17,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -71,6 +81,21 @@ class RuleReport:
     largest: tuple[BlockSize, ...]
 
 
+@dataclass(frozen=True)
+class Refinement:
+    """A rule over the pair budget, and the refine keys it took (``added``, possibly all and still over)."""
+
+    rule: str
+    added: tuple[str, ...]
+    pairs_before: int
+    pairs_after: int
+    budget: int
+
+    @property
+    def fits(self) -> bool:
+        return self.pairs_after <= self.budget
+
+
 def _key_names(rule: BlockingRule) -> list[str]:
     return [f"__k{i}" for i in range(len(rule.keys))]
 
@@ -105,6 +130,79 @@ def key_fingerprint(values: tuple[Any, ...]) -> str:
     ``cdi blocking-report`` prints the values beside the same fingerprint.
     """
     return "#" + hashlib.sha256(repr(tuple(values)).encode("utf-8")).hexdigest()[:10]
+
+
+def _rule_level_pairs(records: DataFrame, rules: Sequence[BlockingRule]) -> dict[tuple[int, int], int]:
+    """Pairs of every rule at every refine level, ``(rule index, level) -> n(n-1)/2`` summed over blocks.
+
+    Rules without refine keys are left out. One Spark job: each record's key
+    tuple at each level is hashed (64 bits), and blocks are counted by hash.
+    For ``link_only`` this is an upper bound.
+    """
+    keyed: list[DataFrame] = []
+    for index, rule in enumerate(rules):
+        if not rule.refine:
+            continue
+        for level in range(len(rule.refine) + 1):
+            keys = [F.expr(key) for key in rule.refined(level).keys]
+            not_null = F.lit(True)
+            for key in keys:
+                not_null = not_null & key.isNotNull()
+            keyed.append(
+                records.filter(not_null).select(
+                    F.lit(index).alias("rule"), F.lit(level).alias("level"), F.xxhash64(*keys).alias("block")
+                )
+            )
+    union = keyed[0]
+    for frame in keyed[1:]:
+        union = union.unionByName(frame)
+    counts = union.groupBy("rule", "level", "block").count()
+    totals = counts.groupBy("rule", "level").agg(F.sum(F.col("count") * (F.col("count") - 1) / 2).alias("pairs"))
+    return {(row["rule"], row["level"]): int(row["pairs"]) for row in totals.collect()}
+
+
+def apply_pair_budget(
+    settings: MatchSettings, level_pairs: Mapping[tuple[int, int], int], records: int
+) -> tuple[MatchSettings, list[Refinement]]:
+    """The settings with each rule over the pair budget refined, and what was refined (pure logic).
+
+    ``level_pairs`` maps ``(rule index, refine level)`` to the pairs the rule
+    gives at that level (absent: none). The budget is ``max_pairs_per_record``
+    times ``records``; a rule takes its ``refine`` keys one at a time until its
+    pairs fit (or it has none left: it then keeps them all, and
+    ``Refinement.fits`` is false).
+    """
+    if settings.max_pairs_per_record is None:
+        return settings, []
+    budget = int(settings.max_pairs_per_record * records)
+    rules: list[BlockingRule] = []
+    refinements: list[Refinement] = []
+    for index, rule in enumerate(settings.blocking_rules):
+        level = 0
+        while level < len(rule.refine) and level_pairs.get((index, level), 0) > budget:
+            level += 1
+        rules.append(rule.refined(level))
+        if level:
+            before, after = level_pairs.get((index, 0), 0), level_pairs.get((index, level), 0)
+            refinements.append(Refinement(rule.name, tuple(rule.refine[:level]), before, after, budget))
+    if not refinements:
+        return settings, []
+    return settings.model_copy(update={"blocking_rules": rules}), refinements
+
+
+def refine_rules(records: DataFrame, settings: MatchSettings) -> tuple[MatchSettings, list[Refinement]]:
+    """``apply_pair_budget`` with the rules' pairs counted on ``records`` (one Spark job), refinements logged."""
+    if settings.max_pairs_per_record is None or not any(rule.refine for rule in settings.blocking_rules):
+        return settings, []
+    refined, refinements = apply_pair_budget(settings, _rule_level_pairs(records, settings.blocking_rules), records.count())
+    for refinement in refinements:
+        LOGGER.warning(
+            "blocking rule %r would give %d pairs, over the budget of %d (max_pairs_per_record %s): "
+            "refined by %s to %d pairs%s",
+            refinement.rule, refinement.pairs_before, refinement.budget, settings.max_pairs_per_record,
+            ", ".join(refinement.added), refinement.pairs_after, "" if refinement.fits else ", still over",
+        )
+    return refined, refinements
 
 
 def _guard(keyed: DataFrame, rule: BlockingRule, settings: MatchSettings) -> tuple[DataFrame, list[GuardedBlock]]:
@@ -282,6 +380,17 @@ def format_blocking_report(reports: list[RuleReport]) -> str:
         lines.append(f"largest blocks of {r.rule}:")
         for block in r.largest:
             lines.append(f"  {block.size:>10,}  {block.status:<11}  {_describe_key(block.key)}  {key_fingerprint(block.key)}")
+    return "\n".join(lines)
+
+
+def format_refinements(refinements: list[Refinement]) -> str:
+    """The pair budget's refinements as plain text (``cdi blocking-report``, run logs)."""
+    lines = [f"pair budget: {refinements[0].budget:,} pairs per rule"] if refinements else []
+    for r in refinements:
+        lines.append(
+            f"  {r.rule}: {r.pairs_before:,} pairs; refined by {', '.join(r.added)} to {r.pairs_after:,}"
+            + ("" if r.fits else " (still over: no refine keys left)")
+        )
     return "\n".join(lines)
 
 

@@ -79,15 +79,26 @@ def _check_key_expression(expression: str) -> str:
 
 
 class BlockingRule(_Frozen):
-    """An equi-join on the tuple of ``keys`` (Spark SQL expressions); a null key never joins."""
+    """An equi-join on the tuple of ``keys`` (Spark SQL expressions); a null key never joins.
+
+    ``refine``: keys added one at a time, in order, while the rule would give
+    more pairs than the pair budget (``MatchSettings.max_pairs_per_record``).
+    """
 
     name: Identifier
     keys: list[str] = Field(min_length=1)
+    refine: list[str] = Field(default_factory=list)
 
-    @field_validator("keys")
+    @field_validator("keys", "refine")
     @classmethod
     def _keys_read_known_columns(cls, value: list[str]) -> list[str]:
         return [_check_key_expression(key) for key in value]
+
+    def refined(self, level: int) -> BlockingRule:
+        """This rule with its first ``level`` refine keys added to its keys."""
+        if not 0 <= level <= len(self.refine):
+            raise ValueError(f"blocking rule {self.name!r}: refine level {level} not in 0..{len(self.refine)}")
+        return self.model_copy(update={"keys": [*self.keys, *self.refine[:level]], "refine": self.refine[level:]})
 
 
 class _Level(_Frozen):
@@ -281,6 +292,7 @@ class MatchSettings(_Frozen):
     blocking_rules: list[BlockingRule] = Field(min_length=1)
     max_block_size: int = Field(default=500, ge=2)
     sub_block_key: str | None = None
+    max_pairs_per_record: float | None = Field(default=None, gt=0)
     comparisons: list[Comparison] = Field(min_length=1)
     model: ModelSettings = ModelSettings()
     thresholds: Thresholds = Thresholds()

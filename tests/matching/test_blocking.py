@@ -10,7 +10,9 @@ from chispa import assert_df_equality
 from matching.blocking import (
     BlockSize,
     GuardedBlock,
+    Refinement,
     RuleReport,
+    apply_pair_budget,
     blocking_report,
     candidate_pairs,
     format_blocking_report,
@@ -18,6 +20,7 @@ from matching.blocking import (
     key_fingerprint,
     possible_pairs,
     random_pairs,
+    refine_rules,
 )
 from matching.settings import MatchSettings
 
@@ -192,3 +195,68 @@ def test_random_pairs_for_link_only_cross_sources(spark):
 )
 def test_possible_pairs(sizes, link_type, expected):
     assert possible_pairs(sizes, link_type) == expected
+
+
+def _budget_settings(budget: float | None) -> MatchSettings:
+    return _settings(
+        blocking_rules=[
+            {"name": "email", "keys": ["email"]},
+            {"name": "given", "keys": ["given_name"], "refine": ["substring(family_name, 1, 1)", "family_name"]},
+        ],
+        max_pairs_per_record=budget,
+    )
+
+
+@pytest.mark.parametrize(
+    ("pairs_by_level", "expected_keys", "expected"),
+    [
+        ({(1, 0): 20}, ["given_name"], []),
+        ({(1, 0): 21, (1, 1): 20}, ["given_name", "substring(family_name, 1, 1)"],
+         [Refinement("given", ("substring(family_name, 1, 1)",), 21, 20, 20)]),
+        ({(1, 0): 90, (1, 1): 50, (1, 2): 30}, ["given_name", "substring(family_name, 1, 1)", "family_name"],
+         [Refinement("given", ("substring(family_name, 1, 1)", "family_name"), 90, 30, 20)]),
+    ],
+)
+def test_pair_budget_adds_refine_keys_until_the_rule_fits(pairs_by_level, expected_keys, expected):
+    # A budget of 2 pairs per record on 10 records: 20 pairs per rule.
+    settings, refinements = apply_pair_budget(_budget_settings(2.0), pairs_by_level, 10)
+
+    assert [rule.keys for rule in settings.blocking_rules] == [["email"], expected_keys]
+    assert refinements == expected
+    assert all(r.fits == (r.pairs_after <= 20) for r in refinements)
+    assert [rule.name for rule in settings.blocking_rules] == ["email", "given"]
+
+
+def test_no_budget_leaves_the_rules_alone():
+    settings = _budget_settings(None)
+
+    assert apply_pair_budget(settings, {(1, 0): 10**9}, 10) == (settings, [])
+
+
+def test_refine_rules_counts_pairs_on_the_records_and_blocks_with_the_refined_keys(spark, caplog):
+    # Six "anna"s: 15 pairs on given_name alone; by family initial s (4 records) and j (2): 6 + 1 = 7.
+    records = spark.createDataFrame(
+        [
+            ("a", "s1", "anna", "smith", None),
+            ("b", "s1", "anna", "smyth", None),
+            ("c", "s2", "anna", "smith", None),
+            ("d", "s2", "anna", "sims", None),
+            ("e", "s1", "anna", "jones", None),
+            ("f", "s2", "anna", "jonas", None),
+        ],
+        RECORDS_SCHEMA,
+    )
+    with caplog.at_level(logging.WARNING, logger="cdi.matching.blocking"):
+        refined, refinements = refine_rules(records, _budget_settings(7 / 6))
+
+    assert refinements == [Refinement("given", ("substring(family_name, 1, 1)",), 15, 7, 7)]
+    assert "blocking rule 'given' would give 15 pairs, over the budget of 7" in caplog.text
+    assert "anna" not in caplog.text
+    pairs = candidate_pairs(records, refined).select("record_id_l", "record_id_r")
+    expected = spark.createDataFrame(
+        [("a", "b"), ("a", "c"), ("a", "d"), ("b", "c"), ("b", "d"), ("c", "d"), ("e", "f")],
+        "record_id_l string, record_id_r string",
+    )
+    assert_df_equality(pairs, expected, ignore_row_order=True)
+    unrefined, none = refine_rules(records, _budget_settings(2.5))
+    assert none == [] and candidate_pairs(records, unrefined).count() == 15

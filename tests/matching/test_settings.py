@@ -108,6 +108,8 @@ LEVELS = ("comparisons", 0, "levels")
         (("thresholds",), {"match": 1.0, "review": 0.5}, "thresholds.match"),
         (("link_type",), "dedupe", "link_type: "),
         (("sub_block_key",), "year(birthdate)", "sub_block_key: unknown attribute 'birthdate'"),
+        (("blocking_rules", 0, "refine"), ["month(birthdate)"], "blocking_rules[0].refine: unknown attribute 'birthdate'"),
+        (("max_pairs_per_record",), 0, "max_pairs_per_record: Input should be greater than 0"),
         (("comparisons", 0, "tf"), True, "comparisons[0].tf: Extra inputs"),
     ],
 )
@@ -152,3 +154,15 @@ def test_em_sessions_must_name_comparisons():
     data["model"] = {"em_sessions": [["nope"]]}
 
     assert "em_sessions[0]: expected one or more of" in _error(data)
+
+
+def test_refined_rule_takes_refine_keys_in_order():
+    rule = MatchSettings.model_validate(
+        _with(("blocking_rules", 0), {"name": "r", "keys": ["email"], "refine": ["phone", "postcode"]})
+    ).blocking_rules[0]
+
+    assert (rule.refined(0).keys, rule.refined(0).refine) == (["email"], ["phone", "postcode"])
+    assert (rule.refined(1).keys, rule.refined(1).refine) == (["email", "phone"], ["postcode"])
+    assert (rule.refined(2).keys, rule.refined(2).refine) == (["email", "phone", "postcode"], [])
+    with pytest.raises(ValueError, match="refine level 3 not in 0..2"):
+        rule.refined(3)
