@@ -6,7 +6,7 @@ uses are evaluated here in Python, with Spark's semantics:
 - a column reference (``email``, ``birth_date``);
 - ``substring(col, pos, len)`` / ``substr``: 1-based, ``pos`` 0 acts as 1,
   a negative ``pos`` counts from the end (``UTF8String.substringSQL``);
-- ``year(col)`` of a date;
+- ``year(col)``, ``month(col)`` of a date;
 - ``lower(col)``, ``upper(col)``;
 - ``least(...)`` / ``greatest(...)`` (nulls skipped, as in Spark);
 - ``CASE WHEN expr IS [NOT] NULL THEN expr [ELSE expr] END``;
@@ -72,10 +72,13 @@ def _strings(function: Any) -> Any:
     return apply
 
 
-def _year(value: Any) -> Any:
-    if value is None:
-        return None
-    return value.year if isinstance(value, (dt.date, dt.datetime)) else UNKNOWN
+def _date_part(part: str) -> Any:
+    def apply(value: Any) -> Any:
+        if value is None:
+            return None
+        return getattr(value, part) if isinstance(value, (dt.date, dt.datetime)) else UNKNOWN
+
+    return apply
 
 
 def _extreme(pick: Any) -> Any:
@@ -96,7 +99,8 @@ def _extreme(pick: Any) -> Any:
 _FUNCTIONS: dict[str, tuple[int | None, Any]] = {
     "substring": (3, _strings(spark_substring)),
     "substr": (3, _strings(spark_substring)),
-    "year": (1, _year),
+    "year": (1, _date_part("year")),
+    "month": (1, _date_part("month")),
     "soundex": (1, _strings(spark_soundex)),
     "lower": (1, _strings(str.lower)),
     "upper": (1, _strings(str.upper)),
@@ -250,10 +254,12 @@ def check_rule(rule: BlockingRule, settings: MatchSettings, left: Mapping[str, A
         return RuleCheck(rule.name, keys, "does-not-pair", "the keys differ")
     if "unknown" in outcomes:
         return RuleCheck(rule.name, keys, "unknown", "a key expression could not be evaluated here")
-    return RuleCheck(
-        rule.name, keys, "pairs",
-        f"same keys (unless the block holds more than {settings.max_block_size} records and is sub-blocked)",
-    )
+    note = f"same keys (unless the block holds more than {settings.max_block_size} records and is sub-blocked"
+    if rule.refine and settings.max_pairs_per_record is not None:
+        refine = [_key_check(k, left, right) for k in rule.refine]
+        if any(k.outcome != "equal" for k in refine):
+            note += f", or the pair budget refined the rule by {', '.join(k.expression for k in refine)}"
+    return RuleCheck(rule.name, keys, "pairs", note + ")")
 
 
 def check_rules(settings: MatchSettings, left: Mapping[str, Any], right: Mapping[str, Any]) -> list[RuleCheck]:

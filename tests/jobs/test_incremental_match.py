@@ -96,3 +96,18 @@ def test_new_records_joined_existing_customers(lakes):
     runs = records.merge(clusters, on="record_id").groupby("cluster_id")["run_id"].nunique()
 
     assert (runs == 2).any()
+
+
+def test_the_guard_signature_follows_what_the_pair_budget_and_guard_did_not_pair_counts():
+    from jobs.match import guard_signature
+    from matching.blocking import GuardedBlock, Refinement
+
+    refined = [Refinement("birth_date", ("substring(given_name, 1, 1)",), 900, 400, 500)]
+    block = [GuardedBlock("email", ("x@e",), 600, "sub_blocked")]
+    grown = [Refinement("birth_date", ("substring(given_name, 1, 1)",), 950, 420, 510)]
+    deeper = [Refinement("birth_date", ("substring(given_name, 1, 1)", "substring(family_name, 1, 1)"), 950, 420, 510)]
+
+    assert guard_signature(block, refined) == guard_signature(block, grown)
+    assert guard_signature(block, refined) != guard_signature(block, deeper)
+    assert guard_signature(block, refined) != guard_signature(block, [])
+    assert guard_signature(block, []) != guard_signature([], [])

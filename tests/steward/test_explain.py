@@ -33,6 +33,7 @@ def test_soundex_agrees_with_spark(name: str, expected: str) -> None:
         ("substring(family_name, -2, 5)", "es"),  # negative counts from the end
         ("substring(family_name, 10, 3)", ""),
         ("year(birth_date)", 1969),
+        ("month(birth_date)", 8),
         ("soundex(given_name)", "T520"),
         ("lower(given_name)", "thomas"),
         ("substring(email, 1, 3)", None),  # null in, null out
@@ -75,6 +76,24 @@ def test_rules_say_which_would_pair_the_records() -> None:
     assert verdicts == {"family_year": "pairs", "email": "does-not-pair", "given_prefix": "pairs", "odd": "unknown"}
     notes = {c.rule: c.note for c in check_rules(settings, left, right)}
     assert "null" in notes["email"]
+
+
+def test_a_pair_the_pair_budget_may_have_split_says_so() -> None:
+    settings = parse_settings(
+        {
+            "blocking_rules": [{"name": "family_year", "keys": ["substring(family_name, 1, 3)", "year(birth_date)"],
+                                "refine": ["month(birth_date)"]}],
+            "max_pairs_per_record": 1.5,
+            "comparisons": [{"name": "given_name", "column": "given_name", "levels": [{"kind": "exact"}]}],
+        },
+        "test",
+    )
+    same_month = check_rules(settings, RECORD, dict(RECORD, birth_date=dt.date(1969, 8, 1)))[0]
+    other_month = check_rules(settings, RECORD, dict(RECORD, birth_date=dt.date(1969, 1, 1)))[0]
+
+    assert (same_month.verdict, other_month.verdict) == ("pairs", "pairs")
+    assert "pair budget" not in same_month.note
+    assert "or the pair budget refined the rule by month(birth_date)" in other_month.note
 
 
 def test_link_only_never_pairs_records_of_one_source() -> None:
