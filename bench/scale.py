@@ -403,7 +403,8 @@ def section(results: list[SizeResult]) -> str:
         [
             SECTION,
             "",
-            f"Machine: {machine()}. Other Spark jobs shared the 2 cores while these ran, so times are noisy.",
+            f"Machine: {machine()}. The load average at each size's start is listed below: above 2, other "
+            "work shared the 2 cores and the times are upper bounds.",
             "",
             "```",
             f"JAVA_HOME={JAVA_HOME} .venv/bin/python -m bench.scale --rows 10000 100000 1000000",
@@ -417,7 +418,9 @@ def section(results: list[SizeResult]) -> str:
             "cdi full pipeline: `cdi run` with `conf/cdi.yaml` into a fresh lake, wall time from process start "
             "(Spark start, ingest → publish, run report). cdi match stage: `cdi run --stages match` again on that "
             "lake with a new run id; its match stage time is block + compare + classify + cluster and writing "
-            "pairs and clusters. Splink 5: cdi's standardized records, cdi's blocking rules and comparisons "
+            "pairs and clusters. Blocking rules: cdi's defaults after its pair budget (a rule over 1.5 pairs per "
+            "record takes its `refine` keys until it fits; the full run's log names each refinement). Splink 5: "
+            "cdi's standardized records, the same refined blocking rules and cdi's comparisons "
             "translated level by level (`bench/splink_peer.py`), with the DuckDB backend and with the Spark "
             "backend (cdi's Spark settings plus Splink's UDF jar); its time is train + predict + cluster, its "
             "wall time the whole process (reading the records, Spark start). Candidate pairs: cdi's are the "
