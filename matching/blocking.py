@@ -5,12 +5,12 @@ of its key expressions; a record with a null key takes no part in that rule.
 
 Two guards keep the pairs bounded as the data grows:
 
-- the pair budget (``max_pairs_per_record``): a rule whose blocks would give
-  more than the budget times the record count takes its ``refine`` keys, one
-  at a time, until it fits (``refine_rules``). Keys of bounded cardinality
-  (a name prefix and a birth year) make a rule's pairs grow with the square
-  of the records; the budget keeps the total close to linear in them, loose
-  on small data and tighter on big data;
+- the pair budget (``max_pairs_per_record`` times the record count, at least
+  ``min_pair_budget``): a rule whose blocks would give more takes its
+  ``refine`` keys, one at a time, until it fits (``refine_rules``). Keys of
+  bounded cardinality (a name prefix and a birth year) make a rule's pairs
+  grow with the square of the records; the budget keeps the total close to
+  linear in them, loose on small data and tighter on big data;
 - the huge-block guard: a key value shared by more than ``max_block_size``
   records is split by ``sub_block_key`` and, where a sub-block is still too
   big, skipped with a warning.
@@ -168,13 +168,15 @@ def apply_pair_budget(
 
     ``level_pairs`` maps ``(rule index, refine level)`` to the pairs the rule
     gives at that level (absent: none). The budget is ``max_pairs_per_record``
-    times ``records``; a rule takes its ``refine`` keys one at a time until its
-    pairs fit (or it has none left: it then keeps them all, and
-    ``Refinement.fits`` is false).
+    times ``records``, but never below ``min_pair_budget``: small data is cheap
+    to compare in full, and heavily duplicated small data has many true pairs
+    per record. A rule takes its ``refine`` keys one at a time until its pairs
+    fit (or it has none left: it then keeps them all, and ``Refinement.fits``
+    is false).
     """
     if settings.max_pairs_per_record is None:
         return settings, []
-    budget = int(settings.max_pairs_per_record * records)
+    budget = max(int(settings.max_pairs_per_record * records), settings.min_pair_budget)
     rules: list[BlockingRule] = []
     refinements: list[Refinement] = []
     for index, rule in enumerate(settings.blocking_rules):

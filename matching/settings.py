@@ -293,6 +293,7 @@ class MatchSettings(_Frozen):
     max_block_size: int = Field(default=500, ge=2)
     sub_block_key: str | None = None
     max_pairs_per_record: float | None = Field(default=None, gt=0)
+    min_pair_budget: int = Field(default=0, ge=0)
     comparisons: list[Comparison] = Field(min_length=1)
     model: ModelSettings = ModelSettings()
     thresholds: Thresholds = Thresholds()

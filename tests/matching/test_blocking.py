@@ -227,6 +227,14 @@ def test_pair_budget_adds_refine_keys_until_the_rule_fits(pairs_by_level, expect
     assert [rule.name for rule in settings.blocking_rules] == ["email", "given"]
 
 
+def test_the_budget_is_never_below_min_pair_budget():
+    settings = _budget_settings(2.0).model_copy(update={"min_pair_budget": 100})
+
+    assert apply_pair_budget(settings, {(1, 0): 100, (1, 1): 10}, 10) == (settings, [])
+    refined, refinements = apply_pair_budget(settings, {(1, 0): 101, (1, 1): 10}, 10)
+    assert refinements == [Refinement("given", ("substring(family_name, 1, 1)",), 101, 10, 100)]
+
+
 def test_no_budget_leaves_the_rules_alone():
     settings = _budget_settings(None)
 

@@ -6,8 +6,8 @@ key: ``family_prefix_birth_year`` (``('smi', 1980)``) and
 ``family_name_postcode`` (``('smith', 'ZZ99ZZ')``). Their 600-record blocks
 must be sub-blocked, named in the guard list with their size, logged by the
 match stage and shown by ``cdi blocking-report``, and the candidate pairs must
-stay bounded. In a run the pair budget also refines ``family_prefix_birth_year``
-before the guard looks at its blocks (the last test).
+stay bounded. With a pair budget small enough to act (the last test), the match
+stage refines ``family_prefix_birth_year`` before the guard looks at its blocks.
 """
 
 from __future__ import annotations
@@ -170,16 +170,34 @@ def test_the_match_stage_warns_about_the_hot_key(spark, records, settings, tmp_p
     with caplog.at_level(logging.WARNING, logger="cdi.match"):
         outcome = run_match(spark, context, quick, tmp_path)
 
-    # In a run the pair budget acts first: the hot key alone gives family_prefix_birth_year far more
-    # than 1.5 pairs per record, so the rule takes its refine keys and its hot block breaks up.
-    # family_name_postcode has no refine keys: the huge-block guard sub-blocks its hot block.
+    # 6,000 records are far below the default min_pair_budget: the pair budget leaves the rules alone.
+    assert outcome.refinements == []
+    assert sorted(outcome.guarded_blocks, key=repr) == sorted(HOT_BLOCKS, key=repr)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "cdi.match" and r.levelno == logging.WARNING]
+    for block in HOT_BLOCKS:
+        assert any(block.rule in w and str(HOT) in w for w in warnings), warnings
+    assert not any("smith" in r.getMessage() for r in caplog.records)  # logs carry no names
+
+
+def test_with_a_small_pair_budget_the_match_stage_refines_the_hot_rule_first(spark, records, settings, tmp_path, caplog):
+    context = demo_context(tmp_path / "lake", "run-1")
+    records.write.format("delta").save(context.lake.customers_std)
+    quick = settings.model_copy(
+        update={"model": settings.model.model_copy(update={"u_random_pairs": 20_000}), "min_pair_budget": 0}
+    )
+
+    with caplog.at_level(logging.WARNING):
+        outcome = run_match(spark, context, quick, tmp_path)
+
+    # The budget (1.5 pairs per record) acts before the guard: the hot key alone gives
+    # family_prefix_birth_year far more, so the rule takes its refine keys and its hot block
+    # breaks up. family_name_postcode has no refine keys: the guard sub-blocks its hot block.
     assert [(r.rule, r.added) for r in outcome.refinements] == [
         ("family_prefix_birth_year", ("substring(given_name, 1, 1)", "month(birth_date)"))
     ]
     assert outcome.refinements[0].pairs_before >= comb(HOT, 2)
     assert outcome.guarded_blocks == [HOT_BLOCKS[1]]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("'family_prefix_birth_year' would give" in w and "over the budget" in w for w in warnings), warnings
-    assert any(HOT_BLOCKS[1].rule in w and str(HOT) in w for w in warnings), warnings
+    assert any("'family_prefix_birth_year' would give" in w and "over the budget of 9000" in w for w in warnings)
     assert outcome.candidate_pairs < comb(RECORDS, 2) / 100
     assert not any("smith" in r.getMessage() for r in caplog.records)  # logs carry no names

@@ -110,6 +110,7 @@ LEVELS = ("comparisons", 0, "levels")
         (("sub_block_key",), "year(birthdate)", "sub_block_key: unknown attribute 'birthdate'"),
         (("blocking_rules", 0, "refine"), ["month(birthdate)"], "blocking_rules[0].refine: unknown attribute 'birthdate'"),
         (("max_pairs_per_record",), 0, "max_pairs_per_record: Input should be greater than 0"),
+        (("min_pair_budget",), -1, "min_pair_budget: Input should be greater than or equal to 0"),
         (("comparisons", 0, "tf"), True, "comparisons[0].tf: Extra inputs"),
     ],
 )
