@@ -393,6 +393,24 @@ def plot(results: list[SizeResult], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def growth(results: list[SizeResult]) -> list[str]:
+    """Between consecutive sizes: how rows, cdi's candidate pairs and its match stage time grew."""
+    points = []
+    for result in results:
+        match = next((r for r in result.rows if r.tool == CDI_MATCH and r.status == OK and r.pairs), None)
+        if match is not None and match.match_seconds and result.source_rows:
+            points.append((result.source_rows, match.pairs, match.match_seconds))
+    lines = []
+    for (rows_a, pairs_a, seconds_a), (rows_b, pairs_b, seconds_b) in zip(points, points[1:]):
+        per_million = (seconds_b - seconds_a) / max(pairs_b - pairs_a, 1) * 1e6
+        lines.append(
+            f"- {rows_a:,} → {rows_b:,} rows (×{rows_b / rows_a:.0f}): candidate pairs ×{pairs_b / pairs_a:.1f}, "
+            f"cdi's match stage {seconds_a:.0f} → {seconds_b:.0f} s (×{seconds_b / seconds_a:.1f}); "
+            f"the extra pairs took {per_million:.0f} s per million."
+        )
+    return lines
+
+
 def section(results: list[SizeResult]) -> str:
     measured = [
         f"- {_number(r.source_rows or r.requested_rows, ',')} rows: {r.measured_on}, 1-minute load average "
@@ -419,7 +437,9 @@ def section(results: list[SizeResult]) -> str:
             "(Spark start, ingest → publish, run report). cdi match stage: `cdi run --stages match` again on that "
             "lake with a new run id; its match stage time is block + compare + classify + cluster and writing "
             "pairs and clusters. Blocking rules: cdi's defaults after its pair budget (a rule over 1.5 pairs per "
-            "record takes its `refine` keys until it fits; the full run's log names each refinement). Splink 5: "
+            "record, and over 1,000,000 pairs, takes its `refine` keys until it fits: at 1M rows "
+            "`family_prefix_birth_year`, `soundex_names` and `birth_date` are refined, below that no rule is; "
+            "the full run's log names each refinement). Splink 5: "
             "cdi's standardized records, the same refined blocking rules and cdi's comparisons "
             "translated level by level (`bench/splink_peer.py`), with the DuckDB backend and with the Spark "
             "backend (cdi's Spark settings plus Splink's UDF jar); its time is train + predict + cluster, its "
@@ -433,6 +453,13 @@ def section(results: list[SizeResult]) -> str:
             "out of time is listed with its status.",
             "",
             table(results),
+            "",
+            "How time grows: the match stage's time is a fixed part (Spark jobs, u from 1M random pairs, EM), "
+            "a part that grows with the records (attaching them to pairs, clustering, Delta writes) and a part "
+            "linear in candidate pairs (comparisons); the pair budget keeps pairs close to linear in rows. "
+            "The seconds per million extra pairs below include the growth with records:",
+            "",
+            *growth(results),
             "",
             "Where the full pipeline's time goes (other: Spark start and the run report):",
             "",
