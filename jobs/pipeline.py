@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import textwrap
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -69,14 +70,12 @@ def stage_validate(spark: SparkSession, context: RunContext) -> None:
 def stage_match(spark: SparkSession, context: RunContext) -> None:
     from jobs.match import run_match
     from jobs.validate import local_run_dir
+    from matching.blocking import format_refinements
     from matching.settings import load_settings
 
     outcome = run_match(spark, context, load_settings(Path(context.config.matching)), local_run_dir(context), context.model_path)
-    for refinement in outcome.refinements:
-        print(
-            f"  pair budget: rule {refinement.rule} refined by {', '.join(refinement.added)}: "
-            f"{refinement.pairs_before:,} → {refinement.pairs_after:,} pairs (budget {refinement.budget:,})"
-        )
+    if outcome.refinements:
+        print(textwrap.indent(format_refinements(outcome.refinements), "  "))
     if outcome.changed_records is not None:
         print(f"  incremental: {outcome.changed_records} new or changed records scored with the last model")
     print(

@@ -113,10 +113,14 @@ def _keyed(records: DataFrame, rule: BlockingRule, settings: MatchSettings) -> D
         *[F.expr(key).alias(name) for key, name in zip(rule.keys, names)],
         sub_key.cast("string").alias(_SUB_VALUE),
     )
-    not_null: Column = F.lit(True)
-    for name in names:
-        not_null = not_null & F.col(name).isNotNull()
-    return keyed.filter(not_null)
+    return keyed.filter(_all_not_null([F.col(name) for name in names]))
+
+
+def _all_not_null(columns: Sequence[Column]) -> Column:
+    condition: Column = F.lit(True)
+    for column in columns:
+        condition = condition & column.isNotNull()
+    return condition
 
 
 def _describe_key(values: tuple[Any, ...]) -> str:
@@ -145,11 +149,8 @@ def _rule_level_pairs(records: DataFrame, rules: Sequence[BlockingRule]) -> dict
             continue
         for level in range(len(rule.refine) + 1):
             keys = [F.expr(key) for key in rule.refined(level).keys]
-            not_null = F.lit(True)
-            for key in keys:
-                not_null = not_null & key.isNotNull()
             keyed.append(
-                records.filter(not_null).select(
+                records.filter(_all_not_null(keys)).select(
                     F.lit(index).alias("rule"), F.lit(level).alias("level"), F.xxhash64(*keys).alias("block")
                 )
             )

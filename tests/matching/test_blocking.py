@@ -16,6 +16,7 @@ from matching.blocking import (
     blocking_report,
     candidate_pairs,
     format_blocking_report,
+    format_refinements,
     guarded_candidate_pairs,
     key_fingerprint,
     possible_pairs,
@@ -268,3 +269,20 @@ def test_refine_rules_counts_pairs_on_the_records_and_blocks_with_the_refined_ke
     assert_df_equality(pairs, expected, ignore_row_order=True)
     unrefined, none = refine_rules(records, _budget_settings(2.5))
     assert none == [] and candidate_pairs(records, unrefined).count() == 15
+
+
+def test_format_refinements_names_the_budget_rules_keys_and_counts():
+    text = format_refinements(
+        [
+            Refinement("birth_date", ("substring(given_name, 1, 1)",), 13_768_008, 1_300_804, 1_500_054),
+            Refinement("soundex_names", ("year(birth_date)", "month(birth_date)"), 30_141_291, 1_600_000, 1_500_054),
+        ]
+    )
+
+    assert text.splitlines() == [
+        "pair budget: 1,500,054 pairs per rule",
+        "  birth_date: 13,768,008 pairs; refined by substring(given_name, 1, 1) to 1,300,804",
+        "  soundex_names: 30,141,291 pairs; refined by year(birth_date), month(birth_date) to 1,600,000"
+        " (still over: no refine keys left)",
+    ]
+    assert format_refinements([]) == ""
