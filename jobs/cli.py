@@ -106,11 +106,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from jobs.config import load_pipeline_config
-    from jobs.evaluate import evaluate, format_evaluation, predicted_assignment, read_truth
+    from jobs.evaluate import evaluate_lake, format_evaluation, read_truth
 
     config = load_pipeline_config(args.config)
     single = config.sources[0].name if len(config.sources) == 1 else None
-    result = evaluate(predicted_assignment(config.lake), read_truth(Path(args.truth), single))
+    result = evaluate_lake(config.lake, read_truth(Path(args.truth), single))
     print(format_evaluation(result))
     return 0
 
@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="accuracy of the last run against a ground-truth file",
         description="Pairwise precision, recall and F1, B-cubed and adjusted Rand index of the published "
         "golden ids (or the last clusters) against a truth CSV (entity_id plus source_system and source_key, "
-        "or record_id for a one-source lake).",
+        "or record_id for a one-source lake); blocking recall and candidate pairs per record of the last "
+        "match stage's candidate pairs.",
     )
     _add_config(evaluate)
     evaluate.add_argument("--truth", required=True, help="ground-truth CSV")

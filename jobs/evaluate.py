@@ -4,6 +4,11 @@ The truth file is CSV with an ``entity_id`` column and either
 ``source_system`` + ``source_key`` or a single ``record_id`` column (the
 source's own key, as given to ``cdi dedupe --id``). Only this module reads
 ground truth; the pipeline never does.
+
+Besides the clusters, the candidate pairs of the last match stage
+(``silver/pairs``) are judged: blocking recall (the share of the true duplicate
+pairs that blocking put among the candidates, an upper bound on pairwise
+recall) and candidate pairs per record.
 """
 
 from __future__ import annotations
@@ -14,7 +19,16 @@ from pathlib import Path
 import pandas as pd
 
 from jobs.errors import ConfigError
-from matching.evaluation import PairMetrics, adjusted_rand_index, bcubed, pairwise_metrics
+from matching.evaluation import (
+    BlockingMetrics,
+    PairMetrics,
+    adjusted_rand_index,
+    bcubed,
+    blocking_metrics,
+    pairwise_metrics,
+)
+
+PAIR_COLUMNS = ("record_id_l", "record_id_r", "match_probability")
 
 
 @dataclass(frozen=True)
@@ -24,6 +38,7 @@ class Evaluation:
     adjusted_rand: float
     predicted_clusters: int
     true_entities: int
+    blocking: BlockingMetrics | None = None
 
 
 def read_truth(path: Path, single_source: str | None) -> pd.Series:
@@ -46,15 +61,24 @@ def read_truth(path: Path, single_source: str | None) -> pd.Series:
     return pd.Series(truth["entity_id"].to_numpy(), index=ids.to_numpy(), name="entity_id")
 
 
-def evaluate(predicted: pd.Series, truth: pd.Series) -> Evaluation:
-    """``predicted``: record id → golden id (or cluster id)."""
+def evaluate(predicted: pd.Series, truth: pd.Series, pairs: pd.DataFrame | None = None) -> Evaluation:
+    """``predicted``: record id → golden id (or cluster id); ``pairs``: the scored candidate pairs, if known.
+
+    Blocking figures take the predicted records as the records of the run.
+    """
     return Evaluation(
         pairwise=pairwise_metrics(predicted, truth),
         bcubed=bcubed(predicted, truth),
         adjusted_rand=adjusted_rand_index(predicted, truth),
         predicted_clusters=predicted.nunique(),
         true_entities=truth.nunique(),
+        blocking=None if pairs is None else blocking_metrics(pairs, truth, predicted.index),
     )
+
+
+def evaluate_lake(lake_root: str, truth: pd.Series) -> Evaluation:
+    """The last run of the lake at ``lake_root`` against ``truth``: clusters and, when written, candidate pairs."""
+    return evaluate(predicted_assignment(lake_root), truth, read_pairs(lake_root))
 
 
 def format_evaluation(result: Evaluation) -> str:
@@ -68,8 +92,44 @@ def format_evaluation(result: Evaluation) -> str:
             f"  (tp {p.tp}, fp {p.fp}, fn {p.fn})",
             f"B-cubed             precision {b[0]:.4f}  recall {b[1]:.4f}  F1 {b[2]:.4f}",
             f"adjusted Rand index {result.adjusted_rand:.4f}",
+            *_format_blocking(result.blocking),
         ]
     )
+
+
+def _format_blocking(blocking: BlockingMetrics | None) -> list[str]:
+    if blocking is None:
+        return ["blocking            no candidate pairs in the lake (silver/pairs)"]
+    unjudged = f"; {blocking.unjudged_pairs} with a record not in the truth" if blocking.unjudged_pairs else ""
+    return [
+        f"blocking recall     {blocking.recall:.4f}  ({blocking.true_pairs_found} of {blocking.true_pairs}"
+        " true pairs among the candidates)",
+        f"candidate pairs     {blocking.candidate_pairs} ({blocking.pairs_per_record:.2f} per record{unjudged})",
+    ]
+
+
+def format_calibration(table: pd.DataFrame) -> str:
+    """A ``matching.evaluation.calibration_table`` as aligned text lines."""
+    lines = [f"{'match_probability':<18} {'pairs':>9} {'judged':>9} {'mean p':>8} {'true':>9} {'observed':>8}"]
+    for row in table.itertuples(index=False):
+        lines.append(
+            f"{row.bucket:<18} {row.pairs:>9} {row.judged:>9} {row.mean_probability:>8.4f} "
+            f"{row.true_matches:>9} {row.observed:>8.4f}"
+        )
+    return "\n".join(lines)
+
+
+def read_pairs(lake_root: str, columns: tuple[str, ...] = PAIR_COLUMNS) -> pd.DataFrame | None:
+    """The scored candidate pairs of the last match stage (``silver/pairs``), or None before any."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    from jobs.lake import Lake
+
+    try:
+        return DeltaTable(Lake.at(lake_root).path("silver", "pairs")).to_pandas(columns=list(columns))
+    except TableNotFoundError:
+        return None
 
 
 def predicted_assignment(lake_root: str) -> pd.Series:
