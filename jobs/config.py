@@ -12,10 +12,19 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+import sys
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from jobs.errors import ConfigError
 from schemas.canonical import AUXILIARY_ATTRIBUTES, CANONICAL_ATTRIBUTES
@@ -40,11 +49,72 @@ class StandardizeSettings(_Strict):
     fold_gmail: bool = False
 
 
+class MappingExpression(_Strict):
+    """A mapping entry ``{expr: "concat_ws(' ', street_number, street_name)"}``.
+
+    A Spark SQL expression over the source's columns (by their bronze names:
+    spaces and ``,;{}()=`` in a name become ``_``), for an attribute that no
+    single column holds.
+    """
+
+    expr: str
+
+
+def sql_parse_error(expression: str) -> str | None:
+    """Spark's parser's complaint about ``expression``, or None.
+
+    Only when a SparkSession is already running in this process (config is
+    usually loaded before one starts): then the expression is parsed, not
+    resolved, so no column needs to exist yet. Without a session the
+    expression is checked when ingest opens the source (``jobs/sources.py``).
+    """
+    if "pyspark" not in sys.modules:
+        return None
+    from pyspark.errors import ParseException
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    parser_owner = getattr(spark, "_jsparkSession", None)
+    if parser_owner is None:
+        return None
+    try:
+        parser_owner.sessionState().sqlParser().parseExpression(expression)
+    except ParseException as exc:
+        return (exc.getMessage() or str(exc)).splitlines()[0]
+    return None
+
+
+def _mapping_entry(value: Any) -> Any:
+    """``column`` or ``{expr: ...}``; one clear message per bad entry."""
+    if isinstance(value, MappingExpression):
+        return value
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("expected a source column name, got an empty string")
+        return value
+    if isinstance(value, dict) and set(value) == {"expr"}:
+        expression = value["expr"]
+        if not isinstance(expression, str) or not expression.strip():
+            raise ValueError(f"expr: expected a Spark SQL expression as a non-empty string, got {expression!r}")
+        problem = sql_parse_error(expression)
+        if problem:
+            raise ValueError(f"expr: {expression!r} is not a valid Spark SQL expression: {problem}")
+        return MappingExpression(expr=expression.strip())
+    raise ValueError(
+        "expected a source column name or {expr: <Spark SQL expression over the source's columns>}, "
+        f"got {value!r}"
+    )
+
+
+MappingEntry = Annotated[str | MappingExpression, BeforeValidator(_mapping_entry)]
+
+
 class SourceConfig(_Strict):
     name: str
     kind: Literal["jdbc", "csv", "json", "parquet"]
     primary_key: tuple[str, ...] = Field(min_length=1)
-    mapping: dict[str, str] = Field(min_length=1)
+    # canonical attribute -> a source column (``address.city`` for a nested one) or {expr: ...}
+    mapping: dict[str, MappingEntry] = Field(min_length=1)
     # jdbc
     url: str | None = None
     driver: str | None = None
@@ -75,7 +145,7 @@ class SourceConfig(_Strict):
 
     @field_validator("mapping")
     @classmethod
-    def _mapping(cls, value: dict[str, str]) -> dict[str, str]:
+    def _mapping(cls, value: dict[str, str | MappingExpression]) -> dict[str, str | MappingExpression]:
         unknown = sorted(set(value) - MAPPABLE_ATTRIBUTES)
         if unknown:
             raise ValueError(
@@ -170,7 +240,17 @@ def format_location(loc: tuple[Any, ...]) -> str:
 def describe_validation_error(path: Path | str, error: ValidationError) -> str:
     """One line per problem, each naming the file and the key."""
     lines = []
-    for problem in error.errors():
+    problems = error.errors()
+
+    def echoes_an_item(problem: Any) -> bool:
+        """A list whose only item failed also reports being too short: noise beside the item's own error."""
+        loc = tuple(problem["loc"])
+        return problem["type"] == "too_short" and any(
+            tuple(other["loc"])[: len(loc)] == loc and len(other["loc"]) > len(loc) for other in problems
+        )
+
+    problems = [p for p in problems if not echoes_an_item(p)]
+    for problem in problems:
         loc = tuple(p for p in problem["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
         message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"{path}: {format_location(loc)}: {message}")

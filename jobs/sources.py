@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from pyspark.errors import PySparkException
+from pyspark.errors import AnalysisException, ParseException, PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructField, StructType, StringType
+from pyspark.sql.types import ArrayType, MapType, StructField, StructType, StringType
 from py4j.protocol import Py4JJavaError
 
-from jobs.config import SourceConfig
+from jobs.config import MappingExpression, SourceConfig
 from jobs.errors import ConfigError, SourceError
 
 CORRUPT_COLUMN = "_corrupt_record"
@@ -188,13 +190,48 @@ def check_columns(df: DataFrame, source: SourceConfig) -> None:
                 f"it has: {', '.join(available)}"
             )
     for attribute, column in source.mapping.items():
-        if not _column_exists(df, safe_path(column)):
+        if isinstance(column, MappingExpression):
+            check_expression(df, source, attribute, column.expr)
+        elif not _column_exists(df, safe_path(column)):
             raise SourceError(
                 f"source {source.name!r}: mapping.{attribute} names column {column!r}, which the source lacks; "
                 f"it has: {', '.join(available)}"
             )
     if source.watermark and not _column_exists(df, safe_column_name(source.watermark)):
         raise SourceError(f"source {source.name!r}: watermark column {source.watermark!r} is not in the source")
+
+
+@contextmanager
+def _quiet_query_context_log() -> Iterator[None]:
+    """pyspark logs every AnalysisException with its JVM stack trace; an expected one needs only our line."""
+    from pyspark.logger import PySparkLogger
+
+    logger = PySparkLogger.getLogger("SQLQueryContextLogger")
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was
+
+
+def check_expression(df: DataFrame, source: SourceConfig, attribute: str, expression: str) -> None:
+    """Resolve a mapping expression against the source's columns, or fail naming source, key and expression."""
+    where = f"source {source.name!r}: mapping.{attribute}.expr {expression!r}"
+    try:
+        with _quiet_query_context_log():
+            resolved = df.selectExpr(expression)
+    except ParseException as exc:
+        raise ConfigError(f"{where} is not a valid Spark SQL expression: {short_error(exc)}") from None
+    except AnalysisException as exc:
+        available = [c for c in df.columns if c != CORRUPT_COLUMN]
+        raise SourceError(
+            f"{where} does not resolve against the source's columns ({short_error(exc)}); "
+            f"it has: {', '.join(available)}"
+        ) from None
+    data_type = resolved.schema[0].dataType
+    if isinstance(data_type, (StructType, ArrayType, MapType)):
+        raise ConfigError(f"{where} gives {data_type.simpleString()}, expected a single value")
 
 
 def safe_path(column: str) -> str:

@@ -16,11 +16,19 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.config import SourceConfig
+from jobs.config import MappingExpression, SourceConfig
 from jobs.delta_io import read_table, replace_where, sql_string, table_exists
+from jobs.errors import ConfigError
 from jobs.runs import RunContext
 from jobs.sources import safe_path
-from matching.standardize import StandardizeOptions, Vocabulary, load_vocabulary, standardize
+from matching.standardize import (
+    MappingError,
+    SqlExpression,
+    StandardizeOptions,
+    Vocabulary,
+    load_vocabulary,
+    standardize,
+)
 
 STAGED = ("silver", "customers_staged")
 
@@ -49,9 +57,16 @@ def pending_bronze(spark: SparkSession, context: RunContext, source: SourceConfi
 
 
 def standardize_source(bronze: DataFrame, source: SourceConfig, vocabulary: Vocabulary) -> DataFrame:
+    """The source's pending bronze rows in the canonical shape; a mapping bronze cannot satisfy is a ConfigError."""
     options = StandardizeOptions(**source.standardize.model_dump())
-    mapping = {attribute: safe_path(column) for attribute, column in source.mapping.items()}
-    return standardize(bronze, mapping, options, vocabulary)
+    mapping = {
+        attribute: SqlExpression(mapped.expr) if isinstance(mapped, MappingExpression) else safe_path(mapped)
+        for attribute, mapped in source.mapping.items()
+    }
+    try:
+        return standardize(bronze, mapping, options, vocabulary)
+    except MappingError as exc:
+        raise ConfigError(f"source {source.name!r}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,17 @@ class MappingError(ValueError):
 
 
 @dataclass(frozen=True)
+class SqlExpression:
+    """A mapping value computed from several columns: ``concat_ws(' ', street_number, street_name)``."""
+
+    sql: str
+
+
+def _source_column(mapped: str | SqlExpression) -> Column:
+    return F.expr(mapped.sql) if isinstance(mapped, SqlExpression) else F.col(mapped)
+
+
+@dataclass(frozen=True)
 class StandardizeOptions:
     default_region: str = "GB"
     default_country: str | None = None
@@ -157,22 +168,27 @@ def load_vocabulary(conf_dir: Path) -> Vocabulary:
     )
 
 
-def _source_types(df: DataFrame, mapping: Mapping[str, str]) -> dict[str, DataType]:
-    """The data type of each mapped source column; raises MappingError on a bad mapping."""
+def _source_types(df: DataFrame, mapping: Mapping[str, str | SqlExpression]) -> dict[str, DataType]:
+    """The data type of each mapped source column or expression; raises MappingError on a bad mapping."""
     missing_lineage = [name for name in BRONZE_LINEAGE if name not in df.columns]
     if missing_lineage:
         raise MappingError(f"bronze table lacks lineage columns {missing_lineage}")
     types: dict[str, DataType] = {}
-    for attribute, path in mapping.items():
+    for attribute, mapped in mapping.items():
         if attribute not in MAPPABLE_ATTRIBUTES:
             raise MappingError(f"mapping '{attribute}': not a canonical attribute {list(MAPPABLE_ATTRIBUTES)}")
+        is_expression = isinstance(mapped, SqlExpression)
+        what = f"expression \"{mapped.sql}\"" if is_expression else f"column '{mapped}'"
         try:
-            data_type = df.select(F.col(path)).schema[0].dataType
+            data_type = df.select(_source_column(mapped)).schema[0].dataType
         except AnalysisException as error:
-            raise MappingError(f"mapping '{attribute}': source has no column '{path}'") from error
+            if not is_expression:
+                raise MappingError(f"mapping '{attribute}': source has no column '{mapped}'") from error
+            reason = (error.getMessage() or str(error)).splitlines()[0]
+            raise MappingError(f"mapping '{attribute}': {what} does not resolve against the source: {reason}") from error
         if isinstance(data_type, (StructType, ArrayType, MapType)):
             kind = data_type.simpleString()
-            raise MappingError(f"mapping '{attribute}': column '{path}' is {kind}, expected a value")
+            raise MappingError(f"mapping '{attribute}': {what} is {kind}, expected a value")
         types[attribute] = data_type
     return types
 
@@ -221,18 +237,19 @@ def _issue(attribute: str, raw: Column, value: Column) -> Column:
 
 def standardize(
     df: DataFrame,
-    mapping: Mapping[str, str],
+    mapping: Mapping[str, str | SqlExpression],
     options: StandardizeOptions,
     vocabulary: Vocabulary,
 ) -> DataFrame:
     """The canonical columns (``CANONICAL_SCHEMA`` order) plus ``std_issues``.
 
-    ``mapping`` is canonical attribute -> source column path (``'address.city'``).
+    ``mapping`` is canonical attribute -> source column path (``'address.city'``)
+    or a ``SqlExpression`` over the source's columns.
     Unmapped attributes are NULL, except ``country``, which is
     ``options.default_country`` when the source has no country column.
     """
     types = _source_types(df, mapping)
-    raw = {attribute: F.col(path) for attribute, path in mapping.items()}
+    raw = {attribute: _source_column(source) for attribute, source in mapping.items()}
     text = {attribute: column.cast("string") for attribute, column in raw.items()}
 
     def mapped(attribute: str, normalizer: Callable[..., Column], *args: Any) -> Column:

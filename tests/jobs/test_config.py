@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import expand_env, load_pipeline_config
+from jobs.config import MappingExpression, expand_env, load_pipeline_config
 from jobs.errors import ConfigError
 
 VALID_SOURCE = """
@@ -87,3 +87,52 @@ def test_unset_environment_reference_names_the_variable(tmp_path, monkeypatch):
 def test_the_shipped_demo_config_is_valid():
     config = load_pipeline_config(Path(__file__).resolve().parents[2] / "conf" / "cdi.yaml")
     assert [s.name for s in config.sources] == ["sales_crm", "billing", "support_desk", "webshop"]
+
+
+EXPRESSION_SOURCE = """
+  - name: febrl
+    kind: csv
+    path: febrl.csv
+    primary_key: [rec_id]
+    mapping:
+      given_name: given_name
+      address_line1: {expr: "concat_ws(' ', street_number, address_1)"}
+"""
+
+
+def test_a_mapping_entry_may_be_a_spark_sql_expression(tmp_path):
+    source = load_pipeline_config(write(tmp_path, "sources:" + EXPRESSION_SOURCE)).source("febrl")
+    assert source.mapping == {
+        "given_name": "given_name",
+        "address_line1": MappingExpression(expr="concat_ws(' ', street_number, address_1)"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ('""', "sources[0].mapping.address_line1: expected a source column name, got an empty string"),
+        ('{expr: ""}', "sources[0].mapping.address_line1: expr: expected a Spark SQL expression as a non-empty string"),
+        ("{expr: 3}", "sources[0].mapping.address_line1: expr: expected a Spark SQL expression as a non-empty string"),
+        ("{exp: street}", "sources[0].mapping.address_line1: expected a source column name or {expr: "),
+        ("{expr: a, column: b}", "sources[0].mapping.address_line1: expected a source column name or {expr: "),
+        ("[street_number, street_name]", "sources[0].mapping.address_line1: expected a source column name or {expr: "),
+    ],
+)
+def test_bad_mapping_entries_name_the_file_and_the_key(tmp_path, entry, expected):
+    text = "sources:\n  - name: crm\n    kind: csv\n    path: x\n    primary_key: [id]\n"
+    path = write(tmp_path, text + f"    mapping:\n      address_line1: {entry}\n")
+    with pytest.raises(ConfigError) as error:
+        load_pipeline_config(path)
+    assert str(error.value).startswith(f"{path}: {expected}")
+    assert "\n" not in str(error.value)
+
+
+def test_with_a_session_running_the_expression_is_parsed_at_load(spark, tmp_path):
+    path = write(tmp_path, "sources:" + EXPRESSION_SOURCE.replace("address_1)", "address_1"))
+    with pytest.raises(ConfigError) as error:
+        load_pipeline_config(path)
+    assert str(error.value).startswith(
+        f"{path}: sources[0].mapping.address_line1: expr: \"concat_ws(' ', street_number, address_1\" "
+        "is not a valid Spark SQL expression: [PARSE_SYNTAX_ERROR]"
+    )

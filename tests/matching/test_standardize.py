@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from matching.standardize import (
     EXTRA_COLUMNS,
     MappingError,
+    SqlExpression,
     StandardizeOptions,
     Vocabulary,
     VocabularyError,
@@ -194,6 +196,34 @@ def test_nested_columns_typed_sources_and_both_name_styles(spark):
     ])
 
 
+def test_expressions_build_an_attribute_from_several_columns(spark):
+    bronze = spark.createDataFrame(
+        [
+            (*lineage("febrl", "1"), "Anna", "Maria", "Smith", "12", "High Street", "1990", "4", "3"),
+            (*lineage("febrl", "2"), "Bob", None, "Jones", None, "Station Road", None, None, None),
+        ],
+        f"{LINEAGE}, first_name string, middle_name string, surname string, street_number string, "
+        "street_name string, yob string, mob string, dob string",
+    )
+    mapping = {
+        "given_name": SqlExpression("concat_ws(' ', first_name, middle_name)"),
+        "family_name": "surname",
+        "address_line1": SqlExpression("concat_ws(' ', street_number, street_name)"),
+        "birth_date": SqlExpression("make_date(int(yob), int(mob), int(dob))"),
+    }
+    actual = standardize(bronze, mapping, StandardizeOptions(), VOCABULARY)
+    check(spark, actual, [
+        expected_row(
+            "febrl", "1", given_name="anna", middle_name="maria", family_name="smith",
+            full_name="anna maria smith", birth_date=dt.date(1990, 4, 3), address_line1="12 high st",
+        ),
+        expected_row(
+            "febrl", "2", given_name="robert", family_name="jones", full_name="robert jones",
+            address_line1="station rd",
+        ),
+    ])
+
+
 def test_output_columns_follow_the_canonical_schema(spark):
     bronze = spark.createDataFrame([], f"{LINEAGE}, name string")
     actual = standardize(bronze, {"full_name": "name"}, StandardizeOptions(), VOCABULARY)
@@ -207,11 +237,19 @@ def test_output_columns_follow_the_canonical_schema(spark):
         ({"full_name": "customer_name"}, "mapping 'full_name': source has no column 'customer_name'"),
         ({"city": "address.town"}, "mapping 'city': source has no column 'address.town'"),
         ({"city": "address"}, "mapping 'city': column 'address' is struct<city:string>, expected a value"),
+        ({"full_name": SqlExpression("concat_ws(' ', name")},
+         "mapping 'full_name': expression \"concat_ws(' ', name\" does not resolve against the source: "
+         "[PARSE_SYNTAX_ERROR]"),
+        ({"full_name": SqlExpression("concat_ws(' ', name, surname)")},
+         "mapping 'full_name': expression \"concat_ws(' ', name, surname)\" does not resolve against the source: "
+         "[UNRESOLVED_COLUMN"),
+        ({"city": SqlExpression("address")},
+         "mapping 'city': expression \"address\" is struct<city:string>, expected a value"),
     ],
 )
 def test_bad_mapping_is_refused(spark, mapping, message):
     bronze = spark.createDataFrame([], f"{LINEAGE}, name string, address struct<city: string>")
-    with pytest.raises(MappingError, match=message.replace("(", r"\(")):
+    with pytest.raises(MappingError, match=re.escape(message)):
         standardize(bronze, mapping, StandardizeOptions(), VOCABULARY)
 
 
