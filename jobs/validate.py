@@ -28,7 +28,7 @@ from jobs.faults import fault_point
 from jobs.runs import RunContext
 from jobs.standardize import latest_bronze, staged_path
 from quality.suites import load_suite
-from quality.validate import ValidationResult, validate
+from quality.validate import ISSUES_COLUMN, ValidationResult, validate
 from schemas.canonical import CANONICAL_SCHEMA
 from schemas.tables import QUARANTINE_SCHEMA
 
@@ -134,8 +134,12 @@ def _quarantine(results: list[ValidationResult], staged: DataFrame) -> DataFrame
 
 
 def merge_into_customers_std(spark: SparkSession, path: str, passed: DataFrame) -> None:
-    """Upsert by record id; a record whose hash is unchanged is left alone."""
-    rows = passed.select(*CANONICAL_SCHEMA.fieldNames())
+    """Upsert by record id; a record whose hash is unchanged is left alone.
+
+    ``std_issues`` stays on the record: which values standardization or a
+    field-level check left out of matching, and why (never the values).
+    """
+    rows = passed.select(*CANONICAL_SCHEMA.fieldNames(), ISSUES_COLUMN)
     fault_point("validate:during:customers_std")
     if not table_exists(spark, path):
         rows.write.format("delta").save(path)
@@ -144,6 +148,7 @@ def merge_into_customers_std(spark: SparkSession, path: str, passed: DataFrame) 
         DeltaTable.forPath(spark, path)
         .alias("t")
         .merge(rows.alias("s"), "t.record_id = s.record_id")
+        .withSchemaEvolution()
         .whenMatchedUpdateAll(condition="t.record_hash <> s.record_hash")
         .whenNotMatchedInsertAll()
         .execute()
@@ -180,7 +185,8 @@ def _run_validate(spark: SparkSession, context: RunContext, cached: list[DataFra
     for source, staged, results, snapshot_rows, watch in outcomes:
         quarantined = _quarantine(results, staged).persist()
         cached.append(quarantined)
-        passed = staged.join(quarantined.select("source_key"), "source_key", "left_anti")
+        # The canonical suite's own view of the rows: values failing a field-level check nulled.
+        passed = results[-1].passed.join(quarantined.select("source_key"), "source_key", "left_anti")
         staged_n, quarantined_n = staged.count(), quarantined.count()
         passed_n = staged_n - quarantined_n
         counts.append(ValidateCounts(source.name, staged_n, passed_n, quarantined_n, snapshot_rows))

@@ -12,6 +12,7 @@ contract with the Fellegi-Sunter model.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date, datetime
 from functools import partial
 
 import jellyfish
@@ -38,10 +39,6 @@ from matching.settings import (
     NumericDistanceLevel,
 )
 
-# recordlinkage's Date writes its "day and month swapped" score into an int64
-# series; an integer score avoids pandas' incompatible-dtype warning. 1 = same date.
-_SWAPPED_SCORE = 2
-_EPOCH = pd.Timestamp("1970-01-01")
 _STRING_METHODS = {
     "jaro_winkler": "jarowinkler",
     "jaro": "jaro",
@@ -165,22 +162,64 @@ def compare_pairs(attached: DataFrame, settings: MatchSettings) -> DataFrame:
 def _side(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: str) -> pd.DataFrame:
     """One side's attributes, indexed 0..n-1, plus the derived columns numeric levels read.
 
-    Dates become ``datetime64[ns]`` (``Compare.date`` accepts nothing else) and
-    ``<col>__days``; ``numeric_distance`` columns get ``<col>__number``.
+    Dates become day numbers (``<col>``, also as ``<col>__days``) plus
+    ``<col>__year``, ``__month``, ``__day``: any date from year 1 to 9999
+    fits, where ``datetime64[ns]`` (all ``Compare.date`` accepts) holds only
+    1677-2262. ``numeric_distance`` columns get ``<col>__number``.
     """
     numeric = {c.level_column(lv) for c in comparisons for lv in c.levels if isinstance(lv, NumericDistanceLevel)}
     frame = pd.DataFrame(index=pd.RangeIndex(len(batch)))
     for column in dict.fromkeys(col for c in comparisons for col in c.columns):
         values = batch[f"{column}_{suffix}"].reset_index(drop=True)
         if column in DATE_ATTRIBUTES:
-            dates = pd.to_datetime(values).astype("datetime64[ns]")
-            frame[column] = dates
-            frame[f"{column}__days"] = (dates - _EPOCH) / pd.Timedelta(days=1)
+            parts = date_parts(values)
+            frame[column] = parts["days"]
+            for part, numbers in parts.items():
+                frame[f"{column}__{part}"] = numbers
         else:
             frame[column] = values
         if column in numeric:
             frame[f"{column}__number"] = pd.to_numeric(values, errors="coerce")
     return frame
+
+
+def _date_tuple(value: object) -> tuple[int, int, int] | None:
+    """(year, month, day) of a date, datetime or ISO text; None when it is not one."""
+    if isinstance(value, np.datetime64) and not np.isnat(value):
+        value = value.astype("datetime64[D]").astype(object)
+    if isinstance(value, (date, datetime)):
+        return value.year, value.month, value.day
+    if isinstance(value, str):
+        try:
+            parsed = date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            return None
+        return parsed.year, parsed.month, parsed.day
+    return None
+
+
+def date_parts(values: pd.Series) -> dict[str, np.ndarray]:
+    """Float arrays ``days`` (proleptic Gregorian ordinal), ``year``, ``month``, ``day``; NaN where no date.
+
+    Works for every year from 1 to 9999: no nanosecond timestamps involved.
+    """
+    tuples = [_date_tuple(value) for value in values]
+    year = np.array([t[0] if t else np.nan for t in tuples], dtype=float)
+    month = np.array([t[1] if t else np.nan for t in tuples], dtype=float)
+    day = np.array([t[2] if t else np.nan for t in tuples], dtype=float)
+    days = np.array([date(*t).toordinal() if t else np.nan for t in tuples], dtype=float)
+    return {"days": days, "year": year, "month": month, "day": day}
+
+
+def _same_or_transposed(
+    year_l: pd.Series, month_l: pd.Series, day_l: pd.Series, year_r: pd.Series, month_r: pd.Series, day_r: pd.Series
+) -> np.ndarray:
+    """1.0 where two dates are equal, or equal with day and month swapped; NaN where either is missing."""
+    yl, ml, dl = (s.to_numpy(dtype=float) for s in (year_l, month_l, day_l))
+    yr, mr, dr = (s.to_numpy(dtype=float) for s in (year_r, month_r, day_r))
+    same = (yl == yr) & (((ml == mr) & (dl == dr)) | ((ml == dr) & (dl == mr)))
+    missing = np.isnan(yl) | np.isnan(yr)
+    return np.where(missing, np.nan, same.astype(float))
 
 
 def _within_edits(distance: Callable[[str, str], int], max_distance: int) -> Callable[..., np.ndarray]:
@@ -228,9 +267,9 @@ def _add_feature(compare: recordlinkage.Compare, column: str, level: Level, adde
         label = f"{col}__{level.kind}_within_{level.max_distance}"
         register = partial(compare.compare_vectorized, within, col, col)
     elif isinstance(level, DateTransposedLevel):
-        # Scores 1 for the same date and _SWAPPED_SCORE for day and month swapped: both reach 1.
-        label = f"{col}__date"
-        register = partial(compare.date, col, col, swap_month_day=_SWAPPED_SCORE, swap_months=[], missing_value=np.nan)
+        parts = [f"{col}__year", f"{col}__month", f"{col}__day"]
+        label = f"{col}__same_or_transposed"
+        register = partial(compare.compare_vectorized, _same_or_transposed, parts, parts)
     elif isinstance(level, (DateDistanceLevel, NumericDistanceLevel)):
         derived = f"{col}__days" if isinstance(level, DateDistanceLevel) else f"{col}__number"
         offset = level.max_days if isinstance(level, DateDistanceLevel) else level.max_abs

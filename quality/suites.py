@@ -7,6 +7,11 @@ with its keyword arguments and a severity:
 - ``row``: the rows that fail are quarantined and the rest continue. Only
   expectations that judge each row (column map expectations) can be row-level,
   and without ``mostly``: every failing row is quarantined.
+- ``field``: the failing value is unusable, not the record: the expectation's
+  ``column`` is nulled on the failing rows, the reason is added to the
+  record's ``std_issues``, and the record goes on to matching with the rest
+  of its values. Only column map expectations (one ``column``) can be
+  field-level.
 
 Two things are resolved at run time rather than written in YAML:
 
@@ -53,7 +58,7 @@ from pydantic import (
 
 from jobs.config import parse_model, read_yaml
 
-Severity = Literal["row", "batch"]
+Severity = Literal["row", "field", "batch"]
 
 ROW_COUNT_WITHIN_LAST_RUN = "row_count_within_last_run"
 TODAY = "today"
@@ -114,8 +119,8 @@ class ExpectationConfig(_Strict):
     @field_validator("severity", mode="before")
     @classmethod
     def _severity(cls, value: Any) -> Any:
-        if value not in ("row", "batch"):
-            raise ValueError(f"expected 'row' or 'batch', got {value!r}")
+        if value not in ("row", "field", "batch"):
+            raise ValueError(f"expected 'row', 'field' or 'batch', got {value!r}")
         return value
 
     @model_validator(mode="after")
@@ -131,6 +136,15 @@ class ExpectationConfig(_Strict):
                 raise ValueError(
                     "kwargs.mostly: not allowed on a row-level expectation (every failing row is quarantined)"
                 )
+        if self.severity == "field":
+            if self.expect == ROW_COUNT_WITHIN_LAST_RUN or not issubclass(
+                get_expectation_impl(self.expect), ColumnMapExpectation
+            ):
+                raise ValueError(
+                    f"severity: 'field' needs an expectation that judges one column's values; {self.expect} does not"
+                )
+            if "mostly" in self.kwargs:
+                raise ValueError("kwargs.mostly: not allowed on a field-level expectation (every failing value is nulled)")
         self.to_gx(0, today=dt.date.today(), previous_row_count=None)
         return self
 

@@ -5,6 +5,9 @@
   are joined back to the DataFrame in Spark. Every row lands in exactly one of
   ``passed`` and ``quarantined`` (one quarantine row per record, naming all the
   expectations it failed).
+- Field-level failures: the failing rows stay in ``passed`` with the
+  expectation's column nulled and its reason added to ``std_issues`` (when
+  the DataFrame has that column), so one bad value does not hold back a record.
 - Batch-level failures become messages; any one of them stops the run. A
   row-level expectation that could not run (for example its column is gone)
   cannot split rows, so it stops the run too.
@@ -36,7 +39,7 @@ from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context import AbstractDataContext
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
 from quality.suites import ExpectationConfig, SuiteConfig
 from schemas.tables import QUARANTINE_SCHEMA
@@ -44,6 +47,7 @@ from schemas.tables import QUARANTINE_SCHEMA
 STAGE = "validate"
 ROW_COUNT_EXPECTATIONS = frozenset({"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"})
 _KEY = "__cdi_failed_key"
+ISSUES_COLUMN = "std_issues"
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,7 @@ def _classify(
         if result.success:
             continue
         config = suite.expectations[result.expectation_config.meta["cdi_index"]]
-        keys = _failing_keys(result, key_column) if config.severity == "row" else None
+        keys = _failing_keys(result, key_column) if config.severity in ("row", "field") else None
         if keys is None:
             batch_failures.append(f"source {source_system!r}: {config.label} failed: {_describe_failure(result)}")
             continue
@@ -230,6 +234,10 @@ def _split(
     run_id: str,
 ) -> tuple[DataFrame, DataFrame]:
     spark = df.sparkSession
+    nulled = {k: [c for c in checks if c.severity == "field"] for k, checks in failed_checks.items()}
+    df = _null_fields(df, {k: checks for k, checks in nulled.items() if checks}, key_column)
+    failed_checks = {k: [c for c in checks if c.severity == "row"] for k, checks in failed_checks.items()}
+    failed_checks = {k: checks for k, checks in failed_checks.items() if checks}
     if not failed_checks:
         return df, spark.createDataFrame([], QUARANTINE_SCHEMA)
     keys_schema = StructType(
@@ -260,6 +268,39 @@ def _split(
         F.current_timestamp().alias("quarantined_at"),
     )
     return passed, quarantined
+
+
+def _null_fields(df: DataFrame, checks: dict[Any, list[ExpectationConfig]], key_column: str) -> DataFrame:
+    """``df`` with each field-level check's column nulled on its failing rows and the reasons in ``std_issues``."""
+    if not checks:
+        return df
+    schema = StructType(
+        [
+            StructField(_KEY, df.schema[key_column].dataType, True),
+            StructField("__cdi_nulled", ArrayType(StringType(), False), False),
+            StructField("__cdi_reasons", StringType(), False),
+        ]
+    )
+    failing = df.sparkSession.createDataFrame(
+        [
+            (key, [c.kwargs["column"] for c in failed], "; ".join(c.reason or f"{c.label} failed" for c in failed))
+            for key, failed in checks.items()
+        ],
+        schema,
+    )
+    joined = df.join(F.broadcast(failing), df[key_column].eqNullSafe(failing[_KEY]), "left")
+    columns = {c.kwargs["column"] for failed in checks.values() for c in failed}
+    nulled = F.coalesce(F.col("__cdi_nulled"), F.array().cast("array<string>"))
+    out = []
+    for field in df.schema.fields:
+        value = df[field.name]
+        if field.name in columns:
+            value = F.when(F.array_contains(nulled, field.name), F.lit(None).cast(field.dataType)).otherwise(value)
+        elif field.name == ISSUES_COLUMN:
+            combined = F.concat_ws("; ", value, F.col("__cdi_reasons"))
+            value = F.when(combined == "", F.lit(None).cast("string")).otherwise(combined)
+        out.append(value.alias(field.name))
+    return joined.select(*out)
 
 
 def _column_or(df: DataFrame, name: str, fallback: Column) -> Column:

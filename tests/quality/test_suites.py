@@ -54,7 +54,7 @@ def test_bad_severity_is_named(tmp_path):
     )
     with pytest.raises(ConfigError) as error:
         load_suite(path)
-    assert str(error.value) == f"{path}: expectations[1].severity: expected 'row' or 'batch', got 'fatal'"
+    assert str(error.value) == f"{path}: expectations[1].severity: expected 'row', 'field' or 'batch', got 'fatal'"
 
 
 @pytest.mark.parametrize(

@@ -90,27 +90,39 @@ def canonical_result(std_frame, docs_dir) -> ValidationResult:
     )
 
 
-def test_failing_rows_are_quarantined_once_with_every_failed_check(canonical_result):
+def test_only_records_without_name_or_identifier_are_quarantined(canonical_result):
     assert not canonical_result.stopped, canonical_result.batch_failures
     rows = {json.loads(r.record)["record_id"]: r for r in canonical_result.quarantined.collect()}
-    assert sorted(rows) == ["billing:2", "billing:3", "billing:4", "sales_crm:7"]
-    assert rows["billing:3"].check == (
-        "expect_column_values_to_match_regex(phone); expect_column_values_to_be_in_set(country)"
-    )
-    assert rows["billing:3"].reason == "phone is not E.164; country is not an ISO 3166-1 alpha-2 code"
-    assert rows["sales_crm:7"].check == (
-        "expect_column_values_to_be_null(std_issues); expect_column_values_to_be_between(birth_date)"
-    )
-    assert rows["billing:4"].check == "expect_column_values_to_not_be_null(full_name)"
-    assert (rows["sales_crm:7"].source_system, rows["sales_crm:7"].source_key) == ("sales_crm", "7")
+    assert sorted(rows) == ["sales_crm:8"]
+    assert rows["sales_crm:8"].check == "expect_column_values_to_not_be_null(full_name)"
+    assert rows["sales_crm:8"].reason == "no name and no identifier (email, phone, national id)"
+    assert (rows["sales_crm:8"].source_system, rows["sales_crm:8"].source_key) == ("sales_crm", "8")
     assert {(r.run_id, r.stage) for r in rows.values()} == {("run-1", "validate")}
+
+
+def test_unusable_values_are_nulled_with_their_reasons_and_the_records_go_on(canonical_result):
+    rows = {
+        r.record_id: (r.email, r.phone, r.country, r.birth_date, r.std_issues)
+        for r in canonical_result.passed.collect()
+    }
+    assert rows == {
+        "billing:1": ("ann.smith@example.com", "+447700900123", "GB", dt.date(1980, 1, 2), None),
+        "billing:2": (None, "+447700900123", "GB", dt.date(1980, 1, 2), "email: not an address"),
+        "billing:3": (
+            "ann.smith@example.com", None, None, dt.date(1980, 1, 2),
+            "phone: not E.164; country: not an ISO 3166-1 alpha-2 code",
+        ),
+        "billing:4": ("ann.smith@example.com", "+447700900123", "GB", dt.date(1980, 1, 2), None),
+        "billing:5": ("ann.smith@example.com", "+447700900123", "GB", dt.date(1980, 1, 2), None),
+        "sales_crm:7": (
+            "ann.smith@example.com", "+447700900123", "GB", None, "birth_date: unparseable; birth_date: in the future"
+        ),
+    }
 
 
 def test_passed_and_quarantined_reconcile(canonical_result, std_frame):
     passed = canonical_result.passed
     assert passed.columns == std_frame.columns
-    passed_ids = sorted(r.record_id for r in passed.select("record_id").collect())
-    assert passed_ids == ["billing:1", "billing:5", "sales_crm:8"]
     assert passed.count() + canonical_result.quarantined.count() == std_frame.count()
 
 
@@ -126,8 +138,8 @@ def test_pii_stays_out_of_results_and_data_docs(canonical_result, docs_dir):
     assert any(p.suffix == ".html" and "validations" in p.parts for p in files)
     assert [p for p in files if PLANTED_EMAIL in p.read_text(encoding="utf-8", errors="replace")] == []
     assert PLANTED_EMAIL not in json.dumps(canonical_result.summary)
-    quarantined = canonical_result.quarantined.filter("source_key = '2'").collect()
-    assert json.loads(quarantined[0].record)["email"] == PLANTED_EMAIL  # the steward still sees the record
+    (nulled,) = canonical_result.passed.filter("record_id = 'billing:2'").collect()
+    assert (nulled.email, nulled.std_issues) == (None, "email: not an address")
 
 
 def test_summary_is_written_and_gives_the_next_runs_row_count(canonical_result, tmp_path):
@@ -137,7 +149,7 @@ def test_summary_is_written_and_gives_the_next_runs_row_count(canonical_result, 
     assert written == canonical_result.summary
     assert (written["row_count"], written["failing_keys"], written["stopped"]) == (7, 4, False)
     regex = [e for e in written["expectations"] if e["columns"] == ["phone"]]
-    assert (regex[0]["severity"], regex[0]["success"], regex[0]["unexpected_count"]) == ("row", False, 1)
+    assert (regex[0]["severity"], regex[0]["success"], regex[0]["unexpected_count"]) == ("field", False, 1)
     assert read_row_count(path) == 7
     assert read_row_count(tmp_path / "absent.json") is None
 
