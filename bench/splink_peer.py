@@ -84,6 +84,8 @@ ROOT = Path(__file__).resolve().parent.parent
 class SplinkResult:
     clusters: pd.Series  # record id -> cluster id
     seconds: float
+    # every scored pair (record_id_l, record_id_r, match_probability) when asked for with keep_pairs
+    pairs: pd.DataFrame | None = None
 
 
 def _sided(expression: str, side: str) -> str:
@@ -238,11 +240,15 @@ def run_splink(
     threshold: float,
     seed: int,
     api: DatabaseAPI | None = None,
+    keep_pairs: bool = False,
 ) -> SplinkResult:
     """Train, predict and cluster ``records`` (``record_id``, ``source_system`` and canonical attributes) with Splink.
 
     ``api`` is the backend (default: a new in-memory DuckDB); the time runs from
-    handing Splink the records to the clusters in pandas.
+    handing Splink the records to the clusters in pandas. ``keep_pairs``: predict
+    every blocked pair (not only those above the review threshold) and return
+    them too, for blocking recall and calibration; they are copied to pandas
+    after the clock stops.
     """
     started = time.perf_counter()
     backend = api if api is not None else duckdb_api()
@@ -263,14 +269,20 @@ def run_splink(
     linker.training.estimate_u_using_random_sampling(max_pairs=settings.model.u_random_pairs, seed=seed)
     for rule in EM_RULES:
         linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
-    predictions = linker.inference.predict(threshold_match_probability=settings.thresholds.review)
+    predictions = linker.inference.predict(
+        threshold_match_probability=None if keep_pairs else settings.thresholds.review
+    )
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
         predictions, threshold_match_probability=threshold
     ).as_pandas_dataframe()
     seconds = time.perf_counter() - started
+    pairs = None
+    if keep_pairs:
+        pairs = predictions.as_pandas_dataframe()[["record_id_l", "record_id_r", "match_probability"]]
     return SplinkResult(
         clusters=pd.Series(clustered["cluster_id"].astype(str).to_numpy(), index=clustered["record_id"].to_numpy()),
         seconds=seconds,
+        pairs=pairs,
     )
 
 
