@@ -15,8 +15,10 @@ writes, per noise level, ``OUT/<noise>/``:
   2020), ``ssa.csv`` (Social Security events up to 2020), ``tax_1040.csv``
   (1040 forms 2020, primary filer only): a ``record_key`` unique per file, the
   person's columns as pseudopeople names them, and ``address`` = street number
-  + street name (the raw columns are kept too). Rows are shuffled with the seed
-  so that file order says nothing about who is who.
+  + street name (the raw columns are kept too; ``cdi.yaml`` joins them with a
+  Spark SQL expression mapping, ``cdi dedupe --map`` takes the ``address``
+  column). Rows are shuffled with the seed so that file order says nothing
+  about who is who.
 - ``truth.csv`` (``source_system,source_key,entity_id``, the format of
   ``cdi evaluate --truth``) over all four files, and ``truth_census.csv``
   (``record_id,entity_id``) for the census alone through ``cdi dedupe``.
@@ -28,11 +30,11 @@ writes, per noise level, ``OUT/<noise>/``:
   ``summary.json`` (rows, entities, duplicated share per file).
 
 Noise levels: ``default`` is pseudopeople's own configuration (mostly 1% of
-cells per noise type). ``high`` multiplies every cell probability of every
-column noise type by 4 (capped at 0.2) and every token probability (the
-share of characters / digits changed in a noised cell) by 2 (capped at 0.25);
-row noise (non-response, omitted rows, guardian duplicates) stays at the
-defaults.
+cells per noise type). ``high`` multiplies the cell probability of every noise
+type of the columns written by 4 (capped at 0.2) and every token probability
+(the share of characters / digits changed in a noised cell) by 2 (capped at
+0.25); row noise (non-response, omitted rows, guardian duplicates) stays at
+the defaults.
 
 Note: the sample data is anonymised to one town: city is "Anytown", state
 "WA" and zipcode "00000" for nearly everyone, so those attributes carry only
@@ -81,8 +83,13 @@ class Department:
     address: dict[str, str] | None  # street_number / street_name / unit_number / city / state / zipcode -> column
     date_formats: tuple[str, ...] = ()
 
-    def mapping(self) -> dict[str, str]:
-        """Canonical attribute -> column of this file."""
+    def mapping(self, expressions: bool = True) -> dict[str, str | dict[str, str]]:
+        """Canonical attribute -> column of this file.
+
+        ``address_line1`` is the Spark SQL expression joining street number and
+        name (``expressions``), else the ``address`` column that holds the same
+        (for ``cdi dedupe --map``, which takes columns only).
+        """
         mapping = {"given_name": "first_name", "family_name": "last_name"}
         for column in ("middle_initial", "middle_name"):
             if column in self.columns:
@@ -94,8 +101,10 @@ class Department:
         if "ssn" in self.columns:
             mapping["national_id"] = "ssn"
         if self.address:
+            number, name = self.address["street_number"], self.address["street_name"]
             mapping.update(
-                address_line1="address",
+                address_line1={"expr": f"nullif(trim(concat_ws(' ', {number}, {name})), '')"}
+                if expressions else "address",
                 address_line2=self.address["unit_number"],
                 city=self.address["city"],
                 region=self.address["state"],
@@ -140,6 +149,8 @@ def noise_overrides(level: str, defaults: dict) -> dict | None:
     for department in DEPARTMENTS:
         columns: dict = {}
         for column, noise_types in defaults[department.dataset]["column_noise"].items():
+            if column not in department.columns:  # employers, spouses, dependents: not in the files
+                continue
             for noise_type, parameters in noise_types.items():
                 raised = {}
                 if "cell_probability" in parameters:
@@ -208,7 +219,7 @@ def pipeline_config(folder: Path, departments: tuple[Department, ...] = DEPARTME
 def census_dedupe_arguments(csv: Path) -> list[str]:
     """``cdi dedupe`` arguments (after the command name) for the census file alone."""
     census = DEPARTMENTS[0]
-    maps = [f"--map={column}={attribute}" for attribute, column in census.mapping().items()]
+    maps = [f"--map={column}={attribute}" for attribute, column in census.mapping(expressions=False).items()]
     return [str(csv), "--id", "record_key", *maps, "--region", "US", "--month-first"]
 
 

@@ -42,9 +42,13 @@ def test_high_noise_raises_cell_and_token_probabilities_with_caps() -> None:
     assert census["state"]["choose_wrong_option"] == {"cell_probability": 0.04}
     # SSA's ssn noise is off by default and stays off.
     assert overrides["social_security"]["column_noise"]["ssn"]["make_typos"]["cell_probability"] == 0.0
-    capped = ppd.noise_overrides("high", {d.dataset: {"column_noise": {"x": {"t": {
+    # Columns not written (employers, spouses, dependents) keep their defaults.
+    assert "spouse_first_name" not in overrides["taxes_1040"]["column_noise"]
+    assert "employer_name" not in overrides["taxes_w2_and_1099"]["column_noise"]
+    capped = ppd.noise_overrides("high", {d.dataset: {"column_noise": {"first_name": {"t": {
         "cell_probability": 0.1, "token_probability": 0.2}}}} for d in ppd.DEPARTMENTS})
-    assert capped["taxes_1040"]["column_noise"]["x"]["t"] == {"cell_probability": 0.2, "token_probability": 0.25}
+    assert capped["taxes_1040"]["column_noise"]["first_name"]["t"] == {
+        "cell_probability": 0.2, "token_probability": 0.25}
     # pseudopeople accepts the overrides.
     assert pseudopeople.get_config(overrides)["taxes_1040"]["column_noise"]["ssn"]["make_typos"][
         "cell_probability"] == pytest.approx(0.04)
@@ -92,7 +96,10 @@ def test_generate_writes_files_truth_and_a_config_that_parses(tmp_path: Path) ->
     census, w2, ssa, _ = config.sources
     assert census.mapping["birth_date"] == "date_of_birth" and census.standardize.date_formats == ("MM/dd/yyyy",)
     assert not census.standardize.day_first and census.standardize.default_region == "US"
-    assert census.mapping["address_line1"] == "address" and "national_id" not in census.mapping
+    assert census.mapping["address_line1"].expr == (
+        "nullif(trim(concat_ws(' ', street_number, street_name)), '')"
+    )
+    assert "national_id" not in census.mapping
     assert w2.mapping["national_id"] == "ssn" and w2.mapping["postcode"] == "mailing_address_zipcode"
     assert ssa.mapping["middle_name"] == "middle_name" and ssa.standardize.date_formats == ("yyyyMMdd",)
     assert config.lake == str(folder.resolve() / "lake")
@@ -102,4 +109,5 @@ def test_census_dedupe_arguments_map_every_census_attribute(tmp_path: Path) -> N
     arguments = ppd.census_dedupe_arguments(tmp_path / "census.csv")
     assert arguments[:3] == [str(tmp_path / "census.csv"), "--id", "record_key"]
     assert "--map=date_of_birth=birth_date" in arguments and "--month-first" in arguments
+    assert "--map=address=address_line1" in arguments
     assert arguments[arguments.index("--region") + 1] == "US"
