@@ -52,7 +52,7 @@ from matching.compare import (
     tf_columns,
     tf_comparisons,
 )
-from matching.fellegi_sunter import estimate_u, random_pair_prior, train_in_sessions
+from matching.fellegi_sunter import TrainingReport, estimate_u, random_pair_prior, train_checked
 from matching.model_io import MatchModel, SavedModel, TermFrequencies, saved_model_from_json, score_with
 from matching.settings import MatchSettings
 from matching.supervised import train_supervised
@@ -157,6 +157,21 @@ def pattern_counts(vectors: DataFrame, settings: MatchSettings) -> pd.DataFrame:
     return vectors.groupBy(*_gamma_columns(settings)).count().toPandas()
 
 
+def log_training_report(report: TrainingReport) -> None:
+    """Warn about an implausible EM model and what was done about it (comparison names and numbers only)."""
+    if report.problems:
+        log.warning("EM's model was implausible: %s", "; ".join(report.problems))
+        if report.recovered:
+            log.warning("m re-estimated from anchor pairs (exact agreement on identity comparisons) for: %s",
+                        ", ".join(report.recovered))
+        else:
+            log.warning("no anchor pairs to re-estimate m from; the model is kept as EM left it")
+        if report.remaining:
+            log.warning("still implausible after re-estimation: %s", "; ".join(report.remaining))
+    if report.clamped:
+        log.info("agreeing levels that counted against a match now count 0: %s", ", ".join(report.clamped))
+
+
 def train_model(
     records: DataFrame,
     vectors: DataFrame,
@@ -183,15 +198,17 @@ def train_model(
     )
     u = estimate_u(pattern_counts(comparison_vectors(sample, records, settings, frequencies), settings), levels)
     patterns = pattern_counts(vectors, settings)
-    model = train_in_sessions(
+    model, report = train_checked(
         patterns,
         levels,
         u,
         settings.model.em_sessions,
+        settings.model.identity,
         tf_comparisons=tf_comparisons(settings),
         max_iterations=settings.model.em_max_iterations,
         tolerance=settings.model.em_tolerance,
     )
+    log_training_report(report)
     prior = random_pair_prior(model.lambda_, int(patterns["count"].sum()), possible)
     log.info(
         "EM: %d iterations, converged=%s, match share among candidates %.4g, prior for a random pair %.4g",

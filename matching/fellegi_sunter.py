@@ -38,6 +38,13 @@ TF_MAX_ADJUSTMENT = 10.0
 # Ratio between successive starting m values: the exact level starts most likely.
 _STARTING_M_RATIO = 3.0
 _STARTING_LAMBDA_BOUNDS = (1e-3, 1.0 - 1e-3)
+# A trained model is implausible when EM calls nearly every candidate pair a match, or when
+# disagreeing on an identity comparison costs less than this many bits (m0 > u0 / 2: more
+# than half of true matches would disagree outright on a name or a birth date).
+MATCH_SHARE_LIMIT = 0.95
+MIN_DISAGREEMENT_BITS = 1.0
+# Fewest anchor pairs (weighted count) from which m of a comparison is taken.
+MIN_ANCHOR_PAIRS = 20.0
 
 
 def gamma_column(name: str) -> str:
@@ -417,7 +424,9 @@ def train_in_sessions(
         except ValueError:
             continue
         for parameters in trained.comparisons:
-            estimates[parameters.name].append(np.asarray(parameters.m))
+            # A session estimate where agreeing exactly is no evidence is implausible: keep the others.
+            if parameters.weights[-1] > 0:
+                estimates[parameters.name].append(np.asarray(parameters.m))
     final = replace(
         model,
         comparisons=tuple(
@@ -500,3 +509,128 @@ def score(model: FellegiSunterModel, pairs: pd.DataFrame) -> pd.DataFrame:
     return assemble_scores(
         pairs.index, [c.name for c in model.comparisons], contributions, model.prior_weight
     )
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    """What ``train_checked`` found and did, for the run's log and report (names and numbers, no values)."""
+
+    problems: tuple[str, ...]  # why EM's model was implausible; empty when it was not
+    recovered: tuple[str, ...]  # comparisons whose m was taken from anchor pairs
+    clamped: tuple[str, ...]  # agreeing levels whose m was raised to u ("name level k")
+    remaining: tuple[str, ...]  # problems the final model still has
+
+
+def model_problems(model: FellegiSunterModel, identity: Iterable[str]) -> list[str]:
+    """Why a model trained on candidate pairs (``lambda_`` = their match share) is implausible; [] if it is not."""
+    problems = []
+    if model.lambda_ >= MATCH_SHARE_LIMIT:
+        problems.append(f"EM called {model.lambda_:.1%} of the candidate pairs matches")
+    names = set(identity)
+    for c in model.comparisons:
+        weights = c.weights
+        if weights[-1] <= 0:
+            problems.append(f"{c.name}: agreeing exactly is no evidence of a match (m <= u)")
+        if c.name in names and weights[0] > -MIN_DISAGREEMENT_BITS:
+            problems.append(f"{c.name}: disagreeing costs only {max(-weights[0], 0.0):.2f} bits")
+    return problems
+
+
+def anchor_m(
+    patterns: pd.DataFrame, comparisons: Mapping[str, int], identity: Sequence[str], smoothing: float = 1.0
+) -> dict[str, np.ndarray]:
+    """m per comparison counted (no EM) over anchor pairs: near-certain matches by a strict deterministic rule.
+
+    The anchors for comparison c agree exactly on two identity comparisons
+    other than c (on the one there is, plus exactly on a non-identity
+    comparison, when the settings have a single other). Relatives who share
+    a family name and a home agree on one identity comparison only, so they
+    do not inflate m of disagreeing on a given name. Comparisons with fewer
+    than ``MIN_ANCHOR_PAIRS`` anchors with a value are left out.
+    """
+    counts = _pattern_counts(patterns)
+    levels = {name: level_array(patterns, name, k) for name, k in comparisons.items()}
+    exact = {name: (levels[name] == k).astype(np.int64) for name, k in comparisons.items()}
+    identity = [name for name in identity if name in comparisons]
+    estimates: dict[str, np.ndarray] = {}
+    for name, k in comparisons.items():
+        others = [i for i in identity if i != name]
+        if not others:
+            continue
+        need = min(2, len(others))
+        anchor = sum(exact[i] for i in others) >= need
+        if need < 2:
+            supporting = [o for o in comparisons if o != name and o not in identity]
+            anchor &= sum((exact[o] for o in supporting), np.zeros(len(counts), dtype=np.int64)) >= 1
+        present = anchor & (levels[name] != MISSING)
+        if counts[present].sum() < MIN_ANCHOR_PAIRS:
+            continue
+        tally = np.bincount(levels[name][present], weights=counts[present], minlength=k + 1)
+        estimates[name] = (tally + smoothing) / (tally.sum() + smoothing * (k + 1))
+    return estimates
+
+
+def clamp_agreeing(model: FellegiSunterModel) -> tuple[FellegiSunterModel, list[str]]:
+    """Agreeing levels with m < u raised to m = u (weight 0), the difference taken from disagreement.
+
+    Agreeing on something can be weak evidence, never evidence against.
+    """
+    clamped: list[str] = []
+    comparisons = []
+    for c in model.comparisons:
+        m, u = np.asarray(c.m, dtype=np.float64), np.asarray(c.u, dtype=np.float64)
+        low = np.flatnonzero(m[1:] < u[1:]) + 1
+        if len(low):
+            m = m.copy()
+            m[low] = u[low]
+            m[0] = max(m[0] - (m.sum() - 1.0), PROBABILITY_FLOOR)
+            m = np.clip(m / m.sum(), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+            m = m / m.sum()
+            clamped.extend(f"{c.name} level {int(k)}" for k in low)
+            c = replace(c, m=tuple(float(v) for v in m))
+        comparisons.append(c)
+    return replace(model, comparisons=tuple(comparisons)), clamped
+
+
+def train_checked(
+    patterns: pd.DataFrame,
+    comparisons: Mapping[str, int],
+    u: Mapping[str, npt.ArrayLike],
+    sessions: Iterable[Sequence[str]],
+    identity: Sequence[str],
+    tf_comparisons: Iterable[str] = (),
+    max_iterations: int = 100,
+    tolerance: float = 1e-5,
+) -> tuple[FellegiSunterModel, TrainingReport]:
+    """``train_in_sessions``, then checked; an implausible model gets m from anchor pairs.
+
+    EM can settle on the wrong class: every candidate pair (a loose blocking
+    rule), or households (same family name and address) when few attributes
+    tell people apart. ``model_problems`` detects that; m of every comparison
+    with enough anchor pairs (``anchor_m``) then replaces EM's, and lambda is
+    re-estimated with the new m. Finally no agreeing level may count against a
+    match (``clamp_agreeing``).
+    """
+    model = train_in_sessions(patterns, comparisons, u, sessions, tf_comparisons, max_iterations, tolerance)
+    problems = model_problems(model, identity)
+    recovered: list[str] = []
+    if problems:
+        anchors = anchor_m(patterns, comparisons, identity)
+        if anchors:
+            model = replace(
+                model,
+                comparisons=tuple(
+                    replace(c, m=tuple(float(v) for v in anchors[c.name])) if c.name in anchors else c
+                    for c in model.comparisons
+                ),
+            )
+            model = replace(model, lambda_=estimate_lambda(patterns, model, max_iterations, tolerance))
+            recovered = [c.name for c in model.comparisons if c.name in anchors]
+    model, clamped = clamp_agreeing(model)
+    report = TrainingReport(
+        problems=tuple(problems),
+        recovered=tuple(recovered),
+        clamped=tuple(clamped),
+        remaining=tuple(model_problems(model, identity)) if problems else (),
+    )
+    return model, report

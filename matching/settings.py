@@ -262,12 +262,19 @@ class ModelSettings(_Frozen):
     (Splink's training on blocking rules). Pairs that agree on the identity
     attributes are nearly all true matches or near relatives, so m of
     disagreement is not inflated by households that share every contact detail.
+
+    ``identity``: the comparisons that tell one person from another (names,
+    birth date, national id), as opposed to what relatives share (address,
+    phone). A trained model is checked against them (disagreeing on one must
+    cost evidence) and, when it fails the checks, m is taken from pairs that
+    agree exactly on several of them (see ``matching.fellegi_sunter.train_checked``).
     """
 
     kind: Literal["fellegi_sunter", "supervised"] = "fellegi_sunter"
     em_max_iterations: int = Field(default=25, ge=1)
     em_tolerance: float = Field(default=1e-4, gt=0)
     em_sessions: list[list[str]] = []
+    identity: list[str] = []
     u_random_pairs: int = Field(default=1_000_000, ge=1)
     seed: int = 42
 
@@ -323,6 +330,9 @@ class MatchSettings(_Frozen):
                 raise ValueError(
                     f"model.em_sessions[{index}]: expected one or more of {', '.join(known)}, got {session}"
                 )
+        unknown = [name for name in self.model.identity if name not in known]
+        if unknown:
+            raise ValueError(f"model.identity: expected comparisons among {', '.join(known)}, got {unknown}")
         return self
 
     @property

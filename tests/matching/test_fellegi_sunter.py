@@ -18,7 +18,11 @@ from matching.fellegi_sunter import (
     gamma_column,
     random_pair_prior,
     score,
+    anchor_m,
+    clamp_agreeing,
+    model_problems,
     train,
+    train_checked,
     train_in_sessions,
 )
 
@@ -249,6 +253,73 @@ def test_session_without_pairs_keeps_the_first_estimate(simulated) -> None:
 
     assert sessions.comparisons == plain.comparisons
     assert sessions.lambda_ == pytest.approx(plain.lambda_, abs=1e-4)
+
+
+def test_a_healthy_model_passes_the_checks_untouched(simulated) -> None:
+    u, candidates, _ = simulated
+    patterns = count_patterns(candidates, COMPARISONS)
+
+    checked, report = train_checked(patterns, COMPARISONS, u, [["dob"], ["name"]], ["name", "dob"])
+
+    assert (report.problems, report.recovered, report.clamped, report.remaining) == ((), (), (), ())
+    assert checked == train_in_sessions(patterns, COMPARISONS, u, [["dob"], ["name"]])
+
+
+def test_households_taken_for_matches_are_detected_and_m_comes_from_anchor_pairs(simulated) -> None:
+    """Many relatives (other name, no birth date, same email): EM calls them matches; anchors recover m."""
+    u, candidates, truth = simulated
+    relatives = pd.DataFrame(
+        {gamma_column("name"): 0, gamma_column("dob"): -1, gamma_column("email"): 2}, index=range(30_000)
+    )
+    patterns = count_patterns(pd.concat([candidates, relatives], ignore_index=True), COMPARISONS)
+
+    plain = train_in_sessions(patterns, COMPARISONS, u, [])
+    checked, report = train_checked(patterns, COMPARISONS, u, [], ["name", "dob"])
+
+    assert model_problems(plain, ["name", "dob"]) == list(report.problems)
+    assert any(p.startswith("name: disagreeing costs only") for p in report.problems)
+    assert report.recovered == ("name", "dob", "email")
+    assert report.remaining == ()
+    assert checked.comparison("name").m == pytest.approx(TRUE_M["name"], abs=0.05)
+    assert checked.comparison("name").weights[0] < -3
+    # The relatives now score as non-matches.
+    relative = pd.DataFrame({gamma_column("name"): [0], gamma_column("dob"): [-1], gamma_column("email"): [2]})
+    assert score(checked, relative)["match_weight"].iloc[0] < score(plain, relative)["match_weight"].iloc[0] - 3
+
+
+def test_every_candidate_called_a_match_is_a_problem() -> None:
+    model = FellegiSunterModel(
+        comparisons=(ComparisonParameters("name", 1, (0.2, 0.8), (0.9, 0.1)),), lambda_=0.99
+    )
+    assert model_problems(model, ["name"]) == ["EM called 99.0% of the candidate pairs matches"]
+
+
+def test_anchor_m_counts_only_pairs_agreeing_on_other_identity_comparisons() -> None:
+    patterns = pd.DataFrame(
+        {
+            gamma_column("name"): [2, 0, 1, 0],
+            gamma_column("dob"): [1, 1, 1, 0],
+            gamma_column("email"): [2, 2, 0, 2],
+            "count": [60, 20, 20, 1_000],
+        }
+    )
+    m = anchor_m(patterns, COMPARISONS, ["name", "dob"], smoothing=0.0)
+    # name: anchors agree on dob (the only other identity comparison) and exactly on email.
+    np.testing.assert_allclose(m["name"], [20 / 80, 0.0, 60 / 80])
+    # dob: anchors agree exactly on name and on email: the first row only (60 pairs).
+    np.testing.assert_allclose(m["dob"], [0.0, 1.0])
+    # email: anchors agree on name and dob... need 2 of [name, dob]: 60 pairs, all exact.
+    np.testing.assert_allclose(m["email"], [0.0, 0.0, 1.0])
+
+
+def test_agreeing_levels_never_count_against_a_match() -> None:
+    model = FellegiSunterModel(
+        comparisons=(ComparisonParameters("a", 2, (0.15, 0.05, 0.80), (0.80, 0.15, 0.05)),), lambda_=0.1
+    )
+    clamped, levels = clamp_agreeing(model)
+    assert levels == ["a level 1"]
+    np.testing.assert_allclose(clamped.comparison("a").m, [0.05, 0.15, 0.80])
+    np.testing.assert_allclose(clamped.comparison("a").weights[1], 0.0, atol=1e-12)
 
 
 def test_random_pair_prior_spreads_expected_matches_over_all_pairs() -> None:
