@@ -36,6 +36,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from matching.settings import BlockingRule, MatchSettings
+from schemas.privacy import mask_key_value
 
 LOGGER = logging.getLogger("cdi.matching.blocking")
 
@@ -123,9 +124,13 @@ def _all_not_null(columns: Sequence[Column]) -> Column:
     return condition
 
 
-def _describe_key(values: tuple[Any, ...]) -> str:
-    """A block key's values as printed by ``cdi blocking-report``, which a user asks for explicitly."""
-    return repr(tuple(values))
+def _describe_key(values: tuple[Any, ...], expressions: Sequence[str] = ()) -> str:
+    """A block key's values as printed by ``cdi blocking-report``, which a user asks for explicitly.
+
+    Values of key expressions that read ``national_id`` are masked (``•••••6789``).
+    """
+    masked = [mask_key_value(e, v) for e, v in zip(expressions, values)] + list(values[len(expressions):])
+    return repr(tuple(masked))
 
 
 def key_fingerprint(values: tuple[Any, ...]) -> str:
@@ -382,7 +387,7 @@ def format_blocking_report(reports: list[RuleReport]) -> str:
         lines.append("")
         lines.append(f"largest blocks of {r.rule}:")
         for block in r.largest:
-            lines.append(f"  {block.size:>10,}  {block.status:<11}  {_describe_key(block.key)}  {key_fingerprint(block.key)}")
+            lines.append(f"  {block.size:>10,}  {block.status:<11}  {_describe_key(block.key, r.keys)}  {key_fingerprint(block.key)}")
     return "\n".join(lines)
 
 

@@ -39,6 +39,7 @@ from matching.normalize_address import (
 )
 from matching.normalize_contact import normalize_email, normalize_phone
 from matching.normalize_dates import parse_date, parse_timestamp
+from matching.normalize_ids import normalize_national_id
 from matching.normalize_names import canonical_given_name, combine_name_columns, join_name, split_full_name
 from schemas.canonical import AUXILIARY_ATTRIBUTES, CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
 
@@ -53,6 +54,7 @@ ISSUE_REASONS: dict[str, str] = {
     "email": "malformed email address",
     "phone": "not a valid phone number",
     "country": "unrecognised country",
+    "national_id": "unusable national id (under 4 or over 32 characters, no digit, or a placeholder)",
     "updated_at": "unparseable timestamp",
 }
 
@@ -275,6 +277,7 @@ def standardize(
         "postcode": mapped("postcode", clean_postcode),
         "region": mapped("region", normalize_region),
         "country": country,
+        "national_id": mapped("national_id", normalize_national_id),
         "updated_at": updated_at,
     }
     checked = [attribute for attribute in ISSUE_REASONS if attribute in raw]

@@ -21,6 +21,8 @@ shared with ``cdi dedupe --map`` and every table downstream: add, never rename.
 | postcode       | string | upper case, no inner whitespace                                |
 | region         | string | county / state                                                 |
 | country        | string | ISO 3166-1 alpha-2 (``GB``)                                    |
+| national_id    | string | tax / social security / national insurance number: letters and |
+|                |        | digits, upper case (``AB123456C``); PII, masked when shown      |
 | updated_at     | timestamp | when the source last changed the record (survivorship)      |
 """
 
@@ -44,6 +46,7 @@ CANONICAL_ATTRIBUTES: tuple[str, ...] = (
     "postcode",
     "region",
     "country",
+    "national_id",
 )
 
 # Attributes a mapping may name besides the canonical ones.

@@ -50,7 +50,7 @@ def person(i: int, rng: random.Random, family: str, birth: date, postcode: str) 
         "name_suffix": None, "birth_date": birth, "gender": None,
         "email": f"{given}.{family}.{key}@example.org", "phone": f"+4477009{i:05d}",
         "address_line1": f"{i} high st", "address_line2": None, "city": "leeds", "postcode": postcode,
-        "region": None, "country": "GB", "updated_at": datetime(2025, 6, 1),
+        "region": None, "country": "GB", "national_id": None, "updated_at": datetime(2025, 6, 1),
     }
 
 

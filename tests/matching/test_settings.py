@@ -57,7 +57,7 @@ def test_default_file_covers_person_attributes():
     settings = load_settings(DEFAULT)
 
     assert [c.name for c in settings.comparisons] == [
-        "given_name", "family_name", "birth_date", "email", "phone", "address", "gender",
+        "given_name", "family_name", "birth_date", "email", "phone", "address", "gender", "national_id",
     ]
     assert [c.name for c in settings.tf_comparisons] == ["given_name", "family_name"]
     assert settings.comparisons[5].columns == ("address_line1", "postcode", "city")
