@@ -1,6 +1,7 @@
 """The read API under ``/api/v1``, for downstream systems (Bearer token) and the UI (session).
 
 Every route reads; none writes. Dates and timestamps are ISO 8601 text.
+Every row goes out through ``_out``: ``national_id`` masked (``•••••6789``).
 The schema is at ``/api/v1/openapi.json`` (authenticated, like everything else).
 """
 
@@ -11,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
+from schemas.privacy import mask_record
 from steward.auth import api_user
 from steward.store import Store, json_row
 
@@ -46,6 +48,11 @@ def _store(request: Request) -> Store:
     return request.app.state.store
 
 
+def _out(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as the API returns it: masked attributes masked, values JSON-friendly."""
+    return json_row(mask_record(row))
+
+
 @router.get("/golden/{golden_id}", response_model=GoldenAnswer)
 def golden(golden_id: str, request: Request) -> GoldenAnswer:
     """A golden record; a retired id answers with its survivor (following the chain) and says so."""
@@ -59,8 +66,8 @@ def golden(golden_id: str, request: Request) -> GoldenAnswer:
         golden_id=row["golden_id"],
         redirected=row["golden_id"] != golden_id,
         survivor_chain=chain,
-        golden=json_row(row),
-        records=[json_row(r) for r in records],
+        golden=_out(row),
+        records=[_out(r) for r in records],
     )
 
 
@@ -72,18 +79,18 @@ def xref(source_system: str, source_key: str, request: Request) -> XrefAnswer:
     if row is None:
         raise HTTPException(status_code=404, detail="unknown source record")
     resolved, _ = store.resolve(row["golden_id"])
-    return XrefAnswer(xref=json_row(row), golden_id=resolved["golden_id"] if resolved else row["golden_id"])
+    return XrefAnswer(xref=_out(row), golden_id=resolved["golden_id"] if resolved else row["golden_id"])
 
 
 @router.get("/search", response_model=SearchAnswer)
 def search(request: Request, q: str = Query(min_length=2, max_length=200)) -> SearchAnswer:
     """Golden records by name, email, phone, golden id or source key (case-insensitive substring)."""
-    return SearchAnswer(query=q, results=[json_row(r) for r in _store(request).search(q)])
+    return SearchAnswer(query=q, results=[_out(r) for r in _store(request).search(q)])
 
 
 @router.get("/changes", response_model=ChangesAnswer)
 def changes(request: Request, since_version: int = Query(ge=0)) -> ChangesAnswer:
     """``golden_customers`` changes (Delta change data feed) from table version ``since_version`` on."""
     rows, latest = _store(request).changes(since_version)
-    return ChangesAnswer(since_version=since_version, latest_version=latest, changes=[json_row(r) for r in rows])
+    return ChangesAnswer(since_version=since_version, latest_version=latest, changes=[_out(r) for r in rows])
 

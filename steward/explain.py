@@ -35,6 +35,7 @@ import pandas as pd
 from matching.compare import comparison_columns, score_batch
 from matching.model_io import MatchModel, score_with
 from matching.settings import BlockingRule, MatchSettings
+from schemas.privacy import mask_key_value
 
 
 class Unknown:
@@ -232,7 +233,12 @@ class RuleCheck:
     note: str
 
 
+def _shown(expression: str, value: Any) -> Any:
+    return value if value is UNKNOWN else mask_key_value(expression, value)
+
+
 def _key_check(expression: str, left: Mapping[str, Any], right: Mapping[str, Any]) -> KeyCheck:
+    """The outcome from the full key values; the values kept are as shown to a person (``national_id`` masked)."""
     a, b = evaluate_key(expression, left), evaluate_key(expression, right)
     if a is UNKNOWN or b is UNKNOWN:
         outcome = "unknown"
@@ -240,7 +246,7 @@ def _key_check(expression: str, left: Mapping[str, Any], right: Mapping[str, Any
         outcome = "null"
     else:
         outcome = "equal" if a == b else "differ"
-    return KeyCheck(expression, a, b, outcome)
+    return KeyCheck(expression, _shown(expression, a), _shown(expression, b), outcome)
 
 
 def check_rule(rule: BlockingRule, settings: MatchSettings, left: Mapping[str, Any], right: Mapping[str, Any]) -> RuleCheck:

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from schemas.privacy import mask_record, mask_records, mask_value
 from steward import explain
 from steward.auth import (
     Principal,
@@ -145,7 +146,8 @@ def review(
                "max": "" if keep.max_probability is None else keep.max_probability}
     return _render(
         request, "review.html", user,
-        queue=queue[:QUEUE_SHOWN], queue_size=len(queue), at=at, current=current, view=view, latest=latest,
+        queue=mask_records(queue[:QUEUE_SHOWN]), queue_size=len(queue), at=at,
+        current=mask_record(current) if current is not None else None, view=view, latest=latest,
         sources=sources, filters=filters, filter_query=urlencode({k: v for k, v in filters.items() if v != ""}),
         thresholds=request.app.state.matching.thresholds,
     )
@@ -178,7 +180,7 @@ async def decide(request: Request, user: Principal = Depends(page_user)) -> Resp
 def search(request: Request, user: Principal = Depends(page_user), q: str = "") -> Response:
     query = q.strip()[:MAX_QUERY]
     results = _store(request).search(query) if len(query) >= 2 else []
-    return _render(request, "search.html", user, q=query, results=results, searched=len(query) >= 2)
+    return _render(request, "search.html", user, q=query, results=mask_records(results), searched=len(query) >= 2)
 
 
 @router.get("/golden/{golden_id}")
@@ -192,15 +194,17 @@ def golden(request: Request, golden_id: str, user: Principal = Depends(page_user
     lineage = row["lineage"] or {}
     sources = {m["record_id"]: m.get("source_system") for m in members}
     lineage_rows = [
-        {"attribute": a, "value": row.get(a), "record_id": lineage.get(a), "source": sources.get(lineage.get(a))}
+        {"attribute": a, "value": mask_value(a, row.get(a)), "record_id": lineage.get(a),
+         "source": sources.get(lineage.get(a))}
         for a in ("given_name", "middle_name", "family_name", "name_suffix", "birth_date", "gender", "email",
-                  "phone", "address_line1", "address_line2", "city", "postcode", "region", "country")
+                  "phone", "address_line1", "address_line2", "city", "postcode", "region", "country", "national_id")
         if row.get(a) is not None or a in lineage
     ]
     return _render(
         request, "golden.html", user,
-        golden=row, survivor=survivor if survivor and survivor["golden_id"] != golden_id else None, chain=chain,
-        members=members, lineage=lineage, lineage_rows=lineage_rows, history=store.history(golden_id),
+        golden=mask_record(row), chain=chain,
+        survivor=mask_record(survivor) if survivor and survivor["golden_id"] != golden_id else None,
+        members=mask_records(members), lineage=lineage, lineage_rows=lineage_rows, history=store.history(golden_id),
         decisions=store.decisions_about(golden_id, [m["record_id"] for m in members]), notice=notice,
     )
 
@@ -264,7 +268,8 @@ def why(request: Request, user: Principal = Depends(page_user), a: str = "", b: 
             settings = request.app.state.matching
             saved = store.latest_model()
             model = saved.model if saved is not None else None
-            context.update(left=left, right=right, rules=explain.check_rules(settings, left, right), model=model)
+            context.update(left=mask_record(left), right=mask_record(right),
+                           rules=explain.check_rules(settings, left, right), model=model)
             context["golden"] = {r: (store.xref_of_record(r) or {}).get("golden_id") for r in (a, b)}
             context["latest"] = latest_pair_decisions(store.pair_decisions(a, b)).get(pair_key(a, b))
             if saved is not None:

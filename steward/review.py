@@ -21,6 +21,7 @@ from typing import Any
 
 from matching.settings import Comparison
 from schemas.canonical import CANONICAL_ATTRIBUTES
+from schemas.privacy import mask_value
 from steward.decisions import DECIDING_ACTIONS, PAIR_ACTIONS
 
 SHOWN_ATTRIBUTES: tuple[str, ...] = tuple(a for a in CANONICAL_ATTRIBUTES if a != "full_name")
@@ -152,6 +153,8 @@ def attribute_rows(
     other attributes a comparison reads (``address`` also reading postcode and
     city) are marked by plain equality, "part of" that comparison.
     Attributes no comparison reads are shown when either side has a value.
+    Statuses come from the full values; the values in the rows are as shown
+    to a person (``national_id`` masked).
     """
     decisive: dict[str, tuple[Comparison, int]] = {}  # attribute -> the comparison whose outcome it shows
     part_of: dict[str, Comparison] = {}
@@ -167,15 +170,16 @@ def attribute_rows(
     rows = []
     for attribute in SHOWN_ATTRIBUTES:
         left, right = record_l.get(attribute), record_r.get(attribute)
+        shown_l, shown_r = mask_value(attribute, left), mask_value(attribute, right)
         if attribute in decisive:
             comparison, gamma = decisive[attribute]
-            rows.append(AttributeRow(attribute, left, right, _status(comparison, gamma),
+            rows.append(AttributeRow(attribute, shown_l, shown_r, _status(comparison, gamma),
                                      _level_label(comparison, gamma), evidence.get(comparison.name)))
         elif attribute in part_of:
-            rows.append(AttributeRow(attribute, left, right, _raw_status(left, right),
+            rows.append(AttributeRow(attribute, shown_l, shown_r, _raw_status(left, right),
                                      f"part of {part_of[attribute].name}", None))
         elif left is not None or right is not None:
-            rows.append(AttributeRow(attribute, left, right, "not-compared", "", None))
+            rows.append(AttributeRow(attribute, shown_l, shown_r, "not-compared", "", None))
     return rows
 
 

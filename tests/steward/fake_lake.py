@@ -36,6 +36,12 @@ RUN_ID = "r1"
 AT = dt.datetime(2026, 11, 24, 9, 59, 46, tzinfo=dt.timezone.utc)
 D = dt.date
 
+# National ids (PII: every page and API answer must mask them), on records whose queued partners
+# have none, so the review queue's scores do not depend on them. billing:100233 holds a one-edit typo.
+ONEILL_NATIONAL_ID = "AB123456C"
+ONEILL_NATIONAL_ID_TYPO = "AB123465C"
+NATARAJAN_NATIONAL_ID = "518293746"
+
 # record id -> (golden id, attributes). Golden ids: Gb0ab… mckenzie, Gc53f… cooper, G3f2a… oneill
 # (and its retired predecessor G04e1…), G71c0… / G8d44… natarajan, G9e05… / Ga1f6… hughes, Gd2c7… shah.
 RECORDS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -48,15 +54,18 @@ RECORDS: dict[str, tuple[str, dict[str, Any]]] = {
     "webshop:W-1a2b3c4d": ("Gc53f949e01944f00", dict(given_name="vernon", family_name="cooper", email="vernonc@btinternet.com",
                            address_line1="53 mill dr", city="york", postcode="YO323PT")),
     "sales_crm:412": ("G3f2a9c4e1b7d0a53", dict(given_name="margaret", family_name="oneill", birth_date=D(1978, 2, 3), gender="f",
-                      email="maggie.oneill@outlook.com", phone="+447700900412", address_line1="7 church rd", city="leeds", postcode="LS61QT")),
+                      email="maggie.oneill@outlook.com", phone="+447700900412", address_line1="7 church rd", city="leeds", postcode="LS61QT",
+                      national_id=ONEILL_NATIONAL_ID)),
     "billing:100233": ("G3f2a9c4e1b7d0a53", dict(given_name="margaret", family_name="oneill", birth_date=D(1978, 2, 3),
-                       email="maggie.oneill@outlook.com", address_line1="7 church road", city="leeds", postcode="LS61QT")),
+                       email="maggie.oneill@outlook.com", address_line1="7 church road", city="leeds", postcode="LS61QT",
+                       national_id=ONEILL_NATIONAL_ID_TYPO)),
     "webshop:W-7f3e9a10": ("G3f2a9c4e1b7d0a53", dict(given_name="maggie", family_name="oneill", email="maggie.oneill@outlook.com",
                            phone="+447700900412", city="leeds", postcode="LS61QT")),
     "support_desk:SUP-000311": ("G3f2a9c4e1b7d0a53", dict(given_name="margaret", family_name="oneil", birth_date=D(1991, 11, 30),
                                 email="m.oneil91@yahoo.co.uk", phone="+447700955310", city="leeds", postcode="LS29JT")),
     "sales_crm:501": ("G71c0e2d94ab3f618", dict(given_name="priya", family_name="natarajan", birth_date=D(1985, 4, 12), gender="f",
-                      email="priya.n@gmail.com", phone="+447911123456", address_line1="22 park ave", city="bristol", postcode="BS81TH")),
+                      email="priya.n@gmail.com", phone="+447911123456", address_line1="22 park ave", city="bristol", postcode="BS81TH",
+                      national_id=NATARAJAN_NATIONAL_ID)),
     "webshop:W-c41d0e77": ("G8d4417fa0c2b9e35", dict(given_name="priya", family_name="natarajan", birth_date=D(1985, 12, 4),
                            email="pnatarajan@work.example", city="bristol", postcode="BS81TH")),
     "billing:100412": ("G9e05c3b1d7a4f262", dict(given_name="thomas", family_name="hughes", birth_date=D(1969, 8, 21), gender="m",

@@ -110,10 +110,10 @@ def test_score_pair_uses_the_comparisons_and_model() -> None:
     model = fake_model(settings)
     same = {"given_name": "thomas", "family_name": "hughes", "birth_date": dt.date(1969, 8, 21),
             "email": "t@x.org", "phone": "+447700900777", "address_line1": "3 station rd", "city": "cardiff",
-            "postcode": "CF103AT", "gender": "m"}
+            "postcode": "CF103AT", "gender": "m", "national_id": "QQ123456C"}
     other = {"given_name": "amir", "family_name": "shah", "birth_date": dt.date(1993, 1, 7), "email": "amir.shah@gmail.com",
              "phone": "+447700900530", "address_line1": "9 high st", "city": "leicester", "postcode": "LE15WW",
-             "gender": "f"}
+             "gender": "f", "national_id": "SZ987654A"}
     frequencies = {c.column: 0.01 for c in settings.tf_comparisons}
     twin = score_pair(settings, model, comparison_batch(settings, same, dict(same), frequencies))
     stranger = score_pair(settings, model, comparison_batch(settings, same, other, frequencies))
