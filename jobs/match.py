@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -53,6 +53,8 @@ from matching.compare import (
     tf_comparisons,
 )
 from matching.fellegi_sunter import TrainingReport, estimate_u, random_pair_prior, train_checked
+from matching.placeholders import Placeholder, attribute_value_counts, find_placeholders, mask_placeholders
+from matching.placeholders import describe as describe_placeholder
 from matching.model_io import MatchModel, SavedModel, TermFrequencies, saved_model_from_json, score_with
 from matching.settings import MatchSettings
 from matching.supervised import train_supervised
@@ -85,6 +87,8 @@ class MatchOutcome:
     guarded_blocks: list[GuardedBlock] = field(default_factory=list)
     refinements: list[Refinement] = field(default_factory=list)
     changed_records: int | None = None  # set by an incremental run: records new or changed since the last match
+    placeholders: list[Placeholder] = field(default_factory=list)
+    training: TrainingReport | None = None  # set when this run trained a Fellegi-Sunter model
 
 
 def ordered_pair(left: str, right: str) -> list:
@@ -179,8 +183,8 @@ def train_model(
     settings: MatchSettings,
     possible: int,
     frequencies: TermFrequencies,
-) -> MatchModel:
-    """Supervised when asked for or when enough steward labels exist; else Fellegi-Sunter with EM.
+) -> tuple[MatchModel, TrainingReport | None]:
+    """Supervised when asked for or when enough steward labels exist; else Fellegi-Sunter with EM (and its report).
 
     ``possible`` is the number of record pairs the link type allows (see
     ``matching.blocking.possible_pairs``): u and the prior are for those.
@@ -192,7 +196,7 @@ def train_model(
     )
     if settings.model.kind == "supervised" or enough_labels:
         log.info("training the supervised model on %d labelled pairs", len(labels))
-        return train_supervised(labels.drop(columns=["is_match"]), labels["is_match"], levels)
+        return train_supervised(labels.drop(columns=["is_match"]), labels["is_match"], levels), None
     sample = random_pairs(
         records, min(settings.model.u_random_pairs, possible), settings.model.seed, settings.link_type == "link_only"
     )
@@ -214,7 +218,7 @@ def train_model(
         "EM: %d iterations, converged=%s, match share among candidates %.4g, prior for a random pair %.4g",
         model.iterations, model.converged, model.lambda_, prior,
     )
-    return replace(model, lambda_=prior)
+    return replace(model, lambda_=prior), report
 
 
 def score_pairs(vectors: DataFrame, model: MatchModel, settings: MatchSettings) -> DataFrame:
@@ -303,11 +307,13 @@ def match_everything(
     decisions: DataFrame,
     saved: SavedModel | None,
     refinements: list[Refinement],
-) -> tuple[SavedModel, list[GuardedBlock]]:
+) -> tuple[SavedModel, list[GuardedBlock], TrainingReport | None]:
     """Score every candidate pair (training a model unless ``saved``) and cluster all records.
 
     ``settings`` carry the blocking rules as refined for the pair budget (``refinements``).
+    The training report is None when no Fellegi-Sunter model was trained here.
     """
+    training = None
     spark.createDataFrame([], MODEL_STATE_SCHEMA).write.format("delta").mode("overwrite").save(_state_path(context))
     pairs, guarded = guarded_candidate_pairs(records, settings)
     frequencies = saved.term_frequencies if saved else collect_term_frequencies(records, settings)
@@ -316,7 +322,9 @@ def match_everything(
         labelled = comparison_vectors(decisions.select(*PAIR), records, settings, frequencies)
         labelled = labelled.join(decisions, PAIR).drop("blocking_rule")
         sizes = [row["count"] for row in records.groupBy("source_system").count().collect()]
-        model = train_model(records, vectors, labelled, settings, possible_pairs(sizes, settings.link_type), frequencies)
+        model, training = train_model(
+            records, vectors, labelled, settings, possible_pairs(sizes, settings.link_type), frequencies
+        )
         saved = SavedModel(model, frequencies)
 
     pairs_path = context.lake.path("silver", "pairs")
@@ -326,7 +334,7 @@ def match_everything(
     signature = guard_signature(guarded, refinements)
     state = spark.createDataFrame([(context.run_id, saved.to_json(), signature)], MODEL_STATE_SCHEMA)
     state.write.format("delta").mode("overwrite").save(_state_path(context))
-    return saved, guarded
+    return saved, guarded, training
 
 
 def match_changed(
@@ -420,13 +428,21 @@ def run_match(
     run_dir: Path,
     model_path: Path | None = None,
 ) -> MatchOutcome:
-    records = read_table(spark, context.lake.customers_std).persist()
+    stored = read_table(spark, context.lake.customers_std)
+    placeholders = find_placeholders(
+        attribute_value_counts(stored, settings.placeholders.attributes),
+        settings.placeholders,
+    )
+    for placeholder in placeholders:
+        log.warning("placeholder value: %s", describe_placeholder(placeholder))
+    records = mask_placeholders(stored, placeholders).persist()
     decisions = steward_pair_decisions(spark, context).localCheckpoint()
     settings, refinements = refine_rules(records, settings)
     state = last_match_state(spark, context) if context.incremental and model_path is None else None
     incremental = match_changed(spark, context, settings, records, decisions, state, refinements) if state else None
     if incremental is not None:
         saved, guarded, changed = incremental
+        training = None
     else:
         if model_path is not None:
             given = load_model_file(model_path, settings)
@@ -436,7 +452,7 @@ def run_match(
             if context.incremental:
                 log.warning("incremental match: no model from an earlier full match; training one on all records")
             given = None
-        saved, guarded = match_everything(spark, context, settings, records, decisions, given, refinements)
+        saved, guarded, training = match_everything(spark, context, settings, records, decisions, given, refinements)
         changed = None
     for block in guarded:
         log.warning(
@@ -444,7 +460,13 @@ def run_match(
             block.rule, block.size, block.action.replace("_", "-"), key_fingerprint(block.key),
         )
     (run_dir / "model.json").write_text(saved.to_json())
+    notes = {
+        "placeholders": [{"attribute": p.attribute, "records": p.records, "share": p.share} for p in placeholders],
+        "training": asdict(training) if training else None,
+    }
+    (run_dir / "matching.json").write_text(json.dumps(notes, indent=2))
     outcome = _outcome(spark, context, settings, records.count(), saved, guarded, refinements, changed)
+    outcome = replace(outcome, placeholders=placeholders, training=training)
     records.unpersist()
     return outcome
 

@@ -71,11 +71,17 @@ def stage_match(spark: SparkSession, context: RunContext) -> None:
     from jobs.match import run_match
     from jobs.validate import local_run_dir
     from matching.blocking import format_refinements
+    from matching.placeholders import describe as describe_placeholder
     from matching.settings import load_settings
 
     outcome = run_match(spark, context, load_settings(Path(context.config.matching)), local_run_dir(context), context.model_path)
     if outcome.refinements:
         print(textwrap.indent(format_refinements(outcome.refinements), "  "))
+    for placeholder in outcome.placeholders:
+        print(f"  placeholder value: {describe_placeholder(placeholder)}")
+    if outcome.training is not None and outcome.training.problems:
+        print(f"  EM's model was implausible ({'; '.join(outcome.training.problems)}); "
+              f"m re-estimated from anchor pairs for: {', '.join(outcome.training.recovered) or 'none'}")
     if outcome.changed_records is not None:
         print(f"  incremental: {outcome.changed_records} new or changed records scored with the last model")
     print(

@@ -230,8 +230,17 @@ def build_summary(spark: SparkSession, context: RunContext, run_dir: Path) -> di
         "validation": validation_summary(run_dir),
         "pairs": pairs,
         "clusters": clusters,
+        "matching_notes": matching_notes(run_dir),
         "golden": golden_changes(spark, context.lake, context.run_id),
     }
+
+
+def matching_notes(run_dir: Path) -> dict[str, Any] | None:
+    """What the match stage noted in ``matching.json``: placeholder attributes and shares, model checks (no values)."""
+    path = run_dir / "matching.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 # --- charts --------------------------------------------------------------------------------------
@@ -386,7 +395,8 @@ def _matching_section(summary: dict[str, Any]) -> str:
     rules = [[r["blocking_rule"], r["pairs"], r["linked"], r["review"]] for r in pairs["by_blocking_rule"]]
     sizes = [[int(size), n] for size, n in clusters["size_distribution"].items()]
     return (
-        f"<h3>Match probability of {pairs['pairs']:,} candidate pairs</h3>"
+        _notes_section(summary.get("matching_notes"))
+        + f"<h3>Match probability of {pairs['pairs']:,} candidate pairs</h3>"
         + _image(probability_chart(pairs), "match probability histogram")
         + "<h3>Blocking rules by pairs produced</h3>"
         + _table(["blocking rule", "pairs", "linked", "for review"], rules)
@@ -394,6 +404,28 @@ def _matching_section(summary: dict[str, Any]) -> str:
         + _image(cluster_chart(clusters), "cluster size distribution")
         + _table(["records per cluster", "clusters"], sizes)
     )
+
+
+def _notes_section(notes: dict[str, Any] | None) -> str:
+    if not notes:
+        return ""
+    html = ""
+    placeholders = notes.get("placeholders") or []
+    if placeholders:
+        rows = [[p["attribute"], p["records"], f"{p['share']:.1%}"] for p in placeholders]
+        html += "<h3>Placeholder values treated as missing</h3>" + _table(
+            ["attribute", "records holding the value", "share of records with the attribute"], rows
+        )
+    training = notes.get("training") or {}
+    if training.get("problems"):
+        rows = [[problem] for problem in training["problems"]]
+        recovered = ", ".join(training.get("recovered") or []) or "none"
+        html += (
+            "<h3>Model checks</h3>"
+            + _table(["EM's model was implausible"], rows)
+            + f"<p>m re-estimated from anchor pairs for: {escape(recovered)}</p>"
+        )
+    return html
 
 
 def _golden_section(summary: dict[str, Any]) -> str:

@@ -279,6 +279,23 @@ class ModelSettings(_Frozen):
     seed: int = 42
 
 
+class PlaceholderSettings(_Frozen):
+    """Which attributes are checked for placeholder values, and the rule (see ``matching.placeholders``)."""
+
+    attributes: list[str] = []
+    ratio: float = Field(default=10.0, gt=1)
+    min_records: int = Field(default=10, ge=2)
+    max_share: float = Field(default=0.5, gt=0, le=1)
+
+    @field_validator("attributes")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [a for a in value if a not in CANONICAL_ATTRIBUTES]
+        if unknown:
+            raise ValueError(f"expected canonical attributes, got {unknown}")
+        return value
+
+
 class Thresholds(_Frozen):
     """Match probability cut-offs: ``>= match`` links, ``[review, match)`` goes to review."""
 
@@ -304,6 +321,7 @@ class MatchSettings(_Frozen):
     comparisons: list[Comparison] = Field(min_length=1)
     model: ModelSettings = ModelSettings()
     thresholds: Thresholds = Thresholds()
+    placeholders: PlaceholderSettings = PlaceholderSettings()
 
     @field_validator("sub_block_key")
     @classmethod

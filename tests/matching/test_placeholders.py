@@ -1,0 +1,79 @@
+"""Placeholder values: found from the data's own value counts, masked for matching, never logged."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from chispa import assert_df_equality
+
+from matching.placeholders import (
+    Placeholder,
+    ValueCounts,
+    attribute_value_counts,
+    describe,
+    find_placeholders,
+    mask_placeholders,
+)
+from matching.settings import PlaceholderSettings
+
+SETTINGS = PlaceholderSettings(attributes=["birth_date", "family_name", "postcode"], ratio=10, min_records=10, max_share=0.5)
+
+
+def picture(counts: dict[str, int]) -> ValueCounts:
+    series = pd.Series(counts, dtype="int64").sort_values(ascending=False)
+    return ValueCounts(series.head(21), int(series.sum()))
+
+
+def test_a_value_far_commoner_than_the_rest_is_a_placeholder() -> None:
+    dates = {f"1980-01-{d:02d}": 2 for d in range(1, 29)} | {f"1981-02-{d:02d}": 3 for d in range(1, 29)}
+    dates["1900-01-01"] = 60
+    found = find_placeholders({"birth_date": picture(dates)}, SETTINGS)
+    assert found == [Placeholder("birth_date", "1900-01-01", 60, 60 / (60 + 28 * 2 + 28 * 3))]
+
+
+def test_heavy_tailed_names_are_not_placeholders() -> None:
+    # Zipf-like family names: the commonest is a few times the next ones, never ten times.
+    names = {f"name{i}": int(1000 / (i + 1)) + 1 for i in range(2000)}
+    assert find_placeholders({"family_name": picture(names)}, SETTINGS) == []
+
+
+def test_one_value_held_by_most_records_is_a_placeholder_even_alone() -> None:
+    found = find_placeholders({"postcode": picture({"00000": 900, "12345": 3, "23456": 2})}, SETTINGS)
+    assert [(p.value, p.records) for p in found] == [("00000", 900)]
+
+
+def test_several_placeholders_before_one_gap() -> None:
+    values = {"unknown": 50, "n/a": 40} | {f"v{i}": 3 for i in range(100)}
+    found = find_placeholders({"family_name": picture(values)}, SETTINGS)
+    assert [p.value for p in found] == ["unknown", "n/a"]
+
+
+def test_rare_values_never_are_placeholders_in_small_data() -> None:
+    assert find_placeholders({"postcode": picture({"A": 6, "B": 1, "C": 1})}, SETTINGS) == []
+
+
+def test_the_log_line_names_attribute_and_share_never_the_value() -> None:
+    line = describe(Placeholder("email", "test@test.com", 120, 0.04))
+    assert "test@test.com" not in line
+    assert line == "email: one value is held by 120 records (4.0% of those with a email); treated as missing"
+
+
+def test_counts_on_spark_and_masking_keep_everything_else(spark) -> None:
+    rows = [(f"r{i}", "00000" if i < 30 else f"P{i}", dt.date(1900, 1, 1) if i < 12 else dt.date(1950, 1, 1 + i % 28))
+            for i in range(40)]
+    records = spark.createDataFrame(rows, "record_id string, postcode string, birth_date date")
+
+    counts = attribute_value_counts(records, ["postcode", "birth_date", "absent"])
+    assert sorted(counts) == ["birth_date", "postcode"]
+    assert counts["postcode"].top.head(2).to_dict() == {"00000": 30, "P30": 1}
+    assert (len(counts["postcode"].top), counts["postcode"].total) == (11, 40)
+    assert counts["birth_date"].top.iloc[0] == 12 and counts["birth_date"].top.index[0] == "1900-01-01"
+
+    found = find_placeholders(counts, SETTINGS)
+    assert sorted((p.attribute, p.value) for p in found) == [("birth_date", "1900-01-01"), ("postcode", "00000")]
+    expected = spark.createDataFrame(
+        [(r, None if p == "00000" else p, None if d == dt.date(1900, 1, 1) else d) for r, p, d in rows],
+        records.schema,
+    )
+    assert_df_equality(mask_placeholders(records, found), expected, ignore_row_order=True)
