@@ -118,7 +118,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_dedupe(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from jobs.dedupe import SOURCE_NAME, dedupe_config, parse_mappings
+    from jobs.dedupe import SOURCE_NAME, dedupe_config, format_plan, plan_dedupe
     from jobs.evaluate import predicted_assignment
     from jobs.lake import Lake
     from jobs.pipeline import run_pipeline
@@ -126,8 +126,10 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     from jobs.spark import build_session
 
     out = Path(args.out)
+    plan = plan_dedupe(Path(args.file), args.id, args.map)
+    print(format_plan(plan), flush=True)
     config = dedupe_config(
-        Path(args.file), args.id, parse_mappings(args.map), out, args.region, not args.month_first
+        Path(args.file), plan.id_column, plan.config_mapping, out, args.region, not args.month_first
     )
     context = RunContext(
         config=config,
@@ -293,12 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
         "dedupe",
         help="deduplicate one CSV or Parquet file with default settings",
         description="Run the whole pipeline on one file into OUT/lake and write OUT/clusters.csv "
-        "(record_id,golden_id). Map columns to canonical attributes with --map SOURCE_COLUMN=attribute.",
+        "(record_id,golden_id). Columns with common names (first_name, surname, dob, email, zip, ...) are "
+        "mapped to canonical attributes from the header; the proposed mapping is printed before the run, "
+        "and --map SOURCE_COLUMN=attribute changes any part of it.",
     )
     dedupe.add_argument("file", help="a .csv (with a header) or .parquet file")
-    dedupe.add_argument("--id", required=True, help="the column that identifies a record")
+    dedupe.add_argument("--id", help="the column that identifies a record (default: a column named id, "
+                        "record_id, rec_id, key, record_key or customer_id, else one whose values are unique)")
     dedupe.add_argument("--map", action="append", default=[], metavar="SOURCE_COLUMN=ATTRIBUTE",
-                        help="map a column to a canonical attribute (repeatable)")
+                        help="map a column to a canonical attribute, or to 'none' to leave it out of "
+                        "matching; overrides the mapping proposed from the header (repeatable)")
     dedupe.add_argument("--out", required=True, help="output folder")
     dedupe.add_argument("--region", default="GB", help="default phone region (ISO 3166 alpha-2, default GB)")
     dedupe.add_argument("--month-first", action="store_true", help="read ambiguous dates as MM/DD (default DD/MM)")

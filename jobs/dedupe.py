@@ -1,49 +1,321 @@
 """``cdi dedupe FILE``: the quick path for one file with default settings.
 
-Builds a one-source pipeline config from the command line (the file, its id
-column and ``SOURCE_COLUMN=attribute`` mappings), runs every stage into
-``OUT/lake`` and writes ``OUT/clusters.csv`` (``record_id,golden_id``, one row
-per input record). Unmapped columns are carried along in bronze but not
-compared.
+Builds a one-source pipeline config from the command line and the file's
+header, runs every stage into ``OUT/lake`` and writes ``OUT/clusters.csv``
+(``record_id,golden_id``, one row per input record).
+
+Without ``--map`` the mapping is proposed from the header: each column name is
+normalized (lower case, letters and digits only, so ``First Name``,
+``first-name`` and ``FIRST_NAME`` are all ``firstname``) and looked up in
+``ALIASES``. ``street_number`` joins ``street_name`` (or the address column)
+through a mapping expression. ``--map COLUMN=ATTRIBUTE`` overrides any part of
+the proposal and ``--map COLUMN=none`` leaves a column out. Without ``--id``
+the record id is a column named like one (``ID_NAMES``) or else the first
+remaining column whose values are all present and unique. Columns mapped to
+nothing are carried along in bronze but not compared. Only the header (and,
+to guess the id, the candidate columns' values) is read, with pyarrow, before
+Spark starts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.config import CONF_DIR, PipelineConfig, parse_model
-from jobs.errors import ConfigError
+from jobs.config import CONF_DIR, MAPPABLE_ATTRIBUTES, MappingExpression, PipelineConfig, parse_model
+from jobs.errors import ConfigError, SourceError
 
 SOURCE_NAME = "input"
+NOT_MAPPED = "none"
+
+# Canonical attribute -> column names that hold it, before normalization.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "given_name": ("first_name", "firstname", "forename", "given", "given_name", "fname"),
+    "middle_name": ("middle_name", "middle_initial", "middlename"),
+    "family_name": ("surname", "last_name", "lastname", "family_name", "lname"),
+    "full_name": ("name", "full_name", "fullname"),
+    "birth_date": ("dob", "date_of_birth", "birth_date", "birthdate", "birthday"),
+    "gender": ("sex", "gender"),
+    "email": ("email", "e_mail", "email_address"),
+    "phone": ("phone", "telephone", "phone_number", "mobile", "tel"),
+    "address_line1": ("address", "address_1", "address1", "street", "street_address", "address_line1"),
+    "address_line2": ("address_2", "address2", "address_line2"),
+    "city": ("city", "town", "suburb"),
+    "postcode": ("zip", "zipcode", "zip_code", "postcode", "postal_code"),
+    "region": ("state", "county", "region", "province"),
+    "country": ("country",),
+    "national_id": ("ssn", "soc_sec_id", "social_security_number", "national_id", "nino", "tax_id"),
+}
+STREET_NUMBER = ("street_number", "street_no", "house_number", "house_no")
+STREET_NAME = ("street_name",)
+ID_NAMES = ("id", "record_id", "rec_id", "key", "record_key", "customer_id")
 
 
-def parse_mappings(items: list[str]) -> dict[str, str]:
-    """``["first=given_name", ...]`` → ``{"given_name": "first", ...}``."""
-    mapping: dict[str, str] = {}
+def normalize_name(name: str) -> str:
+    """``' First-Name '`` → ``'firstname'``: case, spaces, dashes, underscores and other punctuation ignored."""
+    return "".join(c for c in name.casefold() if c.isalnum())
+
+
+_ATTRIBUTE_BY_NAME = {normalize_name(alias): attribute for attribute, aliases in ALIASES.items() for alias in aliases}
+
+
+@dataclass(frozen=True)
+class MappedColumn:
+    """One canonical attribute and the header column(s) it comes from."""
+
+    attribute: str
+    columns: tuple[str, ...]
+    expression: str | None = None  # Spark SQL over the columns' bronze names, when there are several
+    origin: str = "header"  # "header" (proposed) or "--map"
+
+    @property
+    def source(self) -> str | MappingExpression:
+        """The value of the config's ``mapping`` entry."""
+        return MappingExpression(expr=self.expression) if self.expression else self.columns[0]
+
+    def describe(self) -> str:
+        return self.expression or self.columns[0]
+
+
+def _quoted(column: str) -> str:
+    """The column as ingest names it in bronze, quoted for Spark SQL."""
+    from jobs.sources import safe_column_name
+
+    return "`" + safe_column_name(column).replace("`", "``") + "`"
+
+
+def street_expression(number: str, street: str) -> str:
+    return f"concat_ws(' ', {_quoted(number)}, {_quoted(street)})"
+
+
+def _first(columns: Iterable[str], names: Collection[str]) -> str | None:
+    wanted = {normalize_name(n) for n in names}
+    return next((c for c in columns if normalize_name(c) in wanted), None)
+
+
+def propose_mapping(
+    columns: Sequence[str],
+    exclude: Collection[str] = (),
+    attributes: Collection[str] = MAPPABLE_ATTRIBUTES,
+) -> list[MappedColumn]:
+    """The mapping a header suggests, in ``ALIASES`` order; the first column wins an attribute.
+
+    ``exclude`` (the id column) is never mapped. An attribute not in
+    ``attributes`` is not proposed. A street number column is joined with the
+    street name column (``street_number + street_name``) or, when the file has
+    an address column, with that one (FEBRL's ``street_number + address_1``).
+    """
+    free = [c for c in columns if c not in exclude]
+    by_attribute: dict[str, str] = {}
+    for column in free:
+        attribute = _ATTRIBUTE_BY_NAME.get(normalize_name(column))
+        if attribute in attributes and attribute not in by_attribute:
+            by_attribute[attribute] = column
+    proposal = [MappedColumn(a, (by_attribute[a],)) for a in ALIASES if a in by_attribute]
+    number = _first(free, STREET_NUMBER)
+    street = by_attribute.get("address_line1") or _first(free, STREET_NAME)
+    if number and street and "address_line1" in attributes:
+        joined = MappedColumn("address_line1", (number, street), street_expression(number, street))
+        proposal = [m for m in proposal if m.attribute != "address_line1"]
+        proposal.insert(_position(proposal, "address_line1"), joined)
+    return proposal
+
+
+def _position(mapping: Sequence[MappedColumn], attribute: str) -> int:
+    """Where ``attribute`` goes to keep ``ALIASES`` order."""
+    order = list(ALIASES)
+    rank = order.index(attribute) if attribute in order else len(order)
+    return sum(1 for m in mapping if (order.index(m.attribute) if m.attribute in order else len(order)) < rank)
+
+
+def parse_overrides(items: Sequence[str]) -> list[tuple[str, str | None]]:
+    """``["first=given_name", "notes=none"]`` → ``[("first", "given_name"), ("notes", None)]``."""
+    overrides: list[tuple[str, str | None]] = []
+    seen: dict[str, str] = {}
     for item in items:
-        column, sep, attribute = item.partition("=")
+        column, sep, attribute = item.rpartition("=")
         if not sep or not column or not attribute:
-            raise ConfigError(f"--map {item!r}: expected SOURCE_COLUMN=canonical_attribute")
-        if attribute in mapping:
-            raise ConfigError(f"--map: attribute {attribute!r} is mapped twice")
-        mapping[attribute] = column
-    if not mapping:
-        raise ConfigError("--map: give at least one SOURCE_COLUMN=canonical_attribute")
+            raise ConfigError(f"--map {item!r}: expected SOURCE_COLUMN=canonical_attribute (or SOURCE_COLUMN=none)")
+        if attribute != NOT_MAPPED:
+            if attribute in seen:
+                raise ConfigError(f"--map: attribute {attribute!r} is mapped twice ({seen[attribute]!r}, {column!r})")
+            seen[attribute] = column
+        overrides.append((column, None if attribute == NOT_MAPPED else attribute))
+    return overrides
+
+
+def apply_overrides(
+    proposal: Sequence[MappedColumn],
+    overrides: Sequence[tuple[str, str | None]],
+    columns: Sequence[str],
+    attributes: Collection[str] = MAPPABLE_ATTRIBUTES,
+) -> list[MappedColumn]:
+    """The proposal with every ``--map`` applied: a mapped column leaves whatever it was proposed for."""
+    mapping = list(proposal)
+    for column, attribute in overrides:
+        if column not in columns:
+            raise ConfigError(f"--map {column}={attribute or NOT_MAPPED}: the file has no column {column!r}; "
+                              f"it has: {', '.join(columns)}")
+        if attribute is not None and attribute not in attributes:
+            raise ConfigError(f"--map {column}={attribute}: {attribute!r} is not a canonical attribute; "
+                              f"expected one of {', '.join(sorted(attributes))} (or none)")
+        mapping = [m for m in mapping if column not in m.columns and m.attribute != attribute]
+        if attribute is not None:
+            mapping.insert(_position(mapping, attribute), MappedColumn(attribute, (column,), origin="--map"))
     return mapping
 
 
-def dedupe_config(
-    path: Path, id_column: str, mapping: dict[str, str], out: Path, region: str, day_first: bool
-) -> PipelineConfig:
+def not_compared(columns: Sequence[str], mapping: Sequence[MappedColumn], id_column: str | None) -> list[str]:
+    used = {c for m in mapping for c in m.columns}
+    return [c for c in columns if c not in used and c != id_column]
+
+
+def id_candidates(columns: Sequence[str], mapping: Sequence[MappedColumn]) -> tuple[list[str], list[str]]:
+    """(columns named like a record id, the other columns no attribute uses), both in header order."""
+    used = {c for m in mapping for c in m.columns}
+    wanted = {normalize_name(n) for n in ID_NAMES}
+    named = [c for c in columns if normalize_name(c) in wanted]
+    others = [c for c in columns if c not in used and c not in named]
+    return named, others
+
+
+def is_unique_key(values: Sequence[object]) -> bool:
+    """Every value present (not null, not blank) and no value twice."""
+    present = [v for v in values if v is not None and str(v).strip() != ""]
+    return len(present) == len(values) and len(set(present)) == len(present)
+
+
+def guess_id_column(
+    columns: Sequence[str], mapping: Sequence[MappedColumn], values: Mapping[str, Sequence[object]]
+) -> tuple[str, str]:
+    """(column, why) for the record id; ``values`` holds the candidates' values (see ``id_candidates``)."""
+    named, others = id_candidates(columns, mapping)
+    for column in named:
+        if is_unique_key(values[column]):
+            return column, "named like a record id"
+    for column in others:
+        if is_unique_key(values[column]):
+            return column, "its values are all present and unique"
+    tried = f" ({', '.join(named)} named like one, but with blank or repeated values)" if named else ""
+    raise ConfigError(
+        f"--id: no column can be the record id{tried}: none is named {', '.join(ID_NAMES)} with unique values, "
+        "and no column left uncompared holds unique values; pass --id COLUMN"
+    )
+
+
+def read_header(path: Path) -> list[str]:
+    """The file's column names, without reading its rows."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.dataset as ds
+
+    if not path.exists():
+        raise SourceError(f"{path}: file not found")
+    if _kind(path) == "parquet":
+        return list(ds.dataset(str(path), format="parquet").schema.names)
+    try:
+        with pa_csv.open_csv(str(path)) as reader:
+            return list(reader.schema.names)
+    except Exception as exc:  # pyarrow.lib.ArrowInvalid and friends
+        raise SourceError(f"{path}: cannot read the CSV header ({exc})") from None
+
+
+def read_columns(path: Path, columns: Sequence[str]) -> dict[str, list[object]]:
+    """The values of ``columns`` (as text for CSV; blanks as None)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.dataset as ds
+
+    if not columns:
+        return {}
+    if _kind(path) == "parquet":
+        table = ds.dataset(str(path), format="parquet").to_table(columns=list(columns))
+    else:
+        options = pa_csv.ConvertOptions(
+            include_columns=list(columns),
+            column_types={c: pa.string() for c in columns},
+            strings_can_be_null=True,
+        )
+        table = pa_csv.read_csv(str(path), convert_options=options)
+    return {c: table.column(c).to_pylist() for c in columns}
+
+
+def _kind(path: Path) -> str:
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
-        raise ConfigError(f"{path}: expected a .csv or .parquet file")
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise ConfigError(f"{path}: expected a .csv or .parquet file")
+
+
+@dataclass(frozen=True)
+class DedupePlan:
+    path: Path
+    columns: tuple[str, ...]
+    id_column: str
+    id_reason: str
+    mapping: tuple[MappedColumn, ...]
+
+    @property
+    def config_mapping(self) -> dict[str, str | MappingExpression]:
+        return {m.attribute: m.source for m in self.mapping}
+
+    @property
+    def not_compared(self) -> list[str]:
+        return not_compared(self.columns, self.mapping, self.id_column)
+
+
+def plan_dedupe(path: Path, id_column: str | None, map_items: Sequence[str]) -> DedupePlan:
+    """Read the header (and, without ``--id``, the id candidates), propose a mapping and apply ``--map``."""
+    _kind(path)
+    columns = read_header(path)
+    overrides = parse_overrides(map_items)
+    if id_column is not None and id_column not in columns:
+        raise ConfigError(f"--id {id_column}: the file has no column {id_column!r}; it has: {', '.join(columns)}")
+    overridden = {column for column, _ in overrides}
+    exclude = {id_column} - overridden if id_column else set()
+    mapping = apply_overrides(propose_mapping(columns, exclude=exclude), overrides, columns)
+    if not mapping:
+        raise ConfigError(
+            f"{path}: no column is named like a canonical attribute ({', '.join(ALIASES)}); "
+            "map columns with --map COLUMN=ATTRIBUTE"
+        )
+    if id_column is not None:
+        reason = "--id"
+    else:
+        named, others = id_candidates(columns, mapping)
+        id_column, reason = guess_id_column(columns, mapping, read_columns(path, [*named, *others]))
+    return DedupePlan(path, tuple(columns), id_column, reason, tuple(mapping))
+
+
+def format_plan(plan: DedupePlan) -> str:
+    """The mapping as it will run, one attribute a line, printed before Spark starts."""
+    width = max(len("record id"), *(len(m.attribute) for m in plan.mapping))
+    lines = [f"{plan.path}: {len(plan.columns)} columns", f"  {'record id':<{width}}  {plan.id_column} ({plan.id_reason})"]
+    for m in plan.mapping:
+        note = "  (--map)" if m.origin == "--map" else ""
+        lines.append(f"  {m.attribute:<{width}}  ← {m.describe()}{note}")
+    rest = plan.not_compared
+    lines.append(f"  not compared: {', '.join(rest) if rest else '(none)'}")
+    lines.append("Change a line with --map COLUMN=ATTRIBUTE, leave a column out with --map COLUMN=none.")
+    return "\n".join(lines)
+
+
+def dedupe_config(
+    path: Path,
+    id_column: str,
+    mapping: Mapping[str, str | MappingExpression],
+    out: Path,
+    region: str,
+    day_first: bool,
+) -> PipelineConfig:
     source = {
         "name": SOURCE_NAME,
-        "kind": "csv" if suffix == ".csv" else "parquet",
+        "kind": _kind(path),
         "path": str(path),
         "primary_key": [id_column],
-        "mapping": mapping,
+        "mapping": dict(mapping),
         "standardize": {"default_region": region, "day_first": day_first},
     }
     return parse_model(

@@ -1,0 +1,225 @@
+"""``cdi dedupe``: the mapping proposed from a header, ``--map`` overrides, the guessed ``--id``, one real run."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from jobs.config import MappingExpression
+from jobs.dedupe import (
+    DedupePlan,
+    MappedColumn,
+    apply_overrides,
+    format_plan,
+    guess_id_column,
+    normalize_name,
+    parse_overrides,
+    plan_dedupe,
+    propose_mapping,
+)
+from jobs.errors import ConfigError
+
+# Every attribute the proposal knows, national_id included whether or not schemas/canonical.py has it yet.
+ATTRIBUTES = frozenset({
+    "given_name", "middle_name", "family_name", "full_name", "birth_date", "gender", "email", "phone",
+    "address_line1", "address_line2", "city", "postcode", "region", "country", "national_id",
+})
+
+
+def proposed(columns, **kwargs) -> dict[str, str]:
+    return {m.attribute: m.describe() for m in propose_mapping(columns, attributes=ATTRIBUTES, **kwargs)}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("First Name", "firstname"), ("first-name", "firstname"), ("FIRST_NAME", "firstname"),
+     (" e_mail ", "email"), ("Address 1", "address1"), ("Zip.Code", "zipcode")],
+)
+def test_names_are_compared_without_case_spaces_dashes_or_underscores(name, expected):
+    assert normalize_name(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("attribute", "names"),
+    [
+        ("given_name", ["first_name", "FirstName", "Forename", "given", "Given Name", "fname"]),
+        ("middle_name", ["middle_name", "Middle Initial", "middlename"]),
+        ("family_name", ["surname", "Last Name", "lastname", "family-name", "LNAME"]),
+        ("full_name", ["name", "Full Name", "fullname"]),
+        ("birth_date", ["DOB", "date_of_birth", "Birth Date", "birthdate", "birthday"]),
+        ("gender", ["sex", "Gender"]),
+        ("email", ["email", "E-Mail", "email_address"]),
+        ("phone", ["phone", "Telephone", "phone_number", "mobile", "tel"]),
+        ("address_line1", ["address", "address_1", "Address1", "street", "Street Address", "address_line1"]),
+        ("address_line2", ["address_2", "address2", "Address Line 2"]),
+        ("city", ["city", "Town", "suburb"]),
+        ("postcode", ["zip", "ZipCode", "zip_code", "postcode", "Postal Code"]),
+        ("region", ["state", "County", "region", "province"]),
+        ("country", ["Country"]),
+        ("national_id", ["SSN", "soc_sec_id", "social_security_number", "National ID", "nino", "tax_id"]),
+    ],
+)
+def test_common_column_names_map_to_their_attribute(attribute, names):
+    for name in names:
+        assert proposed(["rec_id", name, "notes"]) == {attribute: name}, name
+
+
+def test_a_typical_header_is_mapped_column_by_column_and_the_first_column_wins():
+    header = ["id", "Forename", "Surname", "DOB", "Sex", "Email", "Email Address", "Mobile", "Town", "Postcode", "x"]
+    assert proposed(header, exclude={"id"}) == {
+        "given_name": "Forename", "family_name": "Surname", "birth_date": "DOB", "gender": "Sex",
+        "email": "Email", "phone": "Mobile", "city": "Town", "postcode": "Postcode",
+    }
+
+
+def test_street_number_joins_the_street_name_through_an_expression():
+    mapping = propose_mapping(["rec_id", "street_number", "Street Name", "city"], attributes=ATTRIBUTES)
+    assert mapping == [
+        MappedColumn("address_line1", ("street_number", "Street Name"),
+                     "concat_ws(' ', `street_number`, `Street_Name`)"),
+        MappedColumn("city", ("city",)),
+    ]
+    assert mapping[0].source == MappingExpression(expr="concat_ws(' ', `street_number`, `Street_Name`)")
+
+
+def test_febrl_header_joins_street_number_with_the_address_column():
+    header = ["rec_id", "given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode",
+              "state", "date_of_birth", "soc_sec_id"]
+    assert proposed(header, exclude={"rec_id"}) == {
+        "given_name": "given_name", "family_name": "surname", "birth_date": "date_of_birth",
+        "address_line1": "concat_ws(' ', `street_number`, `address_1`)", "address_line2": "address_2",
+        "city": "suburb", "postcode": "postcode", "region": "state", "national_id": "soc_sec_id",
+    }
+
+
+def test_the_id_column_and_unknown_attributes_are_not_proposed():
+    assert proposed(["ssn", "name"], exclude={"ssn"}) == {"full_name": "name"}
+    without_national_id = propose_mapping(["ssn", "name"], attributes=ATTRIBUTES - {"national_id"})
+    assert [m.attribute for m in without_national_id] == ["full_name"]
+
+
+def test_map_overrides_replace_add_and_drop_parts_of_the_proposal():
+    columns = ["id", "first", "surname", "dob", "street_number", "street_name", "notes"]
+    proposal = propose_mapping(columns, exclude={"id"}, attributes=ATTRIBUTES)
+    overrides = parse_overrides(["first=given_name", "dob=none", "street_name=address_line1", "surname=full_name"])
+    mapping = apply_overrides(proposal, overrides, columns, attributes=ATTRIBUTES)
+    assert mapping == [
+        MappedColumn("given_name", ("first",), origin="--map"),
+        MappedColumn("full_name", ("surname",), origin="--map"),
+        MappedColumn("address_line1", ("street_name",), origin="--map"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (["first"], "--map 'first': expected SOURCE_COLUMN=canonical_attribute"),
+        (["=given_name"], "--map '=given_name': expected SOURCE_COLUMN=canonical_attribute"),
+        (["a=email", "b=email"], "--map: attribute 'email' is mapped twice ('a', 'b')"),
+        (["missing=email"], "--map missing=email: the file has no column 'missing'; it has: id, first, notes"),
+        (["notes=nickname"], "--map notes=nickname: 'nickname' is not a canonical attribute"),
+    ],
+)
+def test_bad_map_arguments_are_config_errors(items, message):
+    with pytest.raises(ConfigError) as error:
+        apply_overrides([], parse_overrides(items), ["id", "first", "notes"], attributes=ATTRIBUTES)
+    assert str(error.value).startswith(message)
+
+
+def test_the_id_is_a_column_named_like_one_when_its_values_are_unique():
+    columns = ["key", "record_id", "name", "batch"]
+    mapping = [MappedColumn("full_name", ("name",))]
+    values = {"key": ["a", "a", "b"], "record_id": ["1", "2", "3"], "batch": ["x", "y", "z"]}
+    assert guess_id_column(columns, mapping, values) == ("record_id", "named like a record id")
+
+
+def test_otherwise_the_id_is_the_first_uncompared_column_with_unique_values():
+    columns = ["email", "batch", "ref", "uid"]
+    mapping = [MappedColumn("email", ("email",))]
+    values = {"batch": ["x", "x", "y"], "ref": ["r1", None, "r3"], "uid": ["7", "8", "9"]}
+    assert guess_id_column(columns, mapping, values) == ("uid", "its values are all present and unique")
+
+
+def test_no_possible_id_asks_for_id():
+    with pytest.raises(ConfigError, match=r"--id: no column can be the record id \(id named like one, but with "
+                                          r"blank or repeated values\).*; pass --id COLUMN$"):
+        guess_id_column(["id", "name"], [MappedColumn("full_name", ("name",))], {"id": ["1", "1"]})
+
+
+def test_the_plan_prints_one_attribute_a_line_and_the_columns_left_out():
+    plan = DedupePlan(
+        path=Path("people.csv"),
+        columns=("uid", "first", "surname", "street_number", "street_name", "notes", "batch"),
+        id_column="uid",
+        id_reason="its values are all present and unique",
+        mapping=(
+            MappedColumn("given_name", ("first",), origin="--map"),
+            MappedColumn("family_name", ("surname",)),
+            MappedColumn("address_line1", ("street_number", "street_name"),
+                         "concat_ws(' ', `street_number`, `street_name`)"),
+        ),
+    )
+    assert format_plan(plan) == (
+        "people.csv: 7 columns\n"
+        "  record id      uid (its values are all present and unique)\n"
+        "  given_name     ← first  (--map)\n"
+        "  family_name    ← surname\n"
+        "  address_line1  ← concat_ws(' ', `street_number`, `street_name`)\n"
+        "  not compared: notes, batch\n"
+        "Change a line with --map COLUMN=ATTRIBUTE, leave a column out with --map COLUMN=none."
+    )
+
+
+def test_plan_reads_only_the_file_and_guesses_the_id_from_unique_values(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("batch,uid,First Name,Last Name,Post Code\nb1,u1,Anna,Smith,SW1A 1AA\nb1,u2,Bob,Jones,\n")
+    plan = plan_dedupe(path, None, ["Post Code=none"])
+    assert (plan.id_column, plan.config_mapping, plan.not_compared) == (
+        "uid", {"given_name": "First Name", "family_name": "Last Name"}, ["batch", "Post Code"],
+    )
+
+
+def test_plan_with_an_unknown_id_column_is_a_config_error(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("uid,name\nu1,Anna Smith\n")
+    with pytest.raises(ConfigError, match=r"^--id person: the file has no column 'person'; it has: uid, name$"):
+        plan_dedupe(path, "person", [])
+
+
+PEOPLE = """customer_id,First Name,surname,dob,e-mail,street_number,street_name,zip,notes
+c1,Anna,Smith,1990-04-03,anna.smith@example.org,12,High Street,SW1A 1AA,first visit
+c2,Ana,Smith,03/04/1990,anna.smith@example.org,12,High St,SW1A1AA,
+c3,Robert,Jones,1975-11-20,bob.jones@example.com,7,Station Road,CF10 1AA,
+c4,Bob,Jones,20/11/1975,bob.jones@example.com,7,Station Rd,CF101AA,call back
+c5,Maria,Garcia,1982-06-15,maria.g@example.net,3,Mill Lane,LS1 4AP,
+c6,Peter,Brown,1968-01-30,pbrown@example.com,45,Church Road,M1 2AB,
+"""
+
+
+def test_cdi_dedupe_without_map_or_id_proposes_a_mapping_and_finds_the_duplicates(spark, tmp_path, capsys):
+    from jobs.cli import main
+
+    path = tmp_path / "people.csv"
+    path.write_text(PEOPLE)
+    out = tmp_path / "out"
+    assert main(["dedupe", str(path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(
+        f"{path}: 9 columns\n"
+        "  record id      customer_id (named like a record id)\n"
+        "  given_name     ← First Name\n"
+        "  family_name    ← surname\n"
+        "  birth_date     ← dob\n"
+        "  email          ← e-mail\n"
+        "  address_line1  ← concat_ws(' ', `street_number`, `street_name`)\n"
+        "  postcode       ← zip\n"
+        "  not compared: notes\n"
+    )
+    with (out / "clusters.csv").open() as handle:
+        golden = {row["record_id"]: row["golden_id"] for row in csv.DictReader(handle)}
+    assert sorted(golden) == ["c1", "c2", "c3", "c4", "c5", "c6"]
+    assert golden["c1"] == golden["c2"]
+    assert golden["c3"] == golden["c4"]
+    assert len({golden["c1"], golden["c3"], golden["c5"], golden["c6"]}) == 4
