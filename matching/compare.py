@@ -39,6 +39,8 @@ from matching.settings import (
     NumericDistanceLevel,
 )
 
+# No name, email, phone or address is longer; a 100 KB value would cost minutes per pair.
+MAX_COMPARED_CHARS = 200
 _STRING_METHODS = {
     "jaro_winkler": "jarowinkler",
     "jaro": "jaro",
@@ -177,10 +179,15 @@ def _side(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: str) -
             for part, numbers in parts.items():
                 frame[f"{column}__{part}"] = numbers
         else:
-            frame[column] = values
+            frame[column] = values.map(_bounded_text, na_action="ignore")
         if column in numeric:
             frame[f"{column}__number"] = pd.to_numeric(values, errors="coerce")
     return frame
+
+
+def _bounded_text(value: object) -> object:
+    """Text cut to ``MAX_COMPARED_CHARS``; a string similarity costs length squared."""
+    return value[:MAX_COMPARED_CHARS] if isinstance(value, str) else value
 
 
 def _date_tuple(value: object) -> tuple[int, int, int] | None:
