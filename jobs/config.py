@@ -74,6 +74,8 @@ def sql_parse_error(expression: str) -> str | None:
     from pyspark.sql import SparkSession
 
     spark = SparkSession.getActiveSession()
+    # The session's own SQL parser (no public Python API parses without resolving
+    # columns); a Spark Connect session has none and skips this check.
     parser_owner = getattr(spark, "_jsparkSession", None)
     if parser_owner is None:
         return None
