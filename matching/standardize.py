@@ -196,19 +196,27 @@ def _source_types(df: DataFrame, mapping: Mapping[str, str | SqlExpression]) -> 
 
 
 def _birth_date(raw: Column, data_type: DataType, options: StandardizeOptions) -> Column:
+    """A date of year 1 to 9999, else null: Spark holds year 0 and negative years, which
+    Python's ``datetime.date`` (and so every pandas step downstream) cannot."""
     if isinstance(data_type, DateType):
-        return raw
-    if isinstance(data_type, (TimestampType, TimestampNTZType)):
-        return F.to_date(raw)
-    return parse_date(raw, options.date_formats, options.day_first)
+        value = raw
+    elif isinstance(data_type, (TimestampType, TimestampNTZType)):
+        value = F.to_date(raw)
+    else:
+        value = parse_date(raw, options.date_formats, options.day_first)
+    return F.when(F.year(value).between(1, 9999), value)
 
 
 def _updated_at(raw: Column, data_type: DataType, options: StandardizeOptions) -> Column:
+    """A timestamp of year 1900 to 2200, else null: a record was not changed before 1900, and
+    pandas' nanosecond timestamps end in 2262."""
     if isinstance(data_type, TimestampType):
-        return raw
-    if isinstance(data_type, (TimestampNTZType, DateType)):
-        return raw.cast("timestamp")
-    return parse_timestamp(raw, day_first=options.day_first)
+        value = raw
+    elif isinstance(data_type, (TimestampNTZType, DateType)):
+        value = raw.cast("timestamp")
+    else:
+        value = parse_timestamp(raw, day_first=options.day_first)
+    return F.when(F.year(value).between(1900, 2200), value)
 
 
 def _name_parts(raw: dict[str, Column], vocabulary: Vocabulary) -> Column:

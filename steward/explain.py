@@ -7,7 +7,9 @@ uses are evaluated here in Python, with Spark's semantics:
 - ``substring(col, pos, len)`` / ``substr``: 1-based, ``pos`` 0 acts as 1,
   a negative ``pos`` counts from the end (``UTF8String.substringSQL``);
 - ``year(col)``, ``month(col)`` of a date;
-- ``lower(col)``, ``upper(col)``;
+- ``lower(col)``, ``upper(col)``, ``reverse(col)``, ``length(col)``;
+- ``split_part(col, delimiter, n)``: the n-th part, 1-based, negative counts
+  from the end, ``''`` past the last part (Spark's semantics);
 - ``least(...)`` / ``greatest(...)`` (nulls skipped, as in Spark);
 - ``CASE WHEN expr IS [NOT] NULL THEN expr [ELSE expr] END``;
 - integer and string literals;
@@ -62,6 +64,14 @@ def spark_substring(value: str, pos: int, length: int) -> str:
     return value[start:end] if start < end else ""
 
 
+def spark_split_part(value: str, delimiter: str, part: int) -> str:
+    if part == 0:
+        return UNKNOWN  # Spark raises an error
+    parts = value.split(delimiter) if delimiter else [value]
+    index = part - 1 if part > 0 else len(parts) + part
+    return parts[index] if 0 <= index < len(parts) else ""
+
+
 def _strings(function: Any) -> Any:
     """``function`` on a string first argument; null in, null out; anything else is unknown."""
 
@@ -105,6 +115,9 @@ _FUNCTIONS: dict[str, tuple[int | None, Any]] = {
     "soundex": (1, _strings(spark_soundex)),
     "lower": (1, _strings(str.lower)),
     "upper": (1, _strings(str.upper)),
+    "reverse": (1, _strings(lambda value: value[::-1])),
+    "length": (1, _strings(len)),
+    "split_part": (3, _strings(spark_split_part)),
     "least": (None, _extreme(min)),
     "greatest": (None, _extreme(max)),
 }

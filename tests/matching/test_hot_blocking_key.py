@@ -8,6 +8,8 @@ must be sub-blocked, named in the guard list with their size, logged by the
 match stage and shown by ``cdi blocking-report``, and the candidate pairs must
 stay bounded. With a pair budget small enough to act (the last test), the match
 stage refines ``family_prefix_birth_year`` before the guard looks at its blocks.
+Placeholder detection is off here (see ``settings``); ``test_placeholders_mask_the_hot_key``
+shows that with it on the hot values are treated as missing instead.
 """
 
 from __future__ import annotations
@@ -86,7 +88,10 @@ def hot_key_records(spark: SparkSession) -> DataFrame:
 
 @pytest.fixture(scope="module")
 def settings() -> MatchSettings:
-    return load_settings(ROOT / "conf" / "matching.yaml")
+    """The defaults without placeholder detection, which would (rightly) mask the hot values
+    and leave the guard nothing to do: this module tests the guard."""
+    defaults = load_settings(ROOT / "conf" / "matching.yaml")
+    return defaults.model_copy(update={"placeholders": defaults.placeholders.model_copy(update={"attributes": []})})
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +206,18 @@ def test_with_a_small_pair_budget_the_match_stage_refines_the_hot_rule_first(spa
     assert any("'family_prefix_birth_year' would give" in w and "over the budget of 9000" in w for w in warnings)
     assert outcome.candidate_pairs < comb(RECORDS, 2) / 100
     assert not any("smith" in r.getMessage() for r in caplog.records)  # logs carry no names
+
+
+def test_placeholders_mask_the_hot_key(spark, records, tmp_path, caplog):
+    """With the default settings the hot family name, birth date and postcode are placeholders."""
+    defaults = load_settings(ROOT / "conf" / "matching.yaml")
+    quick = defaults.model_copy(update={"model": defaults.model.model_copy(update={"u_random_pairs": 20_000})})
+    context = demo_context(tmp_path / "lake", "run-3")
+    records.write.format("delta").save(context.lake.customers_std)
+    (tmp_path / "run").mkdir()
+    with caplog.at_level(logging.WARNING, logger="cdi.match"):
+        outcome = run_match(spark, context, quick, tmp_path / "run")
+    assert outcome.guarded_blocks == []
+    assert {p.attribute for p in outcome.placeholders} >= {"postcode"}
+    assert all(p.records == HOT for p in outcome.placeholders if p.attribute == "postcode")
+    assert HOT_POSTCODE not in caplog.text and "placeholder value: postcode" in caplog.text

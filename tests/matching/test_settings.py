@@ -59,7 +59,9 @@ def test_default_file_covers_person_attributes():
     assert [c.name for c in settings.comparisons] == [
         "given_name", "family_name", "birth_date", "email", "phone", "address", "gender", "national_id",
     ]
-    assert [c.name for c in settings.tf_comparisons] == ["given_name", "family_name"]
+    assert [c.name for c in settings.tf_comparisons] == ["given_name", "family_name", "birth_date"]
+    assert settings.model.identity == ["given_name", "family_name", "birth_date", "national_id"]
+    assert "postcode" in settings.placeholders.attributes and "gender" not in settings.placeholders.attributes
     assert settings.comparisons[5].columns == ("address_line1", "postcode", "city")
     assert settings.model.em_sessions == [["given_name", "family_name"], ["birth_date"]]
     assert {r.name for r in settings.blocking_rules} >= {"email", "phone", "soundex_names"}
