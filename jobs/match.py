@@ -52,7 +52,7 @@ from matching.compare import (
     tf_columns,
     tf_comparisons,
 )
-from matching.fellegi_sunter import TrainingReport, estimate_u, random_pair_prior, train_checked
+from matching.fellegi_sunter import Household, TrainingReport, estimate_u, random_pair_prior, train_checked
 from matching.placeholders import Placeholder, attribute_value_counts, find_placeholders, mask_placeholders
 from matching.placeholders import describe as describe_placeholder
 from matching.model_io import MatchModel, SavedModel, TermFrequencies, saved_model_from_json, score_with
@@ -161,6 +161,11 @@ def pattern_counts(vectors: DataFrame, settings: MatchSettings) -> pd.DataFrame:
     return vectors.groupBy(*_gamma_columns(settings)).count().toPandas()
 
 
+def household_of(settings: MatchSettings) -> Household | None:
+    household = settings.model.household
+    return None if household is None else Household(household.key, tuple(household.own), tuple(household.shared))
+
+
 def log_training_report(report: TrainingReport) -> None:
     """Warn about an implausible EM model and what was done about it (comparison names and numbers only)."""
     if report.problems:
@@ -211,6 +216,7 @@ def train_model(
         tf_comparisons=tf_comparisons(settings),
         max_iterations=settings.model.em_max_iterations,
         tolerance=settings.model.em_tolerance,
+        household=household_of(settings),
     )
     log_training_report(report)
     prior = random_pair_prior(model.lambda_, int(patterns["count"].sum()), possible)

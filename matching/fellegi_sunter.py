@@ -45,6 +45,8 @@ MATCH_SHARE_LIMIT = 0.95
 MIN_DISAGREEMENT_BITS = 1.0
 # Fewest anchor pairs (weighted count) from which m of a comparison is taken.
 MIN_ANCHOR_PAIRS = 20.0
+# Fewest likely-relative pairs (weighted count) from which a household u is taken.
+MIN_HOUSEHOLD_PAIRS = 50.0
 
 
 def gamma_column(name: str) -> str:
@@ -105,11 +107,17 @@ class ComparisonParameters:
     m: tuple[float, ...]
     u: tuple[float, ...]
     tf: bool = False
+    # u among pairs that share the model's ``household_key`` (see ``household_u``): used in
+    # place of u when the pair agrees exactly on that key. None: no household correction.
+    u_household: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.levels < 1:
             raise ValueError(f"comparison {self.name!r}: levels must be >= 1, got {self.levels}")
-        for label, values in (("m", self.m), ("u", self.u)):
+        checked = [("m", self.m), ("u", self.u)]
+        if self.u_household is not None:
+            checked.append(("u_household", self.u_household))
+        for label, values in checked:
             if len(values) != self.levels + 1:
                 raise ValueError(
                     f"comparison {self.name!r}: {label} needs {self.levels + 1} values "
@@ -124,6 +132,13 @@ class ComparisonParameters:
     def weights(self) -> np.ndarray:
         """Match weight ``log2(m / u)`` per level 0..levels."""
         return np.log2(np.asarray(self.m) / np.asarray(self.u))
+
+    @property
+    def household_weights(self) -> np.ndarray:
+        """``log2(m / u_household)`` per level, or the plain weights without a household u."""
+        if self.u_household is None:
+            return self.weights
+        return np.log2(np.asarray(self.m) / np.asarray(self.u_household))
 
 
 @dataclass(frozen=True)
@@ -140,6 +155,7 @@ class FellegiSunterModel:
     lambda_: float
     iterations: int = 0
     converged: bool = False
+    household_key: str | None = None  # the comparison relatives share (a family name); see ``household_u``
 
     def __post_init__(self) -> None:
         if not 0.0 < self.lambda_ < 1.0:
@@ -147,6 +163,8 @@ class FellegiSunterModel:
         names = [c.name for c in self.comparisons]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate comparison names in {names}")
+        if self.household_key is not None and self.household_key not in names:
+            raise ValueError(f"household_key {self.household_key!r} is not among the comparisons {names}")
 
     def comparison(self, name: str) -> ComparisonParameters:
         for parameters in self.comparisons:
@@ -167,8 +185,12 @@ class FellegiSunterModel:
                 "lambda": self.lambda_,
                 "iterations": self.iterations,
                 "converged": self.converged,
+                "household_key": self.household_key,
                 "comparisons": [
-                    {"name": c.name, "levels": c.levels, "m": list(c.m), "u": list(c.u), "tf": c.tf}
+                    {
+                        "name": c.name, "levels": c.levels, "m": list(c.m), "u": list(c.u), "tf": c.tf,
+                        "u_household": None if c.u_household is None else list(c.u_household),
+                    }
                     for c in self.comparisons
                 ],
             }
@@ -191,6 +213,7 @@ class FellegiSunterModel:
                     m=tuple(float(v) for v in c["m"]),
                     u=tuple(float(v) for v in c["u"]),
                     tf=bool(c["tf"]),
+                    u_household=None if c.get("u_household") is None else tuple(float(v) for v in c["u_household"]),
                 )
                 for c in data["comparisons"]
             )
@@ -199,6 +222,7 @@ class FellegiSunterModel:
                 lambda_=float(data["lambda"]),
                 iterations=int(data["iterations"]),
                 converged=bool(data["converged"]),
+                household_key=data.get("household_key"),
             )
         except KeyError as error:
             raise ValueError(f"Fellegi-Sunter model JSON lacks key {error}") from None
@@ -442,14 +466,26 @@ def train_in_sessions(
 def estimate_lambda(
     patterns: pd.DataFrame, model: FellegiSunterModel, max_iterations: int = 100, tolerance: float = 1e-5
 ) -> float:
-    """The share of matches among ``patterns`` by EM over lambda alone, m and u held at ``model``'s."""
+    """The share of matches among ``patterns`` by EM over lambda alone, m and u held at ``model``'s.
+
+    Household u applies where the pattern agrees on the household key, as in ``score``.
+    """
     counts = _pattern_counts(patterns)
-    levels = {c.name: level_array(patterns, c.name, c.levels) for c in model.comparisons}
-    m = {c.name: np.asarray(c.m) for c in model.comparisons}
-    u = {c.name: np.asarray(c.u) for c in model.comparisons}
+    frame = patterns.reset_index(drop=True)
+    shared = np.zeros(len(frame), dtype=bool)
+    if model.household_key is not None:
+        key = model.comparison(model.household_key)
+        shared = level_array(frame, key.name, key.levels) == key.levels
+    evidence = np.zeros(len(frame), dtype=np.float64)
+    for c in model.comparisons:
+        levels = level_array(frame, c.name, c.levels)
+        plain = np.append(np.log(np.asarray(c.m) / np.asarray(c.u)), 0.0)[levels]
+        household = np.append(np.log(np.asarray(c.m) / np.asarray(c.u_household or c.u)), 0.0)[levels]
+        evidence += np.where(shared, household, plain)
     lambda_now = model.lambda_
     for _ in range(max_iterations):
-        posterior = _posterior(levels, m, u, lambda_now)
+        log_odds = np.log(lambda_now / (1.0 - lambda_now)) + evidence
+        posterior = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700.0, 700.0)))
         lambda_next = float(
             np.clip((counts * posterior).sum() / counts.sum(), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
         )
@@ -500,9 +536,17 @@ def score(model: FellegiSunterModel, pairs: pd.DataFrame) -> pd.DataFrame:
     keeps ``pairs``' index.
     """
     contributions = np.empty((len(pairs), len(model.comparisons)), dtype=np.float64)
+    shared = np.zeros(len(pairs), dtype=bool)
+    if model.household_key is not None:
+        key = model.comparison(model.household_key)
+        shared = level_array(pairs, key.name, key.levels) == key.levels
     for j, parameters in enumerate(model.comparisons):
         levels = level_array(pairs, parameters.name, parameters.levels)
-        column = np.append(parameters.weights, 0.0)[levels]
+        column = np.where(
+            shared,
+            np.append(parameters.household_weights, 0.0)[levels],
+            np.append(parameters.weights, 0.0)[levels],
+        )
         if parameters.tf:
             column = column + _tf_adjustment(parameters, levels, pairs)
         contributions[:, j] = column
@@ -529,6 +573,8 @@ def model_problems(model: FellegiSunterModel, identity: Iterable[str]) -> list[s
     names = set(identity)
     for c in model.comparisons:
         weights = c.weights
+        if np.allclose(c.m, c.u):
+            continue  # nothing was learnt: the attribute is missing everywhere
         if weights[-1] <= 0:
             problems.append(f"{c.name}: agreeing exactly is no evidence of a match (m <= u)")
         if c.name in names and weights[0] > -MIN_DISAGREEMENT_BITS:
@@ -592,6 +638,87 @@ def clamp_agreeing(model: FellegiSunterModel) -> tuple[FellegiSunterModel, list[
     return replace(model, comparisons=tuple(comparisons)), clamped
 
 
+@dataclass(frozen=True)
+class Household:
+    """What relatives share: ``key`` (a family name comparison) and ``shared`` (address, phone), not ``own``.
+
+    ``own[0]`` (the given name) tells relatives apart; the others (birth date)
+    usually do, and are only required not to agree exactly.
+    """
+
+    key: str
+    own: tuple[str, ...]
+    shared: tuple[str, ...]
+
+
+def household_u(
+    patterns: pd.DataFrame,
+    comparisons: Mapping[str, int],
+    u: Mapping[str, npt.ArrayLike],
+    household: Household,
+    smoothing: float = 1.0,
+) -> dict[str, np.ndarray]:
+    """u of each shared comparison among pairs with the same family name but another given name (and birth date).
+
+    Fellegi-Sunter treats comparisons as independent given the class, but among
+    non-matches that share a family name, sharing an address, a phone or an
+    email is far commoner than among random pairs: they are households. u from
+    random pairs makes a shared home strong evidence, and spouses and children
+    score as matches. Among candidate pairs with the same family name,
+    different given names and not the same birth date, nearly all are
+    relatives or namesakes (true matches agree on the birth date); their level
+    shares are the u a shared comparison gets when the family name agrees. An
+    agreeing level never gets a u below the random-pair one. Comparisons with
+    fewer than ``MIN_HOUSEHOLD_PAIRS`` such pairs with a value are left out.
+    """
+    if household.key not in comparisons or not household.own or household.own[0] not in comparisons:
+        return {}
+    counts = _pattern_counts(patterns)
+    first, *others = household.own
+    proxy = (level_array(patterns, household.key, comparisons[household.key]) == comparisons[household.key]) & (
+        level_array(patterns, first, comparisons[first]) == 0
+    )
+    for name in others:
+        if name in comparisons:
+            proxy &= level_array(patterns, name, comparisons[name]) != comparisons[name]
+    estimates: dict[str, np.ndarray] = {}
+    for name in household.shared:
+        if name not in comparisons:
+            continue
+        k = comparisons[name]
+        levels = level_array(patterns, name, k)
+        present = proxy & (levels != MISSING)
+        if counts[present].sum() < MIN_HOUSEHOLD_PAIRS:
+            continue
+        tally = np.bincount(levels[present], weights=counts[present], minlength=k + 1)
+        shares = (tally + smoothing) / (tally.sum() + smoothing * (k + 1))
+        base = np.asarray(u[name], dtype=np.float64)
+        shares[1:] = np.maximum(shares[1:], base[1:])
+        shares[0] = max(1.0 - shares[1:].sum(), PROBABILITY_FLOOR)
+        estimates[name] = shares / shares.sum()
+    return estimates
+
+
+def with_household(
+    model: FellegiSunterModel, patterns: pd.DataFrame, comparisons: Mapping[str, int], household: Household | None
+) -> FellegiSunterModel:
+    """``model`` with household u (``household_u``) on its shared comparisons, when there are enough pairs."""
+    if household is None:
+        return model
+    u = {c.name: np.asarray(c.u) for c in model.comparisons}
+    estimates = household_u(patterns, comparisons, u, household)
+    if not estimates:
+        return model
+    return replace(
+        model,
+        household_key=household.key,
+        comparisons=tuple(
+            replace(c, u_household=tuple(float(v) for v in estimates[c.name])) if c.name in estimates else c
+            for c in model.comparisons
+        ),
+    )
+
+
 def train_checked(
     patterns: pd.DataFrame,
     comparisons: Mapping[str, int],
@@ -601,6 +728,7 @@ def train_checked(
     tf_comparisons: Iterable[str] = (),
     max_iterations: int = 100,
     tolerance: float = 1e-5,
+    household: Household | None = None,
 ) -> tuple[FellegiSunterModel, TrainingReport]:
     """``train_in_sessions``, then checked; an implausible model gets m from anchor pairs.
 
@@ -608,8 +736,9 @@ def train_checked(
     rule), or households (same family name and address) when few attributes
     tell people apart. ``model_problems`` detects that; m of every comparison
     with enough anchor pairs (``anchor_m``) then replaces EM's, and lambda is
-    re-estimated with the new m. Finally no agreeing level may count against a
-    match (``clamp_agreeing``).
+    re-estimated with the new m. No agreeing level may count against a match
+    (``clamp_agreeing``). Last, comparisons relatives share get their
+    household u (``with_household``).
     """
     model = train_in_sessions(patterns, comparisons, u, sessions, tf_comparisons, max_iterations, tolerance)
     problems = model_problems(model, identity)
@@ -627,6 +756,9 @@ def train_checked(
             model = replace(model, lambda_=estimate_lambda(patterns, model, max_iterations, tolerance))
             recovered = [c.name for c in model.comparisons if c.name in anchors]
     model, clamped = clamp_agreeing(model)
+    household_model = with_household(model, patterns, comparisons, household)
+    if household_model is not model:
+        model = replace(household_model, lambda_=estimate_lambda(patterns, household_model, max_iterations, tolerance))
     report = TrainingReport(
         problems=tuple(problems),
         recovered=tuple(recovered),

@@ -254,6 +254,16 @@ class Comparison(_Frozen):
         return tuple(dict.fromkeys([self.column, *[c for lv in self.levels for c in self.level_columns(lv)]]))
 
 
+class HouseholdSettings(_Frozen):
+    """Relatives share ``key`` (a family name comparison) and the ``shared`` comparisons (address,
+    phone, email), not ``own`` (the given name first, then the birth date). See
+    ``matching.fellegi_sunter.household_u``."""
+
+    key: str
+    own: list[str] = Field(min_length=1)
+    shared: list[str] = Field(min_length=1)
+
+
 class ModelSettings(_Frozen):
     """Model kind and Fellegi-Sunter training.
 
@@ -275,6 +285,7 @@ class ModelSettings(_Frozen):
     em_tolerance: float = Field(default=1e-4, gt=0)
     em_sessions: list[list[str]] = []
     identity: list[str] = []
+    household: HouseholdSettings | None = None
     u_random_pairs: int = Field(default=1_000_000, ge=1)
     seed: int = 42
 
@@ -351,6 +362,11 @@ class MatchSettings(_Frozen):
         unknown = [name for name in self.model.identity if name not in known]
         if unknown:
             raise ValueError(f"model.identity: expected comparisons among {', '.join(known)}, got {unknown}")
+        household = self.model.household
+        if household is not None:
+            unknown = [n for n in (household.key, *household.own, *household.shared) if n not in known]
+            if unknown:
+                raise ValueError(f"model.household: expected comparisons among {', '.join(known)}, got {unknown}")
         return self
 
     @property
