@@ -108,7 +108,8 @@ class ComparisonParameters:
     u: tuple[float, ...]
     tf: bool = False
     # u among pairs that share the model's ``household_key`` (see ``household_u``): used in
-    # place of u when the pair agrees exactly on that key. None: no household correction.
+    # place of u when the pair agrees on that key at any level (a typo'd family name is still
+    # the family's). None: no household correction.
     u_household: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -475,7 +476,7 @@ def estimate_lambda(
     shared = np.zeros(len(frame), dtype=bool)
     if model.household_key is not None:
         key = model.comparison(model.household_key)
-        shared = level_array(frame, key.name, key.levels) == key.levels
+        shared = level_array(frame, key.name, key.levels) >= 1
     evidence = np.zeros(len(frame), dtype=np.float64)
     for c in model.comparisons:
         levels = level_array(frame, c.name, c.levels)
@@ -539,7 +540,7 @@ def score(model: FellegiSunterModel, pairs: pd.DataFrame) -> pd.DataFrame:
     shared = np.zeros(len(pairs), dtype=bool)
     if model.household_key is not None:
         key = model.comparison(model.household_key)
-        shared = level_array(pairs, key.name, key.levels) == key.levels
+        shared = level_array(pairs, key.name, key.levels) >= 1
     for j, parameters in enumerate(model.comparisons):
         levels = level_array(pairs, parameters.name, parameters.levels)
         column = np.where(
