@@ -318,6 +318,8 @@ def dedupe_config(
         "mapping": dict(mapping),
         "standardize": {"default_region": region, "day_first": day_first},
     }
+    if source["kind"] == "csv":
+        source["multiline"] = True  # a file nobody configured: quoted fields may hold line breaks
     return parse_model(
         PipelineConfig,
         {

@@ -44,6 +44,8 @@ from matching.normalize_names import canonical_given_name, combine_name_columns,
 from schemas.canonical import AUXILIARY_ATTRIBUTES, CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
 
 EXTRA_COLUMNS: tuple[str, ...] = ("std_issues",)
+# No name, address, email or identifier is longer; a longer value is nulled with a reason.
+MAX_VALUE_CHARS = 1000
 BRONZE_LINEAGE: tuple[str, ...] = ("source_system", "source_key", "run_id", "ingested_at", "record_hash")
 MAPPABLE_ATTRIBUTES: tuple[str, ...] = (*CANONICAL_ATTRIBUTES, *AUXILIARY_ATTRIBUTES)
 
@@ -260,7 +262,13 @@ def standardize(
     """
     types = _source_types(df, mapping)
     raw = {attribute: _source_column(source) for attribute, source in mapping.items()}
-    text = {attribute: column.cast("string") for attribute, column in raw.items()}
+    full_text = {attribute: column.cast("string") for attribute, column in raw.items()}
+    # A value longer than any real one is unusable (and a string similarity costs length squared).
+    text = {attribute: F.when(F.length(column) <= MAX_VALUE_CHARS, column) for attribute, column in full_text.items()}
+    too_long = [
+        F.when(F.length(column) > MAX_VALUE_CHARS, F.lit(f"{attribute}: longer than {MAX_VALUE_CHARS} characters"))
+        for attribute, column in full_text.items()
+    ]
 
     def mapped(attribute: str, normalizer: Callable[..., Column], *args: Any) -> Column:
         if attribute not in text:
@@ -295,9 +303,12 @@ def standardize(
         _name_parts(text, vocabulary).alias("_name"),
         *[value.alias(attribute) for attribute, value in values.items()],
         *[raw[attribute].alias(f"_raw_{attribute}") for attribute in checked],
+        F.concat_ws("; ", *too_long).alias("_too_long"),
     )
     given = canonical_given_name(F.col("_name.given"), vocabulary.nicknames)
-    issues = F.concat_ws("; ", *[_issue(a, F.col(f"_raw_{a}"), F.col(a)) for a in checked])
+    issues = F.concat_ws(
+        "; ", *[_issue(a, F.col(f"_raw_{a}"), F.col(a)) for a in checked], blank_to_null(F.col("_too_long"))
+    )
     named = standardized.select(
         "*",
         F.concat(F.col("source_system"), F.lit(":"), F.col("source_key").cast("string")).alias("record_id"),

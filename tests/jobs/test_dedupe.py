@@ -198,11 +198,28 @@ c6,Peter,Brown,1968-01-30,pbrown@example.com,45,Church Road,M1 2AB,
 """
 
 
+# Values no run may die of: every year from 1 to 9999, impossible and partial dates, 100 KB
+# values, control characters and NUL, every script, emoji, numbers for names, empty rows.
+HOSTILE = [
+    ["h1", "José", "Ñúñez", "0001-01-01", "not an email", "", "", "", ""],
+    ["h2", "李", "小龍", "9999-12-31", "a@b", "1", "路", "北京", ""],
+    ["h3", "x" * 100_000, "y" * 100_000, "1028-05-12", "z" * 100_000 + "@x.com", "9" * 50, "s" * 100_000, "0" * 100_000, ""],
+    ["h4", "\x00\x07", "\t \n", "31/02/1990", "@@", "-1", "NULL", "00000", ""],
+    ["h5", "12345", "3.14", "9185-13-45", "", "", "", "", "🙂"],
+    ["h6", "👩‍👩‍👧‍👦", "مرحبا", "00/00/0000", "", "", "", "", ""],
+    ["h7", "", "", "", "", "", "", "", ""],
+    ["h8", "Anna", "Smith", "1500-02-29", "", "", "", "", ""],  # not a leap year in Spark's calendar
+]
+
+
 def test_cdi_dedupe_without_map_or_id_proposes_a_mapping_and_finds_the_duplicates(spark, tmp_path, capsys):
+    """One real run on a header cdi has to map itself, with hostile rows that must not stop it."""
     from jobs.cli import main
 
     path = tmp_path / "people.csv"
     path.write_text(PEOPLE)
+    with path.open("a", newline="") as handle:
+        csv.writer(handle).writerows(HOSTILE)
     out = tmp_path / "out"
     assert main(["dedupe", str(path), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -219,7 +236,8 @@ def test_cdi_dedupe_without_map_or_id_proposes_a_mapping_and_finds_the_duplicate
     )
     with (out / "clusters.csv").open() as handle:
         golden = {row["record_id"]: row["golden_id"] for row in csv.DictReader(handle)}
-    assert sorted(golden) == ["c1", "c2", "c3", "c4", "c5", "c6"]
+    assert sorted(golden) == ["c1", "c2", "c3", "c4", "c5", "c6", *[row[0] for row in HOSTILE]]
     assert golden["c1"] == golden["c2"]
     assert golden["c3"] == golden["c4"]
     assert len({golden["c1"], golden["c3"], golden["c5"], golden["c6"]}) == 4
+    assert len({golden[row[0]] for row in HOSTILE}) == len(HOSTILE)

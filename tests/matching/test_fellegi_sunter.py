@@ -18,7 +18,10 @@ from matching.fellegi_sunter import (
     gamma_column,
     random_pair_prior,
     score,
+    Household,
     anchor_m,
+    household_u,
+    with_household,
     clamp_agreeing,
     model_problems,
     train,
@@ -320,6 +323,51 @@ def test_agreeing_levels_never_count_against_a_match() -> None:
     assert levels == ["a level 1"]
     np.testing.assert_allclose(clamped.comparison("a").m, [0.05, 0.15, 0.80])
     np.testing.assert_allclose(clamped.comparison("a").weights[1], 0.0, atol=1e-12)
+
+
+HOUSEHOLD_LEVELS = {"given": 1, "family": 1, "dob": 1, "address": 1}
+HOUSEHOLD = Household(key="family", own=("given", "dob"), shared=("address",))
+
+
+def _household_patterns() -> pd.DataFrame:
+    rows = [
+        # given, family, dob, address, count
+        (1, 1, 1, 1, 300),  # matches
+        (0, 1, 0, 1, 90),  # relatives: same family and home, other given name and birth date
+        (0, 1, 0, 0, 10),  # namesakes elsewhere
+        (0, 1, 1, 1, 40),  # same birth date: not counted as relatives (could be a match)
+        (0, 0, 0, 0, 5_000),
+    ]
+    frame = pd.DataFrame(rows, columns=[*(gamma_column(n) for n in HOUSEHOLD_LEVELS), "count"])
+    return frame
+
+
+def test_household_u_is_measured_among_same_family_pairs_with_other_given_name_and_birth_date() -> None:
+    u = {"address": np.array([0.999, 0.001])}
+    estimates = household_u(_household_patterns(), HOUSEHOLD_LEVELS, u, HOUSEHOLD, smoothing=0.0)
+    np.testing.assert_allclose(estimates["address"], [10 / 100, 90 / 100])
+    # An agreeing level never gets a u below the random-pair one.
+    rare = household_u(_household_patterns().assign(**{gamma_column("address"): 0}), HOUSEHOLD_LEVELS,
+                       {"address": np.array([0.5, 0.5])}, HOUSEHOLD, smoothing=0.0)
+    assert rare["address"][1] == pytest.approx(0.5)
+
+
+def test_relatives_score_low_once_the_household_u_is_known() -> None:
+    comparisons = tuple(
+        ComparisonParameters(name, 1, (0.05, 0.95), (0.99, 0.01) if name != "address" else (0.999, 0.001))
+        for name in HOUSEHOLD_LEVELS
+    )
+    plain = FellegiSunterModel(comparisons, lambda_=1e-3)
+    model = with_household(plain, _household_patterns(), HOUSEHOLD_LEVELS, HOUSEHOLD)
+    assert model.household_key == "family"
+    relatives = pd.DataFrame({gamma_column("given"): [0], gamma_column("family"): [1], gamma_column("dob"): [-1],
+                              gamma_column("address"): [1]})
+    strangers_at_one_address = relatives.assign(**{gamma_column("family"): [0]})
+    assert score(plain, relatives)["match_probability"].iloc[0] > 0.5
+    assert score(model, relatives)["match_probability"].iloc[0] < 0.01
+    # Without a shared family name the address keeps its random-pair weight.
+    np.testing.assert_allclose(score(model, strangers_at_one_address)["mw_address"], np.log2(0.95 / 0.001))
+    assert FellegiSunterModel.from_json(model.to_json()) == model
 
 
 def test_random_pair_prior_spreads_expected_matches_over_all_pairs() -> None:
