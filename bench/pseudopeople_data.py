@@ -1,4 +1,4 @@
-"""Benchmark data from pseudopeople: four departments of one simulated US population, with the truth.
+"""Benchmark data from pseudopeople: four departments of one simulated US population, and its censuses, with the truth.
 
 pseudopeople (PyPI, part of the ``bench`` extra) ships sample data of a
 simulated population of "Anytown, WA" and adds realistic noise to it: typos,
@@ -19,15 +19,26 @@ writes, per noise level, ``OUT/<noise>/``:
   Spark SQL expression mapping, ``cdi dedupe --map`` takes the ``address``
   column). Rows are shuffled with the seed so that file order says nothing
   about who is who.
+- ``census_all_years.csv``: every decennial census of the sample (2020, 2030
+  and 2040) in one file, for ``cdi dedupe``: 32,786 rows (10,218 + 11,035 +
+  11,533) of 18,770 people, 10,142 of whom are counted in two or three census
+  years (each year noised anew; before noise about 60% of them have moved
+  between censuses, none has changed name) or twice in one year
+  (pseudopeople's guardian duplicates): 17,895 true duplicate pairs (seed 1;
+  both noise levels, whose row noise is the same).
+  Same columns as ``census.csv`` plus ``year`` (the census year, not
+  compared), its own ``record_key`` (``Y``...).
 - ``truth.csv`` (``source_system,source_key,entity_id``, the format of
-  ``cdi evaluate --truth``) over all four files, and ``truth_census.csv``
-  (``record_id,entity_id``) for the census alone through ``cdi dedupe``.
+  ``cdi evaluate --truth``) over the four departmental files,
+  ``truth_census.csv`` (``record_id,entity_id``) for the 2020 census alone and
+  ``truth_census_all_years.csv`` (same format) for ``census_all_years.csv``.
 - ``cdi.yaml``: a pipeline config with the four files as CSV sources
   (``link_type: dedupe_only`` from ``conf/matching.yaml``: one person may
   appear many times in one department and in all of them), ``lake:
   ${CDI_LAKE:-OUT/<noise>/lake}``.
 - ``pseudopeople_config.yaml`` (the noise configuration used) and
-  ``summary.json`` (rows, entities, duplicated share per file).
+  ``summary.json`` (rows, entities, duplicated share per file; rows per
+  census year).
 
 Noise levels: ``default`` is pseudopeople's own configuration (mostly 1% of
 cells per noise type). ``high`` multiplies the cell probability of every noise
@@ -47,7 +58,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +93,7 @@ class Department:
     columns: tuple[str, ...]  # kept as pseudopeople names them
     address: dict[str, str] | None  # street_number / street_name / unit_number / city / state / zipcode -> column
     date_formats: tuple[str, ...] = ()
+    year: int | None = YEAR  # the year asked of pseudopeople; None: every year it has
 
     def mapping(self, expressions: bool = True) -> dict[str, str | dict[str, str]]:
         """Canonical attribute -> column of this file.
@@ -137,6 +149,12 @@ DEPARTMENTS: tuple[Department, ...] = (
         MAILING,
     ),
 )
+
+
+CENSUS = DEPARTMENTS[0]
+# Every census year in one file for cdi dedupe: the census columns plus the (uncompared) census year.
+CENSUS_ALL_YEARS = replace(CENSUS, name="census_all_years", key_prefix="Y", columns=(*CENSUS.columns, "year"),
+                           year=None)
 
 
 def noise_overrides(level: str, defaults: dict) -> dict | None:
@@ -217,9 +235,11 @@ def pipeline_config(folder: Path, departments: tuple[Department, ...] = DEPARTME
 
 
 def census_dedupe_arguments(csv: Path) -> list[str]:
-    """``cdi dedupe`` arguments (after the command name) for the census file alone."""
-    census = DEPARTMENTS[0]
-    maps = [f"--map={column}={attribute}" for attribute, column in census.mapping(expressions=False).items()]
+    """``cdi dedupe`` arguments (after the command name) for a census file alone (2020 or all years).
+
+    ``year`` in the all-years file is not mapped: cdi leaves it out of matching.
+    """
+    maps = [f"--map={column}={attribute}" for attribute, column in CENSUS.mapping(expressions=False).items()]
     return [str(csv), "--id", "record_key", *maps, "--region", "US", "--month-first"]
 
 
@@ -233,6 +253,17 @@ def _summary(frame: pd.DataFrame) -> dict:
         "rows_in_duplicated_entities": int(sizes[sizes > 1].sum()),
         "true_pairs": int((sizes * (sizes - 1) // 2).sum()),
     }
+
+
+def _write(
+    folder: Path, department: Department, lookup: Callable[[str], Callable], seed: int, overrides: dict | None,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """Generate ``department``'s data, write its file; return the frame with ``simulant_id``."""
+    raw = lookup(department.generator)(seed=seed, config=overrides, year=department.year)
+    frame = department_frame(raw, department, rng)
+    frame.drop(columns="simulant_id").to_csv(folder / f"{department.name}.csv", index=False)
+    return frame
 
 
 def generate(out: Path, level: str, seed: int, generators: Callable[[str], Callable] | None = None) -> dict:
@@ -253,9 +284,7 @@ def generate(out: Path, level: str, seed: int, generators: Callable[[str], Calla
     rng = np.random.default_rng(seed)
     truth, summary = [], {"noise": level, "seed": seed, "year": YEAR, "files": {}}
     for department in DEPARTMENTS:
-        raw = lookup(department.generator)(seed=seed, config=overrides, year=YEAR)
-        frame = department_frame(raw, department, rng)
-        frame.drop(columns="simulant_id").to_csv(folder / f"{department.name}.csv", index=False)
+        frame = _write(folder, department, lookup, seed, overrides, rng)
         truth.append(
             pd.DataFrame(
                 {"source_system": department.name, "source_key": frame["record_key"], "entity_id": frame["simulant_id"]}
@@ -264,11 +293,18 @@ def generate(out: Path, level: str, seed: int, generators: Callable[[str], Calla
         summary["files"][department.name] = _summary(frame)
     all_truth = pd.concat(truth, ignore_index=True)
     all_truth.to_csv(folder / "truth.csv", index=False)
-    census = all_truth[all_truth["source_system"] == DEPARTMENTS[0].name]
+    census = all_truth[all_truth["source_system"] == CENSUS.name]
     census.rename(columns={"source_key": "record_id"})[["record_id", "entity_id"]].to_csv(
         folder / "truth_census.csv", index=False
     )
     summary["files"]["all"] = _summary(all_truth.rename(columns={"entity_id": "simulant_id"}))
+    # After the four departments, so that their files do not change with it.
+    years = _write(folder, CENSUS_ALL_YEARS, lookup, seed, overrides, rng)
+    pd.DataFrame({"record_id": years["record_key"], "entity_id": years["simulant_id"]}).to_csv(
+        folder / f"truth_{CENSUS_ALL_YEARS.name}.csv", index=False
+    )
+    summary["files"][CENSUS_ALL_YEARS.name] = _summary(years)
+    summary["census_years"] = {str(k): int(v) for k, v in years["year"].value_counts().sort_index().items()}
     departments_per_entity = all_truth.groupby("entity_id")["source_system"].nunique()
     summary["entities_in_departments"] = {
         str(k): int(v) for k, v in departments_per_entity.value_counts().sort_index().items()
@@ -283,14 +319,17 @@ def generate(out: Path, level: str, seed: int, generators: Callable[[str], Calla
 
 def format_summary(summary: dict) -> str:
     lines = [f"noise {summary['noise']} (seed {summary['seed']}):",
-             f"  {'file':<10} {'rows':>7} {'entities':>9} {'duplicated':>11} {'share':>6} {'true pairs':>11}"]
+             f"  {'file':<16} {'rows':>7} {'entities':>9} {'duplicated':>11} {'share':>6} {'true pairs':>11}"]
     for name, figures in summary["files"].items():
         lines.append(
-            f"  {name:<10} {figures['rows']:>7} {figures['entities']:>9} {figures['duplicated_entities']:>11} "
+            f"  {name:<16} {figures['rows']:>7} {figures['entities']:>9} {figures['duplicated_entities']:>11} "
             f"{figures['duplicated_entity_share']:>6.3f} {figures['true_pairs']:>11}"
         )
     spread = ", ".join(f"{k} departments: {v}" for k, v in summary["entities_in_departments"].items())
     lines.append(f"  entities by number of departments they appear in: {spread}")
+    if "census_years" in summary:
+        years = ", ".join(f"{k}: {v}" for k, v in summary["census_years"].items())
+        lines.append(f"  {CENSUS_ALL_YEARS.name} rows by census year: {years}")
     return "\n".join(lines)
 
 

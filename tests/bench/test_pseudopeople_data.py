@@ -23,12 +23,23 @@ def fake_frame(department: ppd.Department) -> pd.DataFrame:
     return frame
 
 
+def fake_census_years() -> pd.DataFrame:
+    """Seven census rows over three years: s1 in every year (twice in 2030), s2 in 2020, s3 in 2030 and 2040."""
+    simulants = ["s1", "s2", "s1", "s1", "s3", "s1", "s3"]
+    years = [2020, 2020, 2030, 2030, 2030, 2040, 2040]
+    frame = pd.DataFrame({"simulant_id": simulants, "household_id": "h1"})
+    for column in ppd.CENSUS.columns:
+        frame[column] = [f"{s}-{column}-{y}" for s, y in zip(simulants, years, strict=True)]
+    frame["year"] = years
+    return frame
+
+
 def fake_generators(name: str):
     department = next(d for d in ppd.DEPARTMENTS if d.generator == name)
 
-    def generate(seed: int, config: dict | None, year: int) -> pd.DataFrame:
-        assert year == ppd.YEAR
-        return fake_frame(department)
+    def generate(seed: int, config: dict | None, year: int | None) -> pd.DataFrame:
+        assert year in (ppd.YEAR, None)
+        return fake_frame(department) if year == ppd.YEAR else fake_census_years()
 
     return generate
 
@@ -84,11 +95,28 @@ def test_generate_writes_files_truth_and_a_config_that_parses(tmp_path: Path) ->
             assert (filled["address"] == filled[number] + " " + filled[name]).all()
     census_truth = pd.read_csv(folder / "truth_census.csv", dtype=str)
     assert census_truth.columns.tolist() == ["record_id", "entity_id"] and len(census_truth) == 5
+
+    # Every census year in one file: the census columns and the year, its own keys and truth.
+    years = pd.read_csv(folder / "census_all_years.csv", dtype=str, keep_default_na=False)
+    census_columns = pd.read_csv(folder / "census.csv", dtype=str).columns.tolist()
+    assert years.columns.tolist() == [*census_columns[:-1], "year", "address"]
+    assert years["record_key"].is_unique and years["record_key"].str.startswith("Y").all() and len(years) == 7
+    years_truth = pd.read_csv(folder / "truth_census_all_years.csv", dtype=str)
+    assert years_truth.columns.tolist() == ["record_id", "entity_id"]
+    entities = years["record_key"].map(years_truth.set_index("record_id")["entity_id"])
+    assert (years["first_name"].str.split("-").str[0] == entities).all()
+    assert (years["first_name"].str.split("-").str[-1] == years["year"]).all()
+    assert summary["files"]["census_all_years"] == {
+        "rows": 7, "entities": 3, "duplicated_entities": 2, "duplicated_entity_share": 2 / 3,
+        "rows_in_duplicated_entities": 6, "true_pairs": 6 + 1,  # s1: 4 rows, s3: 2
+    }
+    assert summary["census_years"] == {"2020": 2, "2030": 3, "2040": 2}
+    assert "census_all_years" in ppd.format_summary(summary)
     assert summary["files"]["w2_1099"] == {
         "rows": 5, "entities": 3, "duplicated_entities": 2, "duplicated_entity_share": 2 / 3,
         "rows_in_duplicated_entities": 4, "true_pairs": 2,
     }
-    assert summary["files"]["all"]["true_pairs"] == 2 * 28 + 6  # s1 and s3: 8 rows each, s2: 4
+    assert summary["files"]["all"]["true_pairs"] == 2 * 28 + 6  # s1 and s3: 8 rows each, s2: 4 (the 4 files)
     assert json.loads((folder / "summary.json").read_text())["noise"] == "high"
 
     config = load_pipeline_config(folder / "cdi.yaml")
@@ -111,3 +139,6 @@ def test_census_dedupe_arguments_map_every_census_attribute(tmp_path: Path) -> N
     assert "--map=date_of_birth=birth_date" in arguments and "--month-first" in arguments
     assert "--map=address=address_line1" in arguments
     assert arguments[arguments.index("--region") + 1] == "US"
+    # The all-years file is read with the same mapping; its year is left out of matching.
+    assert ppd.CENSUS_ALL_YEARS.mapping(expressions=False) == ppd.CENSUS.mapping(expressions=False)
+    assert not any(argument.startswith("--map=year") for argument in arguments)
