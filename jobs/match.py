@@ -42,6 +42,7 @@ from matching.blocking import (
     possible_pairs,
     random_pairs,
     refine_rules,
+    sparse_rules,
 )
 from matching.cluster import cluster_pairs
 from matching.compare import (
@@ -89,6 +90,7 @@ class MatchOutcome:
     changed_records: int | None = None  # set by an incremental run: records new or changed since the last match
     placeholders: list[Placeholder] = field(default_factory=list)
     training: TrainingReport | None = None  # set when this run trained a Fellegi-Sunter model
+    sparse_rules: list[tuple[str, float]] = field(default_factory=list)  # rules whose keys few records have
 
 
 def ordered_pair(left: str, right: str) -> list:
@@ -435,13 +437,18 @@ def run_match(
     model_path: Path | None = None,
 ) -> MatchOutcome:
     stored = read_table(spark, context.lake.customers_std)
+    key_attributes = sorted(set().union(*(rule.attributes for rule in settings.blocking_rules)) - {"source_system"})
+    counts = attribute_value_counts(stored, sorted({*settings.placeholders.attributes, *key_attributes}))
     placeholders = find_placeholders(
-        attribute_value_counts(stored, settings.placeholders.attributes),
-        settings.placeholders,
+        {a: c for a, c in counts.items() if a in settings.placeholders.attributes}, settings.placeholders
     )
     for placeholder in placeholders:
         log.warning("placeholder value: %s", describe_placeholder(placeholder))
     records = mask_placeholders(stored, placeholders).persist()
+    present = {a: c.total for a, c in counts.items()}
+    for placeholder in placeholders:
+        present[placeholder.attribute] -= placeholder.records
+    sparse = sparse_rules(settings.blocking_rules, present, records.count())
     decisions = steward_pair_decisions(spark, context).localCheckpoint()
     settings, refinements = refine_rules(records, settings)
     state = last_match_state(spark, context) if context.incremental and model_path is None else None
@@ -468,11 +475,12 @@ def run_match(
     (run_dir / "model.json").write_text(saved.to_json())
     notes = {
         "placeholders": [{"attribute": p.attribute, "records": p.records, "share": p.share} for p in placeholders],
+        "sparse_rules": [{"rule": name, "share": share} for name, share in sparse],
         "training": asdict(training) if training else None,
     }
     (run_dir / "matching.json").write_text(json.dumps(notes, indent=2))
     outcome = _outcome(spark, context, settings, records.count(), saved, guarded, refinements, changed)
-    outcome = replace(outcome, placeholders=placeholders, training=training)
+    outcome = replace(outcome, placeholders=placeholders, training=training, sparse_rules=sparse)
     records.unpersist()
     return outcome
 

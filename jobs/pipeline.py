@@ -77,6 +77,9 @@ def stage_match(spark: SparkSession, context: RunContext) -> None:
     outcome = run_match(spark, context, load_settings(Path(context.config.matching)), local_run_dir(context), context.model_path)
     if outcome.refinements:
         print(textwrap.indent(format_refinements(outcome.refinements), "  "))
+    if outcome.sparse_rules:
+        listed = ", ".join(f"{name} ({share:.0%})" for name, share in outcome.sparse_rules)
+        print(f"  blocking rules whose keys few records have (they can pair at most that share): {listed}")
     for placeholder in outcome.placeholders:
         print(f"  placeholder value: {describe_placeholder(placeholder)}")
     if outcome.training is not None and outcome.training.problems:

@@ -416,6 +416,12 @@ def _notes_section(notes: dict[str, Any] | None) -> str:
         html += "<h3>Placeholder values treated as missing</h3>" + _table(
             ["attribute", "records holding the value", "share of records with the attribute"], rows
         )
+    sparse = notes.get("sparse_rules") or []
+    if sparse:
+        rows = [[r["rule"], f"{r['share']:.1%}"] for r in sparse]
+        html += "<h3>Blocking rules whose keys few records have</h3>" + _table(
+            ["blocking rule", "records it can pair, at most"], rows
+        )
     training = notes.get("training") or {}
     if training.get("problems"):
         rows = [[problem] for problem in training["problems"]]

@@ -198,6 +198,30 @@ def apply_pair_budget(
     return settings.model_copy(update={"blocking_rules": rules}), refinements
 
 
+# A rule whose keys are present on fewer records than this share can pair few of them.
+SPARSE_RULE_SHARE = 0.1
+
+
+def sparse_rules(
+    rules: Sequence[BlockingRule], present: Mapping[str, int], records: int
+) -> list[tuple[str, float]]:
+    """Rules whose keys read an attribute present on under ``SPARSE_RULE_SHARE`` of the records, with that share.
+
+    ``present`` counts the records holding each attribute (an attribute it lacks
+    counts as present everywhere: not measured). The share is an upper bound on
+    the records the rule can pair.
+    """
+    if records <= 0:
+        return []
+    found = []
+    for rule in rules:
+        shares = [present.get(a, records) / records for a in rule.attributes if a != "source_system"]
+        share = min(shares, default=1.0)
+        if share < SPARSE_RULE_SHARE:
+            found.append((rule.name, share))
+    return found
+
+
 def refine_rules(records: DataFrame, settings: MatchSettings) -> tuple[MatchSettings, list[Refinement]]:
     """``apply_pair_budget`` with the rules' pairs counted on ``records`` (one Spark job), refinements logged."""
     if settings.max_pairs_per_record is None or not any(rule.refine for rule in settings.blocking_rules):

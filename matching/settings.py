@@ -78,6 +78,15 @@ def _check_key_expression(expression: str) -> str:
     return expression
 
 
+def key_attributes(expression: str) -> frozenset[str]:
+    """The attributes a key expression reads (bare identifiers that are key columns)."""
+    text = _QUOTED.sub("''", expression)
+    return frozenset(
+        m.group(0) for m in _IDENTIFIER.finditer(text)
+        if m.group(0) in KEY_COLUMNS and not text[m.end():].lstrip().startswith("(")
+    )
+
+
 class BlockingRule(_Frozen):
     """An equi-join on the tuple of ``keys`` (Spark SQL expressions); a null key never joins.
 
@@ -93,6 +102,11 @@ class BlockingRule(_Frozen):
     @classmethod
     def _keys_read_known_columns(cls, value: list[str]) -> list[str]:
         return [_check_key_expression(key) for key in value]
+
+    @property
+    def attributes(self) -> frozenset[str]:
+        """Every attribute the rule's keys read: a record lacking one never pairs by this rule."""
+        return frozenset().union(*(key_attributes(key) for key in self.keys))
 
     def refined(self, level: int) -> BlockingRule:
         """This rule with its first ``level`` refine keys added to its keys."""

@@ -286,3 +286,17 @@ def test_format_refinements_names_the_budget_rules_keys_and_counts():
         " (still over: no refine keys left)",
     ]
     assert format_refinements([]) == ""
+
+
+def test_rules_whose_keys_few_records_have_are_listed_with_their_share() -> None:
+    from matching.blocking import sparse_rules
+    from matching.settings import BlockingRule
+
+    rules = [
+        BlockingRule(name="email", keys=["email"]),
+        BlockingRule(name="names", keys=["substring(family_name, 1, 3)", "soundex(given_name)"]),
+        BlockingRule(name="family_phone", keys=["family_name", "phone"]),
+    ]
+    present = {"email": 0, "family_name": 1000, "given_name": 990, "phone": 50}
+    assert sparse_rules(rules, present, 1000) == [("email", 0.0), ("family_phone", 0.05)]
+    assert rules[1].attributes == frozenset({"family_name", "given_name"})
