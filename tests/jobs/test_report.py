@@ -20,7 +20,7 @@ from jobs.runs import RunContext
 CONF = Path(__file__).resolve().parents[2] / "conf" / "cdi.yaml"
 SUMMARY_KEYS = {
     "run_id", "lake", "started_at", "generated_at", "audit", "reconciliation", "timings_seconds",
-    "validation", "pairs", "clusters", "golden",
+    "validation", "pairs", "clusters", "matching_notes", "golden",
 }
 
 

@@ -60,7 +60,7 @@ def people(n: int, start: int = 1) -> str:
     return "".join(f"C{i},Person {i} Smith,01/02/1980,020 7946 0{i % 1000:03d},p{i}@example.com\n" for i in range(start, start + n))
 
 
-def test_bad_values_are_quarantined_with_a_reason_and_the_rest_continue(spark, tmp_path):
+def test_bad_values_are_nulled_with_a_reason_and_only_unmatchable_records_are_quarantined(spark, tmp_path):
     source = tmp_path / "contacts.csv"
     source.write_bytes(
         (
@@ -70,6 +70,7 @@ def test_bad_values_are_quarantined_with_a_reason_and_the_rest_continue(spark, t
             + "C3,Bob Ray,31/02/1990,020 7946 0003,bob@example.com\n"
             + "C4,Cy Orr,03/04/1990,CALL-ME-NOW,cy@example.com\n"
             + "C5,Dee Fox,,,\n"
+            + "C6,   ,03/04/1990,,\n"
         ).encode("utf-8")
     )
     context = context_for(tmp_path, source, "run-1")
@@ -77,17 +78,21 @@ def test_bad_values_are_quarantined_with_a_reason_and_the_rest_continue(spark, t
     run_pipeline(spark, context, UP_TO_VALIDATE)
 
     std = DeltaTable(context.lake.customers_std).to_pandas().set_index("source_key").sort_index()
-    assert list(std.index) == ["C1", "C5"]
+    assert list(std.index) == ["C1", "C2", "C3", "C4", "C5"]
     assert std.loc["C1", ["given_name", "family_name", "phone"]].tolist() == ["ann", "lee", "+442079460001"]
     assert str(std.loc["C1", "birth_date"]) == "1990-04-03"
     assert std.loc["C5", ["birth_date", "phone", "email"]].isna().all()
+    # One unusable value is nulled, the reason stays on the record, and the record goes on to matching.
+    assert pd.isna(std.loc["C3", "birth_date"]) and std.loc["C3", "email"] == "bob@example.com"
+    assert std.loc["C3", "std_issues"] == "birth_date: unparseable date"
+    assert pd.isna(std.loc["C4", "phone"]) and std.loc["C4", "std_issues"] == "phone: not a valid phone number"
+    assert std.loc["C2", ["full_name", "email"]].tolist() == [None, "blank.name@example.com"]
+    assert std["std_issues"].fillna("").str.contains("31/02/1990|CALL-ME").sum() == 0
+    # Only a record with no name and no identifier cannot be matched at all.
     quarantine = DeltaTable(context.lake.quarantine).to_pandas().set_index("source_key").sort_index()
-    assert list(quarantine.index) == ["C2", "C3", "C4"]
+    assert list(quarantine.index) == ["C6"]
     assert (quarantine["stage"] == "validate").all()
-    assert "no family name and no full name" in quarantine.loc["C2", "reason"]
-    assert "could not be standardized" in quarantine.loc["C3", "reason"]
-    assert "could not be standardized" in quarantine.loc["C4", "reason"]
-    assert "31/02/1990" not in quarantine.loc["C3", "reason"]
+    assert quarantine.loc["C6", "reason"] == "no name and no identifier (email, phone, national id)"
 
 
 @pytest.fixture(scope="module")

@@ -88,6 +88,7 @@ def test_dates_outside_the_nanosecond_range_compare_as_dates() -> None:
     batch = pd.DataFrame({"record_id_l": ["a"] * len(pairs), "record_id_r": ["b"] * len(pairs)})
     batch["birth_date_l"] = pd.Series([left for left, _ in pairs], dtype=object)
     batch["birth_date_r"] = pd.Series([right for _, right in pairs], dtype=object)
+    batch["tf_birth_date"] = 1e-4
     (birth,) = [c for c in SETTINGS.comparisons if c.name == "birth_date"]
     gammas = score_batch(batch, [birth], KEEP)["gamma_birth_date"].tolist()
     # Levels: 4 exact, 3 day and month swapped, 2 within 31 days, 1 within 366 days, 0 else, -1 missing.

@@ -145,10 +145,11 @@ def test_comparison_levels_exact_then_one_edit():
     assert scored["gamma_national_id"].tolist() == [2, 1, 1, 1, 0, 0, -1, -1]
 
 
-def test_blocking_rule_on_national_id_is_the_last_rule():
-    settings = load_settings(MATCHING)
-    assert settings.blocking_rules[-1].name == "national_id"
-    assert settings.blocking_rules[-1].keys == ["national_id"]
+def test_blocking_rules_on_national_id():
+    rules = {rule.name: rule.keys for rule in load_settings(MATCHING).blocking_rules}
+    assert rules["national_id"] == ["national_id"]
+    assert rules["national_id_start"] == ["substring(national_id, 1, 5)"]
+    assert rules["national_id_end"] == ["substring(reverse(national_id), 1, 4)"]
 
 
 def test_blocking_report_masks_national_id_keys():
