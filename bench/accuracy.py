@@ -69,7 +69,8 @@ from jobs.dedupe import SOURCE_NAME
 from jobs.evaluate import Evaluation, evaluate, format_calibration, predicted_assignment, read_pairs, read_truth
 from jobs.lake import Lake
 from matching.evaluation import calibration_table
-from matching.settings import load_settings
+from matching.placeholders import MAX_PER_ATTRIBUTE, ValueCounts, find_placeholders
+from matching.settings import MatchSettings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "accuracy"
@@ -248,13 +249,32 @@ DATA_SETS: dict[str, Callable[[], Prepared]] = {
 }
 
 
+def as_matched(records: pd.DataFrame, settings: MatchSettings) -> pd.DataFrame:
+    """The records as cdi's match stage sees them: placeholder values null (``matching.placeholders``).
+
+    Splink gets the same values cdi compares; left in, a postcode shared by every
+    record makes one block of all of them.
+    """
+    counts = {}
+    for attribute in settings.placeholders.attributes:
+        if attribute in records.columns:
+            values = records[attribute].dropna().astype(str).value_counts()
+            counts[attribute] = ValueCounts(values.head(MAX_PER_ATTRIBUTE + 1), int(values.sum()))
+    masked = records.copy()
+    for placeholder in find_placeholders(counts, settings.placeholders):
+        column = masked[placeholder.attribute]
+        masked[placeholder.attribute] = column.where(column.astype(str) != placeholder.value, None)
+    return masked
+
+
 def benchmark(name: str) -> list[Row]:
     prepared = DATA_SETS[name]()
     truth = prepared.truth
     cdi_pairs = read_pairs(prepared.lake)
     cdi = evaluate(predicted_assignment(prepared.lake), truth, cdi_pairs)
-    records = DeltaTable(Lake.at(prepared.lake).customers_std).to_pandas()
-    settings = budgeted_settings(records, load_settings(prepared.settings))
+    matching = load_settings(prepared.settings)
+    records = as_matched(DeltaTable(Lake.at(prepared.lake).customers_std).to_pandas(), matching)
+    settings = budgeted_settings(records, matching)
     splink = run_splink(records, settings, settings.thresholds.match, settings.model.seed, keep_pairs=True)
     return [
         Row(name, len(truth), "cdi", cdi, prepared.seconds, f"match stage {prepared.match_seconds:.0f} s",
