@@ -342,7 +342,8 @@ def section(rows: list[Row]) -> str:
             "",
             "cdi: the `cdi dedupe` command (FEBRL 1-3, pp_census) or `cdi run` (FEBRL 4, demo, pp_all) with "
             "default settings, timed end to end "
-            "(Spark start, ingest, standardize, validate, match). Splink: cdi's standardized records, cdi's "
+            "(Spark start, ingest, standardize, validate, match). Splink: cdi's standardized records as cdi's "
+            "match stage sees them (placeholder values null), cdi's "
             "blocking rules and comparisons translated level by level, Splink's usual training (prior from a "
             "deterministic rule, u from random pairs, EM over two blocking rules), clustered at the same match "
             "threshold; timed from loading the records to the clusters. Pairwise figures are over all record "
