@@ -61,7 +61,7 @@ def _model() -> FellegiSunterModel:
     return FellegiSunterModel(tuple(comparisons), lambda_=1e-4)
 
 
-@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(batches())
 def test_any_values_compare_and_score(batch: pd.DataFrame) -> None:
     vectors = score_batch(batch, SETTINGS.comparisons, KEEP)
