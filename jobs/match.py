@@ -54,9 +54,9 @@ from matching.compare import (
     tf_comparisons,
 )
 from matching.fellegi_sunter import Household, TrainingReport, estimate_u, random_pair_prior, train_checked
+from matching.model_io import MatchModel, SavedModel, TermFrequencies, saved_model_from_json, score_with
 from matching.placeholders import Placeholder, attribute_value_counts, find_placeholders, mask_placeholders
 from matching.placeholders import describe as describe_placeholder
-from matching.model_io import MatchModel, SavedModel, TermFrequencies, saved_model_from_json, score_with
 from matching.settings import MatchSettings
 from matching.supervised import train_supervised
 from schemas.golden import CLUSTERS_SCHEMA, CUSTOMER_XREF_SCHEMA, STEWARD_DECISIONS_SCHEMA
