@@ -51,11 +51,12 @@ def find_placeholders(counts: Mapping[str, ValueCounts], settings: PlaceholderSe
             continue
         top = picture.top.astype("int64").sort_values(ascending=False, kind="stable")
         values = list(top.head(MAX_PER_ATTRIBUTE).items())
-        following = [int(c) for c in top.to_numpy()[1 : MAX_PER_ATTRIBUTE + 1]]
-        following += [0] * (len(values) - len(following))
+        # The next value's count; the last distinct value has none, and no gap after it.
+        following: list[int | None] = [int(c) for c in top.to_numpy()[1 : MAX_PER_ATTRIBUTE + 1]]
+        following += [None] * (len(values) - len(following))
         before_gap = 0
         for j, ((_, records), after) in enumerate(zip(values, following), start=1):
-            if records >= settings.min_records and records >= settings.ratio * after:
+            if after is not None and records >= settings.min_records and records >= settings.ratio * after:
                 before_gap = j
         for j, (value, records) in enumerate(values, start=1):
             share = records / picture.total

@@ -49,6 +49,11 @@ def test_several_placeholders_before_one_gap() -> None:
     assert [p.value for p in found] == ["unknown", "n/a"]
 
 
+def test_an_attribute_of_few_even_values_keeps_them_all() -> None:
+    """Three cities of 500 customers each: no gap after the last value, none holds half."""
+    assert find_placeholders({"postcode": picture({"A": 500, "B": 480, "C": 450})}, SETTINGS) == []
+
+
 def test_rare_values_never_are_placeholders_in_small_data() -> None:
     assert find_placeholders({"postcode": picture({"A": 6, "B": 1, "C": 1})}, SETTINGS) == []
 
