@@ -448,7 +448,8 @@ def run_match(
     present = {a: c.total for a, c in counts.items()}
     for placeholder in placeholders:
         present[placeholder.attribute] -= placeholder.records
-    sparse = sparse_rules(settings.blocking_rules, present, records.count())
+    record_count = records.count()
+    sparse = sparse_rules(settings.blocking_rules, present, record_count)
     decisions = steward_pair_decisions(spark, context).localCheckpoint()
     settings, refinements = refine_rules(records, settings)
     state = last_match_state(spark, context) if context.incremental and model_path is None else None
@@ -479,7 +480,7 @@ def run_match(
         "training": asdict(training) if training else None,
     }
     (run_dir / "matching.json").write_text(json.dumps(notes, indent=2))
-    outcome = _outcome(spark, context, settings, records.count(), saved, guarded, refinements, changed)
+    outcome = _outcome(spark, context, settings, record_count, saved, guarded, refinements, changed)
     outcome = replace(outcome, placeholders=placeholders, training=training, sparse_rules=sparse)
     records.unpersist()
     return outcome

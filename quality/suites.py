@@ -67,6 +67,11 @@ ROW_LEVEL_BASES = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMa
 # Batch expectations on a PII column whose results name no value of it.
 PII_SAFE_BATCH_EXPECTATIONS = frozenset({"expect_column_to_exist"})
 COLUMN_KWARGS = ("column", "column_A", "column_B")
+# Severity -> (expectation classes it allows, what they must judge, what happens to every failure).
+PER_VALUE_SEVERITIES = {
+    "row": (ROW_LEVEL_BASES, "judges each row", "every failing row is quarantined"),
+    "field": (ColumnMapExpectation, "judges one column's values", "every failing value is nulled"),
+}
 COLUMN_LIST_KWARGS = ("column_list",)
 
 
@@ -125,26 +130,12 @@ class ExpectationConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ExpectationConfig:
-        if self.severity == "row":
-            if self.expect == ROW_COUNT_WITHIN_LAST_RUN or not issubclass(
-                get_expectation_impl(self.expect), ROW_LEVEL_BASES
-            ):
-                raise ValueError(
-                    f"severity: 'row' needs an expectation that judges each row; {self.expect} is batch-level only"
-                )
+        if self.severity in PER_VALUE_SEVERITIES:
+            bases, needs, outcome = PER_VALUE_SEVERITIES[self.severity]
+            if self.expect == ROW_COUNT_WITHIN_LAST_RUN or not issubclass(get_expectation_impl(self.expect), bases):
+                raise ValueError(f"severity: '{self.severity}' needs an expectation that {needs}; {self.expect} does not")
             if "mostly" in self.kwargs:
-                raise ValueError(
-                    "kwargs.mostly: not allowed on a row-level expectation (every failing row is quarantined)"
-                )
-        if self.severity == "field":
-            if self.expect == ROW_COUNT_WITHIN_LAST_RUN or not issubclass(
-                get_expectation_impl(self.expect), ColumnMapExpectation
-            ):
-                raise ValueError(
-                    f"severity: 'field' needs an expectation that judges one column's values; {self.expect} does not"
-                )
-            if "mostly" in self.kwargs:
-                raise ValueError("kwargs.mostly: not allowed on a field-level expectation (every failing value is nulled)")
+                raise ValueError(f"kwargs.mostly: not allowed on a {self.severity}-level expectation ({outcome})")
         self.to_gx(0, today=dt.date.today(), previous_row_count=None)
         return self
 

@@ -77,6 +77,14 @@ def test_bad_severity_is_named(tmp_path):
             "kwargs.mostly: not allowed on a row-level expectation",
         ),
         (
+            "{expect: expect_column_pair_values_to_be_equal, kwargs: {column_A: a, column_B: b}, severity: field}",
+            "severity: 'field' needs an expectation that judges one column's values",
+        ),
+        (
+            "{expect: expect_column_values_to_not_be_null, kwargs: {column: a, mostly: 0.9}, severity: field}",
+            "kwargs.mostly: not allowed on a field-level expectation (every failing value is nulled)",
+        ),
+        (
             "{expect: row_count_within_last_run, kwargs: {min_ratio: 2, max_ratio: 1}, severity: batch}",
             "min_ratio 2.0 is above max_ratio 1.0",
         ),
