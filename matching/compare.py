@@ -7,6 +7,12 @@ first level that holds (``K_c`` = number of levels, the first listed). TF
 comparisons also get ``tf_<c>`` (float): the relative frequency of the shared
 value when both sides agree exactly, null otherwise. These names are the
 contract with the Fellegi-Sunter model.
+
+String similarities and edit distances are custom recordlinkage features
+(``JaroSimilarity``, ``EditSimilarity``, ``WithinEdits``) that run rapidfuzz's
+C++ kernels over a whole batch of pairs at once, where recordlinkage's
+``String`` called jellyfish from a Python loop pair by pair; the results are
+jellyfish's, bit for bit.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ import recordlinkage
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType
+from rapidfuzz.distance import DamerauLevenshtein, Jaro, JaroWinkler, Levenshtein
+from rapidfuzz.process import cpdist
+from recordlinkage.base import BaseCompareFeature
 
 from matching.settings import (
     DATE_ATTRIBUTES,
@@ -41,11 +50,19 @@ from matching.settings import (
 
 # No name, email, phone or address is longer; a 100 KB value would cost minutes per pair.
 MAX_COMPARED_CHARS = 200
-_STRING_METHODS = {
-    "jaro_winkler": "jarowinkler",
-    "jaro": "jaro",
-    "levenshtein": "levenshtein",
-    "damerau_levenshtein": "damerau_levenshtein",
+
+# Each string measure twice: rapidfuzz's scorer (C++, the whole batch in one call, over code
+# points) and jellyfish's function (what recordlinkage's ``String`` calls pair by pair, over
+# grapheme clusters), kept for the few values where the two differ (see ``_TextFeature``).
+# Jaro's ``similarity`` is already in [0, 1] and bit for bit jellyfish's (``normalized_similarity``,
+# called outside ``cpdist``, is 1 - (1 - s): a last bit off now and then, enough to cross a threshold).
+_JARO_MEASURES: dict[str, tuple[Callable[..., float], Callable[[str, str], float]]] = {
+    "jaro_winkler": (JaroWinkler.similarity, jellyfish.jaro_winkler_similarity),
+    "jaro": (Jaro.similarity, jellyfish.jaro_similarity),
+}
+_EDIT_DISTANCES: dict[str, tuple[Callable[..., int], Callable[[str, str], int]]] = {
+    "levenshtein": (Levenshtein.distance, jellyfish.levenshtein_distance),
+    "damerau_levenshtein": (DamerauLevenshtein.distance, jellyfish.damerau_levenshtein_distance),
 }
 
 
@@ -229,16 +246,123 @@ def _same_or_transposed(
     return np.where(missing, np.nan, same.astype(float))
 
 
-def _within_edits(distance: Callable[[str, str], int], max_distance: int) -> Callable[..., np.ndarray]:
-    def within(left: pd.Series, right: pd.Series) -> np.ndarray:
-        return np.array(
-            [
-                np.nan if a is None or b is None else float(distance(a, b) <= max_distance)
-                for a, b in zip(left, right)
-            ]
-        )
+def _graphemes_are_code_points(texts: np.ndarray) -> np.ndarray:
+    """Element-wise: whether every grapheme cluster of the text (as jellyfish splits them) is one code point.
 
-    return within
+    jellyfish does not expose its segmentation, but its Levenshtein distance
+    to "" counts the clusters: that call decides for the texts not settled
+    in bulk. ASCII without CR is settled (CR LF is ASCII's only
+    multi-code-point cluster).
+    """
+    settled = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
+    if "\r" in "".join(texts):
+        settled &= np.fromiter(("\r" not in text for text in texts), dtype=bool, count=len(texts))
+    unsettled = np.flatnonzero(~settled)
+    settled[unsettled] = [jellyfish.levenshtein_distance(text, "") == len(text) for text in texts[unsettled]]
+    return settled
+
+
+def _lengths(texts: np.ndarray) -> np.ndarray:
+    return np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+
+
+class _TextFeature(BaseCompareFeature):
+    """A recordlinkage feature over two aligned text columns: NaN where either side is missing.
+
+    jellyfish (recordlinkage's string backend, whose results these features
+    keep) compares grapheme clusters: "e" + U+0301 is one character to it, two
+    to rapidfuzz. Pairs whose texts are one code point per cluster (nearly
+    all) go through ``_batch``, rapidfuzz over the whole batch; the rest
+    through ``_pair``, jellyfish one pair at a time, so every result is
+    jellyfish's.
+    """
+
+    def _compute_vectorized(self, s_left: pd.Series, s_right: pd.Series) -> np.ndarray:
+        left, right = s_left.to_numpy(dtype=object), s_right.to_numpy(dtype=object)
+        result = np.full(len(left), np.nan)
+        present = np.flatnonzero(pd.notna(left) & pd.notna(right))
+        left, right = left[present], right[present]
+        plain = _graphemes_are_code_points(left) & _graphemes_are_code_points(right)
+        if plain.any():
+            result[present[plain]] = self._batch(left[plain], right[plain])
+        for i in np.flatnonzero(~plain):
+            result[present[i]] = self._pair(left[i], right[i])
+        return result
+
+    def _batch(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Element-wise results for texts of one code point per grapheme cluster."""
+        raise NotImplementedError
+
+    def _pair(self, left: str, right: str) -> float:
+        """The result for one pair where a side has a multi-code-point cluster (so is not empty)."""
+        raise NotImplementedError
+
+
+class JaroSimilarity(_TextFeature):
+    """Jaro or Jaro-Winkler similarity (``method`` "jaro" / "jaro_winkler"), as recordlinkage's ``String``.
+
+    Jaro-Winkler as in jellyfish: prefix weight 0.1, up to 4 prefix
+    characters, boost only above 0.7. 0.0 when a side is empty, even both
+    (rapidfuzz would give two empty strings 1.0).
+    """
+
+    name = "jaro_similarity"
+    description = "Jaro or Jaro-Winkler similarity of string attributes of record pairs."
+
+    def __init__(self, left_on: str, right_on: str, method: str, label: str | None = None) -> None:
+        super().__init__(left_on, right_on, label=label)
+        self.scorer, self.reference = _JARO_MEASURES[method]
+
+    def _batch(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        similarity = cpdist(left, right, scorer=self.scorer, dtype=np.float64, workers=1)
+        return np.where(np.minimum(_lengths(left), _lengths(right)) == 0, 0.0, similarity)
+
+    def _pair(self, left: str, right: str) -> float:
+        return self.reference(left, right)
+
+
+class EditSimilarity(_TextFeature):
+    """recordlinkage's normalized (Damerau-)Levenshtein: 1 - distance / longer length in code points.
+
+    Two empty strings give NaN (0 / 0), as in recordlinkage.
+    """
+
+    name = "edit_similarity"
+    description = "Normalized edit-distance similarity of string attributes of record pairs."
+
+    def __init__(self, left_on: str, right_on: str, method: str, label: str | None = None) -> None:
+        super().__init__(left_on, right_on, label=label)
+        self.distance, self.reference = _EDIT_DISTANCES[method]
+
+    def _batch(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        distance = cpdist(left, right, scorer=self.distance, dtype=np.int64, workers=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 1 - distance / np.maximum(_lengths(left), _lengths(right))
+
+    def _pair(self, left: str, right: str) -> float:
+        return 1 - self.reference(left, right) / max(len(left), len(right))
+
+
+class WithinEdits(_TextFeature):
+    """1.0 where the (Damerau-)Levenshtein distance is at most ``max_distance``, else 0.0."""
+
+    name = "within_edits"
+    description = "Whether string attributes of record pairs are within a number of edits."
+
+    def __init__(self, left_on: str, right_on: str, method: str, max_distance: int, label: str | None = None) -> None:
+        super().__init__(left_on, right_on, label=label)
+        self.distance, self.reference = _EDIT_DISTANCES[method]
+        self.max_distance = max_distance
+
+    def _batch(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        # With score_cutoff the kernel stops at max_distance + 1: only "within or not" is read.
+        distance = cpdist(
+            left, right, scorer=self.distance, score_cutoff=self.max_distance, dtype=np.int64, workers=1
+        )
+        return (distance <= self.max_distance).astype(float)
+
+    def _pair(self, left: str, right: str) -> float:
+        return float(self.reference(left, right) <= self.max_distance)
 
 
 def _swapped(left: pd.Series, left_other: pd.Series, right: pd.Series, right_other: pd.Series) -> np.ndarray:
@@ -246,6 +370,11 @@ def _swapped(left: pd.Series, left_other: pd.Series, right: pd.Series, right_oth
     present = (left.notna() & left_other.notna() & right.notna() & right_other.notna()).to_numpy()
     crossed = (left.to_numpy() == right_other.to_numpy()) & (left_other.to_numpy() == right.to_numpy())
     return (present & crossed).astype(float)
+
+
+def _add_custom(compare: recordlinkage.Compare, feature: type[BaseCompareFeature], *args: object, label: str) -> None:
+    """Register a custom feature the way ``compare.exact(..., label=label)`` registers a built-in one."""
+    compare.add(feature(*args, label=label))
 
 
 def _add_feature(compare: recordlinkage.Compare, column: str, level: Level, added: set[str]) -> tuple[str, float]:
@@ -261,18 +390,15 @@ def _add_feature(compare: recordlinkage.Compare, column: str, level: Level, adde
     if isinstance(level, ExactLevel):
         label = f"{col}__exact"
         register = partial(compare.exact, col, col, missing_value=np.nan)
-    elif isinstance(level, (JaroWinklerLevel, JaroLevel)) or (
-        isinstance(level, (LevenshteinLevel, DamerauLevenshteinLevel)) and level.threshold is not None
-    ):
-        method = _STRING_METHODS[level.kind]
-        label, cutoff = f"{col}__{method}", float(level.threshold)
-        register = partial(compare.string, col, col, method=method, missing_value=np.nan)
+    elif isinstance(level, (JaroWinklerLevel, JaroLevel)):
+        label, cutoff = f"{col}__{level.kind}", level.threshold
+        register = partial(_add_custom, compare, JaroSimilarity, col, col, level.kind)
+    elif isinstance(level, (LevenshteinLevel, DamerauLevenshteinLevel)) and level.threshold is not None:
+        label, cutoff = f"{col}__{level.kind}", level.threshold
+        register = partial(_add_custom, compare, EditSimilarity, col, col, level.kind)
     elif isinstance(level, (LevenshteinLevel, DamerauLevenshteinLevel)):
-        damerau = isinstance(level, DamerauLevenshteinLevel)
-        distance = jellyfish.damerau_levenshtein_distance if damerau else jellyfish.levenshtein_distance
-        within = _within_edits(distance, level.max_distance)
         label = f"{col}__{level.kind}_within_{level.max_distance}"
-        register = partial(compare.compare_vectorized, within, col, col)
+        register = partial(_add_custom, compare, WithinEdits, col, col, level.kind, level.max_distance)
     elif isinstance(level, DateTransposedLevel):
         parts = [f"{col}__year", f"{col}__month", f"{col}__day"]
         label = f"{col}__same_or_transposed"
