@@ -34,6 +34,7 @@ from delta.tables import DeltaTable
 from jobs.delta_io import read_table, table_exists
 from jobs.errors import ConfigError
 from jobs.runs import RunContext
+from jobs.steps import step
 from matching.blocking import (
     GuardedBlock,
     Refinement,
@@ -53,7 +54,15 @@ from matching.compare import (
     tf_columns,
     tf_comparisons,
 )
-from matching.fellegi_sunter import Household, TrainingReport, estimate_u, random_pair_prior, train_checked
+from matching.fellegi_sunter import (
+    Household,
+    TrainingReport,
+    estimate_u,
+    random_pair_prior,
+    train_checked,
+    u_sample_sizes,
+    u_settled,
+)
 from matching.model_io import MatchModel, SavedModel, TermFrequencies, saved_model_from_json, score_with
 from matching.placeholders import Placeholder, attribute_value_counts, find_placeholders, mask_placeholders
 from matching.placeholders import describe as describe_placeholder
@@ -183,18 +192,49 @@ def log_training_report(report: TrainingReport) -> None:
         log.info("agreeing levels that counted against a match now count 0: %s", ", ".join(report.clamped))
 
 
+def random_pair_patterns(
+    records: DataFrame, settings: MatchSettings, frequencies: TermFrequencies, source_sizes: list[int]
+) -> pd.DataFrame:
+    """Comparison patterns of random record pairs, drawn in samples of doubling size until u settles.
+
+    See ``matching.fellegi_sunter.u_sample_sizes`` and ``u_settled``: small
+    data is sampled whole at once, big data stops as soon as one more sample
+    would not move u.
+    """
+    link_only = settings.link_type == "link_only"
+    levels = comparison_levels(settings)
+    possible = possible_pairs(source_sizes, settings.link_type)
+    sizes = u_sample_sizes(settings.model.u_first_pairs, settings.model.u_random_pairs, possible)
+    patterns: pd.DataFrame | None = None
+    for number, size in enumerate(sizes or [0]):
+        sample = random_pairs(records, size, settings.model.seed + 10 * number, link_only, source_sizes)
+        drawn = pattern_counts(comparison_vectors(sample, records, settings, frequencies), settings)
+        merged = drawn if patterns is None else _add_patterns(patterns, drawn, settings)
+        settled = patterns is not None and u_settled(patterns, merged, levels)
+        patterns = merged
+        if settled:
+            break
+    log.info("u from %d random pairs in %d samples", int(patterns["count"].sum()), number + 1)
+    return patterns
+
+
+def _add_patterns(left: pd.DataFrame, right: pd.DataFrame, settings: MatchSettings) -> pd.DataFrame:
+    both = pd.concat([left, right], ignore_index=True)
+    return both.groupby(_gamma_columns(settings), as_index=False, dropna=False)["count"].sum()
+
+
 def train_model(
     records: DataFrame,
     vectors: DataFrame,
     labelled: DataFrame,
     settings: MatchSettings,
-    possible: int,
+    source_sizes: list[int],
     frequencies: TermFrequencies,
 ) -> tuple[MatchModel, TrainingReport | None]:
     """Supervised when asked for or when enough steward labels exist; else Fellegi-Sunter with EM (and its report).
 
-    ``possible`` is the number of record pairs the link type allows (see
-    ``matching.blocking.possible_pairs``): u and the prior are for those.
+    ``source_sizes`` are the records per source: u and the prior are for the
+    record pairs the link type allows among them.
     """
     levels = comparison_levels(settings)
     labels = labelled.toPandas()
@@ -204,11 +244,11 @@ def train_model(
     if settings.model.kind == "supervised" or enough_labels:
         log.info("training the supervised model on %d labelled pairs", len(labels))
         return train_supervised(labels.drop(columns=["is_match"]), labels["is_match"], levels), None
-    sample = random_pairs(
-        records, min(settings.model.u_random_pairs, possible), settings.model.seed, settings.link_type == "link_only"
-    )
-    u = estimate_u(pattern_counts(comparison_vectors(sample, records, settings, frequencies), settings), levels)
-    patterns = pattern_counts(vectors, settings)
+    possible = possible_pairs(source_sizes, settings.link_type)
+    with step(records.sparkSession, "match.train.u"):
+        u = estimate_u(random_pair_patterns(records, settings, frequencies, source_sizes), levels)
+    with step(records.sparkSession, "match.train.patterns"):
+        patterns = pattern_counts(vectors, settings)
     model, report = train_checked(
         patterns,
         levels,
@@ -323,22 +363,25 @@ def match_everything(
     """
     training = None
     spark.createDataFrame([], MODEL_STATE_SCHEMA).write.format("delta").mode("overwrite").save(_state_path(context))
-    pairs, guarded = guarded_candidate_pairs(records, settings)
-    frequencies = saved.term_frequencies if saved else collect_term_frequencies(records, settings)
-    vectors = comparison_vectors(pairs, records, settings, frequencies).localCheckpoint()
+    with step(spark, "match.block_compare"):
+        pairs, guarded = guarded_candidate_pairs(records, settings)
+        frequencies = saved.term_frequencies if saved else collect_term_frequencies(records, settings)
+        vectors = comparison_vectors(pairs, records, settings, frequencies).localCheckpoint()
     if saved is None:
-        labelled = comparison_vectors(decisions.select(*PAIR), records, settings, frequencies)
-        labelled = labelled.join(decisions, PAIR).drop("blocking_rule")
-        sizes = [row["count"] for row in records.groupBy("source_system").count().collect()]
-        model, training = train_model(
-            records, vectors, labelled, settings, possible_pairs(sizes, settings.link_type), frequencies
-        )
+        with step(spark, "match.train"):
+            labelled = comparison_vectors(decisions.select(*PAIR), records, settings, frequencies)
+            labelled = labelled.join(decisions, PAIR).drop("blocking_rule")
+            sizes = [row["count"] for row in records.groupBy("source_system").count().collect()]
+            model, training = train_model(records, vectors, labelled, settings, sizes, frequencies)
         saved = SavedModel(model, frequencies)
 
     pairs_path = context.lake.path("silver", "pairs")
-    _write_table(score_pairs(vectors, saved.model, settings).withColumn("run_id", F.lit(context.run_id)), pairs_path)
-    clusters = _cluster(records, read_table(spark, pairs_path), decisions, settings)
-    _write_table(_clusters_with_lineage(clusters, records, context.run_id), context.lake.path("silver", "clusters"))
+    with step(spark, "match.score"):
+        scored = score_pairs(vectors, saved.model, settings).withColumn("run_id", F.lit(context.run_id))
+        _write_table(scored, pairs_path)
+    with step(spark, "match.cluster"):
+        clusters = _cluster(records, read_table(spark, pairs_path), decisions, settings)
+        _write_table(_clusters_with_lineage(clusters, records, context.run_id), context.lake.path("silver", "clusters"))
     signature = guard_signature(guarded, refinements)
     state = spark.createDataFrame([(context.run_id, saved.to_json(), signature)], MODEL_STATE_SCHEMA)
     state.write.format("delta").mode("overwrite").save(_state_path(context))
@@ -438,7 +481,8 @@ def run_match(
 ) -> MatchOutcome:
     stored = read_table(spark, context.lake.customers_std)
     key_attributes = sorted(set().union(*(rule.attributes for rule in settings.blocking_rules)) - {"source_system"})
-    counts = attribute_value_counts(stored, sorted({*settings.placeholders.attributes, *key_attributes}))
+    with step(spark, "match.placeholders"):
+        counts = attribute_value_counts(stored, sorted({*settings.placeholders.attributes, *key_attributes}))
     placeholders = find_placeholders(
         {a: c for a, c in counts.items() if a in settings.placeholders.attributes}, settings.placeholders
     )
@@ -448,10 +492,12 @@ def run_match(
     present = {a: c.total for a, c in counts.items()}
     for placeholder in placeholders:
         present[placeholder.attribute] -= placeholder.records
-    record_count = records.count()
+    with step(spark, "match.records"):
+        record_count = records.count()
+        decisions = steward_pair_decisions(spark, context).localCheckpoint()
     sparse = sparse_rules(settings.blocking_rules, present, record_count)
-    decisions = steward_pair_decisions(spark, context).localCheckpoint()
-    settings, refinements = refine_rules(records, settings)
+    with step(spark, "match.refine"):
+        settings, refinements = refine_rules(records, settings)
     state = last_match_state(spark, context) if context.incremental and model_path is None else None
     incremental = match_changed(spark, context, settings, records, decisions, state, refinements) if state else None
     if incremental is not None:
@@ -480,7 +526,8 @@ def run_match(
         "training": asdict(training) if training else None,
     }
     (run_dir / "matching.json").write_text(json.dumps(notes, indent=2))
-    outcome = _outcome(spark, context, settings, record_count, saved, guarded, refinements, changed)
+    with step(spark, "match.outcome"):
+        outcome = _outcome(spark, context, settings, record_count, saved, guarded, refinements, changed)
     outcome = replace(outcome, placeholders=placeholders, training=training, sparse_rules=sparse)
     records.unpersist()
     return outcome

@@ -16,6 +16,7 @@ from jobs.audit import AuditRow, Stopwatch, record_audit
 from jobs.errors import ConfigError
 from jobs.faults import fault_point
 from jobs.runs import RunContext
+from jobs.steps import step
 
 log = logging.getLogger("cdi.pipeline")
 
@@ -169,7 +170,8 @@ def _run_stages(spark: SparkSession, context: RunContext, stages: tuple[str, ...
     for stage in stages:
         watch = Stopwatch()
         print(f"[{stage}] started")
-        STAGE_FUNCTIONS[stage](spark, context)
+        with step(spark, stage):
+            STAGE_FUNCTIONS[stage](spark, context)
         fault_point(f"stage:after:{stage}")
         record_audit(
             spark,
@@ -177,5 +179,6 @@ def _run_stages(spark: SparkSession, context: RunContext, stages: tuple[str, ...
             [AuditRow(context.run_id, stage, None, "ok", started_at=watch.started_at, seconds=watch.seconds)],
         )
         print(f"[{stage}] done in {watch.seconds:.1f} s")
-    report, _ = write_report(spark, context, local_run_dir(context))
+    with step(spark, "report"):
+        report, _ = write_report(spark, context, local_run_dir(context))
     print(f"run {context.run_id} finished in {time.monotonic() - total:.1f} s; report: {report}")

@@ -237,11 +237,36 @@ def refine_rules(records: DataFrame, settings: MatchSettings) -> tuple[MatchSett
     return refined, refinements
 
 
-def _guard(keyed: DataFrame, rule: BlockingRule, settings: MatchSettings) -> tuple[DataFrame, list[GuardedBlock]]:
-    """Add the sub-key column ``__sub`` ("" outside oversized blocks) and drop what stays too big."""
+def rules_with_big_blocks(records: DataFrame, rules: Sequence[BlockingRule], limit: int) -> set[int]:
+    """Indices of the rules with a key value shared by more than ``limit`` records, found in one Spark job.
+
+    Blocks are counted by a 64-bit hash of the key tuple: a collision can only
+    flag a rule that has no big block (``_guard`` then finds none), never miss one.
+    """
+    keyed = []
+    for index, rule in enumerate(rules):
+        keys = [F.expr(key) for key in rule.keys]
+        present = records.filter(_all_not_null(keys))
+        keyed.append(present.select(F.lit(index).alias("rule"), F.xxhash64(*keys).alias("block")))
+    if not keyed:
+        return set()
+    union = keyed[0]
+    for frame in keyed[1:]:
+        union = union.unionByName(frame)
+    big = union.groupBy("rule", "block").count().filter(F.col("count") > limit).select("rule").distinct()
+    return {row["rule"] for row in big.collect()}
+
+
+def _guard(
+    keyed: DataFrame, rule: BlockingRule, settings: MatchSettings, may_be_big: bool = True
+) -> tuple[DataFrame, list[GuardedBlock]]:
+    """Add the sub-key column ``__sub`` ("" outside oversized blocks) and drop what stays too big.
+
+    ``may_be_big=False`` (from ``rules_with_big_blocks``) skips the search for big blocks.
+    """
     names = _key_names(rule)
     limit = settings.max_block_size
-    oversized = keyed.groupBy(*names).count().filter(F.col("count") > limit).collect()
+    oversized = keyed.groupBy(*names).count().filter(F.col("count") > limit).collect() if may_be_big else []
     if not oversized:
         return keyed.withColumn(_SUB, F.lit("")), []
 
@@ -321,8 +346,9 @@ def guarded_candidate_pairs(
     """
     per_rule: list[DataFrame] = []
     guarded: list[GuardedBlock] = []
+    big = rules_with_big_blocks(records, settings.blocking_rules, settings.max_block_size)
     for index, rule in enumerate(settings.blocking_rules):
-        keyed, rule_guarded = _guard(_keyed(records, rule, settings), rule, settings)
+        keyed, rule_guarded = _guard(_keyed(records, rule, settings), rule, settings, index in big)
         guarded.extend(rule_guarded)
         pairs = _rule_pairs(keyed, rule, settings, new_record_ids)
         per_rule.append(pairs.withColumn("rule", F.struct(F.lit(index).alias("index"), F.lit(rule.name).alias("name"))))
@@ -434,7 +460,9 @@ def possible_pairs(source_sizes: Sequence[int], link_type: str) -> int:
     return total * (total - 1) // 2
 
 
-def random_pairs(records: DataFrame, n: int, seed: int, link_only: bool = False) -> DataFrame:
+def random_pairs(
+    records: DataFrame, n: int, seed: int, link_only: bool = False, sizes: Sequence[int] | None = None
+) -> DataFrame:
     """Up to ``n`` pairs of distinct random records (``record_id_l < record_id_r``) for u estimation.
 
     Two independently shuffled samples of record ids are zipped by position
@@ -442,8 +470,11 @@ def random_pairs(records: DataFrame, n: int, seed: int, link_only: bool = False)
     the record count, several rounds of shuffling are made. With ``link_only``
     only pairs from two different sources are kept (``records`` then needs
     ``source_system``), drawing proportionally more to make up for the rest.
+    ``sizes`` (records per source), when known, saves counting them.
     """
-    sizes = [row["count"] for row in records.groupBy(*(["source_system"] if link_only else [])).count().collect()]
+    if sizes is None:
+        by_source = ["source_system"] if link_only else []
+        sizes = [row["count"] for row in records.groupBy(*by_source).count().collect()]
     total = sum(sizes)
     allowed = possible_pairs(sizes, "link_only" if link_only else "dedupe_only")
     if allowed < 1 or n < 1:

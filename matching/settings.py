@@ -301,6 +301,7 @@ class ModelSettings(_Frozen):
     identity: list[str] = []
     household: HouseholdSettings | None = None
     u_random_pairs: int = Field(default=1_000_000, ge=1)
+    u_first_pairs: int = Field(default=100_000, ge=1)
     seed: int = 42
 
 

@@ -27,6 +27,8 @@ from matching.fellegi_sunter import (
     train,
     train_checked,
     train_in_sessions,
+    u_sample_sizes,
+    u_settled,
 )
 
 COMPARISONS = {"name": 2, "dob": 1, "email": 2}
@@ -375,3 +377,36 @@ def test_random_pair_prior_spreads_expected_matches_over_all_pairs() -> None:
     assert random_pair_prior(0.8, 2_000, 1_000_000) == pytest.approx(0.0016)
     with pytest.raises(ValueError, match="possible_pairs"):
         random_pair_prior(0.5, 10, 0)
+
+
+@pytest.mark.parametrize(
+    ("first", "most", "possible", "expected"),
+    [
+        (100_000, 1_000_000, 499_500, [100_000, 100_000, 200_000, 99_500]),
+        (100_000, 1_000_000, 10**12, [100_000, 100_000, 200_000, 400_000, 200_000]),
+        (100_000, 1_000_000, 45, [45]),
+        (100_000, 150_000, 10**9, [100_000, 50_000]),
+        (100_000, 1_000_000, 0, []),
+    ],
+)
+def test_u_samples_double_and_never_exceed_the_pairs_there_are(first, most, possible, expected):
+    assert u_sample_sizes(first, most, possible) == expected
+
+
+def test_u_settles_when_a_bigger_sample_of_the_same_data_agrees():
+    rng = np.random.default_rng(3)
+    first, _ = simulate(rng, 100_000, 0.0)
+    second, _ = simulate(rng, 100_000, 0.0)
+    before = count_patterns(first, COMPARISONS)
+    after = count_patterns(pd.concat([first, second]), COMPARISONS)
+    assert u_settled(before, after, COMPARISONS)
+
+
+def test_u_is_not_settled_when_a_common_level_moves():
+    rng = np.random.default_rng(3)
+    first, _ = simulate(rng, 100_000, 0.0)
+    second, _ = simulate(rng, 100_000, 0.0)
+    second[gamma_column("dob")] = 1  # every pair of the second sample agrees on dob: u(dob=1) moves from 0.03 to 0.5
+    before = count_patterns(first, COMPARISONS)
+    after = count_patterns(pd.concat([first, second]), COMPARISONS)
+    assert not u_settled(before, after, COMPARISONS)
