@@ -31,6 +31,7 @@ from jobs.delta_io import read_table, replace_where, sql_string, table_exists
 from jobs.faults import fault_point
 from jobs.match import steward_pair_decisions
 from jobs.runs import RunContext
+from jobs.steps import step
 from matching.golden_ids import assign_golden_ids_spark
 from matching.settings import Thresholds
 from matching.survivorship import SurvivorshipSettings, golden_attributes
@@ -245,6 +246,36 @@ def _merge_metrics(spark: SparkSession, path: str) -> dict[str, int]:
     }
 
 
+def _expected_changes(path: str, source: DataFrame, target: DataFrame, key: str, changed: str,
+                      delete_missing: bool) -> dict[str, int]:
+    """Rows a MERGE of ``source`` into ``target`` on ``key`` inserts, updates and deletes, in one Spark job.
+
+    Raises ``PublishMismatch`` when the source holds several rows for a key.
+    """
+    s = source.withColumn("__in_s", F.lit(True)).alias("s")
+    t = target.withColumn("__in_t", F.lit(True)).alias("t")
+    in_s, in_t = F.col("s.__in_s").isNotNull(), F.col("t.__in_t").isNotNull()
+    totals = (
+        s.join(t, F.col(f"s.{key}") == F.col(f"t.{key}"), "full_outer")
+        .agg(
+            F.sum((in_s & ~in_t).cast("long")).alias("inserted"),
+            F.sum((in_s & in_t & F.expr(changed)).cast("long")).alias("updated"),
+            F.sum((in_t & ~in_s).cast("long")).alias("deleted"),
+            F.count(F.col(f"s.{key}")).alias("source_keys"),
+            F.count_distinct(F.col(f"s.{key}")).alias("distinct_source_keys"),
+        )
+        .first()
+    )
+    if totals["source_keys"] != totals["distinct_source_keys"]:
+        duplicated = source.groupBy(key).count().where("count > 1").first()
+        raise PublishMismatch(f"{path}: MERGE source has several rows for {key} {duplicated[key]}")
+    return {
+        "inserted": totals["inserted"] or 0,
+        "updated": totals["updated"] or 0,
+        "deleted": (totals["deleted"] or 0) if delete_missing else 0,
+    }
+
+
 def merge_checked(spark: SparkSession, path: str, source: DataFrame, key: str, compare: list[str],
                   delete_missing: bool = False) -> dict[str, int]:
     """MERGE ``source`` into ``path`` on ``key``; update a row when any ``compare`` column differs.
@@ -255,16 +286,8 @@ def merge_checked(spark: SparkSession, path: str, source: DataFrame, key: str, c
     """
     source = source.persist()
     try:
-        duplicated = source.groupBy(key).count().where("count > 1").limit(1).collect()
-        if duplicated:
-            raise PublishMismatch(f"{path}: MERGE source has several rows for {key} {duplicated[0][key]}")
-        target = read_table(spark, path)
         changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in compare)
-        expected = {
-            "inserted": source.join(target, key, "left_anti").count(),
-            "updated": source.alias("s").join(target.alias("t"), key).where(changed).count(),
-            "deleted": target.join(source, key, "left_anti").count() if delete_missing else 0,
-        }
+        expected = _expected_changes(path, source, read_table(spark, path), key, changed, delete_missing)
         if any(expected.values()):
             fault_point(f"publish:during:{path.rsplit('/', 1)[-1]}")
             merge = (
@@ -298,30 +321,34 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
     decided = steward_pair_decisions(spark, context)
     must_links = decided.where("is_match").select("record_id_l", "record_id_r")
 
-    assigned, history = assign_golden_ids_spark(
-        clusters, previous_xref, previous_golden.select("golden_id", "first_seen"), context.run_id
-    )
-    assigned = assigned.localCheckpoint()
-    history = history.localCheckpoint()
+    with step(spark, "publish.assign_ids"):
+        assigned, history = assign_golden_ids_spark(
+            clusters, previous_xref, previous_golden.select("golden_id", "first_seen"), context.run_id
+        )
+        assigned = assigned.localCheckpoint()
+        history = history.localCheckpoint()
     retired = history.where(F.col("event") == "retire").select("golden_id", "related_id")
     members = records.join(clusters.select("record_id", "cluster_id"), "record_id")
     attributes = golden_attributes(members, survivorship)
 
     golden = golden_rows(attributes, assigned, retired, previous_golden, context)
-    golden_counts = merge_checked(spark, lake.gold("golden_customers"), golden, "golden_id", ["content_hash"])
+    with step(spark, "publish.golden_customers"):
+        golden_counts = merge_checked(spark, lake.gold("golden_customers"), golden, "golden_id", ["content_hash"])
     fault_point("publish:after:golden_customers")
 
     xref = xref_rows(records, clusters, assigned, pairs, must_links, thresholds, context)
-    xref_counts = merge_checked(
-        spark, lake.gold("customer_xref"), xref, "record_id", ["golden_id", "match_probability", "linked_by"]
-    )
+    with step(spark, "publish.customer_xref"):
+        xref_counts = merge_checked(
+            spark, lake.gold("customer_xref"), xref, "record_id", ["golden_id", "match_probability", "linked_by"]
+        )
     fault_point("publish:after:customer_xref")
 
     candidates = candidate_rows(records, pairs, clusters, decided.select("record_id_l", "record_id_r"), thresholds, context)
-    merge_checked(
-        spark, lake.gold("match_candidates"), candidates, "pair_id",
-        ["match_probability", "match_weight", "reason", "record_l", "record_r"], delete_missing=True,
-    )
+    with step(spark, "publish.match_candidates"):
+        merge_checked(
+            spark, lake.gold("match_candidates"), candidates, "pair_id",
+            ["match_probability", "match_weight", "reason", "record_l", "record_r"], delete_missing=True,
+        )
 
     stamped = history.withColumn("at", F.lit(context.started_at).cast("timestamp")).select(*GOLDEN_ID_HISTORY_SCHEMA.fieldNames())
     replace_where(stamped, lake.gold("golden_id_history"), f"run_id = {sql_string(context.run_id)}")
