@@ -64,7 +64,7 @@ def _session_and_context(args: argparse.Namespace):
         incremental=getattr(args, "incremental", False),
         model_path=Path(args.model) if getattr(args, "model", None) else None,
     )
-    return build_session(config.spark), context
+    return build_session(config.spark, args.spark_log), context
 
 
 def print_ingest(results) -> None:
@@ -137,7 +137,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
         run_id=check_run_id(args.run_id) if args.run_id else new_run_id(),
         started_at=datetime.now(timezone.utc).replace(microsecond=0),
     )
-    run_pipeline(build_session(config.spark), context)
+    run_pipeline(build_session(config.spark, args.spark_log), context)
     assignment = predicted_assignment(config.lake)
     prefix = SOURCE_NAME + ":"
     clusters = pd.DataFrame(
@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         "4 validation stopped the run, 5 lake locked by another run.",
     )
     parser.add_argument("--log-format", choices=("text", "json"), default="text", help="log lines as text or JSON")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, and Spark's own warnings on the terminal (else in $CDI_SPARK_LOG or a temp file)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser(
@@ -366,10 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from jobs.logs import configure_logging
+    from jobs.spark import default_spark_log
 
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_format, args.verbose)
+    args.spark_log = None if args.verbose else default_spark_log()
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
@@ -381,7 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception:
         log.exception("internal error")
-        print("cdi: internal error (see the log above)", file=sys.stderr)
+        where = f"; Spark's own messages: {args.spark_log}" if args.spark_log else ""
+        print(f"cdi: internal error (see the log above{where})", file=sys.stderr)
         return 1
 
 

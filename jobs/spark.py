@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping
 
@@ -98,12 +101,45 @@ def submitted_settings() -> dict[str, str]:
     return dict(SparkConf().getAll())
 
 
-def build_session(configured: Mapping[str, str] | None = None) -> SparkSession:
+def default_spark_log() -> Path:
+    """Where Spark's own output goes when the terminal is kept quiet: ``$CDI_SPARK_LOG`` or a per-process temp file."""
+    configured = os.environ.get("CDI_SPARK_LOG")
+    return Path(configured) if configured else Path(tempfile.gettempdir()) / f"cdi-spark-{os.getpid()}.log"
+
+
+@contextmanager
+def _stderr_to(path: Path | None) -> Iterator[None]:
+    """Point file descriptor 2 at ``path`` while the block runs (nothing when None).
+
+    A JVM started in the block keeps writing its console output (log4j
+    warnings, JDK notices, Python workers' stderr) to the file; Python's own
+    ``sys.stderr`` is back on the terminal afterwards.
+    """
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.dup2(target, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
+
+
+def build_session(configured: Mapping[str, str] | None = None, jvm_log: Path | None = None) -> SparkSession:
     """Build (or return the running) SparkSession with Delta enabled.
 
     ``PYSPARK_PYTHON`` is set to this interpreter unless already set: pyspark
     reads the variable, not ``spark.pyspark.python``, when it starts workers,
-    and the system Python lacks the project's packages.
+    and the system Python lacks the project's packages. With ``jvm_log``, a
+    JVM started here writes its console output (Spark's warnings) to that
+    file instead of the terminal.
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -114,6 +150,7 @@ def build_session(configured: Mapping[str, str] | None = None) -> SparkSession:
     builder = SparkSession.builder
     for key, value in settings.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    with _stderr_to(jvm_log):
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.get("cdi.log.level", "WARN"))
     return spark

@@ -1,4 +1,6 @@
-from jobs.spark import resolve_settings, settings_from_env
+import subprocess
+
+from jobs.spark import _stderr_to, resolve_settings, settings_from_env
 
 
 def test_environment_overrides_config_which_overrides_defaults():
@@ -26,3 +28,22 @@ def test_session_runs_python_workers_with_this_interpreter(spark):
 
     assert spark.sparkContext.parallelize([0], 1).mapPartitions(interpreter).collect() == [sys.executable]
     assert spark.conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
+
+
+def test_a_process_started_with_a_jvm_log_writes_its_stderr_there_not_to_the_terminal(tmp_path, capfd):
+    log = tmp_path / "spark.log"
+    with _stderr_to(log):
+        subprocess.run(["sh", "-c", "echo 'WARN DAGScheduler: Broadcasting large task binary' >&2"], check=True)
+    subprocess.run(["sh", "-c", "echo after >&2"], check=True)
+
+    assert "Broadcasting large task binary" in log.read_text()
+    terminal = capfd.readouterr().err
+    assert "Broadcasting" not in terminal
+    assert "after" in terminal
+
+
+def test_without_a_jvm_log_stderr_stays_on_the_terminal(capfd):
+    with _stderr_to(None):
+        subprocess.run(["sh", "-c", "echo shown >&2"], check=True)
+
+    assert "shown" in capfd.readouterr().err
