@@ -366,12 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from jobs.logs import configure_logging
+    from jobs.progress import progress
     from jobs.spark import default_spark_log
 
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_format, args.verbose)
     args.spark_log = None if args.verbose else default_spark_log()
+    progress.configure(False if args.log_format == "json" else None)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

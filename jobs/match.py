@@ -33,6 +33,7 @@ from delta.tables import DeltaTable
 
 from jobs.delta_io import read_table, table_exists
 from jobs.errors import ConfigError
+from jobs.progress import progress
 from jobs.runs import RunContext
 from jobs.steps import step
 from matching.blocking import (
@@ -207,6 +208,7 @@ def random_pair_patterns(
     sizes = u_sample_sizes(settings.model.u_first_pairs, settings.model.u_random_pairs, possible)
     patterns: pd.DataFrame | None = None
     for number, size in enumerate(sizes or [0]):
+        progress.show("match", "estimating u from samples of random pairs", number, len(sizes))
         sample = random_pairs(records, size, settings.model.seed + 10 * number, link_only, source_sizes)
         drawn = pattern_counts(comparison_vectors(sample, records, settings, frequencies), settings)
         merged = drawn if patterns is None else _add_patterns(patterns, drawn, settings)
@@ -363,12 +365,12 @@ def match_everything(
     """
     training = None
     spark.createDataFrame([], MODEL_STATE_SCHEMA).write.format("delta").mode("overwrite").save(_state_path(context))
-    with step(spark, "match.block_compare"):
+    with step(spark, "match.block_compare", "blocking and comparing candidate pairs"):
         pairs, guarded = guarded_candidate_pairs(records, settings)
         frequencies = saved.term_frequencies if saved else collect_term_frequencies(records, settings)
         vectors = comparison_vectors(pairs, records, settings, frequencies).localCheckpoint()
     if saved is None:
-        with step(spark, "match.train"):
+        with step(spark, "match.train", "training the model"):
             labelled = comparison_vectors(decisions.select(*PAIR), records, settings, frequencies)
             labelled = labelled.join(decisions, PAIR).drop("blocking_rule")
             sizes = [row["count"] for row in records.groupBy("source_system").count().collect()]
@@ -376,10 +378,10 @@ def match_everything(
         saved = SavedModel(model, frequencies)
 
     pairs_path = context.lake.path("silver", "pairs")
-    with step(spark, "match.score"):
+    with step(spark, "match.score", "scoring candidate pairs"):
         scored = score_pairs(vectors, saved.model, settings).withColumn("run_id", F.lit(context.run_id))
         _write_table(scored, pairs_path)
-    with step(spark, "match.cluster"):
+    with step(spark, "match.cluster", "clustering"):
         clusters = _cluster(records, read_table(spark, pairs_path), decisions, settings)
         _write_table(_clusters_with_lineage(clusters, records, context.run_id), context.lake.path("silver", "clusters"))
     signature = guard_signature(guarded, refinements)
@@ -481,7 +483,7 @@ def run_match(
 ) -> MatchOutcome:
     stored = read_table(spark, context.lake.customers_std)
     key_attributes = sorted(set().union(*(rule.attributes for rule in settings.blocking_rules)) - {"source_system"})
-    with step(spark, "match.placeholders"):
+    with step(spark, "match.placeholders", "looking for placeholder values"):
         counts = attribute_value_counts(stored, sorted({*settings.placeholders.attributes, *key_attributes}))
     placeholders = find_placeholders(
         {a: c for a, c in counts.items() if a in settings.placeholders.attributes}, settings.placeholders
@@ -496,7 +498,7 @@ def run_match(
         record_count = records.count()
         decisions = steward_pair_decisions(spark, context).localCheckpoint()
     sparse = sparse_rules(settings.blocking_rules, present, record_count)
-    with step(spark, "match.refine"):
+    with step(spark, "match.refine", "counting pairs per blocking rule"):
         settings, refinements = refine_rules(records, settings)
     state = last_match_state(spark, context) if context.incremental and model_path is None else None
     incremental = match_changed(spark, context, settings, records, decisions, state, refinements) if state else None

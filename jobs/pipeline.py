@@ -16,6 +16,7 @@ from jobs.audit import AuditRow, Stopwatch, record_audit
 from jobs.errors import ConfigError
 from jobs.faults import fault_point
 from jobs.runs import RunContext
+from jobs.progress import progress
 from jobs.steps import step
 
 log = logging.getLogger("cdi.pipeline")
@@ -76,6 +77,7 @@ def stage_match(spark: SparkSession, context: RunContext) -> None:
     from matching.settings import load_settings
 
     outcome = run_match(spark, context, load_settings(Path(context.config.matching)), local_run_dir(context), context.model_path)
+    progress.clear()
     if outcome.refinements:
         print(textwrap.indent(format_refinements(outcome.refinements), "  "))
     if outcome.sparse_rules:
@@ -107,6 +109,7 @@ def stage_publish(spark: SparkSession, context: RunContext) -> None:
         load_survivorship(context.config.survivorship),
         load_settings(Path(context.config.matching)).thresholds,
     )
+    progress.clear()
     if outcome.already_published:
         print(f"  run {context.run_id} was already published: nothing changed")
         return
@@ -171,7 +174,10 @@ def _run_stages(spark: SparkSession, context: RunContext, stages: tuple[str, ...
         watch = Stopwatch()
         print(f"[{stage}] started")
         with step(spark, stage):
-            STAGE_FUNCTIONS[stage](spark, context)
+            try:
+                STAGE_FUNCTIONS[stage](spark, context)
+            finally:
+                progress.clear()
         fault_point(f"stage:after:{stage}")
         record_audit(
             spark,

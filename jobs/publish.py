@@ -321,7 +321,7 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
     decided = steward_pair_decisions(spark, context)
     must_links = decided.where("is_match").select("record_id_l", "record_id_r")
 
-    with step(spark, "publish.assign_ids"):
+    with step(spark, "publish.assign_ids", "assigning golden ids"):
         assigned, history = assign_golden_ids_spark(
             clusters, previous_xref, previous_golden.select("golden_id", "first_seen"), context.run_id
         )
@@ -332,19 +332,19 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
     attributes = golden_attributes(members, survivorship)
 
     golden = golden_rows(attributes, assigned, retired, previous_golden, context)
-    with step(spark, "publish.golden_customers"):
+    with step(spark, "publish.golden_customers", "writing golden customers"):
         golden_counts = merge_checked(spark, lake.gold("golden_customers"), golden, "golden_id", ["content_hash"])
     fault_point("publish:after:golden_customers")
 
     xref = xref_rows(records, clusters, assigned, pairs, must_links, thresholds, context)
-    with step(spark, "publish.customer_xref"):
+    with step(spark, "publish.customer_xref", "writing the cross-reference"):
         xref_counts = merge_checked(
             spark, lake.gold("customer_xref"), xref, "record_id", ["golden_id", "match_probability", "linked_by"]
         )
     fault_point("publish:after:customer_xref")
 
     candidates = candidate_rows(records, pairs, clusters, decided.select("record_id_l", "record_id_r"), thresholds, context)
-    with step(spark, "publish.match_candidates"):
+    with step(spark, "publish.match_candidates", "writing the review queue"):
         merge_checked(
             spark, lake.gold("match_candidates"), candidates, "pair_id",
             ["match_probability", "match_weight", "reason", "record_l", "record_r"], delete_missing=True,

@@ -1,5 +1,6 @@
 """Named steps of a run: every Spark job started inside ``step(spark, name)`` carries the tag ``cdi:<name>``.
 
+A step given a ``label`` also shows it as progress (``jobs/progress.py``).
 Tags are set with ``SparkSession.addTag``, which works the same on a classic
 session and on Spark Connect. ``bench/profile.py`` reads them back from
 Spark's event log to count jobs and time per stage and step; on a cluster the
@@ -14,6 +15,8 @@ from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
+from jobs.progress import progress
+
 TAG_PREFIX = "cdi:"
 
 
@@ -26,9 +29,14 @@ def step_tag(name: str) -> str:
 
 
 @contextmanager
-def step(spark: SparkSession, name: str) -> Iterator[None]:
-    """Tag the Spark jobs run inside the block with ``step_tag(name)``; steps nest."""
+def step(spark: SparkSession, name: str, label: str | None = None) -> Iterator[None]:
+    """Tag the Spark jobs run inside the block with ``step_tag(name)``; steps nest.
+
+    ``label`` (words for a user) is shown as progress of the stage ``name`` starts with.
+    """
     tag = step_tag(name)
+    if label:
+        progress.show(name.split(".", 1)[0], label)
     spark.addTag(tag)
     try:
         yield
