@@ -312,14 +312,21 @@ def _guard(
     return flagged.join(F.broadcast(skip), [*names, _SUB], "left_anti"), guarded
 
 
-def _rule_pairs(
-    keyed: DataFrame, rule: BlockingRule, settings: MatchSettings, new_record_ids: DataFrame | None
-) -> DataFrame:
-    """Pairs of one rule, ``record_id_l < record_id_r``, honouring link type and incremental mode."""
-    join_cols = [*_key_names(rule), _SUB]
-    keyed = keyed.select("record_id", "source_system", *join_cols)
-    left = keyed.withColumnsRenamed({"record_id": "record_id_l", "source_system": "source_system_l"})
-    right = keyed.withColumnsRenamed({"record_id": "record_id_r", "source_system": "source_system_r"})
+def _rule_blocks(keyed: DataFrame, rule: BlockingRule, index: int) -> DataFrame:
+    """``record_id, source_system, rule, block``: the rule's index and a 64-bit hash of its key and sub-key."""
+    return keyed.select(
+        "record_id", "source_system", F.lit(index).alias("rule"), F.xxhash64(*_key_names(rule), _SUB).alias("block")
+    )
+
+
+def _pairs_of_blocks(blocks: DataFrame, settings: MatchSettings, new_record_ids: DataFrame | None) -> DataFrame:
+    """Pairs sharing a rule's block, ``record_id_l < record_id_r``, with each pair's first rule (its index).
+
+    Every rule's blocks are joined at once: one join, however many rules. Two
+    keys whose 64-bit hashes collide can only add a pair, never lose one.
+    """
+    left = blocks.withColumnsRenamed({"record_id": "record_id_l", "source_system": "source_system_l"})
+    right = blocks.withColumnsRenamed({"record_id": "record_id_r", "source_system": "source_system_r"})
     if new_record_ids is None:
         condition = F.col("record_id_l") < F.col("record_id_r")
     else:
@@ -328,11 +335,11 @@ def _rule_pairs(
         condition = F.col("record_id_l") != F.col("record_id_r")
     if settings.link_type == "link_only":
         condition = condition & (F.col("source_system_l") != F.col("source_system_r"))
-    pairs = left.join(right, join_cols).filter(condition)
-    return pairs.select(
+    pairs = left.join(right, ["rule", "block"]).filter(condition)
+    return pairs.groupBy(
         F.least("record_id_l", "record_id_r").alias("record_id_l"),
         F.greatest("record_id_l", "record_id_r").alias("record_id_r"),
-    )
+    ).agg(F.min("rule").alias("rule"))
 
 
 def guarded_candidate_pairs(
@@ -344,19 +351,20 @@ def guarded_candidate_pairs(
     (in settings order) that produced it. With ``new_record_ids`` (a frame with
     ``record_id``) only pairs with at least one new record are produced.
     """
-    per_rule: list[DataFrame] = []
     guarded: list[GuardedBlock] = []
     big = rules_with_big_blocks(records, settings.blocking_rules, settings.max_block_size)
+    blocks: DataFrame | None = None
     for index, rule in enumerate(settings.blocking_rules):
         keyed, rule_guarded = _guard(_keyed(records, rule, settings), rule, settings, index in big)
         guarded.extend(rule_guarded)
-        pairs = _rule_pairs(keyed, rule, settings, new_record_ids)
-        per_rule.append(pairs.withColumn("rule", F.struct(F.lit(index).alias("index"), F.lit(rule.name).alias("name"))))
-    union = per_rule[0]
-    for pairs in per_rule[1:]:
-        union = union.unionByName(pairs)
-    first = union.groupBy("record_id_l", "record_id_r").agg(F.min("rule").alias("rule"))
-    return first.select("record_id_l", "record_id_r", F.col("rule.name").alias("blocking_rule")), guarded
+        rule_blocks = _rule_blocks(keyed, rule, index)
+        blocks = rule_blocks if blocks is None else blocks.unionByName(rule_blocks)
+    assert blocks is not None, "settings hold at least one blocking rule"
+    names = records.sparkSession.createDataFrame(
+        [(index, rule.name) for index, rule in enumerate(settings.blocking_rules)], "rule int, blocking_rule string"
+    )
+    pairs = _pairs_of_blocks(blocks, settings, new_record_ids)
+    return pairs.join(F.broadcast(names), "rule").select("record_id_l", "record_id_r", "blocking_rule"), guarded
 
 
 def candidate_pairs(
