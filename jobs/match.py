@@ -198,9 +198,9 @@ def random_pair_patterns(
 ) -> pd.DataFrame:
     """Comparison patterns of random record pairs, drawn in samples of doubling size until u settles.
 
-    See ``matching.fellegi_sunter.u_sample_sizes`` and ``u_settled``: small
-    data is sampled whole at once, big data stops as soon as one more sample
-    would not move u.
+    See ``matching.fellegi_sunter.u_sample_sizes`` and ``u_settled``: never
+    more pairs than the data has, and no more samples once a sample twice as
+    big as the last one leaves u where it was.
     """
     link_only = settings.link_type == "link_only"
     levels = comparison_levels(settings)
