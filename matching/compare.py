@@ -202,9 +202,12 @@ def _side(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: str) -
     return frame
 
 
-def _bounded_text(value: object) -> object:
-    """Text cut to ``MAX_COMPARED_CHARS``; a string similarity costs length squared."""
-    return value[:MAX_COMPARED_CHARS] if isinstance(value, str) else value
+def _bounded_text(value: object) -> str:
+    """A present value as text, cut to ``MAX_COMPARED_CHARS``: a string similarity costs length squared.
+
+    A number where text was expected is compared as its text.
+    """
+    return (value if isinstance(value, str) else str(value))[:MAX_COMPARED_CHARS]
 
 
 def _date_tuple(value: object) -> tuple[int, int, int] | None:

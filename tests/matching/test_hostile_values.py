@@ -29,6 +29,8 @@ hostile_text = st.one_of(
     st.text(alphabet=st.characters(codec="utf-8"), max_size=40),
     st.sampled_from(["", " ", "\t\n", "\x00", "\u200b", "0", "12345", "1e308", "NaN", "null", "👩‍👩‍👧‍👦", "مرحبا", "李小龍", "ǅ"]),
     st.integers(min_value=1_000, max_value=100_000).map(lambda n: "x" * n),
+    st.integers(),
+    st.floats(allow_nan=False),
 )
 hostile_date = st.one_of(st.none(), st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31)))
 
