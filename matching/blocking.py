@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from functools import reduce
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -117,6 +118,11 @@ def _keyed(records: DataFrame, rule: BlockingRule, settings: MatchSettings) -> D
     return keyed.filter(_all_not_null([F.col(name) for name in names]))
 
 
+def _union_all(frames: Sequence[DataFrame]) -> DataFrame:
+    """The rows of every frame (same columns), in one union."""
+    return reduce(DataFrame.unionByName, frames)
+
+
 def _all_not_null(columns: Sequence[Column]) -> Column:
     condition: Column = F.lit(True)
     for column in columns:
@@ -159,9 +165,7 @@ def _rule_level_pairs(records: DataFrame, rules: Sequence[BlockingRule]) -> dict
                     F.lit(index).alias("rule"), F.lit(level).alias("level"), F.xxhash64(*keys).alias("block")
                 )
             )
-    union = keyed[0]
-    for frame in keyed[1:]:
-        union = union.unionByName(frame)
+    union = _union_all(keyed)
     counts = union.groupBy("rule", "level", "block").count()
     totals = counts.groupBy("rule", "level").agg(F.sum(F.col("count") * (F.col("count") - 1) / 2).alias("pairs"))
     return {(row["rule"], row["level"]): int(row["pairs"]) for row in totals.collect()}
@@ -250,9 +254,7 @@ def rules_with_big_blocks(records: DataFrame, rules: Sequence[BlockingRule], lim
         keyed.append(present.select(F.lit(index).alias("rule"), F.xxhash64(*keys).alias("block")))
     if not keyed:
         return set()
-    union = keyed[0]
-    for frame in keyed[1:]:
-        union = union.unionByName(frame)
+    union = _union_all(keyed)
     big = union.groupBy("rule", "block").count().filter(F.col("count") > limit).select("rule").distinct()
     return {row["rule"] for row in big.collect()}
 
@@ -353,17 +355,15 @@ def guarded_candidate_pairs(
     """
     guarded: list[GuardedBlock] = []
     big = rules_with_big_blocks(records, settings.blocking_rules, settings.max_block_size)
-    blocks: DataFrame | None = None
+    per_rule: list[DataFrame] = []
     for index, rule in enumerate(settings.blocking_rules):
         keyed, rule_guarded = _guard(_keyed(records, rule, settings), rule, settings, index in big)
         guarded.extend(rule_guarded)
-        rule_blocks = _rule_blocks(keyed, rule, index)
-        blocks = rule_blocks if blocks is None else blocks.unionByName(rule_blocks)
-    assert blocks is not None, "settings hold at least one blocking rule"
+        per_rule.append(_rule_blocks(keyed, rule, index))
     names = records.sparkSession.createDataFrame(
         [(index, rule.name) for index, rule in enumerate(settings.blocking_rules)], "rule int, blocking_rule string"
     )
-    pairs = _pairs_of_blocks(blocks, settings, new_record_ids)
+    pairs = _pairs_of_blocks(_union_all(per_rule), settings, new_record_ids)
     return pairs.join(F.broadcast(names), "rule").select("record_id_l", "record_id_r", "blocking_rule"), guarded
 
 
