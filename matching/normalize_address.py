@@ -8,7 +8,7 @@ import phonenumbers
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from matching.normalize import blank_to_null, clean_text, literal_map, lookup
+from matching.normalize import blank_to_null, clean_text, is_in, literal_map, lookup
 
 # ISO 3166-1 alpha-2 codes (libphonenumber's regions): a two-letter value that
 # is one of these is taken as a country code.
@@ -50,4 +50,4 @@ def normalize_country(col: Column, names_to_iso: Mapping[str, str]) -> Column:
     """
     name = clean_text(col)
     code = F.upper(name)
-    return F.coalesce(lookup(name, names_to_iso), F.when(code.isin(*sorted(ISO2_CODES)), code))
+    return F.coalesce(lookup(name, names_to_iso), F.when(is_in(code, ISO2_CODES), code))

@@ -14,7 +14,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from matching.normalize import blank_to_null
+from matching.normalize import blank_to_null, is_in
 
 _INVISIBLE = r"[\x{200B}-\x{200D}\x{2060}\x{FEFF}]"
 # One '@', no whitespace, a dot inside the domain.
@@ -36,7 +36,7 @@ def normalize_email(col: Column, fold_gmail_dots_plus: bool = False) -> Column:
     local = F.substring_index(valid, "@", 1)
     domain = F.substring_index(valid, "@", -1)
     gmail_local = F.regexp_replace(F.regexp_replace(local, r"\+.*$", ""), r"\.", "")
-    return F.when(domain.isin(*GMAIL_DOMAINS), F.concat(gmail_local, F.lit("@gmail.com"))).otherwise(valid)
+    return F.when(is_in(domain, GMAIL_DOMAINS), F.concat(gmail_local, F.lit("@gmail.com"))).otherwise(valid)
 
 
 _LETTERS = re.compile(r"[A-Za-z]")

@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from matching.normalize import blank_to_null, let, lookup, tidy_text
+from matching.normalize import blank_to_null, is_in, let, lookup, tidy_text
 
 NAME_PARTS: tuple[str, ...] = ("given", "middle", "family", "suffix")
 
@@ -29,12 +29,12 @@ def name_tokens(col: Column) -> Column:
 
 def strip_honorifics(tokens: Column, honorifics: Collection[str]) -> Column:
     """The tokens without titles and post-nominal letters (mr, dr, prof, phd ...)."""
-    return F.filter(tokens, lambda token: ~token.isin(*sorted(honorifics)))
+    return F.filter(tokens, lambda token: ~is_in(token, honorifics))
 
 
 def _is_suffix(token: Column, index: Column, suffixes: Mapping[str, str]) -> Column:
     # A suffix word in first place is a name ("Junior Smith"), not a suffix.
-    return (index > 0) & token.isin(*sorted(suffixes))
+    return (index > 0) & is_in(token, suffixes)
 
 
 def extract_suffix(tokens: Column, suffixes: Mapping[str, str]) -> Column:
@@ -84,7 +84,7 @@ def _split_tokens(tokens: Column, particles: Collection[str]) -> Column:
     particle_positions = F.transform(
         tokens,
         lambda token, index: F.when(
-            (index > 0) & (index < count - 1) & token.isin(*sorted(particles)), index + 1
+            (index > 0) & (index < count - 1) & is_in(token, particles), index + 1
         ),
     )
     # Lengths are clamped at 0 so no branch can raise, whichever Spark evaluates.

@@ -29,7 +29,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from matching.normalize import GENDER_NOT_STATED, blank_to_null, clean_text, is_present, normalize_gender
+from matching.normalize import GENDER_NOT_STATED, blank_to_null, clean_text, is_in, is_present, normalize_gender
 from matching.normalize_address import (
     clean_postcode,
     normalize_address_line,
@@ -243,7 +243,7 @@ def _name_parts(raw: dict[str, Column], vocabulary: Vocabulary) -> Column:
 def _issue(attribute: str, raw: Column, value: Column) -> Column:
     unusable = is_present(raw.cast("string")) & value.isNull()
     if attribute == "gender":
-        unusable = unusable & ~F.coalesce(clean_text(raw).isin(*sorted(GENDER_NOT_STATED)), F.lit(False))
+        unusable = unusable & ~F.coalesce(is_in(clean_text(raw), GENDER_NOT_STATED), F.lit(False))
     return F.when(unusable, F.lit(f"{attribute}: {ISSUE_REASONS[attribute]}"))
 
 
