@@ -67,7 +67,7 @@ from bench import pseudopeople_data
 from bench.splink_peer import budgeted_settings, run_splink
 from jobs.dedupe import SOURCE_NAME
 from jobs.evaluate import Evaluation, evaluate, format_calibration, predicted_assignment, read_pairs, read_truth
-from jobs.lake import Lake
+from config.lake import Lake
 from matching.evaluation import calibration_table
 from matching.placeholders import MAX_PER_ATTRIBUTE, ValueCounts, find_placeholders
 from matching.settings import MatchSettings, load_settings

@@ -52,7 +52,7 @@ from matplotlib.figure import Figure
 
 from bench.accuracy import DOC, machine, write_section
 from jobs.evaluate import evaluate, predicted_assignment, read_truth
-from jobs.lake import Lake
+from config.lake import Lake
 from jobs.pipeline import STAGES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -49,7 +49,7 @@ from splink.internals.comparison_creator import ComparisonCreator
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
 from splink.internals.database_api import DatabaseAPI
 
-from jobs.lake import Lake
+from config.lake import Lake
 from jobs.spark import build_session, jar_settings
 from matching.blocking import apply_pair_budget
 from matching.compare import comparison_columns

@@ -11,7 +11,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from jobs.delta_io import append
-from jobs.lake import Lake
+from config.lake import Lake
 from schemas.tables import RUN_AUDIT_SCHEMA
 
 

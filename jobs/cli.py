@@ -1,6 +1,6 @@
 """``cdi``: one command line for every job.
 
-Exit codes (see ``jobs/errors.py``): 0 done, 1 internal error, 2 config error,
+Exit codes (see ``config/errors.py``): 0 done, 1 internal error, 2 config error,
 3 source unreachable or not as configured, 4 validation stopped the run,
 5 the lake is locked by another run.
 """
@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
-from jobs.errors import CdiError, ConfigError
+from config.errors import CdiError, ConfigError
 
 log = logging.getLogger("cdi")
 
@@ -38,7 +38,7 @@ def _add_run_id(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from jobs.demo_data import generate
+    from demo.generator import generate
 
     summary = generate(Path(args.out), customers=args.customers, seed=args.seed)
     print(f"demo sources for {summary.customers} customers written to {summary.out_dir}:")
@@ -49,8 +49,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def _session_and_context(args: argparse.Namespace):
-    from jobs.config import load_pipeline_config
-    from jobs.lake import Lake
+    from config.pipeline import load_pipeline_config
+    from config.lake import Lake
     from jobs.runs import RunContext, check_run_id, new_run_id
     from jobs.spark import build_session
 
@@ -105,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from jobs.config import load_pipeline_config
+    from config.pipeline import load_pipeline_config
     from jobs.evaluate import evaluate_lake, format_evaluation, read_truth
 
     config = load_pipeline_config(args.config)
@@ -120,7 +120,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
 
     from jobs.dedupe import SOURCE_NAME, dedupe_config, format_plan, plan_dedupe
     from jobs.evaluate import predicted_assignment
-    from jobs.lake import Lake
+    from config.lake import Lake
     from jobs.pipeline import run_pipeline
     from jobs.runs import RunContext, check_run_id, new_run_id
     from jobs.spark import build_session
@@ -164,8 +164,8 @@ def cmd_blocking_report(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from jobs.config import load_pipeline_config
-    from jobs.lake import Lake
+    from config.pipeline import load_pipeline_config
+    from config.lake import Lake
     from jobs.showcase import showcase
 
     print(showcase(Lake.at(load_pipeline_config(args.config).lake), args.count))
@@ -173,7 +173,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _steward_settings(args: argparse.Namespace):
-    from jobs.config import load_pipeline_config
+    from config.pipeline import load_pipeline_config
     from steward.config import StewardConfigError, StewardSettings, session_secret_from_env
 
     config = load_pipeline_config(args.config)

@@ -23,8 +23,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.config import CONF_DIR, MAPPABLE_ATTRIBUTES, MappingExpression, PipelineConfig, parse_model
-from jobs.errors import ConfigError, SourceError
+from config.pipeline import CONF_DIR, MAPPABLE_ATTRIBUTES, MappingExpression, PipelineConfig
+from config.yaml_files import parse_model
+from config.errors import ConfigError, SourceError
 
 SOURCE_NAME = "input"
 NOT_MAPPED = "none"

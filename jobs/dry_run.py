@@ -21,9 +21,9 @@ from typing import Callable
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
 
-from jobs.config import PipelineConfig, SourceConfig
-from jobs.errors import ConfigError
-from jobs.lake import Lake
+from config.pipeline import PipelineConfig, SourceConfig
+from config.errors import ConfigError
+from config.lake import Lake
 from jobs.runs import RunContext
 from jobs.sources import CORRUPT_COLUMN, read_source, short_error
 

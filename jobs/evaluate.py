@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from jobs.errors import ConfigError
+from config.errors import ConfigError
 from matching.evaluation import (
     BlockingMetrics,
     PairMetrics,
@@ -124,7 +124,7 @@ def read_pairs(lake_root: str, columns: tuple[str, ...] = PAIR_COLUMNS) -> pd.Da
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
-    from jobs.lake import Lake
+    from config.lake import Lake
 
     try:
         return DeltaTable(Lake.at(lake_root).path("silver", "pairs")).to_pandas(columns=list(columns))
@@ -137,7 +137,7 @@ def predicted_assignment(lake_root: str) -> pd.Series:
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
-    from jobs.lake import Lake
+    from config.lake import Lake
 
     lake = Lake.at(lake_root)
     for path, column in ((lake.gold("customer_xref"), "golden_id"), (lake.path("silver", "clusters"), "cluster_id")):

@@ -21,11 +21,11 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.audit import AuditRow, Stopwatch, record_audit
-from jobs.config import PipelineConfig, SourceConfig
+from config.pipeline import PipelineConfig, SourceConfig
 from jobs.delta_io import append, read_table, replace_where, sql_string, table_exists
-from jobs.errors import ValidationStopped
+from config.errors import ValidationStopped
 from jobs.faults import fault_point
-from jobs.lake import Lake
+from config.lake import Lake
 from jobs.sources import CORRUPT_COLUMN, read_source, safe_column_name
 
 log = logging.getLogger("cdi.ingest")

@@ -26,8 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from jobs.errors import LakeLocked
-from jobs.lake import Lake
+from config.errors import LakeLocked
+from config.lake import Lake
 
 log = logging.getLogger("cdi.lock")
 

@@ -32,7 +32,7 @@ from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 from delta.tables import DeltaTable
 
 from jobs.delta_io import read_table, table_exists
-from jobs.errors import ConfigError
+from config.errors import ConfigError
 from jobs.progress import progress
 from jobs.runs import RunContext
 from jobs.steps import step

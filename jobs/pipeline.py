@@ -13,7 +13,7 @@ from typing import Callable
 from pyspark.sql import SparkSession
 
 from jobs.audit import AuditRow, Stopwatch, record_audit
-from jobs.errors import ConfigError
+from config.errors import ConfigError
 from jobs.faults import fault_point
 from jobs.runs import RunContext
 from jobs.progress import progress

@@ -29,7 +29,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.delta_io import read_table, table_exists
-from jobs.lake import Lake
+from config.lake import Lake
 from jobs.pipeline import STAGES
 from jobs.runs import RunContext
 from matching.settings import Thresholds, load_settings

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jobs.config import PipelineConfig
-from jobs.errors import ConfigError
-from jobs.lake import Lake
+from config.pipeline import PipelineConfig
+from config.errors import ConfigError
+from config.lake import Lake
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 

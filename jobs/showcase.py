@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 from deltalake import DeltaTable
 
-from jobs.lake import Lake
+from config.lake import Lake
 
 SHOWN = ("given_name", "family_name", "birth_date", "email", "phone", "address_line1", "city", "postcode")
 

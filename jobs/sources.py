@@ -20,8 +20,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StructField, StructType, StringType
 from py4j.protocol import Py4JJavaError
 
-from jobs.config import MappingExpression, SourceConfig
-from jobs.errors import ConfigError, SourceError
+from config.pipeline import MappingExpression, SourceConfig
+from config.errors import ConfigError, SourceError
 
 CORRUPT_COLUMN = "_corrupt_record"
 DRIVERS = {"jdbc:sqlite:": "org.sqlite.JDBC", "jdbc:postgresql:": "org.postgresql.Driver"}

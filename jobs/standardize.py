@@ -16,9 +16,9 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.config import MappingExpression, SourceConfig
+from config.pipeline import MappingExpression, SourceConfig
 from jobs.delta_io import read_table, replace_where, sql_string, table_exists
-from jobs.errors import ConfigError
+from config.errors import ConfigError
 from jobs.runs import RunContext
 from jobs.sources import safe_path
 from matching.standardize import (

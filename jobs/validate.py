@@ -21,9 +21,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.audit import AuditRow, Stopwatch, record_audit
-from jobs.config import SourceConfig
+from config.pipeline import SourceConfig
 from jobs.delta_io import read_table, replace_where, sql_string, table_exists
-from jobs.errors import ValidationStopped
+from config.errors import ValidationStopped
 from jobs.faults import fault_point
 from jobs.runs import RunContext
 from jobs.standardize import latest_bronze, staged_path

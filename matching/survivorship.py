@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.config import parse_model, read_yaml
+from config.yaml_files import parse_model, read_yaml
 from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
 
 Rule = Literal["source_priority", "most_recent", "most_frequent", "longest", "first_non_null"]

@@ -56,7 +56,7 @@ from pydantic import (
     model_validator,
 )
 
-from jobs.config import parse_model, read_yaml
+from config.yaml_files import parse_model, read_yaml
 
 Severity = Literal["row", "field", "batch"]
 

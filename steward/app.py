@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from jobs.lake import Lake
+from config.lake import Lake
 from matching.settings import load_settings
 from steward import api, pages
 from steward.auth import DirectoryFile, LoginRequired, Principal, api_user

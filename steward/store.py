@@ -24,7 +24,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from pyspark.sql import types as T
 
-from jobs.lake import Lake
+from config.lake import Lake
 from matching.model_io import SavedModel, saved_model_from_json
 from schemas.canonical import CANONICAL_SCHEMA
 from schemas.golden import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jobs.config import load_pipeline_config
-from jobs.lake import Lake
+from config.pipeline import load_pipeline_config
+from config.lake import Lake
 from jobs.runs import RunContext
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "cdi.yaml"

@@ -10,7 +10,7 @@ import pseudopeople
 import pytest
 
 from bench import pseudopeople_data as ppd
-from jobs.config import load_pipeline_config
+from config.pipeline import load_pipeline_config
 
 
 def fake_frame(department: ppd.Department) -> pd.DataFrame:

@@ -28,9 +28,9 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs.config import load_pipeline_config
-from jobs.demo_data import generate
-from jobs.lake import Lake
+from config.pipeline import load_pipeline_config
+from demo.generator import generate
+from config.lake import Lake
 from jobs.pipeline import STAGES, run_pipeline
 from tests.demo_run import demo_context
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import MappingExpression
+from config.pipeline import MappingExpression
 from jobs.dedupe import (
     DedupePlan,
     MappedColumn,
@@ -19,7 +19,7 @@ from jobs.dedupe import (
     plan_dedupe,
     propose_mapping,
 )
-from jobs.errors import ConfigError
+from config.errors import ConfigError
 
 # Every attribute the proposal knows, national_id included whether or not schemas/canonical.py has it yet.
 ATTRIBUTES = frozenset({

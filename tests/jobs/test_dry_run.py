@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import load_pipeline_config
-from jobs.demo_data import generate
+from config.pipeline import load_pipeline_config
+from demo.generator import generate
 from jobs.dry_run import dry_run
-from jobs.errors import ConfigError, SourceError
-from jobs.lake import Lake
+from config.errors import ConfigError, SourceError
+from config.lake import Lake
 from jobs.pipeline import STAGES
 from jobs.runs import RunContext
 from matching.fellegi_sunter import ComparisonParameters, FellegiSunterModel

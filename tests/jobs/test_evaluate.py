@@ -11,7 +11,7 @@ from deltalake import write_deltalake
 
 from jobs.cli import main
 from jobs.evaluate import evaluate_lake, format_calibration, read_pairs, read_truth
-from jobs.lake import Lake
+from config.lake import Lake
 from matching.evaluation import calibration_table
 
 # Records a1..a3 and b1 are one person, a4 another; b2 is a record the truth does not know.

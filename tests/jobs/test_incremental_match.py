@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs.demo_data import generate
-from jobs.lake import Lake
+from demo.generator import generate
+from config.lake import Lake
 from jobs.pipeline import run_pipeline
 from tests.demo_run import demo_context
 

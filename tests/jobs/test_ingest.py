@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.config import PipelineConfig
-from jobs.errors import SourceError
+from config.pipeline import PipelineConfig
+from config.errors import SourceError
 from jobs.ingest import ingest
-from jobs.lake import Lake
+from config.lake import Lake
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
 

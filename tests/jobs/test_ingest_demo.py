@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from jobs.config import load_pipeline_config
-from jobs.demo_data import generate
+from config.pipeline import load_pipeline_config
+from demo.generator import generate
 from jobs.ingest import ingest
-from jobs.lake import Lake
+from config.lake import Lake
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "cdi.yaml"
 

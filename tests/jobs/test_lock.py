@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.errors import LakeLocked
-from jobs.lake import Lake
+from config.errors import LakeLocked
+from config.lake import Lake
 from jobs.lock import LOCK_FILE, lake_lock
 
 SPAWN = multiprocessing.get_context("spawn")  # no fork of a process that may run a JVM

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import PipelineConfig, parse_model
-from jobs.errors import ConfigError, SourceError
+from config.pipeline import PipelineConfig
+from config.yaml_files import parse_model
+from config.errors import ConfigError, SourceError
 from jobs.ingest import with_lineage
 from jobs.sources import read_source
 from jobs.standardize import standardize_source
@@ -69,7 +70,7 @@ def test_an_expression_over_a_column_the_source_lacks_stops_ingest(spark, tmp_pa
 
 def test_an_expression_spark_cannot_parse_is_a_config_error_at_ingest(spark, tmp_path, monkeypatch):
     # Loaded with no session running (as `cdi run` does), the expression is checked when the source opens.
-    monkeypatch.setattr("jobs.config.sql_parse_error", lambda expression: None)
+    monkeypatch.setattr("config.pipeline.sql_parse_error", lambda expression: None)
     source = csv_source(tmp_path, {"address_line1": {"expr": "concat_ws(' ', street_number street_name"}})
     with pytest.raises(ConfigError, match=r"^source 'people': mapping.address_line1.expr .* is not a valid Spark SQL "
                                           r"expression: \[PARSE_SYNTAX_ERROR\]"):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from jobs.config import load_pipeline_config
-from jobs.demo_data import generate
-from jobs.lake import Lake
+from config.pipeline import load_pipeline_config
+from demo.generator import generate
+from config.lake import Lake
 from jobs.pipeline import run_pipeline
 from jobs.report import render_html, timings, write_report
 from jobs.runs import RunContext

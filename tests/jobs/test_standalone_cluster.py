@@ -27,8 +27,8 @@ import pyspark
 import pytest
 from deltalake import DeltaTable
 
-from jobs.demo_data import generate
-from jobs.lake import Lake
+from demo.generator import generate
+from config.lake import Lake
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf" / "cdi.yaml"

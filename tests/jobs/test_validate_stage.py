@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs.config import PipelineConfig
-from jobs.errors import ValidationStopped
-from jobs.lake import Lake
+from config.pipeline import PipelineConfig
+from config.errors import ValidationStopped
+from config.lake import Lake
 from jobs.pipeline import run_pipeline
 from jobs.runs import RunContext
 

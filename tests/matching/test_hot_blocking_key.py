@@ -25,7 +25,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.demo_names import FEMALE_GIVEN_NAMES, MALE_GIVEN_NAMES, SURNAMES
+from demo.names import FEMALE_GIVEN_NAMES, MALE_GIVEN_NAMES, SURNAMES
 from jobs.match import run_match
 from matching.blocking import BlockSize, GuardedBlock, blocking_report, format_blocking_report, guarded_candidate_pairs
 from matching.settings import MatchSettings, load_settings

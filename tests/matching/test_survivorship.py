@@ -9,7 +9,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql.types import IntegerType, MapType, StringType, StructField, StructType
 
-from jobs.errors import ConfigError
+from config.errors import ConfigError
 from matching.survivorship import (
     Candidate,
     Selection,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.errors import ConfigError
+from config.errors import ConfigError
 from quality.suites import RowCountWithinLastRun, SuiteConfig, load_suite
 from matching.standardize import EXTRA_COLUMNS
 from schemas.canonical import CANONICAL_SCHEMA

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 from deltalake import write_deltalake
 
-from jobs.lake import Lake
+from config.lake import Lake
 from matching.fellegi_sunter import ComparisonParameters, FellegiSunterModel
 from matching.settings import MatchSettings, load_settings
 from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA

@@ -10,14 +10,14 @@ import pytest
 from deltalake import DeltaTable
 from playwright.sync_api import Page, expect, sync_playwright
 
-from jobs.config import load_pipeline_config
-from jobs.demo_data import generate
-from jobs.lake import Lake
+from config.lake import Lake
+from config.pipeline import load_pipeline_config
+from demo.generator import generate
 from jobs.pipeline import run_pipeline
 from steward.app import create_app
 from steward.config import StewardSettings, create_user
-from tests.steward.live import CHROMIUM, CHROMIUM_ARGS, serving
 from tests.demo_run import demo_context
+from tests.steward.live import CHROMIUM, CHROMIUM_ARGS, serving
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "cdi.yaml"
 PASSWORD = "end-to-end-steward-pw"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from jobs.lake import Lake
+from config.lake import Lake
 from schemas.golden import STEWARD_DECISIONS_SCHEMA
 from steward.decisions import merge_decision, pair_decision, split_decision
 from steward.store import Store

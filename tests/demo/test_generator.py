@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from jobs.demo_data import (
+from demo.generator import (
     DemoSummary,
     Phone,
     Person,

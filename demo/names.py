@@ -1,4 +1,4 @@
-"""Word lists for the demo data generator (``jobs/demo_data.py``).
+"""Word lists for the demo data generator (``demo/generator.py``).
 
 Name lists are in rough order of popularity: the generator weights them by
 rank, so the first entries are common and the tail is rare.

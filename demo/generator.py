@@ -33,7 +33,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any, TextIO
 
-from jobs import demo_names
+from demo import names as demo_names
 
 REFERENCE_TIME = datetime(2026, 1, 1)
 HISTORY_START = datetime(2018, 1, 1)

@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import MappingExpression, expand_env, load_pipeline_config
-from jobs.errors import ConfigError
+from config.pipeline import MappingExpression, load_pipeline_config
+from config.yaml_files import expand_env
+from config.errors import ConfigError
 
 VALID_SOURCE = """
   - name: crm

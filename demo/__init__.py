@@ -1,0 +1,1 @@
+"""The demo data generator: departmental sources of simulated customers, with ground truth."""
