@@ -11,7 +11,6 @@ import argparse
 import logging
 import os
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -50,21 +49,31 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def _session_and_context(args: argparse.Namespace):
     from config.pipeline import load_pipeline_config
-    from config.lake import Lake
-    from jobs.runs import RunContext, check_run_id, new_run_id
-    from jobs.spark import build_session
 
-    config = load_pipeline_config(args.config)
-    run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
-    context = RunContext(
-        config=config,
-        lake=Lake.at(config.lake),
-        run_id=run_id,
-        started_at=datetime.now(timezone.utc).replace(microsecond=0),
+    context = _start(
+        args,
+        load_pipeline_config(args.config),
         incremental=getattr(args, "incremental", False),
         model_path=Path(args.model) if getattr(args, "model", None) else None,
     )
-    return build_session(config.spark, args.spark_log), context
+    return _session(args, context), context
+
+
+def _start(args: argparse.Namespace, config, **options):
+    """The run's context: every configuration file parsed (a ConfigError, exit 2, before Spark starts)."""
+    from jobs.runs import RunContext
+
+    return RunContext.create(config, args.run_id, **options)
+
+
+def _session(args: argparse.Namespace, context):
+    """The SparkSession, once the matching settings' expressions resolve in it (nothing is written before)."""
+    from jobs.preflight import check_match_expressions
+    from jobs.spark import build_session
+
+    spark = build_session(context.config.spark, args.spark_log)
+    check_match_expressions(spark, context.settings.matching, context.config.matching)
+    return spark
 
 
 def print_ingest(results) -> None:
@@ -120,10 +129,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
 
     from jobs.dedupe import SOURCE_NAME, dedupe_config, format_plan, plan_dedupe
     from jobs.evaluate import predicted_assignment
-    from config.lake import Lake
     from jobs.pipeline import run_pipeline
-    from jobs.runs import RunContext, check_run_id, new_run_id
-    from jobs.spark import build_session
 
     out = Path(args.out)
     plan = plan_dedupe(Path(args.file), args.id, args.map)
@@ -131,13 +137,8 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     config = dedupe_config(
         Path(args.file), plan.id_column, plan.config_mapping, out, args.region, not args.month_first
     )
-    context = RunContext(
-        config=config,
-        lake=Lake.at(config.lake),
-        run_id=check_run_id(args.run_id) if args.run_id else new_run_id(),
-        started_at=datetime.now(timezone.utc).replace(microsecond=0),
-    )
-    run_pipeline(build_session(config.spark, args.spark_log), context)
+    context = _start(args, config)
+    run_pipeline(_session(args, context), context)
     assignment = predicted_assignment(config.lake)
     prefix = SOURCE_NAME + ":"
     clusters = pd.DataFrame(

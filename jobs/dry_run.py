@@ -1,7 +1,7 @@
 """``cdi run --dry-run``: check everything a run needs and print its plan, writing nothing.
 
-Checked, for the stages asked for: the settings files those stages load
-(vocabulary, quality suites, matching settings and model, survivorship), every
+Checked: every settings file (parsed when the run's context is created, the
+matching expressions resolved by Spark, see ``jobs/preflight.py``), every
 source (opened with ``read_source``: a JDBC source connects and reports its
 columns, a file source is found and its schema read; no rows are read, though a
 JDBC source with ``partition_column`` runs its MIN/MAX query and a JSON source
@@ -16,7 +16,6 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Callable
 
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
@@ -35,44 +34,27 @@ def run_dir_path(context: RunContext) -> Path:
     return Path(context.lake.run_dir(context.run_id)) if context.lake.is_local else Path("runs") / context.run_id
 
 
-def _load_quietly(path: str | Path, load: Callable[[], object]) -> None:
-    """Run a settings loader; loaders that raise ValueError or OSError become ConfigError."""
-    try:
-        load()
-    except ConfigError:
-        raise
-    except (ValueError, OSError) as exc:
-        message = str(exc)
-        raise ConfigError(message if str(path) in message else f"{path}: {message}") from None
-
-
 def check_settings(context: RunContext, stages: tuple[str, ...]) -> list[str]:
-    """Load every settings file the stages read; one plan line per file."""
-    from jobs.match import load_model_file
-    from matching.settings import load_settings
-    from matching.standardize import load_vocabulary
-    from matching.survivorship import load_survivorship
-    from quality.suites import load_suite
+    """One plan line per settings file the stages read.
 
+    The files were parsed when the context was created and the matching
+    expressions resolved when the session started (``jobs/preflight.py``):
+    a problem in any of them has already stopped the dry run.
+    """
     config = context.config
-    checks: list[tuple[str, str | Path, Callable[[], object]]] = []
+    files: list[tuple[str, str | Path]] = []
     if "standardize" in stages:
-        checks.append(("vocabulary", config.vocabulary_dir, lambda: load_vocabulary(Path(config.vocabulary_dir))))
+        files.append(("vocabulary", config.vocabulary_dir))
     if "validate" in stages:
-        checks.append(("canonical suite", config.canonical_suite, lambda: load_suite(config.canonical_suite)))
-        for source in config.sources:
-            if source.suite:
-                checks.append((f"{source.name} suite", source.suite, lambda s=source.suite: load_suite(s)))
+        files.append(("canonical suite", config.canonical_suite))
+        files += [(f"{source.name} suite", source.suite) for source in config.sources if source.suite]
     if "match" in stages or "publish" in stages:
-        checks.append(("matching", config.matching, lambda: load_settings(Path(config.matching))))
+        files.append(("matching", config.matching))
     if "match" in stages and context.model_path is not None:
-        model = context.model_path
-        checks.append(("model", model, lambda: load_model_file(model, load_settings(Path(config.matching)))))
+        files.append(("model", context.model_path))
     if "publish" in stages:
-        checks.append(("survivorship", config.survivorship, lambda: load_survivorship(config.survivorship)))
-    for _, path, load in checks:
-        _load_quietly(path, load)
-    return [f"  {label:<22} {path}  ok" for label, path, _ in checks]
+        files.append(("survivorship", config.survivorship))
+    return [f"  {label:<22} {path}  ok" for label, path in files]
 
 
 def _where(source: SourceConfig) -> str:

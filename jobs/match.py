@@ -32,7 +32,6 @@ from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 from delta.tables import DeltaTable
 
 from jobs.delta_io import read_table, table_exists
-from config.errors import ConfigError
 from jobs.progress import progress
 from jobs.runs import RunContext
 from jobs.steps import step
@@ -290,20 +289,6 @@ def score_pairs(vectors: DataFrame, model: MatchModel, settings: MatchSettings) 
     return vectors.mapInPandas(scored, schema)
 
 
-def load_model_file(path: Path, settings: MatchSettings) -> SavedModel:
-    """A ``--model`` file; it must carry the term frequencies the settings' comparisons use."""
-    try:
-        saved = saved_model_from_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"--model {path}: {error}") from None
-    lacking = [c for c in tf_columns(settings) if c not in saved.term_frequencies]
-    if lacking:
-        raise ConfigError(
-            f"--model {path}: no term frequencies for {', '.join(lacking)} (saved by an older cdi?); train a new model"
-        )
-    return saved
-
-
 def guard_signature(guarded: list[GuardedBlock], refinements: list[Refinement]) -> str:
     """The keys the pair budget added and the blocks the guard acted on, ignoring sizes: equal signatures, equal pair sets."""
     return json.dumps(
@@ -479,8 +464,9 @@ def run_match(
     context: RunContext,
     settings: MatchSettings,
     run_dir: Path,
-    model_path: Path | None = None,
+    model: SavedModel | None = None,
 ) -> MatchOutcome:
+    """Match all records, or with ``context.incremental`` the changed ones; ``model`` scores instead of training."""
     stored = read_table(spark, context.lake.customers_std)
     key_attributes = sorted(set().union(*(rule.attributes for rule in settings.blocking_rules)) - {"source_system"})
     with step(spark, "match.placeholders", "looking for placeholder values"):
@@ -500,14 +486,14 @@ def run_match(
     sparse = sparse_rules(settings.blocking_rules, present, record_count)
     with step(spark, "match.refine", "counting pairs per blocking rule"):
         settings, refinements = refine_rules(records, settings)
-    state = last_match_state(spark, context) if context.incremental and model_path is None else None
+    state = last_match_state(spark, context) if context.incremental and model is None else None
     incremental = match_changed(spark, context, settings, records, decisions, state, refinements) if state else None
     if incremental is not None:
         saved, guarded, changed = incremental
         training = None
     else:
-        if model_path is not None:
-            given = load_model_file(model_path, settings)
+        if model is not None:
+            given = model
         elif state is not None:
             given = saved_model_from_json(state["model_json"])
         else:

@@ -7,7 +7,6 @@ import textwrap
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable
 
 from pyspark.sql import SparkSession
@@ -74,9 +73,8 @@ def stage_match(spark: SparkSession, context: RunContext) -> None:
     from jobs.validate import local_run_dir
     from matching.blocking import format_refinements
     from matching.placeholders import describe as describe_placeholder
-    from matching.settings import load_settings
 
-    outcome = run_match(spark, context, load_settings(Path(context.config.matching)), local_run_dir(context), context.model_path)
+    outcome = run_match(spark, context, context.settings.matching, local_run_dir(context), context.settings.model)
     progress.clear()
     if outcome.refinements:
         print(textwrap.indent(format_refinements(outcome.refinements), "  "))
@@ -100,15 +98,8 @@ def stage_match(spark: SparkSession, context: RunContext) -> None:
 
 def stage_publish(spark: SparkSession, context: RunContext) -> None:
     from jobs.publish import run_publish
-    from matching.settings import load_settings
-    from matching.survivorship import load_survivorship
 
-    outcome = run_publish(
-        spark,
-        context,
-        load_survivorship(context.config.survivorship),
-        load_settings(Path(context.config.matching)).thresholds,
-    )
+    outcome = run_publish(spark, context, context.settings.survivorship, context.settings.matching.thresholds)
     progress.clear()
     if outcome.already_published:
         print(f"  run {context.run_id} was already published: nothing changed")

@@ -32,7 +32,7 @@ from jobs.delta_io import read_table, table_exists
 from config.lake import Lake
 from jobs.pipeline import STAGES
 from jobs.runs import RunContext
-from matching.settings import Thresholds, load_settings
+from matching.settings import Thresholds
 
 PROBABILITY_BINS = 20
 DATA_DOCS_INDEX = "gx/**/data_docs/local_site/index.html"  # GX puts its project one folder down: gx/gx/...
@@ -218,7 +218,7 @@ def build_summary(spark: SparkSession, context: RunContext, run_dir: Path) -> di
     clusters = cluster_summary(spark, context.lake, context.run_id)
     pairs = None
     if clusters is not None:
-        pairs = pair_summary(spark, context.lake, context.run_id, load_settings(Path(context.config.matching)).thresholds)
+        pairs = pair_summary(spark, context.lake, context.run_id, context.settings.matching.thresholds)
     return {
         "run_id": context.run_id,
         "lake": context.lake.root,

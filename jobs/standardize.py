@@ -11,7 +11,6 @@ The staged rows go to ``silver/customers_staged`` (replaced per run).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -26,7 +25,6 @@ from matching.standardize import (
     SqlExpression,
     StandardizeOptions,
     Vocabulary,
-    load_vocabulary,
     standardize,
 )
 
@@ -76,7 +74,7 @@ class StagedCounts:
 
 
 def run_standardize(spark: SparkSession, context: RunContext) -> list[StagedCounts]:
-    vocabulary = load_vocabulary(Path(context.config.vocabulary_dir))
+    vocabulary = context.settings.vocabulary
     frames = []
     for source in context.config.sources:
         if not table_exists(spark, context.lake.bronze(source.name)):

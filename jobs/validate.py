@@ -27,7 +27,6 @@ from config.errors import ValidationStopped
 from jobs.faults import fault_point
 from jobs.runs import RunContext
 from jobs.standardize import latest_bronze, staged_path
-from quality.suites import load_suite
 from quality.validate import ISSUES_COLUMN, ValidationResult, validate
 from schemas.canonical import CANONICAL_SCHEMA
 from schemas.tables import QUARANTINE_SCHEMA
@@ -94,7 +93,7 @@ def _validate_source(
     if source.suite:
         previous = previous_snapshot_rows(spark, context, source.name)
         raw = validate(
-            snapshot, load_suite(source.suite), source_system=source.name, key_column="source_key",
+            snapshot, context.settings.source_suites[source.name], source_system=source.name, key_column="source_key",
             run_id=context.run_id, docs_dir=docs, previous_row_count=previous,
         )
         pending_keys = staged.select("source_key")
@@ -110,7 +109,7 @@ def _validate_source(
     if empty_full_read(spark, context, source.name) and snapshot_rows:
         failures.append(f"source {source.name!r}: the source returned no rows (it had {snapshot_rows} before)")
     canonical = validate(
-        staged, load_suite(context.config.canonical_suite), source_system=source.name, key_column="record_id",
+        staged, context.settings.canonical_suite, source_system=source.name, key_column="record_id",
         run_id=context.run_id, docs_dir=docs,
     )
     results.append(canonical)

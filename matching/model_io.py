@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Union
 
+from config.errors import ConfigError
+from matching.compare import tf_columns
 from matching.fellegi_sunter import MODEL_TYPE as FS_TYPE
 from matching.fellegi_sunter import FellegiSunterModel, score
+from matching.settings import MatchSettings
 from matching.supervised import SupervisedModel, score_supervised
 
 MatchModel = Union[FellegiSunterModel, SupervisedModel]
@@ -63,3 +67,17 @@ def score_with(model: MatchModel, pairs):
     if isinstance(model, FellegiSunterModel):
         return score(model, pairs)
     return score_supervised(model, pairs)
+
+
+def load_model_file(path: Path, settings: MatchSettings) -> SavedModel:
+    """A ``--model`` file; it must carry the term frequencies the settings' comparisons use."""
+    try:
+        saved = saved_model_from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--model {path}: {error}") from None
+    lacking = [c for c in tf_columns(settings) if c not in saved.term_frequencies]
+    if lacking:
+        raise ConfigError(
+            f"--model {path}: no term frequencies for {', '.join(lacking)} (saved by an older cdi?); train a new model"
+        )
+    return saved

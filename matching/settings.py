@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from config.errors import ConfigError
 from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
 
 DATE_ATTRIBUTES: frozenset[str] = frozenset(
@@ -51,7 +52,7 @@ Identifier = Annotated[str, AfterValidator(_identifier)]
 _SUB_KEY = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)?): ")
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError):
     """Invalid matching settings; the message names the file and the key path."""
 
 

@@ -29,6 +29,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from config.errors import ConfigError
 from matching.normalize import GENDER_NOT_STATED, blank_to_null, clean_text, is_in, is_present, normalize_gender
 from matching.normalize_address import (
     clean_postcode,
@@ -61,7 +62,7 @@ ISSUE_REASONS: dict[str, str] = {
 }
 
 
-class VocabularyError(ValueError):
+class VocabularyError(ConfigError):
     """A conf vocabulary file is missing, malformed or inconsistent."""
 
 

@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from config.pipeline import load_pipeline_config
-from config.lake import Lake
 from jobs.runs import RunContext
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "cdi.yaml"
@@ -15,9 +14,6 @@ CONF = Path(__file__).resolve().parents[1] / "conf" / "cdi.yaml"
 def demo_context(lake: Path, run_id: str) -> RunContext:
     """A run of ``conf/cdi.yaml`` (sources from ``$CDI_DATA_DIR``) into ``lake``, at a fixed start time."""
     config = load_pipeline_config(CONF)
-    return RunContext(
-        config=config.model_copy(update={"lake": str(lake)}),
-        lake=Lake.at(lake),
-        run_id=run_id,
-        started_at=datetime(2026, 3, 1, tzinfo=timezone.utc),
+    return RunContext.create(
+        config.model_copy(update={"lake": str(lake)}), run_id, started_at=datetime(2026, 3, 1, tzinfo=timezone.utc)
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,7 +11,6 @@ from config.pipeline import load_pipeline_config
 from demo.generator import generate
 from jobs.dry_run import dry_run
 from config.errors import ConfigError, SourceError
-from config.lake import Lake
 from jobs.pipeline import STAGES
 from jobs.runs import RunContext
 from matching.fellegi_sunter import ComparisonParameters, FellegiSunterModel
@@ -24,11 +22,8 @@ def context_for(data: Path, lake: str | Path, **changes: str) -> RunContext:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDI_DATA_DIR", str(data))
         config = load_pipeline_config(CONF)
-    return RunContext(
-        config=config.model_copy(update={"lake": str(lake), **changes}),
-        lake=Lake.at(lake),
-        run_id="dry-1",
-        started_at=datetime(2026, 3, 1, tzinfo=timezone.utc),
+    return RunContext.create(
+        config.model_copy(update={"lake": str(lake), **changes}), "dry-1", started_at=datetime(2026, 3, 1, tzinfo=timezone.utc)
     )
 
 
@@ -82,10 +77,9 @@ def test_stages_that_do_not_ingest_do_not_open_the_sources(spark, tmp_path):
     assert "  (not read by these stages)" in plan
 
 
-def test_a_missing_matching_file_is_a_config_error(spark, demo_data, tmp_path):
-    context = context_for(demo_data, tmp_path / "lake", matching=str(tmp_path / "missing.yaml"))
+def test_a_missing_matching_file_is_a_config_error_before_the_run_starts(demo_data, tmp_path):
     with pytest.raises(ConfigError, match="missing.yaml"):
-        dry_run(spark, context, STAGES)
+        context_for(demo_data, tmp_path / "lake", matching=str(tmp_path / "missing.yaml"))
 
 
 def test_a_lake_inside_a_file_is_a_config_error(spark, demo_data, tmp_path):
@@ -94,11 +88,11 @@ def test_a_lake_inside_a_file_is_a_config_error(spark, demo_data, tmp_path):
         dry_run(spark, context_for(demo_data, tmp_path / "file" / "lake"), ("publish",))
 
 
-def test_a_model_without_term_frequencies_fails_the_dry_run_naming_the_file(spark, demo_data, tmp_path):
+def test_a_model_without_term_frequencies_is_a_config_error_naming_the_file(demo_data, tmp_path):
     model = FellegiSunterModel((ComparisonParameters("given_name", 1, m=(0.1, 0.9), u=(0.9, 0.1), tf=True),), 0.01)
     path = tmp_path / "old-model.json"
     path.write_text(model.to_json())
-    context = replace(context_for(demo_data, tmp_path / "lake"), model_path=path)
+    config = context_for(demo_data, tmp_path / "lake").config
 
     with pytest.raises(ConfigError, match=f"--model {path}: no term frequencies for given_name, family_name"):
-        dry_run(spark, context, ("match",))
+        RunContext.create(config, "dry-1", model_path=path)

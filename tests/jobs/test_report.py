@@ -31,11 +31,8 @@ def report(spark, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDI_DATA_DIR", str(data))
         config = load_pipeline_config(CONF)
-    context = RunContext(
-        config=config.model_copy(update={"lake": str(lake)}),
-        lake=Lake.at(lake),
-        run_id="report-1",
-        started_at=datetime(2026, 3, 1, tzinfo=timezone.utc),
+    context = RunContext.create(
+        config.model_copy(update={"lake": str(lake)}), "report-1", started_at=datetime(2026, 3, 1, tzinfo=timezone.utc)
     )
     run_pipeline(spark, context)
     run_dir = Path(context.lake.run_dir(context.run_id))

@@ -12,7 +12,6 @@ from deltalake import DeltaTable
 
 from config.pipeline import PipelineConfig
 from config.errors import ValidationStopped
-from config.lake import Lake
 from jobs.pipeline import run_pipeline
 from jobs.runs import RunContext
 
@@ -53,7 +52,7 @@ def context_for(tmp: Path, source_path: Path, run_id: str, kind: str = "csv") ->
             ],
         }
     )
-    return RunContext(config, Lake.at(config.lake), run_id, datetime(2026, 3, 1, tzinfo=timezone.utc))
+    return RunContext.create(config, run_id, started_at=datetime(2026, 3, 1, tzinfo=timezone.utc))
 
 
 def people(n: int, start: int = 1) -> str:
