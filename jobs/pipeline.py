@@ -12,15 +12,14 @@ from typing import Callable
 from pyspark.sql import SparkSession
 
 from jobs.audit import AuditRow, Stopwatch, record_audit
-from config.errors import ConfigError
+from config.errors import CdiError, ConfigError
 from jobs.faults import fault_point
 from jobs.runs import RunContext
 from jobs.progress import progress
+from jobs.stages import STAGES
 from jobs.steps import step
 
 log = logging.getLogger("cdi.pipeline")
-
-STAGES: tuple[str, ...] = ("ingest", "standardize", "validate", "match", "publish")
 
 
 def parse_stages(text: str) -> tuple[str, ...]:
@@ -138,6 +137,29 @@ def first_started_at(spark: SparkSession, context: RunContext) -> datetime | Non
     return first.replace(tzinfo=timezone.utc, microsecond=0) if first else None
 
 
+def _record_failure(spark: SparkSession, context: RunContext, stage: str, watch: Stopwatch, error: Exception) -> None:
+    """A ``failed`` row in run_audit (the stage, the error's class; the message only for cdi's own errors,
+    which never carry values) and the run's report, as far as they can be written: the original error is
+    what the caller re-raises either way."""
+    from jobs.report import write_report
+    from jobs.validate import local_run_dir
+
+    detail = {"error": type(error).__name__}
+    if isinstance(error, CdiError):
+        detail["message"] = str(error)[:2000]
+    try:
+        record_audit(
+            spark,
+            context.lake,
+            [AuditRow(context.run_id, stage, None, "failed", detail=detail, started_at=watch.started_at,
+                      seconds=watch.seconds)],
+        )
+        report, _ = write_report(spark, context, local_run_dir(context))
+        print(f"[{stage}] failed after {watch.seconds:.1f} s ({type(error).__name__}); report: {report}")
+    except Exception:
+        log.warning("could not record the failure of stage %s", stage, exc_info=True)
+
+
 def run_pipeline(spark: SparkSession, context: RunContext, stages: tuple[str, ...] = STAGES) -> None:
     """Run ``stages`` holding the lake's lock; a finished run writes its report to the run folder."""
     from jobs.lock import lake_lock
@@ -167,8 +189,11 @@ def _run_stages(spark: SparkSession, context: RunContext, stages: tuple[str, ...
         with step(spark, stage):
             try:
                 STAGE_FUNCTIONS[stage](spark, context)
-            finally:
+            except Exception as error:
                 progress.clear()
+                _record_failure(spark, context, stage, watch, error)
+                raise
+            progress.clear()
         fault_point(f"stage:after:{stage}")
         record_audit(
             spark,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -126,6 +127,13 @@ def test_batch_level_failures_stop_before_anything_downstream(spark, first_run, 
         run_pipeline(spark, context, UP_TO_VALIDATE)
 
     assert DeltaTable(context.lake.customers_std).version() == std_version
+    audit = DeltaTable(context.lake.run_audit).to_pandas()
+    failed = audit[(audit["run_id"] == "run-2") & (audit["status"] == "failed")]
+    assert failed["stage"].tolist() == ["validate"]
+    detail = json.loads(failed["detail"].iloc[0])
+    assert detail["error"] == "ValidationStopped" and message in detail["message"]
+    report = Path(context.lake.run_dir("run-2")) / "report.html"
+    assert "failed" in report.read_text(encoding="utf-8")
 
 
 def test_a_column_retyped_upstream_stops_the_run(spark, tmp_path):
