@@ -76,16 +76,8 @@ def _session(args: argparse.Namespace, context):
     return spark
 
 
-def print_ingest(results) -> None:
-    print(f"{'source':<14} {'read':>9} {'landed':>9} {'unchanged':>10} {'rejected':>9}")
-    for r in results:
-        print(f"{r.source:<14} {r.read:>9} {r.landed:>9} {r.unchanged:>10} {r.rejected:>9}")
-        for check, count in sorted(r.reasons.items()):
-            print(f"{'':<14}   rejected {count} × {check}")
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from jobs.ingest import ingest
+    from jobs.ingest import format_ingest, ingest
     from jobs.lock import lake_lock
 
     spark, context = _session_and_context(args)
@@ -95,7 +87,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             tuple(args.source),
         )
     print(f"run {context.run_id}: bronze tables under {context.lake.path('bronze')}")
-    print_ingest(results)
+    print(format_ingest(results))
     return 0
 
 

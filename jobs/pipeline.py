@@ -44,10 +44,9 @@ def parse_stages(text: str) -> tuple[str, ...]:
 
 
 def stage_ingest(spark: SparkSession, context: RunContext) -> None:
-    from jobs.cli import print_ingest
-    from jobs.ingest import ingest
+    from jobs.ingest import format_ingest, ingest
 
-    print_ingest(ingest(spark, context.config, context.lake, context.run_id, context.started_at, context.incremental))
+    print(format_ingest(ingest(spark, context.config, context.lake, context.run_id, context.started_at, context.incremental)))
 
 
 def stage_standardize(spark: SparkSession, context: RunContext) -> None:
