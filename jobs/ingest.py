@@ -17,16 +17,18 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.audit import AuditRow, Stopwatch, record_audit
-from config.pipeline import PipelineConfig, SourceConfig
-from jobs.delta_io import append, read_table, replace_where, sql_string, table_exists
-from config.errors import ValidationStopped
-from jobs.faults import fault_point
+from config.errors import SourceError, ValidationStopped
 from config.lake import Lake
-from jobs.sources import CORRUPT_COLUMN, read_source, safe_column_name
+from config.pipeline import PipelineConfig, SourceConfig
+from jobs.audit import AuditRow, Stopwatch, record_audit
+from jobs.delta_io import append, read_table, replace_where, sql_string, table_exists
+from jobs.faults import fault_point
+from jobs.sources import CORRUPT_COLUMN, read_source, safe_column_name, short_error
 
 log = logging.getLogger("cdi.ingest")
 
@@ -157,10 +159,25 @@ def _has_rows(spark: SparkSession, path: str, predicate: str) -> bool:
     return table_exists(spark, path) and not read_table(spark, path).where(predicate).isEmpty()
 
 
+def _read_source(prepared: DataFrame, source: SourceConfig) -> dict[str | None, int]:
+    """Rows per reject reason: the first action, where the source is read (``prepared`` caches it).
+
+    A failure here is the source's (a CSV header that no longer matches its
+    declared columns, a database that drops the connection mid-read): a
+    SourceError (exit 3) naming the source and the cause in one line; the
+    trace is logged at debug level (``--verbose``), Spark's side is in its log.
+    """
+    try:
+        return {row[CHECK_COLUMN]: row["count"] for row in prepared.groupBy(CHECK_COLUMN).count().collect()}
+    except (Py4JJavaError, PySparkException) as exc:
+        log.debug("reading source %s failed", source.name, exc_info=True)
+        raise SourceError(f"source {source.name!r}: reading failed: {short_error(exc)}") from None
+
+
 def _land(
     spark: SparkSession, lake: Lake, source: SourceConfig, prepared: DataFrame, run_id: str, ingested_at: datetime
 ) -> IngestCounts:
-    reasons = {row[CHECK_COLUMN]: row["count"] for row in prepared.groupBy(CHECK_COLUMN).count().collect()}
+    reasons = _read_source(prepared, source)
     read = sum(reasons.values())
     rejected_count = read - reasons.pop(None, 0)
     rejected = prepared.where(F.col(CHECK_COLUMN).isNotNull())
@@ -191,6 +208,15 @@ def _land(
         rejected=rejected_count,
         reasons={k: v for k, v in reasons.items() if k is not None},
     )
+
+
+def format_ingest(results: list[IngestCounts]) -> str:
+    """The ingest counts as a table, one line per source and per reject reason."""
+    lines = [f"{'source':<14} {'read':>9} {'landed':>9} {'unchanged':>10} {'rejected':>9}"]
+    for r in results:
+        lines.append(f"{r.source:<14} {r.read:>9} {r.landed:>9} {r.unchanged:>10} {r.rejected:>9}")
+        lines += [f"{'':<14}   rejected {count} × {check}" for check, count in sorted(r.reasons.items())]
+    return "\n".join(lines)
 
 
 def ingest(

@@ -158,6 +158,20 @@ def test_declared_latin1_encoding_reads_the_same_file(spark, tmp_path):
     assert [r.name for r in bronze(spark, lake, "support").collect()] == ["Zoë Müller"]
 
 
+def test_a_csv_header_that_drifted_from_its_declared_columns_is_a_one_line_source_error(spark, tmp_path):
+    path = tmp_path / "support.csv"
+    path.write_text("ticket,full_name,visit_count\nT1,Ann Lee,1\n")
+    lake = tmp_path / "lake"
+
+    with pytest.raises(SourceError) as caught:
+        ingest(spark, config_for(lake, csv_source(path)), Lake.at(lake), "r1", T0)
+
+    message = str(caught.value)
+    assert message.startswith("source 'support': reading failed: ")
+    assert "header" in message.lower() and "\n" not in message
+    assert not (lake / "bronze" / "support").exists()
+
+
 def test_a_bom_does_not_rename_the_first_column(spark, tmp_path):
     path = tmp_path / "support.csv"
     path.write_bytes("\ufeffticket,name,visits\nT1,Ann Lee,1\n".encode("utf-8"))
@@ -252,3 +266,25 @@ def test_unreachable_database_is_a_one_line_source_error(spark, tmp_path, monkey
 
     with pytest.raises(SourceError, match="source 'pgcrm': cannot read: .*Connection.*refused"):
         ingest(spark, config_for(tmp_path / "lake", pg_source(Closed)), Lake.at(tmp_path / "lake"), "r1", T0)
+
+
+def test_a_postgresql_error_in_the_middle_of_a_read_is_a_one_line_source_error(spark, tmp_path, postgres, monkeypatch):
+    import psycopg
+
+    with psycopg.connect(postgres.dsn) as conn:
+        conn.execute("DROP VIEW IF EXISTS failing_contacts")
+        conn.execute("DROP TABLE IF EXISTS contacts")
+        conn.execute("CREATE TABLE contacts (id integer primary key, first text, born date)")
+        conn.execute("INSERT INTO contacts SELECT i, 'name' || i, date '1980-01-01' + i FROM generate_series(1, 50) AS i")
+        # The server fails on row 40, after it has sent rows of the same read.
+        conn.execute("CREATE VIEW failing_contacts AS SELECT id, first || (1 / (40 - id))::text AS first, born FROM contacts")
+    monkeypatch.setenv("CDI_TEST_PG_USER", postgres.user)
+    monkeypatch.setenv("CDI_TEST_PG_PASSWORD", postgres.password)
+    lake = tmp_path / "lake"
+    source = pg_source(postgres, table="public.failing_contacts")
+
+    with pytest.raises(SourceError, match="source 'pgcrm': reading failed: .*division by zero") as error:
+        ingest(spark, config_for(lake, source), Lake.at(lake), "r1", T0)
+
+    assert "\n" not in str(error.value)
+    assert not (lake / "bronze" / "pgcrm").exists()
