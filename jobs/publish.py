@@ -29,7 +29,7 @@ from pyspark.sql.types import StructType
 
 from jobs.delta_io import read_table, replace_where, sql_string, table_exists
 from jobs.faults import fault_point
-from jobs.match import steward_pair_decisions
+from jobs.decisions import steward_pair_decisions
 from jobs.runs import RunContext
 from jobs.steps import step
 from matching.golden_ids import assign_golden_ids_spark

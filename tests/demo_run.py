@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from config.pipeline import load_pipeline_config
 from jobs.runs import RunContext
@@ -11,9 +12,13 @@ from jobs.runs import RunContext
 CONF = Path(__file__).resolve().parents[1] / "conf" / "cdi.yaml"
 
 
-def demo_context(lake: Path, run_id: str) -> RunContext:
-    """A run of ``conf/cdi.yaml`` (sources from ``$CDI_DATA_DIR``) into ``lake``, at a fixed start time."""
+def demo_context(lake: Path, run_id: str, **options: Any) -> RunContext:
+    """A run of ``conf/cdi.yaml`` (sources from ``$CDI_DATA_DIR``) into ``lake``, at a fixed start time.
+
+    ``options`` as for ``RunContext.create`` (``incremental``, ``model_path``).
+    """
     config = load_pipeline_config(CONF)
     return RunContext.create(
-        config.model_copy(update={"lake": str(lake)}), run_id, started_at=datetime(2026, 3, 1, tzinfo=timezone.utc)
+        config.model_copy(update={"lake": str(lake)}), run_id, started_at=datetime(2026, 3, 1, tzinfo=timezone.utc),
+        **options,
     )

@@ -8,8 +8,8 @@ incrementally and once in full with run 1's model, on two copies of the lake.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -58,9 +58,9 @@ def lakes(spark, tmp_path_factory):
         change_one_email(data / "support_desk.csv")
         run_pipeline(spark, demo_context(incremental, "run-2"), ("ingest", "standardize", "validate"))
         shutil.copytree(incremental, full)
-        run_pipeline(spark, replace(demo_context(incremental, "run-2"), incremental=True), ("match", "publish"))
+        run_pipeline(spark, demo_context(incremental, "run-2", incremental=True), ("match", "publish"))
         model = Path(Lake.at(incremental).run_dir("run-1")) / "model.json"
-        run_pipeline(spark, replace(demo_context(full, "run-2"), model_path=model), ("match", "publish"))
+        run_pipeline(spark, demo_context(full, "run-2", model_path=model), ("match", "publish"))
     return incremental, full
 
 
@@ -99,7 +99,7 @@ def test_new_records_joined_existing_customers(lakes):
 
 
 def test_the_guard_signature_follows_what_the_pair_budget_and_guard_did_not_pair_counts():
-    from jobs.match import guard_signature
+    from jobs.match_state import guard_signature
     from matching.blocking import GuardedBlock, Refinement
 
     refined = [Refinement("birth_date", ("substring(given_name, 1, 1)",), 900, 400, 500)]
@@ -111,3 +111,34 @@ def test_the_guard_signature_follows_what_the_pair_budget_and_guard_did_not_pair
     assert guard_signature(block, refined) != guard_signature(block, deeper)
     assert guard_signature(block, refined) != guard_signature(block, [])
     assert guard_signature(block, []) != guard_signature([], [])
+
+
+def test_a_failed_full_match_keeps_the_last_model_and_the_next_incremental_scores_with_it(
+    spark, lakes, tmp_path, monkeypatch, caplog
+):
+    import jobs.match_full
+
+    lake = tmp_path / "lake"
+    shutil.copytree(lakes[0], lake)
+    state_path = Lake.at(lake).path("silver", "match_model")
+    before = DeltaTable(state_path).to_pandas()
+
+    def cluster_fails(*args, **kwargs):
+        raise RuntimeError("the driver died while clustering")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(jobs.match_full, "cluster_records", cluster_fails)
+        with pytest.raises(RuntimeError, match="while clustering"):
+            run_pipeline(spark, demo_context(lake, "run-3"), ("match",))
+    after_failure = DeltaTable(state_path).to_pandas()
+    assert after_failure[["run_id", "model_json"]].equals(before[["run_id", "model_json"]])
+
+    with caplog.at_level("WARNING", logger="cdi.match"):
+        run_pipeline(spark, demo_context(lake, "run-4", incremental=True), ("match",))
+
+    assert "scoring all pairs with its model" in caplog.text
+    run_dir = Path(Lake.at(lake).run_dir("run-4"))
+    assert json.loads((run_dir / "matching.json").read_text())["training"] is None
+    assert (run_dir / "model.json").read_text() == before["model_json"].iloc[0]
+    pairs = DeltaTable(Lake.at(lake).path("silver", "pairs")).to_pandas()
+    assert set(pairs["run_id"]) == {"run-4"}

@@ -1,0 +1,67 @@
+"""A full match: every candidate pair scored, a model trained unless one is given, all records clustered."""
+
+from __future__ import annotations
+
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.decisions import PAIR
+from jobs.delta_io import read_table
+from jobs.match_model import (
+    collect_term_frequencies,
+    comparison_vectors,
+    score_pairs,
+    train_model,
+)
+from jobs.match_silver import cluster_records, clusters_with_lineage, write_table
+from jobs.match_state import guard_signature, write_match_state
+from jobs.runs import RunContext
+from jobs.steps import step
+from matching.blocking import (
+    GuardedBlock,
+    Refinement,
+    guarded_candidate_pairs,
+)
+from matching.fellegi_sunter import (
+    TrainingReport,
+)
+from matching.model_io import SavedModel
+from matching.settings import MatchSettings
+
+def match_everything(
+    spark: SparkSession,
+    context: RunContext,
+    settings: MatchSettings,
+    records: DataFrame,
+    decisions: DataFrame,
+    saved: SavedModel | None,
+    refinements: list[Refinement],
+) -> tuple[SavedModel, list[GuardedBlock], TrainingReport | None]:
+    """Score every candidate pair (training a model unless ``saved``) and cluster all records.
+
+    ``settings`` carry the blocking rules as refined for the pair budget (``refinements``).
+    The training report is None when no Fellegi-Sunter model was trained here.
+    """
+    training = None
+    with step(spark, "match.block_compare", "blocking and comparing candidate pairs"):
+        pairs, guarded = guarded_candidate_pairs(records, settings)
+        frequencies = saved.term_frequencies if saved else collect_term_frequencies(records, settings)
+        vectors = comparison_vectors(pairs, records, settings, frequencies).localCheckpoint()
+    if saved is None:
+        with step(spark, "match.train", "training the model"):
+            labelled = comparison_vectors(decisions.select(*PAIR), records, settings, frequencies)
+            labelled = labelled.join(decisions, PAIR).drop("blocking_rule")
+            sizes = [row["count"] for row in records.groupBy("source_system").count().collect()]
+            model, training = train_model(records, vectors, labelled, settings, sizes, frequencies)
+        saved = SavedModel(model, frequencies)
+
+    pairs_path = context.lake.path("silver", "pairs")
+    with step(spark, "match.score", "scoring candidate pairs"):
+        scored = score_pairs(vectors, saved.model, settings).withColumn("run_id", F.lit(context.run_id))
+        write_table(scored, pairs_path)
+    with step(spark, "match.cluster", "clustering"):
+        clusters = cluster_records(records, read_table(spark, pairs_path), decisions, settings)
+        write_table(clusters_with_lineage(clusters, records, context.run_id), context.lake.path("silver", "clusters"))
+    write_match_state(spark, context, saved, guard_signature(guarded, refinements))
+    return saved, guarded, training

@@ -1,0 +1,183 @@
+"""The match model: comparison vectors, u from random pairs, EM or supervised training, scoring."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql.types import DoubleType, StructField, StructType
+
+from jobs.progress import progress
+from jobs.steps import step
+from matching.blocking import (
+    possible_pairs,
+    random_pairs,
+)
+from matching.compare import (
+    attach_for_settings,
+    compare_pairs,
+    comparison_levels,
+    term_frequencies,
+    tf_columns,
+    tf_comparisons,
+)
+from matching.fellegi_sunter import (
+    Household,
+    TrainingReport,
+    estimate_u,
+    random_pair_prior,
+    train_checked,
+    u_sample_sizes,
+    u_settled,
+)
+from matching.model_io import MatchModel, TermFrequencies, score_with
+from matching.settings import MatchSettings
+from matching.supervised import train_supervised
+
+log = logging.getLogger("cdi.match")
+
+# A supervised model needs at least this many labelled pairs of each class.
+MIN_LABELS_PER_CLASS = 10
+
+
+def collect_term_frequencies(records: DataFrame, settings: MatchSettings) -> TermFrequencies:
+    """Every term-frequency column's value shares, collected to freeze them into the model."""
+    frequencies: TermFrequencies = {}
+    for column in tf_columns(settings):
+        shares = term_frequencies(records, column).toPandas()
+        frequencies[column] = {str(v): float(s) for v, s in zip(shares[column], shares[f"tf_{column}"])}
+    return frequencies
+
+
+def comparison_vectors(
+    pairs: DataFrame, records: DataFrame, settings: MatchSettings, frequencies: TermFrequencies
+) -> DataFrame:
+    return compare_pairs(attach_for_settings(pairs, records, settings, frequencies), settings)
+
+
+def _gamma_columns(settings: MatchSettings) -> list[str]:
+    return [f"gamma_{name}" for name in comparison_levels(settings)]
+
+
+def pattern_counts(vectors: DataFrame, settings: MatchSettings) -> pd.DataFrame:
+    """Distinct comparison patterns with their counts: small, whatever the number of pairs."""
+    return vectors.groupBy(*_gamma_columns(settings)).count().toPandas()
+
+
+def household_of(settings: MatchSettings) -> Household | None:
+    household = settings.model.household
+    return None if household is None else Household(household.key, tuple(household.own), tuple(household.shared))
+
+
+def log_training_report(report: TrainingReport) -> None:
+    """Warn about an implausible EM model and what was done about it (comparison names and numbers only)."""
+    if report.problems:
+        log.warning("EM's model was implausible: %s", "; ".join(report.problems))
+        if report.recovered:
+            log.warning("m re-estimated from anchor pairs (exact agreement on identity comparisons) for: %s",
+                        ", ".join(report.recovered))
+        else:
+            log.warning("no anchor pairs to re-estimate m from; the model is kept as EM left it")
+        if report.remaining:
+            log.warning("still implausible after re-estimation: %s", "; ".join(report.remaining))
+    if report.clamped:
+        log.info("agreeing levels that counted against a match now count 0: %s", ", ".join(report.clamped))
+
+
+def random_pair_patterns(
+    records: DataFrame, settings: MatchSettings, frequencies: TermFrequencies, source_sizes: list[int]
+) -> pd.DataFrame:
+    """Comparison patterns of random record pairs, drawn in samples of doubling size until u settles.
+
+    See ``matching.fellegi_sunter.u_sample_sizes`` and ``u_settled``: never
+    more pairs than the data has, and no more samples once a sample twice as
+    big as the last one leaves u where it was.
+    """
+    link_only = settings.link_type == "link_only"
+    levels = comparison_levels(settings)
+    possible = possible_pairs(source_sizes, settings.link_type)
+    sizes = u_sample_sizes(settings.model.u_first_pairs, settings.model.u_random_pairs, possible)
+    patterns: pd.DataFrame | None = None
+    for number, size in enumerate(sizes or [0]):
+        progress.show("match", "estimating u from samples of random pairs", number, len(sizes))
+        sample = random_pairs(records, size, settings.model.seed + 10 * number, link_only, source_sizes)
+        drawn = pattern_counts(comparison_vectors(sample, records, settings, frequencies), settings)
+        merged = drawn if patterns is None else _add_patterns(patterns, drawn, settings)
+        settled = patterns is not None and u_settled(patterns, merged, levels)
+        patterns = merged
+        if settled:
+            break
+    log.info("u from %d random pairs in %d samples", int(patterns["count"].sum()), number + 1)
+    return patterns
+
+
+def _add_patterns(left: pd.DataFrame, right: pd.DataFrame, settings: MatchSettings) -> pd.DataFrame:
+    both = pd.concat([left, right], ignore_index=True)
+    return both.groupby(_gamma_columns(settings), as_index=False, dropna=False)["count"].sum()
+
+
+def train_model(
+    records: DataFrame,
+    vectors: DataFrame,
+    labelled: DataFrame,
+    settings: MatchSettings,
+    source_sizes: list[int],
+    frequencies: TermFrequencies,
+) -> tuple[MatchModel, TrainingReport | None]:
+    """Supervised when asked for or when enough steward labels exist; else Fellegi-Sunter with EM (and its report).
+
+    ``source_sizes`` are the records per source: u and the prior are for the
+    record pairs the link type allows among them.
+    """
+    levels = comparison_levels(settings)
+    labels = labelled.toPandas()
+    enough_labels = (
+        len(labels) > 0 and labels["is_match"].value_counts().reindex([True, False], fill_value=0).min() >= MIN_LABELS_PER_CLASS
+    )
+    if settings.model.kind == "supervised" or enough_labels:
+        log.info("training the supervised model on %d labelled pairs", len(labels))
+        return train_supervised(labels.drop(columns=["is_match"]), labels["is_match"], levels), None
+    possible = possible_pairs(source_sizes, settings.link_type)
+    with step(records.sparkSession, "match.train.u"):
+        u = estimate_u(random_pair_patterns(records, settings, frequencies, source_sizes), levels)
+    with step(records.sparkSession, "match.train.patterns"):
+        patterns = pattern_counts(vectors, settings)
+    model, report = train_checked(
+        patterns,
+        levels,
+        u,
+        settings.model.em_sessions,
+        settings.model.identity,
+        tf_comparisons=tf_comparisons(settings),
+        max_iterations=settings.model.em_max_iterations,
+        tolerance=settings.model.em_tolerance,
+        household=household_of(settings),
+    )
+    log_training_report(report)
+    prior = random_pair_prior(model.lambda_, int(patterns["count"].sum()), possible)
+    log.info(
+        "EM: %d iterations, converged=%s, match share among candidates %.4g, prior for a random pair %.4g",
+        model.iterations, model.converged, model.lambda_, prior,
+    )
+    return replace(model, lambda_=prior), report
+
+
+def score_pairs(vectors: DataFrame, model: MatchModel, settings: MatchSettings) -> DataFrame:
+    names = list(comparison_levels(settings))
+    schema = StructType(
+        [
+            *vectors.schema.fields,
+            *[StructField(f"mw_{n}", DoubleType(), False) for n in names],
+            StructField("match_weight", DoubleType(), False),
+            StructField("match_probability", DoubleType(), False),
+        ]
+    )
+
+    def scored(batches):
+        for batch in batches:
+            weights = score_with(model, batch)
+            yield pd.concat([batch.reset_index(drop=True), weights.reset_index(drop=True)], axis=1)
+
+    return vectors.mapInPandas(scored, schema)
