@@ -229,12 +229,6 @@ class FellegiSunterModel:
             raise ValueError(f"Fellegi-Sunter model JSON lacks key {error}") from None
 
 
-def count_patterns(pairs: pd.DataFrame, comparisons: Mapping[str, int]) -> pd.DataFrame:
-    """Distinct gamma patterns of ``pairs`` with their ``count`` (a Spark groupBy's pandas twin)."""
-    columns = [gamma_column(name) for name in comparisons]
-    return pairs.groupby(columns, sort=False).size().rename(COUNT_COLUMN).reset_index()
-
-
 def _pattern_counts(patterns: pd.DataFrame) -> np.ndarray:
     if COUNT_COLUMN not in patterns.columns:
         raise ValueError(f"patterns lack the {COUNT_COLUMN!r} column")

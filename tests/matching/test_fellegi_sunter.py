@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from matching.fellegi_sunter import (
+    COUNT_COLUMN,
     TF_MAX_ADJUSTMENT,
     ComparisonParameters,
     FellegiSunterModel,
-    count_patterns,
     estimate_u,
     gamma_column,
     random_pair_prior,
@@ -30,6 +30,13 @@ from matching.fellegi_sunter import (
     u_sample_sizes,
     u_settled,
 )
+
+
+def count_patterns(pairs: pd.DataFrame, comparisons: dict[str, int]) -> pd.DataFrame:
+    """Distinct gamma patterns of ``pairs`` with their ``count``: the pandas twin of the pipeline's Spark groupBy."""
+    columns = [gamma_column(name) for name in comparisons]
+    return pairs.groupby(columns, sort=False).size().rename(COUNT_COLUMN).reset_index()
+
 
 COMPARISONS = {"name": 2, "dob": 1, "email": 2}
 TRUE_M = {"name": [0.05, 0.15, 0.80], "dob": [0.08, 0.92], "email": [0.10, 0.05, 0.85]}

@@ -12,7 +12,8 @@ from chispa import assert_df_equality
 from pyspark.errors import PySparkException
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType, TimestampType
 
-from matching.golden_ids import GoldenIdCollision, assign_golden_ids, assign_golden_ids_spark, new_golden_id
+from matching.golden_ids import assign_golden_ids_spark
+from tests.matching.golden_ids_reference import GoldenIdCollision, assign_golden_ids, new_golden_id
 
 RUN = "run-2"
 OLDER, NEWER = datetime(2023, 1, 1), datetime(2024, 1, 1)

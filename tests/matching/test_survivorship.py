@@ -11,16 +11,14 @@ from pyspark.sql.types import IntegerType, MapType, StringType, StructField, Str
 
 from config.errors import ConfigError
 from matching.survivorship import (
-    Candidate,
     Selection,
     SurvivorshipSettings,
-    choose,
     golden_attributes,
-    golden_record,
     load_survivorship,
 )
 from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
 from schemas.golden import GOLDEN_CUSTOMERS_SCHEMA
+from tests.matching.survivorship_reference import Candidate, choose, golden_record
 
 REPO = Path(__file__).resolve().parents[2]
 PRIORITY = ("billing", "sales_crm", "webshop", "support_desk")
