@@ -40,7 +40,7 @@ class AuditRow:
             self.rows_rejected,
             self.rows_unchanged,
             json.dumps(self.detail, sort_keys=True, default=str),
-            self.started_at.replace(tzinfo=None),
+            self.started_at,
             float(self.seconds),
         )
 

@@ -357,7 +357,7 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
     versions = {name: DeltaTable.forPath(spark, lake.gold(name)).history(1).first()["version"]
                 for name in ("golden_customers", "customer_xref")}
     marker = spark.createDataFrame(
-        [(context.run_id, context.started_at.replace(tzinfo=None), versions["golden_customers"], versions["customer_xref"])],
+        [(context.run_id, context.started_at, versions["golden_customers"], versions["customer_xref"])],
         PUBLICATIONS_SCHEMA,
     )
     marker.write.format("delta").mode("append").save(lake.gold("_publications"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +34,7 @@ DEFAULTS: dict[str, str] = {
     "spark.app.name": "cdi",
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-    "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}",
+    "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG} -Duser.timezone=UTC",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "8",
     "spark.databricks.delta.snapshotPartitions": "2",
@@ -140,7 +141,14 @@ def build_session(configured: Mapping[str, str] | None = None, jvm_log: Path | N
     and the system Python lacks the project's packages. With ``jvm_log``, a
     JVM started here writes its console output (Spark's warnings) to that
     file instead of the terminal.
+
+    Every clock is UTC, whatever the machine's time zone: Spark SQL's session
+    time zone, the JVM's default (JDBC drivers and Hadoop use it) and this
+    process's (PySpark turns timestamps it collects into naive local
+    datetimes, and naive datetimes it is given into local time).
     """
+    os.environ["TZ"] = "UTC"
+    time.tzset()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

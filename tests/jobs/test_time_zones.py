@@ -1,0 +1,43 @@
+"""Timestamps are UTC whatever the time zones of the machine, the JVM and Python."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+from deltalake import DeltaTable
+
+from config.lake import Lake
+from demo.generator import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_run_in_non_utc_time_zones_stores_utc_timestamps(tmp_path):
+    generate(tmp_path / "data", customers=15, seed=2)
+    lake = tmp_path / "lake"
+    env = {
+        **os.environ,
+        "TZ": "Pacific/Auckland",  # UTC+12 or +13
+        "JAVA_TOOL_OPTIONS": "-Duser.timezone=America/Los_Angeles",  # UTC-8 or -7
+        "CDI_DATA_DIR": str(tmp_path / "data"),
+        "CDI_LAKE": str(lake),
+    }
+    before = datetime.now(timezone.utc)
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "run", "--config", "conf/cdi.yaml", "--run-id", "tz-1", "--stages", "ingest"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    after = datetime.now(timezone.utc)
+    assert done.returncode == 0, done.stderr
+
+    audit = DeltaTable(Lake.at(lake).run_audit).to_pandas()
+    bronze = DeltaTable(Lake.at(lake).bronze("sales_crm")).to_pandas()
+    for stamps in (audit["started_at"], bronze["ingested_at"]):
+        utc = pd.to_datetime(stamps, utc=True)
+        assert utc.min() >= pd.Timestamp(before - timedelta(seconds=1))
+        assert utc.max() <= pd.Timestamp(after + timedelta(seconds=1))
