@@ -44,6 +44,8 @@ LOGGER = logging.getLogger("cdi.matching.blocking")
 _SUB = "__sub"
 _SUB_VALUE = "__sub_value"
 _BIG = "__big"
+# A 64-bit hash modulo this, divided by it, is uniform in [0, 1): doubles hold every integer below it exactly.
+_UNIFORM_SCALE = 2**53
 
 GuardAction = Literal["sub_blocked", "skipped"]
 
@@ -468,6 +470,15 @@ def possible_pairs(source_sizes: Sequence[int], link_type: str) -> int:
     return total * (total - 1) // 2
 
 
+def _uniform(*columns: Column) -> Column:
+    """A number in [0, 1) fixed by the values of ``columns``.
+
+    Stands in for ``F.rand(seed)``, whose draws depend on the partition a row
+    is in and its place there, i.e. on the file layout.
+    """
+    return F.pmod(F.xxhash64(*columns), F.lit(_UNIFORM_SCALE)) / _UNIFORM_SCALE
+
+
 def random_pairs(
     records: DataFrame, n: int, seed: int, link_only: bool = False, sizes: Sequence[int] | None = None
 ) -> DataFrame:
@@ -479,6 +490,11 @@ def random_pairs(
     only pairs from two different sources are kept (``records`` then needs
     ``source_system``), drawing proportionally more to make up for the rest.
     ``sizes`` (records per source), when known, saves counting them.
+
+    Every draw is a hash of the record id, the round and ``seed``, and of the
+    drawn pairs (about 1.2 ``n``) the ``n`` of smallest hash are kept: the
+    sample depends on the ids, ``seed`` and ``n`` only, not on how the
+    records are partitioned or ordered.
     """
     if sizes is None:
         by_source = ["source_system"] if link_only else []
@@ -494,23 +510,28 @@ def random_pairs(
     buckets = max(1, min(256, math.ceil(wanted / 10_000)))
     source = F.col("source_system") if link_only else F.lit(None).cast("string")
 
-    def shuffled(side: str, side_seed: int) -> DataFrame:
-        ids = records.select(F.col("record_id").alias(f"record_id_{side}"), source.alias(f"source_{side}"))
+    def shuffled(side: str) -> DataFrame:
+        record_id = f"record_id_{side}"
+        ids = records.select(F.col("record_id").alias(record_id), source.alias(f"source_{side}"))
         ids = ids.withColumn("round", F.explode(F.sequence(F.lit(0), F.lit(rounds - 1))))
-        ids = ids.filter(F.rand(side_seed) < fraction)
-        ids = ids.withColumn("bucket", F.floor(F.rand(side_seed + 1) * buckets))
-        order = Window.partitionBy("round", "bucket").orderBy(F.rand(side_seed + 2))
+
+        def draw(purpose: str) -> Column:
+            return _uniform(F.lit(seed), F.lit(side), F.lit(purpose), F.col(record_id), F.col("round"))
+
+        ids = ids.filter(draw("sample") < fraction).withColumn("bucket", F.floor(draw("bucket") * buckets))
+        order = Window.partitionBy("round", "bucket").orderBy(draw("position"), record_id)
         return ids.withColumn("position", F.row_number().over(order))
 
-    zipped = shuffled("l", seed).join(shuffled("r", seed + 3), ["round", "bucket", "position"])
+    zipped = shuffled("l").join(shuffled("r"), ["round", "bucket", "position"])
     if link_only:
         zipped = zipped.filter(F.col("source_l") != F.col("source_r"))
-    return (
+    drawn = (
         zipped.filter(F.col("record_id_l") != F.col("record_id_r"))
         .select(
             F.least("record_id_l", "record_id_r").alias("record_id_l"),
             F.greatest("record_id_l", "record_id_r").alias("record_id_r"),
         )
         .dropDuplicates()
-        .limit(n)
     )
+    first = F.xxhash64(F.lit(seed), "record_id_l", "record_id_r")
+    return drawn.orderBy(first, "record_id_l", "record_id_r").limit(n)

@@ -3,41 +3,70 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from jobs.demo_data import generate
+import jobs.match_full
+from config.lake import Lake
+from demo.generator import generate
 from jobs.evaluate import evaluate, predicted_assignment, read_truth
-from jobs.lake import Lake
-from jobs.pipeline import run_pipeline
-from matching.model_io import model_from_json
+from jobs.pipeline import STAGES, run_pipeline
+from jobs.publish import run_publish
+from jobs.runs import RunContext
+from matching.fellegi_sunter import FellegiSunterModel
+from matching.model_io import SavedModel, saved_model_from_json
 from matching.settings import load_settings
 from tests.demo_run import demo_context
 
 GOLD_TABLES = ("golden_customers", "customer_xref", "match_candidates", "golden_id_history", "_publications")
+SILVER_TABLES = ("customers_std", "quarantine", "pairs", "clusters")
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    data: Path
+    context: RunContext
+    trained: list[SavedModel]  # what the match stage's train_model returned, with the term frequencies it was given
 
 
 @pytest.fixture(scope="module")
-def demo_lake(spark, tmp_path_factory):
+def demo_lake(spark, tmp_path_factory) -> DemoRun:
     data = tmp_path_factory.mktemp("demo")
     lake = tmp_path_factory.mktemp("lake")
     generate(data, customers=150, seed=11)
+    trained: list[SavedModel] = []
+    train_model = jobs.match_full.train_model
+
+    def recording_train_model(records, vectors, labelled, settings, source_sizes, frequencies):
+        model, report = train_model(records, vectors, labelled, settings, source_sizes, frequencies)
+        trained.append(SavedModel(model, frequencies))
+        return model, report
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDI_DATA_DIR", str(data))
+        patch.setattr(jobs.match_full, "train_model", recording_train_model)
         context = demo_context(lake, "run-1")
         run_pipeline(spark, context)
-    return data, context
+    return DemoRun(data, context, trained)
 
 
 def versions(lake: Lake) -> dict[str, int]:
     return {name: DeltaTable(lake.gold(name)).version() for name in GOLD_TABLES}
 
 
+def silver_counts(lake: Lake) -> dict[str, int]:
+    return {name: len(DeltaTable(lake.path("silver", name)).to_pyarrow_dataset().to_table(columns=[]))
+            for name in SILVER_TABLES}
+
+
 def test_every_bronze_record_is_standardized_or_quarantined(spark, demo_lake):
-    _, context = demo_lake
+    context = demo_lake.context
     lake = context.lake
     std = DeltaTable(lake.customers_std).to_pandas(columns=["record_id", "source_system"])
     quarantine = DeltaTable(lake.quarantine).to_pandas()
@@ -55,9 +84,13 @@ def test_every_bronze_record_is_standardized_or_quarantined(spark, demo_lake):
 
 
 def test_validation_results_and_data_docs_are_written_without_pii(demo_lake):
-    _, context = demo_lake
+    context = demo_lake.context
     run_dir = Path(context.lake.run_dir(context.run_id))
-    assert (run_dir / "gx").rglob("index.html")
+    [index] = (run_dir / "gx").rglob("index.html")
+    linked = set(re.findall(r"validations/[^\"'\s]+\.html", index.read_text()))
+    for source in context.config.sources:
+        assert any(link.startswith(f"validations/{source.name}/{context.run_id}/") for link in linked), source.name
+    assert all((index.parent / link).is_file() for link in linked)
     summary = json.loads((run_dir / "validation.json").read_text())
     assert set(summary) == {s.name for s in context.config.sources}
     std = DeltaTable(context.lake.customers_std).to_pandas(columns=["email"]).dropna()
@@ -65,14 +98,32 @@ def test_validation_results_and_data_docs_are_written_without_pii(demo_lake):
     assert not [e for e in std["email"].head(50) if e in docs_text]
 
 
-def test_model_is_saved_with_the_run_and_loads(demo_lake):
-    _, context = demo_lake
-    model = model_from_json((Path(context.lake.run_dir(context.run_id)) / "model.json").read_text())
-    assert model.to_json() == model_from_json(model.to_json()).to_json()
+def assert_same_model(parsed: SavedModel, trained: SavedModel) -> None:
+    assert isinstance(parsed.model, FellegiSunterModel) and isinstance(trained.model, FellegiSunterModel)
+    got, want = parsed.model, trained.model
+    assert (got.lambda_, got.iterations, got.converged, got.household_key) == (
+        want.lambda_, want.iterations, want.converged, want.household_key
+    )
+    assert [(c.name, c.levels, c.tf) for c in got.comparisons] == [(c.name, c.levels, c.tf) for c in want.comparisons]
+    for ours, theirs in zip(got.comparisons, want.comparisons):
+        np.testing.assert_array_equal(ours.m, theirs.m, err_msg=ours.name)
+        np.testing.assert_array_equal(ours.u, theirs.u, err_msg=ours.name)
+        assert (ours.u_household is None) == (theirs.u_household is None), ours.name
+        if ours.u_household is not None:
+            np.testing.assert_array_equal(ours.u_household, theirs.u_household, err_msg=ours.name)
+    assert parsed.term_frequencies == trained.term_frequencies
+
+
+def test_the_trained_model_survives_json_and_is_the_one_saved_with_the_run(demo_lake):
+    [trained] = demo_lake.trained
+    assert trained.term_frequencies, "the demo settings have term-frequency comparisons"
+    assert_same_model(saved_model_from_json(trained.to_json()), trained)
+    run_dir = Path(demo_lake.context.lake.run_dir(demo_lake.context.run_id))
+    assert_same_model(saved_model_from_json((run_dir / "model.json").read_text()), trained)
 
 
 def test_matching_finds_the_duplicates_of_the_demo_data(demo_lake):
-    data, context = demo_lake
+    data, context = demo_lake.data, demo_lake.context
     result = evaluate(predicted_assignment(context.lake.root), read_truth(data / "truth.csv", None))
     assert result.pairwise.records == len(DeltaTable(context.lake.customers_std).to_pandas(columns=["record_id"]))
     assert result.pairwise.recall > 0.9
@@ -80,7 +131,7 @@ def test_matching_finds_the_duplicates_of_the_demo_data(demo_lake):
 
 
 def test_every_xref_points_at_an_existing_golden_record(demo_lake):
-    _, context = demo_lake
+    context = demo_lake.context
     xref = DeltaTable(context.lake.gold("customer_xref")).to_pandas()
     golden = DeltaTable(context.lake.gold("golden_customers")).to_pandas()
     std = DeltaTable(context.lake.customers_std).to_pandas(columns=["record_id"])
@@ -92,7 +143,7 @@ def test_every_xref_points_at_an_existing_golden_record(demo_lake):
 
 
 def test_golden_values_come_from_their_lineage_records(demo_lake):
-    _, context = demo_lake
+    context = demo_lake.context
     golden = DeltaTable(context.lake.gold("golden_customers")).to_pandas()
     std = DeltaTable(context.lake.customers_std).to_pandas().set_index("record_id")
     for row in golden.head(40).itertuples():
@@ -101,7 +152,7 @@ def test_golden_values_come_from_their_lineage_records(demo_lake):
 
 
 def test_review_queue_holds_pairs_between_the_thresholds_with_both_records(demo_lake):
-    _, context = demo_lake
+    context = demo_lake.context
     thresholds = load_settings(Path(context.config.matching)).thresholds
     queue = DeltaTable(context.lake.gold("match_candidates")).to_pandas()
     between = queue[queue["reason"] == "between thresholds"]
@@ -115,7 +166,7 @@ def test_review_queue_holds_pairs_between_the_thresholds_with_both_records(demo_
 
 
 def test_gold_tables_and_change_feed_read_with_delta_rs(demo_lake):
-    _, context = demo_lake
+    context = demo_lake.context
     for name in ("golden_customers", "customer_xref"):
         table = DeltaTable(context.lake.gold(name))
         feed = pa.table(table.load_cdf(starting_version=0)).to_pandas()
@@ -123,12 +174,25 @@ def test_gold_tables_and_change_feed_read_with_delta_rs(demo_lake):
         assert (feed["_change_type"] == "insert").sum() == len(table.to_pandas())
 
 
-def test_replaying_a_published_run_changes_nothing(spark, demo_lake):
-    data, context = demo_lake
-    before = versions(context.lake)
-    bronze_before = DeltaTable(context.lake.bronze("billing")).version()
+def test_replaying_a_published_run_adds_nothing(spark, demo_lake):
+    data, context = demo_lake.data, demo_lake.context
+    lake = context.lake
+    sources = [source.name for source in context.config.sources]
+    bronze_before = {name: DeltaTable(lake.bronze(name)).version() for name in sources}
+    silver_before, gold_before = silver_counts(lake), versions(lake)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDI_DATA_DIR", str(data))
+        # Without publish, run_pipeline does not stop at the published run: every earlier stage runs again.
+        run_pipeline(spark, context, STAGES[:-1])
+        outcome = run_publish(spark, context, context.settings.survivorship, context.settings.matching.thresholds)
         run_pipeline(spark, context)
-    assert versions(context.lake) == before
-    assert DeltaTable(context.lake.bronze("billing")).version() == bronze_before
+    assert outcome.already_published
+    assert {name: DeltaTable(lake.bronze(name)).version() for name in sources} == bronze_before
+    assert silver_counts(lake) == silver_before
+    assert versions(lake) == gold_before
+    audit = DeltaTable(lake.run_audit).to_pandas()
+    ours = audit[audit["run_id"] == context.run_id]
+    finished = ours[ours["source_system"].isna()]["stage"].value_counts()
+    assert {stage: finished.get(stage) for stage in STAGES} == {**dict.fromkeys(STAGES[:-1], 2), "publish": 1}
+    ingested = ours[ours["stage"] == "ingest"].sort_values("started_at")
+    assert list(ingested["rows_out"].tail(len(sources))) == [0] * len(sources), "the replay lands no row"

@@ -189,6 +189,25 @@ def test_random_pairs_for_link_only_cross_sources(spark):
     assert all(left[0] != right[0] for left, right in pairs)
 
 
+@pytest.mark.parametrize("link_only", [False, True])
+def test_random_pairs_depend_on_the_ids_and_seed_not_the_layout(spark, link_only):
+    rows = [(f"r{i:03d}", "ab"[i % 3 == 0]) for i in range(300)]
+    one_file = spark.createDataFrame(rows, "record_id string, source_system string").coalesce(1)
+    seven = spark.createDataFrame(rows[::-1], "record_id string, source_system string").repartition(7)
+    assert (one_file.rdd.getNumPartitions(), seven.rdd.getNumPartitions()) == (1, 7)
+
+    def sample(records, seed: int) -> set[tuple[str, str]]:
+        drawn = [tuple(row) for row in random_pairs(records, 2000, seed, link_only).collect()]
+        assert len(drawn) == len(set(drawn))
+        return set(drawn)
+
+    first = sample(one_file, seed=7)
+
+    assert len(first) == 2000 < possible_pairs([200, 100], "link_only" if link_only else "dedupe_only")
+    assert sample(seven, seed=7) == first
+    assert sample(seven, seed=8) != first
+
+
 @pytest.mark.parametrize(
     ("sizes", "link_type", "expected"),
     [([10], "dedupe_only", 45), ([6, 4], "dedupe_only", 45), ([6, 4], "link_and_dedupe", 45), ([6, 4], "link_only", 24),

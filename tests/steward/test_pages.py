@@ -16,13 +16,21 @@ def queue_ids(html: str) -> list[str]:
     return re.findall(r'<span class="ids">([^<]+)<br>([^<]+)</span>', html)
 
 
+def percent(probability: float) -> str:
+    return f"{probability:.1%}".replace("%", " %")
+
+
 def test_review_shows_the_most_uncertain_pair_with_evidence(client: TestClient, settings: StewardSettings) -> None:
     log_in(client, "victor")
     page = client.get("/review").text
     assert queue_ids(page)[0] == ("billing:100412", "webshop:W-99aa0b1c")
-    candidates = DeltaTable(f"{settings.lake}/gold/match_candidates").to_pandas().set_index("pair_id")
-    probability = candidates.loc["billing:100412|webshop:W-99aa0b1c", "match_probability"]
-    assert "Pair 1 of 5" in page and f"{probability:.1%}".replace("%", " %") in page
+    candidates = DeltaTable(f"{settings.lake}/gold/match_candidates").to_pandas()
+    stored = candidates.assign(uncertainty=candidates["match_weight"].abs()).sort_values(["uncertainty", "pair_id"])
+    shown = re.findall(r'<span class="p">([^<]*)</span>\s*<span class="ids">([^<]+)<br>([^<]+)</span>', page)
+    assert shown == [(percent(p), left, right) for p, left, right in
+                     stored[["match_probability", "record_id_l", "record_id_r"]].itertuples(index=False)]
+    assert re.findall(r'<span class="prob">([^<]*)</span>', page) == [percent(stored["match_probability"].iloc[0])]
+    assert "Pair 1 of 5" in page
     assert 'class="badge disagree"' in page and 'class="badge agree"' in page and 'class="badge missing"' in page
     assert '<rect class="bar prior"' in page and '<rect class="bar total"' in page
     assert "deciding needs the steward role" in page and 'id="decide-form"' not in page
