@@ -369,13 +369,6 @@ def guarded_candidate_pairs(
     return pairs.join(F.broadcast(names), "rule").select("record_id_l", "record_id_r", "blocking_rule"), guarded
 
 
-def candidate_pairs(
-    records: DataFrame, settings: MatchSettings, new_record_ids: DataFrame | None = None
-) -> DataFrame:
-    """``record_id_l, record_id_r, blocking_rule``; see ``guarded_candidate_pairs``."""
-    return guarded_candidate_pairs(records, settings, new_record_ids)[0]
-
-
 def _pair_count(n: Column, sum_of_squares: Column, settings: MatchSettings) -> Column:
     """Pairs in a block of ``n`` records (``sum_of_squares`` of per-source counts, for link_only)."""
     if settings.link_type == "link_only":

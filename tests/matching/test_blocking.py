@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import DataFrame
 
 from matching.blocking import (
     BlockSize,
@@ -14,7 +15,6 @@ from matching.blocking import (
     RuleReport,
     apply_pair_budget,
     blocking_report,
-    candidate_pairs,
     format_blocking_report,
     format_refinements,
     guarded_candidate_pairs,
@@ -28,6 +28,11 @@ from matching.settings import MatchSettings
 RECORDS_SCHEMA = "record_id string, source_system string, given_name string, family_name string, email string"
 PAIRS_SCHEMA = "record_id_l string, record_id_r string, blocking_rule string"
 COMPARISONS = [{"name": "email", "column": "email", "levels": [{"kind": "exact"}]}]
+
+
+def candidate_pairs(records: DataFrame, settings: MatchSettings, new_record_ids: DataFrame | None = None) -> DataFrame:
+    """``record_id_l, record_id_r, blocking_rule``: the pairs of ``guarded_candidate_pairs``."""
+    return guarded_candidate_pairs(records, settings, new_record_ids)[0]
 
 
 def _settings(**overrides) -> MatchSettings:
