@@ -53,10 +53,9 @@ demo: setup
 	 echo "  CDI_SESSION_SECRET=$$secret $(CDI) serve --config conf/cdi.yaml --stewards conf/stewards.yaml"; \
 	 echo "  then open http://127.0.0.1:8765"
 
-## test: the same set-up, then the whole test suite, one test file per worker on two workers
-## (each its own SparkSession: on 2 cores they overlap one JVM's waits with the other's work)
+## test: the same set-up, then the whole test suite
 test: setup system-packages
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q
 
 clean:
 	rm -rf lake runs demo_data .pytest_cache
