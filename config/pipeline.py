@@ -108,6 +108,45 @@ def _mapping_entry(value: Any) -> Any:
 MappingEntry = Annotated[str | MappingExpression, BeforeValidator(_mapping_entry)]
 
 
+class DeleteSettings(_Strict):
+    """How a deletion shows in a source.
+
+    ``snapshot``: every full read is the whole source, so a key missing from it
+    was deleted (only on reads that are not cut by a watermark). ``flag``: rows
+    whose ``column`` equals ``value`` are deleted. ``none``: records are never
+    deleted. ``max_share``: a snapshot read that loses more than this share of
+    the source's keys at once stops the run (exit 4): far more often a broken
+    export than a mass deletion.
+    """
+
+    mode: Literal["none", "snapshot", "flag"] = "none"
+    column: str | None = None
+    value: str | None = None
+    max_share: float = Field(default=0.10, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"mode": data} if isinstance(data, str) else data
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value_as_text(cls, value: Any) -> Any:
+        """Compared with the column's value as text: YAML ``true`` and ``1`` mean ``'true'`` and ``'1'``."""
+        if isinstance(value, bool):
+            return str(value).lower()
+        return str(value) if isinstance(value, (int, float)) else value
+
+    @model_validator(mode="after")
+    def _flag_fields(self) -> "DeleteSettings":
+        if self.mode == "flag":
+            if not self.column or self.value is None:
+                raise ValueError("column / value: a flag deletion needs both, e.g. {mode: flag, column: is_deleted, value: 'true'}")
+        elif self.column is not None or self.value is not None:
+            raise ValueError(f"column / value: only for mode 'flag', not {self.mode!r}")
+        return self
+
+
 class SourceConfig(_Strict):
     name: str
     kind: Literal["jdbc", "csv", "json", "parquet"]
@@ -132,6 +171,7 @@ class SourceConfig(_Strict):
     multiline: bool = False
     # both
     watermark: str | None = None
+    deletes: DeleteSettings = DeleteSettings()
     standardize: StandardizeSettings = StandardizeSettings()
     suite: str | None = None
 

@@ -43,10 +43,17 @@ def golden_decisions_as_pairs(decisions: DataFrame, xref: DataFrame) -> DataFram
     return splits.unionByName(merges)
 
 
+def open_xref_rows(xref: DataFrame) -> DataFrame:
+    """The xref rows of records still current: not deleted at their source, not erased."""
+    if "valid_to" not in xref.columns:
+        return xref
+    return xref.where(F.col("valid_to").isNull())
+
+
 def steward_pair_decisions(spark: SparkSession, context: RunContext) -> DataFrame:
     """The latest match / no_match decision per pair, splits and merges included: ``record_id_l, record_id_r, is_match``."""
     everything = read_table(spark, context.lake.gold("steward_decisions"), STEWARD_DECISIONS_SCHEMA)
-    xref = read_table(spark, context.lake.gold("customer_xref"), CUSTOMER_XREF_SCHEMA)
+    xref = open_xref_rows(read_table(spark, context.lake.gold("customer_xref"), CUSTOMER_XREF_SCHEMA))
     pairs = everything.where(F.col("action").isin("match", "no_match")).select(
         *ordered_pair("record_id_l", "record_id_r"), "action", "decided_at", "decision_id"
     )

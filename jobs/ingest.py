@@ -4,11 +4,26 @@ A bronze table holds the source's original columns plus lineage:
 ``source_system``, ``source_key`` (primary key columns joined by ``|``),
 ``run_id``, ``ingested_at`` and ``record_hash`` (SHA-256 of the row's JSON).
 
-A row lands only when its ``(source_key, record_hash)`` is not already in
-bronze, so re-running a run adds nothing and a changed row lands as a new
-version. Rows that cannot land (malformed, no key, a key used twice, bytes
-that are not UTF-8) go to ``quarantine`` with a reason, so for every source
-and run ``read = landed + unchanged + rejected``.
+A row lands only when it differs from the current (newest) version of its
+source key, so re-running a run adds nothing, a changed row lands as a new
+version, and a record that goes A -> B -> A upstream lands three versions.
+Rows that cannot land (malformed, no key, a key used twice, bytes that are
+not UTF-8) go to ``quarantine`` with a reason; rows of keys on the
+suppression list (erased people, ``jobs/suppressions.py``) are counted and
+dropped; so for every source and run
+``read = landed + unchanged + rejected + suppressed``.
+
+Deletions (``deletes:`` in a source's config) land as tombstones: a bronze
+row with ``cdi_tombstone = true``. With ``flag`` the flagged row itself is
+the tombstone; with ``snapshot`` every key whose current version is live but
+that a full read no longer holds gets a tombstone with only its lineage
+columns. A snapshot read that loses more than ``max_share`` of the live keys
+stops the run before anything is written (exit 4).
+
+With ``--incremental`` a source with a ``watermark`` is read from its stored
+watermark on, inclusive (rows at the boundary come again and the version
+check finds them unchanged), compared in the column's own type so the filter
+is pushed down to a JDBC database; rows with no watermark are always read.
 """
 
 from __future__ import annotations
@@ -16,10 +31,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from config.errors import SourceError, ValidationStopped
@@ -28,13 +44,17 @@ from config.pipeline import PipelineConfig, SourceConfig
 from jobs.audit import AuditRow, Stopwatch, record_audit
 from jobs.delta_io import append, read_table, replace_where, sql_string, table_exists
 from jobs.faults import fault_point
+from jobs.suppressions import lake_salt, mark_suppressed
 from jobs.sources import CORRUPT_COLUMN, read_source, safe_column_name, short_error
 
 log = logging.getLogger("cdi.ingest")
 
-LINEAGE = ("source_system", "source_key", "run_id", "ingested_at", "record_hash")
+LINEAGE = ("source_system", "source_key", "run_id", "ingested_at", "record_hash", "cdi_tombstone")
+TOMBSTONE = "cdi_tombstone"
+TOMBSTONE_HASH = "tombstone"
 REJECT_COLUMN = "_reject_reason"
 CHECK_COLUMN = "_reject_check"
+SUPPRESSED = "suppressed"
 
 
 @dataclass
@@ -45,10 +65,20 @@ class IngestCounts:
     unchanged: int
     rejected: int
     reasons: dict[str, int] = field(default_factory=dict)
+    suppressed: int = 0
+    deleted: int = 0  # tombstones landed: flagged rows, or keys a snapshot read no longer holds
 
     @property
     def reconciles(self) -> bool:
-        return self.read == self.landed + self.unchanged + self.rejected
+        return self.read == self.landed + self.unchanged + self.rejected + self.suppressed
+
+
+def tombstone_flag(source: SourceConfig) -> Column:
+    """Whether a row is a deletion: the configured flag, compared as text; never for other modes."""
+    if source.deletes.mode != "flag":
+        return F.lit(False)
+    flagged = F.col(safe_column_name(source.deletes.column)).cast("string") == F.lit(source.deletes.value)
+    return F.coalesce(flagged, F.lit(False))
 
 
 def with_lineage(df: DataFrame, source: SourceConfig, run_id: str, ingested_at: datetime) -> DataFrame:
@@ -65,17 +95,19 @@ def with_lineage(df: DataFrame, source: SourceConfig, run_id: str, ingested_at: 
         F.lit(run_id).alias("run_id"),
         F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
         F.sha2(row_json, 256).alias("record_hash"),
+        tombstone_flag(source).alias(TOMBSTONE),
         row_json.alias("_row_json"),
     )
 
 
 def with_reject_reasons(df: DataFrame) -> DataFrame:
-    """Flag the rows that cannot land, first reason wins."""
+    """Flag the rows that cannot land, first reason wins; a suppressed key is dropped before any check."""
     per_key = Window.partitionBy("source_key")
     duplicates = F.count(F.lit(1)).over(per_key)
     return df.withColumn("_key_rows", duplicates).withColumn(
         CHECK_COLUMN,
-        F.when(F.col(CORRUPT_COLUMN).isNotNull(), F.lit("malformed_row"))
+        F.when(F.col(SUPPRESSED), F.lit(SUPPRESSED))
+        .when(F.col(CORRUPT_COLUMN).isNotNull(), F.lit("malformed_row"))
         .when(F.col("source_key").isNull(), F.lit("primary_key_not_null"))
         .when(F.instr(F.col("_row_json"), "\ufffd") > 0, F.lit("valid_utf8"))
         .when(F.col("_key_rows") > 1, F.lit("primary_key_unique")),
@@ -126,13 +158,28 @@ def check_schema_drift(spark: SparkSession, lake: Lake, source: SourceConfig, ra
             )
 
 
-def stored_watermark(spark: SparkSession, lake: Lake, source: SourceConfig) -> str | None:
-    """The largest watermark value already landed (as a string), or None."""
+def stored_watermark(spark: SparkSession, lake: Lake, source: SourceConfig) -> Any:
+    """The largest watermark value already landed, in the column's own type, or None."""
     path = lake.bronze(source.name)
-    if not source.watermark or not table_exists(spark, path):
+    column = safe_column_name(source.watermark) if source.watermark else None
+    if column is None or not table_exists(spark, path):
         return None
-    value = read_table(spark, path).agg(F.max(F.col(safe_column_name(source.watermark)).cast("string"))).first()[0]
-    return value
+    bronze = read_table(spark, path)
+    if column not in bronze.columns:
+        return None
+    return bronze.agg(F.max(column)).first()[0]
+
+
+def past_watermark(raw: DataFrame, source: SourceConfig, watermark: Any) -> DataFrame:
+    """Rows at or past ``watermark`` (and rows without one), as a filter a JDBC source pushes down.
+
+    The literal takes the column's type, so the comparison is in that type
+    (numbers as numbers, timestamps as instants) and Spark hands it to the
+    database instead of casting every row.
+    """
+    column = safe_column_name(source.watermark)
+    bound = F.lit(watermark).cast(raw.schema[column].dataType)
+    return raw.where((F.col(column) >= bound) | F.col(column).isNull())
 
 
 def ingest_source(
@@ -144,15 +191,59 @@ def ingest_source(
     ingested_at: datetime,
     incremental: bool,
 ) -> IngestCounts:
-    if incremental:
-        watermark = stored_watermark(spark, lake, source)
-        if watermark is not None:
-            raw = raw.where(F.col(safe_column_name(source.watermark)).cast("string") > F.lit(watermark))
-    prepared = with_reject_reasons(with_lineage(raw, source, run_id, ingested_at)).persist()
+    watermark = stored_watermark(spark, lake, source) if incremental else None
+    if watermark is not None:
+        raw = past_watermark(raw, source, watermark)
+    lineaged = with_lineage(raw, source, run_id, ingested_at)
+    salt = lake_salt(spark, lake)
+    marked = mark_suppressed(spark, lake, lineaged, salt) if salt else lineaged.withColumn(SUPPRESSED, F.lit(False))
+    prepared = with_reject_reasons(marked.withColumnRenamed("_suppressed", SUPPRESSED)).persist()
     try:
-        return _land(spark, lake, source, prepared, run_id, ingested_at)
+        return _land(spark, lake, source, prepared, run_id, ingested_at, full_read=watermark is None)
     finally:
         prepared.unpersist()
+
+
+def current_versions(spark: SparkSession, path: str) -> DataFrame:
+    """The newest bronze row of every source key (``source_key``, ``record_hash``, ``cdi_tombstone``)."""
+    bronze = read_table(spark, path)
+    if TOMBSTONE not in bronze.columns:
+        bronze = bronze.withColumn(TOMBSTONE, F.lit(False))
+    newest_first = Window.partitionBy("source_key").orderBy(F.col("ingested_at").desc(), F.col("run_id").desc())
+    return (
+        bronze.select("source_key", "record_hash", TOMBSTONE, "ingested_at", "run_id")
+        .withColumn("_rank", F.row_number().over(newest_first))
+        .where("_rank = 1")
+        .select("source_key", "record_hash", F.coalesce(F.col(TOMBSTONE), F.lit(False)).alias(TOMBSTONE))
+    )
+
+
+def snapshot_tombstones(
+    current: DataFrame, prepared: DataFrame, good: DataFrame, source: SourceConfig, run_id: str, ingested_at: datetime
+) -> DataFrame:
+    """A tombstone (lineage only) for every live key a full read no longer holds."""
+    seen = prepared.where(F.col("source_key").isNotNull()).select("source_key")
+    gone = current.where(~F.col(TOMBSTONE)).select("source_key").join(seen, "source_key", "left_anti")
+    return gone.select(
+        *[F.lit(None).cast(f.dataType).alias(f.name) for f in good.schema.fields if f.name not in LINEAGE],
+        F.lit(source.name).alias("source_system"),
+        F.col("source_key"),
+        F.lit(run_id).alias("run_id"),
+        F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
+        F.lit(TOMBSTONE_HASH).alias("record_hash"),
+        F.lit(True).alias(TOMBSTONE),
+    )
+
+
+def check_deletion_share(source: SourceConfig, deleted: int, live: int) -> None:
+    """Stop (exit 4) when a snapshot read loses more than ``max_share`` of the live keys at once."""
+    if live and deleted / live > source.deletes.max_share:
+        raise ValidationStopped(
+            f"source {source.name!r}: the read no longer holds {deleted} of {live} records "
+            f"({deleted / live:.0%}, more than deletes.max_share {source.deletes.max_share:.0%}); "
+            "nothing was written. A broken or partial export is the usual cause; if the records really "
+            "were deleted, raise deletes.max_share for this run"
+        )
 
 
 def _has_rows(spark: SparkSession, path: str, predicate: str) -> bool:
@@ -175,46 +266,66 @@ def _read_source(prepared: DataFrame, source: SourceConfig) -> dict[str | None, 
 
 
 def _land(
-    spark: SparkSession, lake: Lake, source: SourceConfig, prepared: DataFrame, run_id: str, ingested_at: datetime
+    spark: SparkSession,
+    lake: Lake,
+    source: SourceConfig,
+    prepared: DataFrame,
+    run_id: str,
+    ingested_at: datetime,
+    full_read: bool,
 ) -> IngestCounts:
     reasons = _read_source(prepared, source)
     read = sum(reasons.values())
-    rejected_count = read - reasons.pop(None, 0)
-    rejected = prepared.where(F.col(CHECK_COLUMN).isNotNull())
+    suppressed = reasons.pop(SUPPRESSED, 0)
+    rejected_count = read - suppressed - reasons.pop(None, 0)
+    path = lake.bronze(source.name)
+    exists = table_exists(spark, path)
+    good = prepared.where(F.col(CHECK_COLUMN).isNull()).drop(
+        CORRUPT_COLUMN, "_row_json", "_key_rows", CHECK_COLUMN, REJECT_COLUMN, SUPPRESSED
+    )
+    current = current_versions(spark, path).localCheckpoint() if exists else None
+    new_rows = good.join(current.select("source_key", "record_hash"), ["source_key", "record_hash"], "left_anti") if exists else good
+    tombstones_landed = 0
+    if exists and full_read and source.deletes.mode == "snapshot":
+        tombstones = snapshot_tombstones(current, prepared, good, source, run_id, ingested_at).localCheckpoint()
+        tombstones_landed = tombstones.count()
+        check_deletion_share(source, tombstones_landed, current.where(~F.col(TOMBSTONE)).count())
+        new_rows = new_rows.unionByName(tombstones)
+
+    rejected = prepared.where(F.col(CHECK_COLUMN).isNotNull() & (F.col(CHECK_COLUMN) != SUPPRESSED))
     scope = f"run_id = {sql_string(run_id)} AND stage = 'ingest' AND source_system = {sql_string(source.name)}"
     if rejected_count or _has_rows(spark, lake.quarantine, scope):
         replace_where(quarantine_rows(rejected, run_id, ingested_at), lake.quarantine, scope)
 
-    good = prepared.where(F.col(CHECK_COLUMN).isNull()).drop(CORRUPT_COLUMN, "_row_json", "_key_rows", CHECK_COLUMN, REJECT_COLUMN)
-    path = lake.bronze(source.name)
-    if table_exists(spark, path):
-        landed_before = read_table(spark, path).select("source_key", "record_hash")
-        new_rows = good.join(landed_before, ["source_key", "record_hash"], "left_anti").persist()
-    else:
-        new_rows = good.persist()
+    new_rows = new_rows.persist()
     try:
         landed = new_rows.count()
-        if landed or not table_exists(spark, path):
+        flagged = new_rows.where(F.col(TOMBSTONE)).count() - tombstones_landed if source.deletes.mode == "flag" else 0
+        if landed or not exists:
             fault_point(f"ingest:during:{source.name}")
             append(new_rows, path)
     finally:
         new_rows.unpersist()
-    good_count = read - rejected_count
+    good_count = read - rejected_count - suppressed
     return IngestCounts(
         source=source.name,
         read=read,
-        landed=landed,
-        unchanged=good_count - landed,
+        landed=landed - tombstones_landed,
+        unchanged=good_count - (landed - tombstones_landed),
         rejected=rejected_count,
         reasons={k: v for k, v in reasons.items() if k is not None},
+        suppressed=suppressed,
+        deleted=tombstones_landed + flagged,
     )
 
 
 def format_ingest(results: list[IngestCounts]) -> str:
     """The ingest counts as a table, one line per source and per reject reason."""
-    lines = [f"{'source':<14} {'read':>9} {'landed':>9} {'unchanged':>10} {'rejected':>9}"]
+    lines = [f"{'source':<14} {'read':>9} {'landed':>9} {'unchanged':>10} {'rejected':>9} {'suppressed':>10} {'deleted':>8}"]
     for r in results:
-        lines.append(f"{r.source:<14} {r.read:>9} {r.landed:>9} {r.unchanged:>10} {r.rejected:>9}")
+        lines.append(
+            f"{r.source:<14} {r.read:>9} {r.landed:>9} {r.unchanged:>10} {r.rejected:>9} {r.suppressed:>10} {r.deleted:>8}"
+        )
         lines += [f"{'':<14}   rejected {count} × {check}" for check, count in sorted(r.reasons.items())]
     return "\n".join(lines)
 
@@ -249,14 +360,20 @@ def ingest(
                 rows_out=counts.landed,
                 rows_rejected=counts.rejected,
                 rows_unchanged=counts.unchanged,
-                detail={"rejected_by_check": counts.reasons, "incremental": incremental},
+                detail={
+                    "rejected_by_check": counts.reasons,
+                    "incremental": incremental,
+                    "suppressed": counts.suppressed,
+                    "deleted": counts.deleted,
+                },
                 started_at=watch.started_at,
                 seconds=watch.seconds,
             )
         )
         log.info(
-            "ingested %s: read %d, landed %d, unchanged %d, rejected %d",
-            source.name, counts.read, counts.landed, counts.unchanged, counts.rejected,
+            "ingested %s: read %d, landed %d, unchanged %d, rejected %d, suppressed %d, deleted %d",
+            source.name, counts.read, counts.landed, counts.unchanged, counts.rejected, counts.suppressed,
+            counts.deleted,
         )
         results.append(counts)
     record_audit(spark, lake, audit_rows)

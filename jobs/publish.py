@@ -29,7 +29,7 @@ from pyspark.sql.types import StructType
 
 from jobs.delta_io import read_table, replace_where, sql_string, table_exists
 from jobs.faults import fault_point
-from jobs.decisions import steward_pair_decisions
+from jobs.decisions import open_xref_rows, steward_pair_decisions
 from jobs.runs import RunContext
 from jobs.steps import step
 from matching.golden_ids import assign_golden_ids_spark
@@ -74,11 +74,18 @@ class PublishOutcome:
 
 
 def ensure_tables(spark: SparkSession, context: RunContext) -> None:
+    """Create the gold tables, and add the columns a table written by an older cdi lacks."""
     for name, (schema, properties) in TABLES.items():
-        builder = DeltaTable.createIfNotExists(spark).location(context.lake.gold(name)).addColumns(schema)
+        path = context.lake.gold(name)
+        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
         for key, value in properties.items():
             builder = builder.property(key, value)
         builder.execute()
+        present = set(read_table(spark, path).columns)
+        missing = [f for f in schema.fields if f.name not in present]
+        if missing:
+            columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+            spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
 
 
 def is_published(spark: SparkSession, context: RunContext) -> bool:
@@ -106,6 +113,24 @@ def previous_state(spark: SparkSession, context: RunContext) -> tuple[DataFrame,
     return at("golden_customers", marker["golden_customers_version"]), at("customer_xref", marker["customer_xref_version"])
 
 
+def closed_rows(previous_xref: DataFrame, records: DataFrame, context: RunContext) -> DataFrame:
+    """The xref rows of records that left ``customers_std`` (deleted at their source): closed, not removed."""
+    return (
+        open_xref_rows(previous_xref)
+        .join(records.select("record_id"), "record_id", "left_anti")
+        .select(
+            "source_system",
+            "source_key",
+            "record_id",
+            "golden_id",
+            F.lit(None).cast("double").alias("match_probability"),
+            F.lit("deleted").alias("linked_by"),
+            F.lit(context.run_id).alias("run_id"),
+            F.lit(context.started_at).cast("timestamp").alias("valid_to"),
+        )
+    )
+
+
 def content_hash(columns: list[str]) -> Column:
     return F.sha2(F.to_json(F.struct(*[F.col(c) for c in columns])), 256)
 
@@ -127,7 +152,7 @@ def golden_rows(
     retired_rows = (
         previous_golden.join(retired, "golden_id")
         .drop("status", "survivor_id")
-        .withColumn("status", F.lit("retired"))
+        .withColumn("status", F.when(F.col("related_id").isNull(), F.lit("deleted")).otherwise(F.lit("retired")))
         .withColumnRenamed("related_id", "survivor_id")
         .drop("first_seen", "last_updated", "content_hash", "run_id")
     )
@@ -178,6 +203,7 @@ def xref_rows(records: DataFrame, clusters: DataFrame, assigned: DataFrame, pair
             F.when(F.col("steward"), F.lit(None).cast("double")).otherwise(F.col("match_probability")).alias("match_probability"),
             F.when(F.col("steward"), "steward").when(F.col("match_probability").isNotNull(), "model").otherwise("singleton").alias("linked_by"),
             F.lit(context.run_id).alias("run_id"),
+            F.lit(None).cast("timestamp").alias("valid_to"),
         )
     )
 
@@ -314,7 +340,8 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
     ensure_tables(spark, context)
     if is_published(spark, context):
         return PublishOutcome(already_published=True)
-    previous_golden, previous_xref = previous_state(spark, context)
+    previous_golden, published_xref = previous_state(spark, context)
+    previous_xref = open_xref_rows(published_xref)
     records = read_table(spark, lake.customers_std)
     clusters = read_table(spark, lake.path("silver", "clusters"))
     pairs = read_table(spark, lake.path("silver", "pairs"))
@@ -327,7 +354,7 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
         )
         assigned = assigned.localCheckpoint()
         history = history.localCheckpoint()
-    retired = history.where(F.col("event") == "retire").select("golden_id", "related_id")
+    retired = history.where(F.col("event").isin("retire", "delete")).select("golden_id", "related_id")
     members = records.join(clusters.select("record_id", "cluster_id"), "record_id")
     attributes = golden_attributes(members, survivorship)
 
@@ -336,10 +363,13 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
         golden_counts = merge_checked(spark, lake.gold("golden_customers"), golden, "golden_id", ["content_hash"])
     fault_point("publish:after:golden_customers")
 
-    xref = xref_rows(records, clusters, assigned, pairs, must_links, thresholds, context)
+    xref = xref_rows(records, clusters, assigned, pairs, must_links, thresholds, context).unionByName(
+        closed_rows(previous_xref, records, context)
+    )
     with step(spark, "publish.customer_xref", "writing the cross-reference"):
+        # A probability that moved alone is not a change a reader cares about: the row is left as it was.
         xref_counts = merge_checked(
-            spark, lake.gold("customer_xref"), xref, "record_id", ["golden_id", "match_probability", "linked_by"]
+            spark, lake.gold("customer_xref"), xref, "record_id", ["golden_id", "linked_by", "valid_to"]
         )
     fault_point("publish:after:customer_xref")
 

@@ -199,6 +199,11 @@ def check_columns(df: DataFrame, source: SourceConfig) -> None:
             )
     if source.watermark and not _column_exists(df, safe_column_name(source.watermark)):
         raise SourceError(f"source {source.name!r}: watermark column {source.watermark!r} is not in the source")
+    if source.deletes.column and not _column_exists(df, safe_column_name(source.deletes.column)):
+        raise SourceError(
+            f"source {source.name!r}: deletes.column {source.deletes.column!r} is not in the source; "
+            f"it has: {', '.join(available)}"
+        )
 
 
 @contextmanager

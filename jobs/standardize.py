@@ -1,7 +1,9 @@
 """The ``standardize`` stage: pending bronze rows → canonical rows, staged for validation.
 
-Pending rows are the latest version of each source record (by ingest time)
-whose ``record_hash`` is not what an earlier run put in ``customers_std``. So
+Pending rows are the latest version of each live source record (by ingest
+time; a record whose latest version is a tombstone is deleted, and validate
+takes it out of ``customers_std``) whose ``record_hash`` is not what an
+earlier run put in ``customers_std``. So
 a run that stopped before validation leaves its rows pending for the next
 run, a re-run of a killed run stages exactly what the first attempt staged,
 and a record quarantined last time is tried again until it is fixed.
@@ -17,6 +19,7 @@ from pyspark.sql import functions as F
 
 from config.pipeline import MappingExpression, SourceConfig
 from jobs.delta_io import read_table, replace_where, sql_string, table_exists
+from jobs.ingest import TOMBSTONE
 from config.errors import ConfigError
 from jobs.runs import RunContext
 from jobs.sources import safe_path
@@ -35,11 +38,40 @@ def staged_path(context: RunContext) -> str:
     return context.lake.path(*STAGED)
 
 
-def latest_bronze(spark: SparkSession, context: RunContext, source: SourceConfig) -> DataFrame:
-    """The current version of every record of a source."""
+def current_bronze(spark: SparkSession, context: RunContext, source: SourceConfig) -> DataFrame:
+    """The current version of every record of a source, tombstones (``cdi_tombstone``) included."""
     bronze = read_table(spark, context.lake.bronze(source.name))
+    if TOMBSTONE not in bronze.columns:
+        bronze = bronze.withColumn(TOMBSTONE, F.lit(False))
     newest_first = Window.partitionBy("source_key").orderBy(F.col("ingested_at").desc(), F.col("run_id").desc())
-    return bronze.withColumn("_rank", F.row_number().over(newest_first)).where("_rank = 1").drop("_rank")
+    return (
+        bronze.withColumn("_rank", F.row_number().over(newest_first))
+        .where("_rank = 1")
+        .drop("_rank")
+        .withColumn(TOMBSTONE, F.coalesce(F.col(TOMBSTONE), F.lit(False)))
+    )
+
+
+def latest_bronze(spark: SparkSession, context: RunContext, source: SourceConfig) -> DataFrame:
+    """The current version of every live record of a source (deleted ones left out)."""
+    return current_bronze(spark, context, source).where(~F.col(TOMBSTONE))
+
+
+def deleted_record_ids(spark: SparkSession, context: RunContext) -> DataFrame | None:
+    """``record_id`` of every record whose current bronze version is a tombstone, over all sources."""
+    frames = [
+        current_bronze(spark, context, source)
+        .where(F.col(TOMBSTONE))
+        .select(F.concat(F.lit(f"{source.name}:"), F.col("source_key").cast("string")).alias("record_id"))
+        for source in context.config.sources
+        if table_exists(spark, context.lake.bronze(source.name))
+    ]
+    if not frames:
+        return None
+    deleted = frames[0]
+    for frame in frames[1:]:
+        deleted = deleted.unionByName(frame)
+    return deleted
 
 
 def pending_bronze(spark: SparkSession, context: RunContext, source: SourceConfig) -> DataFrame:

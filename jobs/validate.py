@@ -5,7 +5,8 @@ the current bronze snapshot (so row-count checks compare like with like
 between runs) and the canonical suite on the rows staged by this run.
 A batch-level failure anywhere stops the run before anything is written.
 Otherwise failing rows go to ``quarantine`` (stage ``validate``) and passing
-rows are merged into ``customers_std``; for every source
+rows are merged into ``customers_std``, and records deleted at their source
+(a tombstone is their current bronze version) leave it; for every source
 ``staged = merged + quarantined`` is checked and recorded in ``run_audit``.
 """
 
@@ -26,7 +27,7 @@ from jobs.delta_io import read_table, replace_where, sql_string, table_exists
 from config.errors import ValidationStopped
 from jobs.faults import fault_point
 from jobs.runs import RunContext
-from jobs.standardize import latest_bronze, staged_path
+from jobs.standardize import deleted_record_ids, latest_bronze, staged_path
 from quality.validate import ISSUES_COLUMN, ValidationResult, validate
 from schemas.canonical import CANONICAL_SCHEMA
 from schemas.tables import QUARANTINE_SCHEMA
@@ -132,6 +133,23 @@ def _quarantine(results: list[ValidationResult], staged: DataFrame) -> DataFrame
     return merged.join(staged.select("source_key"), "source_key", "left_semi").select(*QUARANTINE_SCHEMA.fieldNames())
 
 
+def remove_deleted(spark: SparkSession, path: str, deleted: DataFrame | None) -> None:
+    """Take records deleted at their source out of ``customers_std`` (a MERGE on record id, so a re-run finds
+    nothing left to do and no key is written into the commit's predicate)."""
+    if deleted is None or not table_exists(spark, path):
+        return
+    doomed = deleted.join(read_table(spark, path).select("record_id"), "record_id", "left_semi")
+    if doomed.isEmpty():
+        return
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(doomed.alias("s"), "t.record_id = s.record_id")
+        .whenMatchedDelete()
+        .execute()
+    )
+
+
 def merge_into_customers_std(spark: SparkSession, path: str, passed: DataFrame) -> None:
     """Upsert by record id; a record whose hash is unchanged is left alone.
 
@@ -209,6 +227,7 @@ def _run_validate(spark: SparkSession, context: RunContext, cached: list[DataFra
     for frame in passed_frames[1:]:
         passed_all = passed_all.unionByName(frame)
     merge_into_customers_std(spark, context.lake.customers_std, passed_all)
+    remove_deleted(spark, context.lake.customers_std, deleted_record_ids(spark, context))
     reconcile(spark, context, counts)
     record_audit(spark, context.lake, audit_rows)
     return counts

@@ -17,8 +17,9 @@ One round, proposer and acceptor:
 3. clusters holding no previously assigned record get new ids, ``event='create'``;
 4. a previous golden id no cluster keeps is retired, ``event='retire'`` with
    ``related_id`` = the id of the cluster holding most of its records (same
-   tie-break as 2.), or null when all its records are gone (deleted at the
-   source: nobody absorbed it, so there is no survivor to point to);
+   tie-break as 2.); when all its records are gone (deleted at the source:
+   nobody absorbed it, so there is no survivor to point to) it is deleted,
+   ``event='delete'`` with ``related_id`` null;
 5. every id that absorbs a retired one logs ``event='merge'`` (``related_id``
    null; the ``retire`` rows point to it).
 
@@ -121,7 +122,8 @@ def assign_golden_ids_spark(
         _event(F.col("_first") & ~F.col("_has_previous"), "create", assigned_id, none, "size"),
         _event(F.col("_first") & F.col("origin_id").isNotNull(), "split", assigned_id, F.col("origin_id"), "size"),
         _event(F.col("_first") & F.col("_absorbs"), "merge", assigned_id, none, "size"),
-        _event(F.col("_retired"), "retire", golden, F.when(in_cluster, assigned_id), "golden_size"),
+        _event(F.col("_retired") & in_cluster, "retire", golden, assigned_id, "golden_size"),
+        _event(F.col("_retired") & ~in_cluster, "delete", golden, none, "golden_size"),
     )
     history = (
         decided.select(F.explode(F.filter(events, lambda e: e.isNotNull())).alias("e"))

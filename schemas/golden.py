@@ -3,10 +3,14 @@
 ``pairs`` (silver): every scored candidate pair of the last match run.
 ``clusters`` (silver): record → cluster of the last match run.
 ``golden_customers``: one row per golden id ever issued; ``status`` is
-``active`` or ``retired`` (then ``survivor_id`` points to the golden record
-that absorbed it). ``lineage`` maps each attribute to the record id
+``active``, ``retired`` (then ``survivor_id`` points to the golden record
+that absorbed it), ``deleted`` (every source record of it was deleted at its
+source; the last values stay) or ``erased`` (``cdi erase``: every personal
+value nulled). ``lineage`` maps each attribute to the record id
 (``<source_system>:<source_key>``) its value came from.
-``customer_xref``: every current source record → its golden id.
+``customer_xref``: every source record → its golden id; a record deleted at
+its source keeps its row, closed (``valid_to`` set, ``linked_by='deleted'``);
+an erased one keeps only a hash of its key (``linked_by='erased'``).
 ``match_candidates``: pairs awaiting a steward, both records side by side.
 ``golden_id_history``: every create, merge, split and retire, by run.
 ``steward_decisions``: append-only log written by the review app.
@@ -40,7 +44,7 @@ RECORD_STRUCT = StructType(
 GOLDEN_CUSTOMERS_SCHEMA = StructType(
     [
         StructField("golden_id", StringType(), False),
-        StructField("status", StringType(), False),  # active | retired
+        StructField("status", StringType(), False),  # active | retired | deleted | erased
         StructField("survivor_id", StringType(), True),  # set when retired
         *_attribute_fields(),
         StructField("lineage", MapType(StringType(), StringType()), True),  # attribute -> record_id
@@ -70,8 +74,10 @@ CUSTOMER_XREF_SCHEMA = StructType(
         StructField("record_id", StringType(), False),
         StructField("golden_id", StringType(), False),
         StructField("match_probability", DoubleType(), True),  # best link into its cluster; null for a singleton
-        StructField("linked_by", StringType(), False),  # model | steward | singleton
+        StructField("linked_by", StringType(), False),  # model | steward | singleton | deleted | erased
         StructField("run_id", StringType(), False),
+        # when the record left its golden record (deleted at the source, or erased); null while it is current
+        StructField("valid_to", TimestampType(), True),
     ]
 )
 
@@ -95,7 +101,7 @@ MATCH_CANDIDATES_SCHEMA = StructType(
 GOLDEN_ID_HISTORY_SCHEMA = StructType(
     [
         StructField("run_id", StringType(), False),
-        StructField("event", StringType(), False),  # create | merge | split | retire
+        StructField("event", StringType(), False),  # create | merge | split | retire | delete | erase
         StructField("golden_id", StringType(), False),
         StructField("related_id", StringType(), True),  # survivor of a merge/retire, origin of a split
         StructField("records", IntegerType(), True),

@@ -92,11 +92,13 @@ def assign_golden_ids(clusters: pd.DataFrame, previous: pd.DataFrame, issued: pd
         .merge(assigned[["cluster_id", "golden_id"]], on="cluster_id", how="left", suffixes=("", "_survivor"))
     )
     survivors = assigned[assigned["golden_id"].isin(retired["golden_id_survivor"].dropna())]
+    absorbed, deleted = retired[retired["golden_id_survivor"].notna()], retired[retired["golden_id_survivor"].isna()]
     history = pd.concat(
         [
             _events("create", created["golden_id"], None, created["size"]),
             _events("split", split["golden_id"], split["golden_id_origin"], split["size"]),
-            _events("retire", retired["golden_id"], retired["golden_id_survivor"], retired["golden_size"]),
+            _events("retire", absorbed["golden_id"], absorbed["golden_id_survivor"], absorbed["golden_size"]),
+            _events("delete", deleted["golden_id"], None, deleted["golden_size"]),
             _events("merge", survivors["golden_id"], None, survivors["size"]),
         ],
         ignore_index=True,
