@@ -2,35 +2,52 @@
 
 Every route reads; none writes. Dates and timestamps are ISO 8601 text.
 Every row goes out through ``_out``: ``national_id`` masked (``•••••6789``).
+A golden record deleted at its sources answers as usual, with ``status: deleted``;
+an erased one (``cdi erase``) answers 410 Gone with its id and when, nothing more.
 The schema is at ``/api/v1/openapi.json`` (authenticated, like everything else).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from schemas.privacy import mask_record
 from steward.auth import api_user
-from steward.store import Store, json_row
+from steward.store import Store, is_closed, json_row, to_json_value
 
 router = APIRouter(prefix="/api/v1", tags=["read API"], dependencies=[Depends(api_user)])
 
 
 class GoldenAnswer(BaseModel):
     requested_id: str
-    golden_id: str = Field(description="the active golden id the requested one leads to")
+    golden_id: str = Field(description="the active (or deleted) golden id the requested one leads to")
+    status: str = Field(description="golden.status of the answering record: active, or deleted (every source "
+                        "record of it was deleted at its source; its last values stay)")
+    deleted_at: str | None = Field(description="when it was deleted at the source (status deleted), else null")
     redirected: bool = Field(description="true when the requested id is retired and a survivor answered")
     survivor_chain: list[str] = Field(description="ids followed, the requested one first")
     golden: dict[str, Any]
-    records: list[dict[str, Any]] = Field(description="customer_xref rows of the golden record")
+    records: list[dict[str, Any]] = Field(
+        description="customer_xref rows of the golden record, current ones first; a record deleted at its source "
+        "stays, closed: linked_by 'deleted', valid_to the deletion time"
+    )
 
 
 class XrefAnswer(BaseModel):
     xref: dict[str, Any]
     golden_id: str = Field(description="current golden id (a retired xref id is followed to its survivor)")
+    current: bool = Field(description="false when the record was deleted at its source (xref.valid_to says when)")
+
+
+class GoneAnswer(BaseModel):
+    golden_id: str = Field(description="the erased golden id")
+    status: Literal["erased"] = "erased"
+    erased_at: str | None = Field(description="when it was erased, when known")
 
 
 class SearchAnswer(BaseModel):
@@ -48,22 +65,36 @@ def _store(request: Request) -> Store:
     return request.app.state.store
 
 
+GONE = {410: {"model": GoneAnswer, "description": "erased (cdi erase): nothing of it is kept"}}
+
+
 def _out(row: dict[str, Any]) -> dict[str, Any]:
     """A row as the API returns it: masked attributes masked, values JSON-friendly."""
     return json_row(mask_record(row))
 
 
-@router.get("/golden/{golden_id}", response_model=GoldenAnswer)
-def golden(golden_id: str, request: Request) -> GoldenAnswer:
-    """A golden record; a retired id answers with its survivor (following the chain) and says so."""
+def _gone(golden_id: str, erased_at: datetime | None) -> JSONResponse:
+    answer = GoneAnswer(golden_id=golden_id, erased_at=to_json_value(erased_at))
+    return JSONResponse(answer.model_dump(), status_code=410)
+
+
+@router.get("/golden/{golden_id}", response_model=GoldenAnswer, responses=GONE)
+def golden(golden_id: str, request: Request) -> GoldenAnswer | JSONResponse:
+    """A golden record; a retired id answers with its survivor (following the chain) and says so.
+    An erased one answers 410 Gone."""
     store = _store(request)
     row, chain = store.resolve(golden_id)
     if row is None:
         raise HTTPException(status_code=404, detail="unknown golden id")
+    if row["status"] == "erased":
+        return _gone(row["golden_id"], store.event_time(row["golden_id"], "erase"))
     records = store.xref_of_golden(row["golden_id"])
+    deleted_at = store.event_time(row["golden_id"], "delete") if row["status"] == "deleted" else None
     return GoldenAnswer(
         requested_id=golden_id,
         golden_id=row["golden_id"],
+        status=row["status"],
+        deleted_at=to_json_value(deleted_at),
         redirected=row["golden_id"] != golden_id,
         survivor_chain=chain,
         golden=_out(row),
@@ -71,15 +102,20 @@ def golden(golden_id: str, request: Request) -> GoldenAnswer:
     )
 
 
-@router.get("/xref/{source_system}/{source_key}", response_model=XrefAnswer)
-def xref(source_system: str, source_key: str, request: Request) -> XrefAnswer:
-    """The golden id a source record belongs to."""
+@router.get("/xref/{source_system}/{source_key}", response_model=XrefAnswer, responses=GONE)
+def xref(source_system: str, source_key: str, request: Request) -> XrefAnswer | JSONResponse:
+    """The golden id a source record belongs to; a record deleted at its source shows closed,
+    an erased one answers 410 Gone."""
     store = _store(request)
-    row = store.xref(source_system, source_key)
+    row = store.xref(source_system, source_key) or store.erased_xref(source_system, source_key)
     if row is None:
         raise HTTPException(status_code=404, detail="unknown source record")
+    if row["linked_by"] == "erased":
+        return _gone(row["golden_id"], row["valid_to"])
     resolved, _ = store.resolve(row["golden_id"])
-    return XrefAnswer(xref=_out(row), golden_id=resolved["golden_id"] if resolved else row["golden_id"])
+    return XrefAnswer(
+        xref=_out(row), golden_id=resolved["golden_id"] if resolved else row["golden_id"], current=not is_closed(row)
+    )
 
 
 @router.get("/search", response_model=SearchAnswer)

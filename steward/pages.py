@@ -3,6 +3,10 @@
 Reading needs any role; deciding, splitting and merging need ``steward``
 (or ``admin``). Every POST carries the session's CSRF token. After a POST
 the browser is redirected (303), so a reload never decides twice.
+
+A golden record deleted at its sources says so at the top; a record deleted
+at its source stays in its golden record's list, struck through, with when.
+An erased golden id (``cdi erase``) answers 410 Gone and shows nothing of it.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from steward.review import (
     review_queue,
     waterfall,
 )
-from steward.store import Store
+from steward.store import Store, is_closed
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("cdi.steward")
@@ -183,6 +187,12 @@ def search(request: Request, user: Principal = Depends(page_user), q: str = "") 
     return _render(request, "search.html", user, q=query, results=mask_records(results), searched=len(query) >= 2)
 
 
+def _erased(store: Store, golden_id: str) -> HTTPException:
+    at = store.event_time(golden_id, "erase")
+    when = f" on {at:%Y-%m-%d %H:%M} UTC" if at is not None else ""
+    return HTTPException(status_code=410, detail=f"Golden record {golden_id} was erased{when}. Nothing of it is kept.")
+
+
 @router.get("/golden/{golden_id}")
 def golden(request: Request, golden_id: str, user: Principal = Depends(page_user), notice: str = "") -> Response:
     store = _store(request)
@@ -190,6 +200,9 @@ def golden(request: Request, golden_id: str, user: Principal = Depends(page_user
     if row is None:
         raise HTTPException(status_code=404, detail="unknown golden id")
     survivor, chain = store.resolve(golden_id) if row["status"] == "retired" else (row, [golden_id])
+    answering = survivor or row
+    if answering["status"] == "erased":
+        raise _erased(store, answering["golden_id"])
     members = store.members(golden_id)
     lineage = row["lineage"] or {}
     sources = {m["record_id"]: m.get("source_system") for m in members}
@@ -204,7 +217,10 @@ def golden(request: Request, golden_id: str, user: Principal = Depends(page_user
         request, "golden.html", user,
         golden=mask_record(row), chain=chain,
         survivor=mask_record(survivor) if survivor and survivor["golden_id"] != golden_id else None,
-        members=mask_records(members), lineage=lineage, lineage_rows=lineage_rows, history=store.history(golden_id),
+        deleted_at=store.event_time(golden_id, "delete") if row["status"] == "deleted" else None,
+        members=mask_records(m for m in members if not is_closed(m)),
+        closed=mask_records(m for m in members if is_closed(m)),
+        lineage=lineage, lineage_rows=lineage_rows, history=store.history(golden_id),
         decisions=store.decisions_about(golden_id, [m["record_id"] for m in members]), notice=notice,
     )
 
@@ -213,8 +229,10 @@ def _active_golden(store: Store, golden_id: str) -> dict:
     row = store.golden(golden_id)
     if row is None:
         raise HTTPException(status_code=404, detail="unknown golden id")
-    if row["status"] != "active":
+    if row["status"] == "retired":
         raise HTTPException(status_code=409, detail=f"golden record {golden_id} is retired; use its survivor {row['survivor_id']}")
+    if row["status"] != "active":
+        raise HTTPException(status_code=409, detail=f"golden record {golden_id} is {row['status']}")
     return row
 
 
@@ -227,7 +245,7 @@ async def split(request: Request, golden_id: str, user: Principal = Depends(page
     record_id, reason = _text(form, "record_id"), _text(form, "reason")
     if not reason:
         raise HTTPException(status_code=400, detail="a split needs a reason")
-    members = [r["record_id"] for r in store.xref_of_golden(golden_id)]
+    members = [r["record_id"] for r in store.xref_of_golden(golden_id) if not is_closed(r)]
     if record_id not in members:
         raise HTTPException(status_code=400, detail="that record is not part of this golden record")
     if len(members) < 2:

@@ -2,7 +2,8 @@
 
 Tables are opened afresh on each call, so a page always shows the latest
 published state. A table that does not exist yet reads as empty with its
-schema. ``append_decision`` is the app's only write: one row appended to
+schema, and a column an older cdi did not write (``customer_xref.valid_to``)
+reads as nulls. ``append_decision`` is the app's only write: one row appended to
 ``gold/steward_decisions`` (created on first use), retried when another
 writer committed first, so concurrent stewards are all recorded.
 """
@@ -15,6 +16,7 @@ import operator
 import re
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -25,8 +27,9 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 from pyspark.sql import types as T
 
 from config.lake import Lake
+from jobs.suppressions import key_hash, salt_path
 from matching.model_io import SavedModel, saved_model_from_json
-from schemas.canonical import CANONICAL_SCHEMA
+from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
 from schemas.golden import (
     CUSTOMER_XREF_SCHEMA,
     GOLDEN_CUSTOMERS_SCHEMA,
@@ -53,6 +56,12 @@ COMMIT_ATTEMPTS = 20
 _GOLDEN_SEARCH_COLUMNS = ("golden_id", "full_name", "given_name", "family_name", "email", "phone")
 _RECORD_SEARCH_COLUMNS = ("record_id", "source_key", "full_name", "given_name", "family_name", "email", "phone")
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
+# customer_xref.linked_by of a record that left its golden record; its row stays, closed (valid_to set).
+CLOSED_LINKS = ("deleted", "erased")
+ERASED_KEY_PREFIX = "erased:"  # an erased record's source_key and record_id: this prefix and a salted hash of the key
+# What a change feed row of an erased golden id must not carry: every personal value, the record ids the
+# values came from, and the hash of those values.
+ERASED_COLUMNS = (*CANONICAL_ATTRIBUTES, "lineage", "content_hash")
 
 
 def arrow_type(spark_type: T.DataType) -> pa.DataType:
@@ -95,6 +104,24 @@ def _is_commit_conflict(error: Exception) -> bool:
     return "already exists" in text or "conflict" in text
 
 
+def _with_missing_columns(table: pa.Table, expected: pa.Schema, columns: list[str] | None) -> pa.Table:
+    """``table`` plus, as nulls, the (asked for) columns of ``expected`` that the stored table lacks."""
+    for field in expected:
+        if field.name not in table.column_names and (columns is None or field.name in columns):
+            table = table.append_column(field.name, pa.nulls(len(table), field.type))
+    return table
+
+
+def is_closed(xref_row: dict[str, Any]) -> bool:
+    """Whether a ``customer_xref`` row is of a record deleted at its source or erased."""
+    return xref_row["linked_by"] in CLOSED_LINKS or xref_row.get("valid_to") is not None
+
+
+def redacted(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``golden_customers`` row with nothing personal left in it (for the rows of an erased golden id)."""
+    return {**row, **{column: None for column in ERASED_COLUMNS if column in row}}
+
+
 def as_dicts(table: pa.Table) -> list[dict[str, Any]]:
     """Rows as dicts; map columns (``lineage``, ``evidence``, ``levels``) as dicts too."""
     maps = [f.name for f in table.schema if pa.types.is_map(f.type)]
@@ -114,15 +141,20 @@ class Store:
     def _path(self, name: str) -> str:
         return self.lake.customers_std if name == "customers_std" else self.lake.gold(name)
 
+    @staticmethod
+    def _schema(name: str) -> pa.Schema:
+        return arrow_schema(CANONICAL_SCHEMA if name == "customers_std" else GOLD_SCHEMAS[name])
+
     def _dataset(self, name: str) -> ds.Dataset:
         try:
             return DeltaTable(self._path(name)).to_pyarrow_dataset()
         except TableNotFoundError:
-            schema = CANONICAL_SCHEMA if name == "customers_std" else GOLD_SCHEMAS[name]
-            return ds.dataset(arrow_schema(schema).empty_table())
+            return ds.dataset(self._schema(name).empty_table())
 
     def read(self, name: str, where: ds.Expression | None = None, columns: list[str] | None = None) -> pa.Table:
-        return self._dataset(name).to_table(filter=where, columns=columns)
+        dataset = self._dataset(name)
+        stored = [c for c in columns if c in dataset.schema.names] if columns is not None else None
+        return _with_missing_columns(dataset.to_table(filter=where, columns=stored), self._schema(name), columns)
 
     def rows(self, name: str, where: ds.Expression | None = None) -> list[dict[str, Any]]:
         return as_dicts(self.read(name, where))
@@ -164,14 +196,16 @@ class Store:
         return row, chain
 
     def members(self, golden_id: str) -> list[dict[str, Any]]:
-        """The source records of a golden record: xref rows joined with their ``customers_std`` values."""
+        """The source records of a golden record: xref rows joined with their ``customers_std`` values
+        (never for an erased record), current ones first."""
         xref = self.xref_of_golden(golden_id)
-        records = self.records([row["record_id"] for row in xref])
-        joined = [{**records.get(row["record_id"], {}), **row} for row in xref]
-        return sorted(joined, key=lambda row: row["record_id"])
+        records = self.records(row["record_id"] for row in xref if row["linked_by"] != "erased")
+        return [{**records.get(row["record_id"], {}), **row} for row in xref]
 
     def xref_of_golden(self, golden_id: str) -> list[dict[str, Any]]:
-        return sorted(self.rows("customer_xref", pc.field("golden_id") == golden_id), key=lambda r: r["record_id"])
+        """``customer_xref`` rows of a golden record: current ones by record id, then closed ones."""
+        rows = self.rows("customer_xref", pc.field("golden_id") == golden_id)
+        return sorted(rows, key=lambda r: (is_closed(r), r["record_id"]))
 
     def records(self, record_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = sorted(set(record_ids))
@@ -183,6 +217,27 @@ class Store:
         where = (pc.field("source_system") == source_system) & (pc.field("source_key") == source_key)
         found = self.rows("customer_xref", where)
         return found[0] if found else None
+
+    def erased_xref(self, source_system: str, source_key: str) -> dict[str, Any] | None:
+        """The xref row an erased source key left behind, found by the salted hash ``cdi erase`` wrote
+        in place of the key (``jobs/suppressions.py``); None when there is none, or the lake has no salt."""
+        salt = self._lake_salt()
+        if salt is None:
+            return None
+        row = self.xref(source_system, ERASED_KEY_PREFIX + key_hash(salt, source_system, source_key))
+        return row if row is not None and row["linked_by"] == "erased" else None
+
+    def _lake_salt(self) -> str | None:
+        try:
+            salts = DeltaTable(salt_path(self.lake)).to_pyarrow_table(columns=["salt"]).column("salt").to_pylist()
+        except TableNotFoundError:
+            return None
+        return min(salts, default=None)
+
+    def event_time(self, golden_id: str, event: str) -> datetime | None:
+        """When ``golden_id_history`` last recorded ``event`` (``delete``, ``erase``) for ``golden_id``, or None."""
+        rows = self.rows("golden_id_history", (pc.field("golden_id") == golden_id) & (pc.field("event") == event))
+        return max((r["at"] for r in rows), default=None)
 
     def xref_of_record(self, record_id: str) -> dict[str, Any] | None:
         found = self.rows("customer_xref", pc.field("record_id") == record_id)
@@ -241,12 +296,18 @@ class Store:
     # -- change feed -------------------------------------------------------------------------------
 
     def changes(self, since_version: int) -> tuple[list[dict[str, Any]], int]:
-        """``golden_customers`` change data feed rows from ``since_version`` on, and the latest version."""
+        """``golden_customers`` change data feed rows from ``since_version`` on, and the latest version.
+
+        The feed keeps every earlier version of a row, so the rows of a golden id that is erased now
+        come out ``redacted``: its status and timestamps pass through, none of its values.
+        """
         table = DeltaTable(self.lake.gold("golden_customers"))
         latest = table.version()
         if since_version > latest:
             return [], latest
-        rows = as_dicts(pa.table(table.load_cdf(starting_version=since_version)))
+        erased = set(self.read("golden_customers", pc.field("status") == "erased", ["golden_id"])["golden_id"].to_pylist())
+        rows = [redacted(r) if r["golden_id"] in erased else r
+                for r in as_dicts(pa.table(table.load_cdf(starting_version=since_version)))]
         return sorted(rows, key=lambda r: (r["_commit_version"], r["golden_id"], r["_change_type"])), latest
 
     # -- model -------------------------------------------------------------------------------------
@@ -277,7 +338,9 @@ class Store:
         path = self.lake.gold("steward_decisions")
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
-                write_deltalake(path, table, mode="append")
+                # Created without per-column min/max statistics, so no value (a comment, a record id)
+                # is copied into the transaction log, where `cdi erase` could not remove it.
+                write_deltalake(path, table, mode="append", configuration={"delta.dataSkippingNumIndexedCols": "0"})
                 break
             except (CommitFailedError, DeltaError) as error:
                 if attempt == COMMIT_ATTEMPTS or not _is_commit_conflict(error):

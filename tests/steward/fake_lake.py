@@ -1,10 +1,16 @@
 """A small, realistic lake written with delta-rs, shaped exactly like the pipeline's tables.
 
-Fourteen source records from four departmental systems, seven golden
-customers (one retired into a survivor), a published run ``r1`` with its
-Fellegi-Sunter model, and
-a review queue whose scores come from that model, so every page shows
-numbers that agree with one another.
+Fourteen current source records from four departmental systems in eight
+active golden customers, one golden id retired into a survivor, a published
+run ``r1`` with its Fellegi-Sunter model, and a review queue whose scores come
+from that model, so every page shows numbers that agree with one another.
+
+Records also leave: one of cooper's records was deleted at its source (its
+xref row closed), whitfield's golden record lost all its records that way
+(status ``deleted``, last values kept), and falk was erased (``cdi erase``:
+golden values nulled, xref keys replaced by salted hashes). ``golden_customers``
+has two versions, so the change feed holds falk's values from before the
+erasure: the app must not show them.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 
 from config.lake import Lake
+from jobs.suppressions import SALT_SCHEMA, key_hash, salt_path
 from matching.fellegi_sunter import ComparisonParameters, FellegiSunterModel
 from matching.settings import MatchSettings, load_settings
 from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
@@ -34,6 +41,10 @@ from steward.store import arrow_schema
 MATCHING = Path(__file__).resolve().parents[2] / "conf" / "matching.yaml"
 RUN_ID = "r1"
 AT = dt.datetime(2026, 11, 24, 9, 59, 46, tzinfo=dt.timezone.utc)
+MEMBER_DELETED_AT = dt.datetime(2026, 11, 28, 16, 20, tzinfo=dt.timezone.utc)
+DELETED_AT = dt.datetime(2026, 11, 30, 14, 5, tzinfo=dt.timezone.utc)
+ERASED_AT = dt.datetime(2026, 12, 1, 8, 30, tzinfo=dt.timezone.utc)
+SALT = "5a1f" * 16
 D = dt.date
 
 # National ids (PII: every page and API answer must mask them), on records whose queued partners
@@ -41,9 +52,11 @@ D = dt.date
 ONEILL_NATIONAL_ID = "AB123456C"
 ONEILL_NATIONAL_ID_TYPO = "AB123465C"
 NATARAJAN_NATIONAL_ID = "518293746"
+FALK_NATIONAL_ID = "CE904417B"
 
 # record id -> (golden id, attributes). Golden ids: Gb0ab… mckenzie, Gc53f… cooper, G3f2a… oneill
-# (and its retired predecessor G04e1…), G71c0… / G8d44… natarajan, G9e05… / Ga1f6… hughes, Gd2c7… shah.
+# (and its retired predecessor G04e1…), G71c0… / G8d44… natarajan, G9e05… / Ga1f6… hughes, Gd2c7… shah,
+# G6a2d… whitfield (deleted), G2b7e… falk (erased).
 RECORDS: dict[str, tuple[str, dict[str, Any]]] = {
     "sales_crm:397": ("Gb0ab3d2aae1e71e7", dict(given_name="steven", family_name="mckenzie", birth_date=D(1950, 6, 16), gender="m",
                       email="smckenzie1950@gmail.com", phone="+447409019719", address_line1="114 heather ter", city="derby", postcode="DE12EJ")),
@@ -76,8 +89,25 @@ RECORDS: dict[str, tuple[str, dict[str, Any]]] = {
                            phone="+447700900777", city="cardiff", postcode="CF103AT")),
     "sales_crm:530": ("Gd2c7a9f4e1b06883", dict(given_name="amir", family_name="shah", birth_date=D(1993, 1, 7), gender="m",
                       email="amir.shah@gmail.com", phone="+447700900530", city="leicester", postcode="LE15WW")),
+    "billing:100871": ("Gc53f949e01944f00", dict(given_name="vernon", family_name="cooper", birth_date=D(2001, 9, 26),
+                       address_line1="9 old mill dr", city="york", postcode="YO324QX")),
+    "support_desk:SUP-000188": ("G6a2d0f58c3e1b794", dict(given_name="dennis", family_name="whitfield", birth_date=D(1962, 3, 14),
+                                email="d.whitfield@talk21.com", phone="+447700900188", city="hull", postcode="HU52AB")),
+    "webshop:W-3c8d7e21": ("G6a2d0f58c3e1b794", dict(given_name="dennis", family_name="whitfield", email="d.whitfield@talk21.com",
+                           address_line1="41 spring bank", city="hull", postcode="HU52AB")),
+    "sales_crm:618": ("G2b7e5a91f0c4d368", dict(given_name="ingrid", family_name="falk", birth_date=D(1987, 10, 9), gender="f",
+                      email="ingrid.falk@fastmail.example", phone="+447700900618", address_line1="5 quarry lane",
+                      city="sheffield", postcode="S102TN", national_id=FALK_NATIONAL_ID)),
+    "support_desk:SUP-000902": ("G2b7e5a91f0c4d368", dict(given_name="ingrid", family_name="falk", birth_date=D(1987, 10, 9),
+                                email="ingrid.falk@fastmail.example", phone="+447700900618", city="sheffield")),
 }
 RETIRED = {"G04e1d8b2c7f9a316": "G3f2a9c4e1b7d0a53"}  # retired id -> survivor
+# Records deleted at their source -> when; cooper keeps its other two, whitfield has none left.
+DELETED = {"billing:100871": MEMBER_DELETED_AT, "support_desk:SUP-000188": DELETED_AT, "webshop:W-3c8d7e21": DELETED_AT}
+DELETED_GOLDEN = "G6a2d0f58c3e1b794"
+ERASED_GOLDEN = "G2b7e5a91f0c4d368"
+ERASED = frozenset(r for r, (g, _) in RECORDS.items() if g == ERASED_GOLDEN)
+CURRENT = [r for r in RECORDS if r not in DELETED and r not in ERASED]
 SOURCE_TRUST = {  # attribute -> sources, most trusted first
     "default": ["sales_crm", "billing", "support_desk", "webshop"],
     "email": ["webshop", "support_desk", "sales_crm", "billing"],
@@ -116,12 +146,13 @@ def _write(path: str, rows: list[dict[str, Any]], schema: Any, configuration: di
 
 
 def _golden_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every golden record as it was before the deletions and the erasure (version 0)."""
     rows = []
     by_golden: dict[str, list[str]] = {}
     for record_id, (golden_id, _) in RECORDS.items():
         by_golden.setdefault(golden_id, []).append(record_id)
-    for golden_id, members in sorted(by_golden.items()):
-        members = sorted(members)
+    for golden_id, everyone in sorted(by_golden.items()):
+        members = sorted(r for r in everyone if r in CURRENT) or sorted(everyone)
         values, lineage = {}, {}
         for attribute in CANONICAL_ATTRIBUTES:
             # Survivorship stand-in: each attribute from the source trusted most for it.
@@ -139,6 +170,53 @@ def _golden_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                          **{a: None for a in CANONICAL_ATTRIBUTES}, lineage=[], num_records=0, first_seen=AT,
                          last_updated=AT, content_hash=f"c-{retired}", run_id=RUN_ID))
     return rows
+
+
+def _leaving_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Version 1 of two golden rows: whitfield deleted at its sources (values kept), falk erased (values gone)."""
+    by_id = {row["golden_id"]: row for row in rows}
+    deleted = dict(by_id[DELETED_GOLDEN], status="deleted", num_records=0, last_updated=DELETED_AT)
+    erased = dict(by_id[ERASED_GOLDEN], status="erased", **{a: None for a in CANONICAL_ATTRIBUTES}, lineage=None,
+                  num_records=0, last_updated=ERASED_AT, content_hash=f"c-{ERASED_GOLDEN}-erased")
+    return [deleted, erased]
+
+
+def _xref_row(record_id: str, golden_id: str) -> dict[str, Any]:
+    source_system, source_key = record_id.split(":", 1)
+    if record_id in ERASED:
+        hashed = "erased:" + key_hash(SALT, source_system, source_key)
+        return dict(source_system=source_system, source_key=hashed, record_id=hashed, golden_id=golden_id,
+                    match_probability=None, linked_by="erased", run_id=RUN_ID, valid_to=ERASED_AT)
+    singleton = sum(g == golden_id for g, _ in RECORDS.values()) == 1
+    return dict(source_system=source_system, source_key=source_key, record_id=record_id, golden_id=golden_id,
+                match_probability=None if singleton else 0.99,
+                linked_by="deleted" if record_id in DELETED else "singleton" if singleton else "model",
+                run_id=RUN_ID, valid_to=DELETED.get(record_id))
+
+
+def _history_rows() -> list[dict[str, Any]]:
+    sizes = {g: sum(x == g for x, _ in RECORDS.values()) for g, _ in RECORDS.values()}
+    history = [dict(run_id=RUN_ID, event="create", golden_id=g, related_id=None, records=n, at=AT)
+               for g, n in sorted(sizes.items())]
+    history += [dict(run_id=RUN_ID, event="retire", golden_id=r, related_id=s, records=0, at=AT) for r, s in RETIRED.items()]
+    history.append(dict(run_id=RUN_ID, event="delete", golden_id=DELETED_GOLDEN, related_id=None,
+                        records=sizes[DELETED_GOLDEN], at=DELETED_AT))
+    history.append(dict(run_id=RUN_ID, event="erase", golden_id=ERASED_GOLDEN, related_id=None,
+                        records=sizes[ERASED_GOLDEN], at=ERASED_AT))
+    return history
+
+
+def _write_golden(path: str, records: dict[str, dict[str, Any]]) -> None:
+    """Version 0 with every golden record active; version 1 deletes whitfield and erases falk.
+
+    Version 1 replaces the two rows (in the change feed: each deleted, then inserted) rather than
+    merging them as the pipeline does: delta-rs' MERGE writes ``string_view`` columns, which pyarrow's
+    dataset filters cannot compare with a string (Spark, which writes the real lake, does not).
+    """
+    rows = _golden_rows(records)
+    _write(path, rows, GOLDEN_CUSTOMERS_SCHEMA, CHANGE_FEED)
+    leaving = pa.Table.from_pylist(_leaving_rows(rows), schema=arrow_schema(GOLDEN_CUSTOMERS_SCHEMA))
+    write_deltalake(path, leaving, mode="overwrite", predicate=f"golden_id IN ('{DELETED_GOLDEN}', '{ERASED_GOLDEN}')")
 
 
 def fake_model(settings: MatchSettings) -> FellegiSunterModel:
@@ -197,22 +275,16 @@ def _candidate_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 def build_lake(root: Path) -> Lake:
     lake = Lake.at(root)
     records = {record_id: _record(record_id, attributes) for record_id, (_, attributes) in RECORDS.items()}
-    _write(lake.customers_std, list(records.values()), CANONICAL_SCHEMA)
-    _write(lake.gold("golden_customers"), _golden_rows(records), GOLDEN_CUSTOMERS_SCHEMA, CHANGE_FEED)
-    xref = []
-    for record_id, (golden_id, _) in RECORDS.items():
-        singleton = sum(g == golden_id for g, _ in RECORDS.values()) == 1
-        xref.append(dict(source_system=records[record_id]["source_system"], source_key=records[record_id]["source_key"],
-                         record_id=record_id, golden_id=golden_id, match_probability=None if singleton else 0.99,
-                         linked_by="singleton" if singleton else "model", run_id=RUN_ID))
+    current = {record_id: records[record_id] for record_id in CURRENT}
+    _write(lake.customers_std, list(current.values()), CANONICAL_SCHEMA)
+    _write_golden(lake.gold("golden_customers"), records)
+    xref = [_xref_row(record_id, golden_id) for record_id, (golden_id, _) in RECORDS.items()]
     _write(lake.gold("customer_xref"), xref, CUSTOMER_XREF_SCHEMA, CHANGE_FEED)
-    _write(lake.gold("match_candidates"), _candidate_rows(records), MATCH_CANDIDATES_SCHEMA)
-    history = [dict(run_id=RUN_ID, event="create", golden_id=g, related_id=None, records=n, at=AT)
-               for g, n in sorted({g: sum(x == g for x, _ in RECORDS.values()) for g, _ in RECORDS.values()}.items())]
-    history += [dict(run_id=RUN_ID, event="retire", golden_id=r, related_id=s, records=0, at=AT) for r, s in RETIRED.items()]
-    _write(lake.gold("golden_id_history"), history, GOLDEN_ID_HISTORY_SCHEMA)
-    _write(lake.gold("_publications"), [dict(run_id=RUN_ID, published_at=AT, golden_customers_version=0,
+    _write(lake.gold("match_candidates"), _candidate_rows(current), MATCH_CANDIDATES_SCHEMA)
+    _write(lake.gold("golden_id_history"), _history_rows(), GOLDEN_ID_HISTORY_SCHEMA)
+    _write(lake.gold("_publications"), [dict(run_id=RUN_ID, published_at=AT, golden_customers_version=1,
                                              customer_xref_version=0)], PUBLICATIONS_SCHEMA)
+    _write(salt_path(lake), [dict(salt=SALT)], SALT_SCHEMA)
     run_dir = Path(lake.run_dir(RUN_ID))
     run_dir.mkdir(parents=True)
     (run_dir / "model.json").write_text(fake_model(load_settings(MATCHING)).to_json())

@@ -31,8 +31,11 @@ def test_xref_search_and_changes(client: TestClient, api_token: str) -> None:
     assert [r["golden_id"] for r in found["results"]] == ["G71c0e2d94ab3f618"]
     assert client.get("/api/v1/search", params={"q": "x"}, headers=bearer(api_token)).status_code == 422
     changes = client.get("/api/v1/changes", params={"since_version": 0}, headers=bearer(api_token)).json()
-    assert changes["latest_version"] == 0 and len(changes["changes"]) == 9
-    assert {(c["_change_type"], c["_commit_version"]) for c in changes["changes"]} == {("insert", 0)}
+    # version 0: eleven golden rows inserted; version 1: two replaced (one deleted at the source, one erased)
+    assert changes["latest_version"] == 1 and len(changes["changes"]) == 15
+    assert {(c["_change_type"], c["_commit_version"]) for c in changes["changes"]} == {
+        ("insert", 0), ("delete", 1), ("insert", 1)
+    }
 
 
 def test_openapi_documents_the_read_api(client: TestClient, api_token: str) -> None:

@@ -14,6 +14,7 @@ from tests.steward.conftest import PASSWORDS
 from tests.steward.live import CHROMIUM, CHROMIUM_ARGS, serving
 
 ONEILL = "G3f2a9c4e1b7d0a53"
+COOPER = "Gc53f949e01944f00"  # one of its records was deleted at its source
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +93,17 @@ def test_viewer_sees_no_decision_buttons(page: Page) -> None:
     expect(page.locator(".current-pair")).to_contain_text("deciding needs the steward role")
     page.keyboard.press("m")
     expect(page.locator("h1")).to_have_text("Pair 1 of 5")
+
+
+def test_a_deleted_record_is_struck_through_with_its_deletion_time(page: Page) -> None:
+    log_in(page, "victor")
+    page.goto(f"/golden/{COOPER}")
+    rows = page.locator("table.members tbody tr")
+    expect(rows).to_have_count(3)
+    deleted = rows.last  # after the two current records
+    expect(deleted).to_have_class("closed")
+    expect(deleted).to_contain_text("deleted at the source on 2026-11-28 16:20 UTC")
+    struck = deleted.locator("del", has_text="100871")
+    expect(struck).to_be_visible()
+    assert struck.evaluate("e => getComputedStyle(e).textDecorationLine") == "line-through"
+    assert rows.first.locator("del").count() == 0

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
 import pyarrow as pa
-from deltalake import DeltaTable
+import pyarrow.compute as pc
+from deltalake import DeltaTable, write_deltalake
 
 from config.lake import Lake
 from schemas.golden import STEWARD_DECISIONS_SCHEMA
@@ -87,10 +89,26 @@ def test_retired_ids_resolve_to_their_survivor(lake_root: Path) -> None:
     assert store.resolve("G-unknown") == (None, ["G-unknown"])
 
 
+def test_an_xref_written_before_valid_to_reads_it_as_null(lake_root: Path) -> None:
+    """Lakes of an older cdi have no ``customer_xref.valid_to``: every row reads as current."""
+    path = Lake.at(lake_root).gold("customer_xref")
+    xref = DeltaTable(path).to_pyarrow_table()
+    older = xref.filter(pc.field("valid_to").is_null()).drop_columns(["valid_to"])
+    shutil.rmtree(path)
+    write_deltalake(path, older)
+    store = Store(Lake.at(lake_root))
+    rows = store.xref_of_golden("Gc53f949e01944f00")
+    assert [(r["record_id"], r["valid_to"]) for r in rows] == [
+        ("support_desk:SUP-000074", None), ("webshop:W-1a2b3c4d", None)
+    ]
+    assert store.read("customer_xref", columns=["record_id", "valid_to"]).column_names == ["record_id", "valid_to"]
+    assert store.xref("billing", "100871") is None
+
+
 def test_change_feed_and_latest_model(lake_root: Path) -> None:
     store = Store(Lake.at(lake_root))
     rows, latest = store.changes(0)
-    assert latest == 0 and len(rows) == 9
-    assert {r["_change_type"] for r in rows} == {"insert"} and {r["_commit_version"] for r in rows} == {0}
-    assert store.changes(5) == ([], 0)
+    assert latest == 1 and len(rows) == 15
+    assert [r["_commit_version"] for r in rows] == [0] * 11 + [1] * 4
+    assert store.changes(5) == ([], 1)
     assert store.latest_run_id() == "r1" and store.latest_model() is not None
