@@ -172,6 +172,8 @@ class SourceConfig(_Strict):
     # both
     watermark: str | None = None
     deletes: DeleteSettings = DeleteSettings()
+    # a mapped column suddenly empty for most rows: stop the run (exit 4), log it and land, or do not check
+    null_drift: Literal["batch", "warn", "off"] = "batch"
     standardize: StandardizeSettings = StandardizeSettings()
     suite: str | None = None
 
@@ -215,6 +217,20 @@ class SourceConfig(_Strict):
         return self
 
 
+class RetentionSettings(_Strict):
+    """What ``cdi maintain`` keeps.
+
+    ``vacuum_hours``: VACUUM keeps the files of every table version written in
+    the last this many hours (raised per table to what the last publication and
+    the incremental match still read). ``run_folder_days``: run folders older than this are
+    dropped (never the latest run's). ``optimize``: compact small files first.
+    """
+
+    vacuum_hours: int = Field(default=168, ge=0)
+    run_folder_days: int = Field(default=30, ge=1)
+    optimize: bool = True
+
+
 class PipelineConfig(_Strict):
     lake: str = "lake"
     spark: dict[str, str] = {}
@@ -223,6 +239,7 @@ class PipelineConfig(_Strict):
     canonical_suite: str = str(CONF_DIR / "quality" / "canonical.yaml")
     vocabulary_dir: str = str(CONF_DIR)
     sources: tuple[SourceConfig, ...] = Field(min_length=1)
+    retention: RetentionSettings = RetentionSettings()
 
     @field_validator("spark", mode="before")
     @classmethod
