@@ -20,9 +20,17 @@ def read_table(spark: SparkSession, path: str, schema: StructType | None = None)
     return spark.createDataFrame([], schema)
 
 
-def append(df: DataFrame, path: str) -> None:
-    """Append rows; columns new to the table are added to its schema."""
-    df.write.format("delta").mode("append").option("mergeSchema", "true").save(path)
+def append(df: DataFrame, path: str, user_metadata: str | None = None) -> None:
+    """Append rows; columns new to the table are added to its schema.
+
+    ``user_metadata`` is kept in the commit (``DESCRIBE HISTORY``'s
+    ``userMetadata``): ingest tags its appends with the run id, so a rejected
+    landing can be found and rolled back.
+    """
+    writer = df.write.format("delta").mode("append").option("mergeSchema", "true")
+    if user_metadata is not None:
+        writer = writer.option("userMetadata", user_metadata)
+    writer.save(path)
 
 
 def replace_where(df: DataFrame, path: str, predicate: str) -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -44,6 +45,7 @@ from config.pipeline import PipelineConfig, SourceConfig
 from jobs.audit import AuditRow, Stopwatch, record_audit
 from jobs.delta_io import append, read_table, replace_where, sql_string, table_exists
 from jobs.faults import fault_point
+from jobs.ingest_checks import TextRepairs, check_null_drift, live_rows, repair_text
 from jobs.suppressions import lake_salt, mark_suppressed
 from jobs.sources import CORRUPT_COLUMN, read_source, safe_column_name, short_error
 
@@ -67,6 +69,9 @@ class IngestCounts:
     reasons: dict[str, int] = field(default_factory=dict)
     suppressed: int = 0
     deleted: int = 0  # tombstones landed: flagged rows, or keys a snapshot read no longer holds
+    repaired_encoding: int = 0  # rows with UTF-8 text read as the declared single-byte encoding, repaired
+    repaired_control_characters: int = 0  # rows with control characters removed
+    null_drift: dict[str, dict[str, float]] = field(default_factory=dict)  # landed anyway (null_drift: warn)
 
     @property
     def reconciles(self) -> bool:
@@ -194,14 +199,17 @@ def ingest_source(
     watermark = stored_watermark(spark, lake, source) if incremental else None
     if watermark is not None:
         raw = past_watermark(raw, source, watermark)
-    lineaged = with_lineage(raw, source, run_id, ingested_at)
+    repairs = repair_text(raw, source)
+    repairs.checked.persist()  # before ``prepared`` is: the one read of the source fills both
+    lineaged = with_lineage(repairs.repaired, source, run_id, ingested_at)
     salt = lake_salt(spark, lake)
     marked = mark_suppressed(spark, lake, lineaged, salt) if salt else lineaged.withColumn(SUPPRESSED, F.lit(False))
     prepared = with_reject_reasons(marked.withColumnRenamed("_suppressed", SUPPRESSED)).persist()
     try:
-        return _land(spark, lake, source, prepared, run_id, ingested_at, full_read=watermark is None)
+        return _land(spark, lake, source, prepared, run_id, ingested_at, full_read=watermark is None, repairs=repairs)
     finally:
         prepared.unpersist()
+        repairs.checked.unpersist()
 
 
 def current_versions(spark: SparkSession, path: str) -> DataFrame:
@@ -273,8 +281,10 @@ def _land(
     run_id: str,
     ingested_at: datetime,
     full_read: bool,
+    repairs: TextRepairs,
 ) -> IngestCounts:
     reasons = _read_source(prepared, source)
+    repaired = repairs.totals(source.name)
     read = sum(reasons.values())
     suppressed = reasons.pop(SUPPRESSED, 0)
     rejected_count = read - suppressed - reasons.pop(None, 0)
@@ -284,6 +294,8 @@ def _land(
         CORRUPT_COLUMN, "_row_json", "_key_rows", CHECK_COLUMN, REJECT_COLUMN, SUPPRESSED
     )
     current = current_versions(spark, path).localCheckpoint() if exists else None
+    live = live_rows(read_table(spark, path), current.where(~F.col(TOMBSTONE))) if exists else None
+    drift = check_null_drift(source, good.where(~F.col(TOMBSTONE)), live) if exists else {}
     new_rows = good.join(current.select("source_key", "record_hash"), ["source_key", "record_hash"], "left_anti") if exists else good
     tombstones_landed = 0
     if exists and full_read and source.deletes.mode == "snapshot":
@@ -303,7 +315,7 @@ def _land(
         flagged = new_rows.where(F.col(TOMBSTONE)).count() - tombstones_landed if source.deletes.mode == "flag" else 0
         if landed or not exists:
             fault_point(f"ingest:during:{source.name}")
-            append(new_rows, path)
+            append(new_rows, path, user_metadata=run_id)
     finally:
         new_rows.unpersist()
     good_count = read - rejected_count - suppressed
@@ -316,7 +328,35 @@ def _land(
         reasons={k: v for k, v in reasons.items() if k is not None},
         suppressed=suppressed,
         deleted=tombstones_landed + flagged,
+        **repaired,
+        null_drift=drift,
     )
+
+
+def roll_back_landing(spark: SparkSession, config: PipelineConfig, lake: Lake, run_id: str) -> list[str]:
+    """Put every bronze table back as it was before ``run_id`` landed rows in it; the sources rolled back.
+
+    Used when a batch-level check rejects what this run read (the mass-deletion
+    guard, a failed source suite): the next run, given a good file, then
+    compares it with the bronze of before, not with the rejected batch. A table
+    this run created is emptied (Delta cannot restore to before version 0).
+    """
+    rolled_back = []
+    for source in config.sources:
+        path = lake.bronze(source.name)
+        if not table_exists(spark, path):
+            continue
+        table = DeltaTable.forPath(spark, path)
+        first = table.history().where(F.col("userMetadata") == run_id).agg(F.min("version")).first()[0]
+        if first is None:
+            continue
+        if first == 0:
+            table.delete()
+        else:
+            table.restoreToVersion(first - 1)
+        rolled_back.append(source.name)
+        log.warning("bronze of %s rolled back to before run %s", source.name, run_id)
+    return rolled_back
 
 
 def format_ingest(results: list[IngestCounts]) -> str:
@@ -347,7 +387,11 @@ def ingest(
     results, audit_rows = [], []
     for source, raw in opened:
         watch = Stopwatch()
-        counts = ingest_source(spark, lake, source, raw, run_id, ingested_at, incremental)
+        try:
+            counts = ingest_source(spark, lake, source, raw, run_id, ingested_at, incremental)
+        except ValidationStopped:
+            roll_back_landing(spark, config, lake, run_id)
+            raise
         if not counts.reconciles:
             raise AssertionError(f"source {source.name!r}: ingest counts do not reconcile: {counts}")
         audit_rows.append(
@@ -365,6 +409,9 @@ def ingest(
                     "incremental": incremental,
                     "suppressed": counts.suppressed,
                     "deleted": counts.deleted,
+                    "repaired_encoding": counts.repaired_encoding,
+                    "repaired_control_characters": counts.repaired_control_characters,
+                    "null_drift": counts.null_drift,
                 },
                 started_at=watch.started_at,
                 seconds=watch.seconds,

@@ -3,7 +3,9 @@
 Per source, the source suite (``conf/quality/sources/<source>.yaml``) runs on
 the current bronze snapshot (so row-count checks compare like with like
 between runs) and the canonical suite on the rows staged by this run.
-A batch-level failure anywhere stops the run before anything is written.
+A batch-level failure anywhere stops the run before anything is written, and
+rolls bronze back to before this run's landing (``roll_back_landing``), so
+the next run with a corrected source is compared with the bronze of before.
 Otherwise failing rows go to ``quarantine`` (stage ``validate``) and passing
 rows are merged into ``customers_std``, and records deleted at their source
 (a tombstone is their current bronze version) leave it; for every source
@@ -27,6 +29,7 @@ from jobs.delta_io import read_table, replace_where, sql_string, table_exists
 from config.errors import ValidationStopped
 from jobs.faults import fault_point
 from jobs.runs import RunContext
+from jobs.ingest import roll_back_landing
 from jobs.standardize import deleted_record_ids, latest_bronze, staged_path
 from quality.validate import ISSUES_COLUMN, ValidationResult, validate
 from schemas.canonical import CANONICAL_SCHEMA
@@ -196,7 +199,9 @@ def _run_validate(spark: SparkSession, context: RunContext, cached: list[DataFra
     summaries = {source.name: [r.summary for r in results] for source, _, results, _, _ in outcomes}
     (docs.parent / "validation.json").write_text(json.dumps(summaries, indent=2, sort_keys=True, default=str))
     if failures:
-        raise ValidationStopped("validation stopped the run:\n  " + "\n  ".join(failures))
+        rolled_back = roll_back_landing(spark, context.config, context.lake, context.run_id)
+        note = f"\n  bronze rolled back to before this run: {', '.join(rolled_back)}" if rolled_back else ""
+        raise ValidationStopped("validation stopped the run:\n  " + "\n  ".join(failures) + note)
 
     counts, audit_rows, passed_frames, quarantine_frames = [], [], [], []
     for source, staged, results, snapshot_rows, watch in outcomes:

@@ -79,7 +79,7 @@ def test_the_watermark_filter_is_pushed_down_to_postgresql(spark, tmp_path, post
     import psycopg
 
     with psycopg.connect(postgres.dsn) as conn:
-        conn.execute("DROP TABLE IF EXISTS contacts")
+        conn.execute("DROP TABLE IF EXISTS contacts CASCADE")  # and views other tests made over it
         conn.execute("CREATE TABLE contacts (id integer primary key, first text, born date, changed timestamp)")
         conn.execute(
             "INSERT INTO contacts SELECT i, 'name' || i, date '1980-01-01' + i, timestamp '2026-01-01' + i * interval '1 hour' "

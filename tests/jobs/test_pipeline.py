@@ -196,3 +196,18 @@ def test_replaying_a_published_run_adds_nothing(spark, demo_lake):
     assert {stage: finished.get(stage) for stage in STAGES} == {**dict.fromkeys(STAGES[:-1], 2), "publish": 1}
     ingested = ours[ours["stage"] == "ingest"].sort_values("started_at")
     assert list(ingested["rows_out"].tail(len(sources))) == [0] * len(sources), "the replay lands no row"
+
+
+def test_a_new_full_run_on_unchanged_data_changes_no_golden_id_or_row(spark, demo_lake):
+    data, lake = demo_lake.data, demo_lake.context.lake
+    before = {name: DeltaTable(lake.gold(name)).version() for name in ("golden_customers", "customer_xref")}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CDI_DATA_DIR", str(data))
+        run_pipeline(spark, demo_context(Path(lake.root), "run-2"))
+
+    history = DeltaTable(lake.gold("golden_id_history")).to_pandas()
+    assert history[history["run_id"] == "run-2"].empty, "no create, merge, split, retire or delete"
+    after = {name: DeltaTable(lake.gold(name)).version() for name in ("golden_customers", "customer_xref")}
+    assert after == before, "no golden or xref row rewritten: the MERGEs found nothing to change"
+    published = DeltaTable(lake.gold("_publications")).to_pandas()
+    assert set(published["run_id"]) == {"run-1", "run-2"}

@@ -122,11 +122,19 @@ def rerun_with(spark, first: Path, tmp: Path, write_source) -> tuple[RunContext,
 )
 def test_batch_level_failures_stop_before_anything_downstream(spark, first_run, tmp_path, write_source, message):
     context, std_version = rerun_with(spark, first_run, tmp_path, write_source)
+    bronze_path = context.lake.bronze("contacts")
+    bronze_before = DeltaTable(bronze_path).to_pandas().sort_values("source_key", ignore_index=True)
 
     with pytest.raises(ValidationStopped, match=message):
         run_pipeline(spark, context, UP_TO_VALIDATE)
 
     assert DeltaTable(context.lake.customers_std).version() == std_version
+    # The rejected batch is rolled back out of bronze, so a corrected file runs through.
+    bronze_after = DeltaTable(bronze_path).to_pandas().sort_values("source_key", ignore_index=True)
+    pd.testing.assert_frame_equal(bronze_after, bronze_before)
+    (tmp_path / "contacts.csv").write_text(HEADER + people(10) + people(1, start=11))
+    run_pipeline(spark, context_for(tmp_path, tmp_path / "contacts.csv", "run-3"), UP_TO_VALIDATE)
+    assert len(DeltaTable(context.lake.customers_std).to_pandas()) == 11
     audit = DeltaTable(context.lake.run_audit).to_pandas()
     failed = audit[(audit["run_id"] == "run-2") & (audit["status"] == "failed")]
     assert failed["stage"].tolist() == ["validate"]
