@@ -154,6 +154,9 @@ def read_json(spark: SparkSession, source: SourceConfig) -> DataFrame:
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
     )
+    if not source.multiline and source.encoding.replace("-", "").upper() != "UTF8":
+        # Spark reads JSON lines in another encoding only with an explicit line separator.
+        reader = reader.option("lineSep", "\n")
     schema = _declared_schema(source)
     if schema is not None:
         reader = reader.schema(_with_corrupt_column(schema))

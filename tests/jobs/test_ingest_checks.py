@@ -92,6 +92,19 @@ def test_mojibake_inside_a_json_struct_is_repaired_and_a_null_struct_stays_null(
     assert counts.repaired_encoding == 1
 
 
+def test_json_lines_declared_latin1_are_read_line_by_line(spark, tmp_path):
+    path = tmp_path / "people.jsonl"
+    path.write_bytes('{"id": "1", "name": "José"}\n'.encode("latin-1") + '{"id": "2", "name": "Zoë"}\n'.encode("utf-8"))
+    people = {"name": "people", "kind": "json", "path": str(path), "encoding": "ISO-8859-1",
+              "primary_key": ["id"], "mapping": {"full_name": "name"}}
+    lake = tmp_path / "lake"
+
+    [counts] = ingest(spark, config_for(lake, people), Lake.at(lake), "r1", T0)
+
+    assert {r.id: r.name for r in bronze(spark, lake, "people").collect()} == {"1": "José", "2": "Zoë"}
+    assert (counts.read, counts.landed, counts.repaired_encoding) == (2, 2, 1)
+
+
 def test_control_characters_in_csv_and_json_values_are_removed_and_counted(spark, tmp_path):
     csv_path = tmp_path / "support.csv"
     csv_path.write_bytes(b"ticket,name,visits\nT1,A\x00nn\x00,1\nT2,B\x07ob\tLee,2\nT3,Cy,3\n")
