@@ -165,6 +165,79 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from config.pipeline import load_pipeline_config
+    from jobs.maintain import format_maintain, maintain, maintenance_run_id
+    from jobs.spark import build_session
+
+    config = load_pipeline_config(args.config)
+    spark = build_session(config.spark, args.spark_log)
+    print(format_maintain(maintain(spark, config, maintenance_run_id(), args.dry_run)))
+    return 0
+
+
+def _erasure_request(args: argparse.Namespace):
+    """The people ``cdi erase`` names: ``--golden-id``, ``--source``/``--key`` pairs and ``--file``."""
+    from jobs.erase import ErasureRequest, read_request_file
+
+    if len(args.source) != len(args.key):
+        raise ConfigError("--source and --key go in pairs: give one --source before each --key")
+    golden_ids, keys = list(args.golden_id), list(zip(args.source, args.key))
+    if args.file:
+        more_ids, more_keys = read_request_file(Path(args.file))
+        golden_ids += more_ids
+        keys += more_keys
+    if not golden_ids and not keys:
+        raise ConfigError("name whom to erase: --golden-id, --source with --key, or --file")
+    if not args.reason.strip():
+        raise ConfigError("--reason must say why (a ticket or request reference; no personal data)")
+    return ErasureRequest(args.reason.strip(), args.requested_by, tuple(golden_ids), tuple(keys))
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    from config.pipeline import load_pipeline_config
+    from jobs.erase import erase, format_erasure
+    from jobs.lock import lake_lock
+    from jobs.runs import RunContext, new_run_id
+    from jobs.spark import build_session
+
+    request = _erasure_request(args)
+    config = load_pipeline_config(args.config)
+    context = RunContext.create(config, f"erase-{new_run_id()}")
+    spark = build_session(config.spark, args.spark_log)
+    if args.dry_run:
+        outcome = erase(spark, context, request, dry_run=True)
+    else:
+        with lake_lock(context.lake, context.run_id):
+            outcome = erase(spark, context, request)
+    print(format_erasure(outcome))
+    return 0
+
+
+def cmd_suppressions(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from config.lake import Lake
+    from config.pipeline import load_pipeline_config
+    from jobs.lock import lake_lock
+    from jobs.spark import build_session
+    from jobs.suppressions import format_suppressions, lift_suppressions, list_suppressions
+
+    if args.lift and not args.by:
+        raise ConfigError("--lift needs --by NAME: who lifts the suppression")
+    config = load_pipeline_config(args.config)
+    lake = Lake.at(config.lake)
+    spark = build_session(config.spark, args.spark_log)
+    if args.lift:
+        with lake_lock(lake, f"lift-{args.lift}"):
+            lifted = lift_suppressions(spark, lake, args.lift, args.by, datetime.now(timezone.utc))
+        print(f"erasure {args.lift}: {lifted} key(s) no longer suppressed; the next full (not --incremental) "
+              "ingest lands them again if the sources still hold them")
+        return 0
+    print(format_suppressions(list_suppressions(spark, lake)))
+    return 0
+
+
 def _steward_settings(args: argparse.Namespace):
     from config.pipeline import load_pipeline_config
     from steward.config import StewardConfigError, StewardSettings, session_secret_from_env
@@ -323,6 +396,50 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(show)
     show.add_argument("--count", type=int, default=3, help="how many golden records (default 3)")
     show.set_defaults(handler=cmd_show)
+
+    maint = sub.add_parser(
+        "maintain",
+        help="compact and vacuum every table, drop old run folders (retention from the config)",
+        description="OPTIMIZE and VACUUM every Delta table of the lake, keeping retention.vacuum_hours of history "
+        "and never less than the last publication and the incremental match still read; delete run folders "
+        "older than retention.run_folder_days, never the latest. Holds the lake lock.",
+    )
+    _add_config(maint)
+    maint.add_argument("--dry-run", action="store_true", help="print what it would do; change nothing, take no lock")
+    maint.set_defaults(handler=cmd_maintain)
+
+    erase = sub.add_parser(
+        "erase",
+        help="remove every value of a person from the lake, its Delta history and its run folders",
+        description="Erase golden customers (every source record ever linked to them) or source records from "
+        "bronze, silver, gold, quarantine, the review queue and steward decisions; redact the run folders; "
+        "VACUUM the tables at 0 hours so no older version keeps the values; put the keys on the suppression "
+        "list; record the erasure in ops/erasure_log (no personal value). Holds the lake lock. "
+        "Time travel and the change feed before the erasure stop working.",
+    )
+    _add_config(erase)
+    erase.add_argument("--golden-id", action="append", default=[], help="a golden customer to erase (repeatable)")
+    erase.add_argument("--source", action="append", default=[], help="source system of the --key that follows (repeatable)")
+    erase.add_argument("--key", action="append", default=[],
+                       help="a source key; its whole golden customer is erased (repeatable, after --source)")
+    erase.add_argument("--file", help="CSV with a header: golden_id, or source_system,source_key")
+    erase.add_argument("--reason", required=True,
+                       help="why (a ticket or request reference), kept in ops/erasure_log: no personal data")
+    erase.add_argument("--requested-by", default=os.environ.get("USER") or "unknown",
+                       help="who asked for the erasure (default: $USER)")
+    erase.add_argument("--dry-run", action="store_true", help="print what would be erased, table by table; write nothing")
+    erase.set_defaults(handler=cmd_erase)
+
+    suppressions = sub.add_parser(
+        "suppressions",
+        help="list the erased keys ingest skips, or lift an erasure's suppression",
+        description="Without --lift: one line per erasure and source with the number of suppressed keys and "
+        "whether they were lifted. With --lift ERASURE_ID --by NAME: the next full ingest lands those keys again.",
+    )
+    _add_config(suppressions)
+    suppressions.add_argument("--lift", metavar="ERASURE_ID", help="lift every suppression this erasure added")
+    suppressions.add_argument("--by", metavar="NAME", help="who lifts it (required with --lift)")
+    suppressions.set_defaults(handler=cmd_suppressions)
 
     stewards_default = os.environ.get("CDI_STEWARDS", "conf/stewards.yaml")
     serve = sub.add_parser(

@@ -41,6 +41,11 @@ DEFAULTS: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+    # New tables keep no per-file min/max column statistics: those sit in the transaction log
+    # (commit JSON, checksums, checkpoints), which VACUUM never touches, so `cdi erase` could not
+    # remove a person's values from them. cdi's reads are whole-table scans and joins, not
+    # selective filters, so data skipping saves little.
+    "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "0",
     "spark.driver.memory": "4g",
     # SQLite reports TEXT as VARCHAR(0); Delta would then enforce a length of 0.
     "spark.sql.legacy.charVarcharAsString": "true",

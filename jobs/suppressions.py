@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
+from config.errors import ConfigError
 from config.lake import Lake
-from jobs.delta_io import read_table, table_exists
+from jobs.delta_io import append, read_table, table_exists
 
 SALT_SCHEMA = StructType([StructField("salt", StringType(), False)])
 SUPPRESSIONS_SCHEMA = StructType(
@@ -95,3 +98,77 @@ def mark_suppressed(spark: SparkSession, lake: Lake, rows: DataFrame, salt: str)
         "left",
     )
     return joined.select(*rows.columns, F.coalesce(F.col("_suppressed"), F.lit(False)).alias("_suppressed"))
+
+
+def suppress_keys(
+    spark: SparkSession, lake: Lake, salt: str, keys: list[tuple[str, str]], erasure_id: str, at: datetime
+) -> int:
+    """Add a suppression for every ``(source_system, source_key)`` not already suppressed; returns how many.
+
+    A key an earlier erasure still suppresses keeps that suppression (lifting
+    either erasure then behaves the same), so the list holds a key once.
+    """
+    rows = sorted({(system, key_hash(salt, system, key)) for system, key in keys})
+    if not rows:
+        return 0
+    frame = spark.createDataFrame(
+        [(system, hashed, erasure_id, at, None, None) for system, hashed in rows], SUPPRESSIONS_SCHEMA
+    )
+    path = suppressions_path(lake)
+    if table_exists(spark, path):
+        held = read_table(spark, path).where(F.col("lifted_at").isNull()).select("source_system", "key_hash")
+        frame = frame.join(held, ["source_system", "key_hash"], "left_anti").select(*SUPPRESSIONS_SCHEMA.fieldNames())
+    frame = frame.localCheckpoint()
+    added = frame.count()
+    if added or not table_exists(spark, path):
+        append(frame, path)
+    return added
+
+
+def list_suppressions(spark: SparkSession, lake: Lake) -> list[Row]:
+    """One row per erasure and source: ``erasure_id``, ``source_system``, ``keys``, ``suppressed_at``, ``lifted_at``, ``lifted_by``."""
+    path = suppressions_path(lake)
+    if not table_exists(spark, path):
+        return []
+    return (
+        read_table(spark, path)
+        .groupBy("erasure_id", "source_system")
+        .agg(
+            F.count(F.lit(1)).alias("keys"),
+            F.min("suppressed_at").alias("suppressed_at"),
+            F.max("lifted_at").alias("lifted_at"),
+            F.max("lifted_by").alias("lifted_by"),
+        )
+        .orderBy("suppressed_at", "erasure_id", "source_system")
+        .collect()
+    )
+
+
+def lift_suppressions(spark: SparkSession, lake: Lake, erasure_id: str, lifted_by: str, at: datetime) -> int:
+    """Lift every suppression in force of one erasure; returns how many keys it frees.
+
+    Raises ConfigError when the erasure put no key on the list.
+    """
+    path = suppressions_path(lake)
+    if not table_exists(spark, path) or read_table(spark, path).where(F.col("erasure_id") == erasure_id).isEmpty():
+        raise ConfigError(f"--lift {erasure_id!r}: no suppression of that erasure (see `cdi suppressions`)")
+    held = F.col("erasure_id") == erasure_id
+    held &= F.col("lifted_at").isNull()
+    count = read_table(spark, path).where(held).count()
+    if count:
+        DeltaTable.forPath(spark, path).update(
+            condition=held, set={"lifted_at": F.lit(at).cast("timestamp"), "lifted_by": F.lit(lifted_by)}
+        )
+    return count
+
+
+def format_suppressions(rows: list[Row]) -> str:
+    if not rows:
+        return "no suppressions: no erased key is kept out of ingest"
+    lines = [f"{'erasure':<32} {'source':<14} {'keys':>6}  {'suppressed at':<20} lifted"]
+    for r in rows:
+        lifted = f"{r['lifted_at']:%Y-%m-%d %H:%M:%S} by {r['lifted_by']}" if r["lifted_at"] else "no (in force)"
+        lines.append(
+            f"{r['erasure_id']:<32} {r['source_system']:<14} {r['keys']:>6}  {r['suppressed_at']:%Y-%m-%d %H:%M:%S}  {lifted}"
+        )
+    return "\n".join(lines)
