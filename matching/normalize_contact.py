@@ -48,7 +48,7 @@ def to_e164(number: str | None, region: str) -> str | None:
     Letters are refused (``phonenumbers`` would read ``0800 FLOWERS`` as digits).
     A number must be possible for its region (right length, not local-only);
     it need not be in an allocated range, so reserved test ranges
-    (``07700 900xxx``) are kept.
+    (``07700 900xxx``) are kept. It must have at least 7 digits.
     """
     if number is None or _LETTERS.search(number):
         return None
@@ -58,7 +58,9 @@ def to_e164(number: str | None, region: str) -> str | None:
         return None
     if phonenumbers.is_possible_number_with_reason(parsed) != phonenumbers.ValidationResult.IS_POSSIBLE:
         return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    # Fewer than 7 digits (Iran's ``0812``: an area's short number) never reaches one person.
+    return e164 if len(e164) >= 8 else None
 
 
 @F.pandas_udf(StringType())  # type: ignore[call-overload]

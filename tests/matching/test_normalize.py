@@ -222,6 +222,11 @@ def test_to_e164_without_spark():
     )
 
 
+def test_a_possible_number_shorter_than_seven_digits_is_not_a_phone():
+    # phonenumbers finds "+980812" possible (Iran); hypothesis found it in test_standardize_hostile.
+    assert (to_e164("+980812", "GB"), to_e164("0812", "IR")) == (None, None)
+
+
 # dates
 
 DATE_CASES = [
