@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
 from config.lake import Lake
+from jobs.spark import session_conf
 from jobs.delta_io import append, read_table, table_exists
 from jobs.publish import HASHED, content_hash
 from jobs.suppressions import key_hash_column
@@ -347,17 +348,8 @@ def zero_retention(spark: SparkSession) -> Iterator[None]:
         "spark.databricks.delta.retentionDurationCheck.enabled": "false",
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(spark.sparkContext.defaultParallelism),
     }
-    saved = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
+    with session_conf(spark, settings):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 def vacuum_now(spark: SparkSession, paths: list[str]) -> list[str]:

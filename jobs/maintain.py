@@ -31,8 +31,6 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,6 +45,7 @@ from jobs.audit import AuditRow, Stopwatch, record_audit
 from jobs.delta_io import read_table, table_exists
 from jobs.lock import lake_lock
 from jobs.progress import progress
+from jobs.spark import session_conf
 
 LAYERS = ("bronze", "silver", "gold", "ops")
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
@@ -180,22 +179,6 @@ def _file_count(spark: SparkSession, path: str) -> int:
 
 def _quoted(path: str) -> str:
     return "`" + path.replace("`", "``") + "`"
-
-
-@contextmanager
-def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
-    """Set session settings for the block, then put back what was there before."""
-    before = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 def vacuum(spark: SparkSession, path: str, hours: int, dry_run: bool, log_commits: bool) -> int:

@@ -167,3 +167,19 @@ def build_session(configured: Mapping[str, str] | None = None, jvm_log: Path | N
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.get("cdi.log.level", "WARN"))
     return spark
+
+
+@contextmanager
+def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """Set session settings for the block, then put back what was there before."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
