@@ -564,7 +564,7 @@ def _tf_adjustment(
         )
     tf = pairs[column].to_numpy(dtype=np.float64, na_value=np.nan)
     usable = (levels == parameters.levels) & np.isfinite(tf) & (tf > 0)
-    adjustment = np.log2(parameters.u[-1] / np.where(usable, tf, 1.0))
+    adjustment = np.log2(parameters.u[-1]) - np.log2(np.where(usable, tf, 1.0))
     return np.where(usable, np.clip(adjustment, -TF_MAX_ADJUSTMENT, TF_MAX_ADJUSTMENT), 0.0)
 
 

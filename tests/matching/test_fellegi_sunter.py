@@ -165,6 +165,7 @@ def test_missing_level_adds_no_evidence() -> None:
         (2, 0.0005, math.log2(12) + math.log2(100)),  # rare value: stronger
         (2, 0.2, math.log2(12) - 2.0),  # common value: weaker
         (2, 1e-12, math.log2(12) + TF_MAX_ADJUSTMENT),  # clipped
+        (2, 2.2e-313, math.log2(12) + TF_MAX_ADJUSTMENT),  # subnormal: no overflow in u / tf
         (2, np.nan, math.log2(12)),  # no frequency known: plain weight
         (1, 0.0005, 1.0),  # not the exact level: tf ignored
         (-1, np.nan, 0.0),
@@ -172,7 +173,8 @@ def test_missing_level_adds_no_evidence() -> None:
 )
 def test_term_frequency_adjusts_the_exact_level(level, tf, expected_mw_b) -> None:
     pairs = pd.DataFrame({"gamma_a": [1], "gamma_b": [level], "tf_b": [tf]})
-    scores = score(toy_model(tf=True), pairs)
+    with np.errstate(all="raise"):
+        scores = score(toy_model(tf=True), pairs)
     assert scores["mw_b"].iloc[0] == pytest.approx(expected_mw_b)
 
 
