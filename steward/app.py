@@ -23,7 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from config.lake import Lake
 from matching.settings import load_settings
-from steward import api, pages
+from steward import api, routes
 from steward.auth import DirectoryFile, LoginRequired, Principal, api_user
 from steward.config import StewardSettings
 from steward.store import Store
@@ -102,7 +102,7 @@ def create_app(settings: StewardSettings) -> FastAPI:
         return JSONResponse(app.openapi())
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.include_router(pages.router)
+    app.include_router(routes.router)
     app.include_router(api.router)
     return app
 

@@ -41,7 +41,7 @@ def test_why_not_scores_stored_pairs_as_the_pipeline_did(spark, published_run):
     records = store.records([*picked["record_id_l"], *picked["record_id_r"]])
     for pair in picked.itertuples(index=False):
         left, right = records[pair.record_id_l], records[pair.record_id_r]
-        # As the "why not?" page does (steward/pages.py).
+        # As the "why not?" page does (steward/routes/why.py).
         frequencies = {c.column: saved.share(c.column, left.get(c.column)) for c in settings.tf_comparisons}
         ours = score_pair(settings, saved.model, comparison_batch(settings, left, right, frequencies))
         ids = (pair.record_id_l, pair.record_id_r)
