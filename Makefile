@@ -50,7 +50,7 @@ demo: setup
 	 CDI_NEW_PASSWORD=$$password $(CDI) create-user demo --role steward --stewards conf/stewards.yaml >/dev/null; \
 	 echo; \
 	 echo "Review the uncertain pairs in a browser (user 'demo', password '$$password', shown only now):"; \
-	 echo "  CDI_SESSION_SECRET=$$secret $(CDI) serve --config conf/cdi.yaml --stewards conf/stewards.yaml"; \
+	 echo "  CDI_SESSION_SECRET=$$secret $(CDI) serve --config conf/cdi.yaml --stewards conf/stewards.yaml --insecure-http"; \
 	 echo "  then open http://127.0.0.1:8765"
 
 ## test: the same set-up, then the whole test suite

@@ -249,16 +249,31 @@ def _steward_settings(args: argparse.Namespace):
             matching=Path(config.matching),
             stewards=Path(args.stewards),
             session_secret=session_secret_from_env(),
-            secure_cookies=args.secure_cookies,
+            secure_cookies=not args.insecure_http,
         )
     except StewardConfigError as exc:
         raise ConfigError(str(exc)) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from steward.app import serve
+    from steward.app import check_transport, serve
+    from steward.config import StewardConfigError
 
-    serve(_steward_settings(args), host=args.host, port=args.port)
+    settings = _steward_settings(args)
+    try:
+        check_transport(settings, args.host)
+    except StewardConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_end_sessions(args: argparse.Namespace) -> int:
+    from steward.config import state_path_of
+    from steward.sessions import end_sessions
+
+    ended = end_sessions(state_path_of(Path(args.stewards)), args.user)
+    print(f"{ended} session(s) ended" + (f" for {args.user}" if args.user else ""))
     return 0
 
 
@@ -282,10 +297,12 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     from steward.config import StewardConfigError, create_api_token
 
     try:
-        token = create_api_token(Path(args.stewards), args.name)
+        token = create_api_token(Path(args.stewards), args.name, scope=args.scope, expires_days=args.expires,
+                                 rate_per_minute=args.rate)
     except StewardConfigError as exc:
         raise ConfigError(str(exc)) from None
-    print(f"read-only API token {args.name!r} (shown once, only its SHA-256 is stored):\n{token}")
+    print(f"read-only API token {args.name!r}, scope {args.scope}, expires in {args.expires:g} days, "
+          f"{args.rate} requests/minute (shown once, only its SHA-256 is stored):\n{token}")
     return 0
 
 
@@ -453,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="users/tokens YAML (default: $CDI_STEWARDS or conf/stewards.yaml)")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765)")
-    serve.add_argument("--secure-cookies", action="store_true", help="send the session cookie over HTTPS only")
+    serve.add_argument("--insecure-http", action="store_true",
+                       help="plain HTTP: no Secure cookie, no HSTS; only with a loopback --host (local trials)")
     serve.set_defaults(handler=cmd_serve)
 
     user = sub.add_parser(
@@ -469,8 +487,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("create-token", help="add a read-only API token (printed once)")
     token.add_argument("name")
+    token.add_argument("--scope", choices=("lookup", "changes", "read"), default="lookup",
+                       help="lookup: golden records, xref and search; changes: the change feed; read: both "
+                       "(default lookup)")
+    token.add_argument("--expires", type=float, default=90, metavar="DAYS", help="valid for DAYS days (default 90)")
+    token.add_argument("--rate", type=int, default=600, metavar="N", help="at most N requests a minute (default 600)")
     token.add_argument("--stewards", default=stewards_default)
     token.set_defaults(handler=cmd_create_token)
+
+    end = sub.add_parser("end-sessions", help="log everyone (or one user) out of the review app at once",
+                         description="Ends the review app's sessions, while it runs or not: every session, "
+                         "or with --user only that user's.")
+    end.add_argument("--user", help="only this user's sessions")
+    end.add_argument("--stewards", default=stewards_default)
+    end.set_defaults(handler=cmd_end_sessions)
     return parser
 
 

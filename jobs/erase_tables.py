@@ -96,11 +96,18 @@ def by_pair_id(table: DataFrame, scope: Scope) -> DataFrame:
 
 
 def by_decision(table: DataFrame, scope: Scope) -> DataFrame:
-    """Decisions naming an erased record or golden id (a pair, a split or a merge)."""
+    """Decisions naming an erased record or golden id (a pair, a split, a merge or an override), the
+    record id lists of a split or an override included (columns a table written by an older cdi lacks)."""
     about_golden = table.join(scope.golden(), "golden_id", "left_semi").unionByName(
         table.join(scope.golden("golden_id_other"), "golden_id_other", "left_semi")
     )
-    return _either_side(table, scope).unionByName(about_golden).select("decision_id")
+    doomed = _either_side(table, scope).unionByName(about_golden).select("decision_id")
+    for column in ("record_ids", "other_ids"):
+        if column in table.columns:
+            erased = scope.record_ids("_erased")
+            listed = table.join(erased, F.array_contains(table[column], erased["_erased"]), "left_semi")
+            doomed = doomed.unionByName(listed.select("decision_id"))
+    return doomed
 
 
 def deletions(lake: Lake, bronze: dict[str, str]) -> list[Deletion]:

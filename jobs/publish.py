@@ -29,12 +29,12 @@ from pyspark.sql.types import StructType
 
 from jobs.delta_io import read_table, replace_where, sql_string, table_exists
 from jobs.faults import fault_point
-from jobs.decisions import open_xref_rows, steward_pair_decisions
+from jobs.decisions import open_xref_rows, steward_overrides, steward_pair_decisions
 from jobs.runs import RunContext
 from jobs.steps import step
 from matching.golden_ids import assign_golden_ids_spark
 from matching.settings import Thresholds
-from matching.survivorship import SurvivorshipSettings, golden_attributes
+from matching.survivorship import SurvivorshipSettings, apply_overrides, golden_attributes
 from schemas.canonical import CANONICAL_ATTRIBUTES
 from schemas.golden import (
     CUSTOMER_XREF_SCHEMA,
@@ -356,7 +356,11 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
         history = history.localCheckpoint()
     retired = history.where(F.col("event").isin("retire", "delete")).select("golden_id", "related_id")
     members = records.join(clusters.select("record_id", "cluster_id"), "record_id")
-    attributes = golden_attributes(members, survivorship)
+    # A steward's override of a golden value holds while that golden record's records are unchanged.
+    overrides = steward_overrides(spark, context).join(assigned, "golden_id")
+    attributes = apply_overrides(
+        golden_attributes(members, survivorship), members.select("cluster_id", "record_id", "record_hash"), overrides
+    )
 
     golden = golden_rows(attributes, assigned, retired, previous_golden, context)
     with step(spark, "publish.golden_customers", "writing golden customers"):

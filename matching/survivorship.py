@@ -236,3 +236,49 @@ def _spark_sort_key(selection: Selection, frequency: str, priority: Sequence[str
             parts.append(F.col("record_id"))
     key = F.struct(*[part.alias(f"k{i}") for i, part in enumerate(parts)])
     return F.when(F.col(selection.key).isNotNull(), key)
+
+
+STEWARD_LINEAGE = "steward:"  # lineage of an overridden attribute: "steward:<decision_id>"
+
+
+def _versions(record_ids: Column, record_hashes: Column) -> Column:
+    """The sorted ``record_id|record_hash`` strings of two parallel arrays."""
+    return F.array_sort(F.zip_with(record_ids, record_hashes, lambda r, h: F.concat_ws("|", r, h)))
+
+
+def apply_overrides(attributes: DataFrame, members: DataFrame, overrides: DataFrame) -> DataFrame:
+    """``attributes`` (``golden_attributes``' rows) with the steward overrides that still hold put in.
+
+    ``members``: ``cluster_id, record_id, record_hash``, the records of each
+    cluster now. ``overrides``: ``cluster_id, attribute, value, record_ids,
+    record_hashes, decision_id``, at most one per cluster and attribute, the
+    value as text (a date ``YYYY-MM-DD``). An override holds while its
+    cluster's records are exactly ``record_ids``, each still at the
+    ``record_hash`` it had when the steward decided: once a source changes,
+    adds or removes a record, survivorship's own choice comes back. The
+    overridden attribute's lineage is ``steward:<decision_id>``.
+    """
+    current = members.groupBy("cluster_id").agg(
+        F.array_sort(F.collect_list(F.concat_ws("|", "record_id", "record_hash"))).alias("_now")
+    )
+    held = (
+        overrides.join(current, "cluster_id")
+        .where(F.col("_now") == _versions(F.col("record_ids"), F.col("record_hashes")))
+        .groupBy("cluster_id")
+        .agg(
+            F.map_from_entries(F.collect_list(F.struct("attribute", "value"))).alias("_values"),
+            F.map_from_entries(
+                F.collect_list(F.struct("attribute", F.concat(F.lit(STEWARD_LINEAGE), "decision_id")))
+            ).alias("_sources"),
+        )
+    )
+    types = {f.name: f.dataType for f in CANONICAL_SCHEMA.fields}
+    joined = attributes.join(held, "cluster_id", "left")
+    kept_lineage = F.map_filter("lineage", lambda attribute, _: ~F.array_contains(F.map_keys("_sources"), attribute))
+    overridden = {
+        a: F.coalesce(F.col("_values").getItem(a).cast(types[a]), F.col(a)).alias(a) for a in CANONICAL_ATTRIBUTES
+    }
+    overridden["lineage"] = (
+        F.when(F.col("_sources").isNull(), F.col("lineage")).otherwise(F.map_concat(kept_lineage, "_sources")).alias("lineage")
+    )
+    return joined.select(*[overridden.get(c, F.col(c)) for c in attributes.columns])

@@ -13,12 +13,14 @@ its source keeps its row, closed (``valid_to`` set, ``linked_by='deleted'``);
 an erased one keeps only a hash of its key (``linked_by='erased'``).
 ``match_candidates``: pairs awaiting a steward, both records side by side.
 ``golden_id_history``: every create, merge, split and retire, by run.
-``steward_decisions``: append-only log written by the review app.
+``steward_decisions``: append-only log written by the review app (``steward/decisions.py``
+says what each action's columns mean).
 """
 
 from __future__ import annotations
 
 from pyspark.sql.types import (
+    ArrayType,
     DateType,
     DoubleType,
     IntegerType,
@@ -114,12 +116,20 @@ STEWARD_DECISIONS_SCHEMA = StructType(
         StructField("decision_id", StringType(), False),
         StructField("decided_at", TimestampType(), False),
         StructField("steward", StringType(), False),
-        StructField("action", StringType(), False),  # match | no_match | unsure | split | merge
-        StructField("record_id_l", StringType(), True),  # pair decisions; split: the record split out
+        StructField("action", StringType(), False),  # match | no_match | unsure | split | merge | retract | override
+        StructField("record_id_l", StringType(), True),  # pair decisions; split: the (smallest) record split out
         StructField("record_id_r", StringType(), True),
-        StructField("golden_id", StringType(), True),  # split: from; merge: one side
+        StructField("golden_id", StringType(), True),  # split: from; merge: one side; override: the golden record
         StructField("golden_id_other", StringType(), True),  # merge: the other side
         StructField("comment", StringType(), True),
+        # Added later (nullable; rows written before lack them, read as nulls):
+        # split: the records taken out together; override: the golden record's members at decision time
+        StructField("record_ids", ArrayType(StringType()), True),
+        StructField("other_ids", ArrayType(StringType()), True),  # split: the members left, at decision time
+        StructField("record_hashes", ArrayType(StringType()), True),  # override: record_hash of each of record_ids
+        StructField("supersedes", StringType(), True),  # retract: the decision_id withdrawn
+        StructField("attribute", StringType(), True),  # override: the canonical attribute
+        StructField("value", StringType(), True),  # override: the steward's value (a date as YYYY-MM-DD)
     ]
 )
 

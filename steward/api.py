@@ -5,10 +5,16 @@ Every row goes out through ``_out``: ``national_id`` masked (``•••••67
 A golden record deleted at its sources answers as usual, with ``status: deleted``;
 an erased one (``cdi erase``) answers 410 Gone with its id and when, nothing more.
 The schema is at ``/api/v1/openapi.json`` (authenticated, like everything else).
+
+A token's scope decides what it may call: ``lookup`` the golden record, xref
+and search routes, ``changes`` the change feed. Every answer that carries
+personal data leaves an audit row (``steward/read_audit.py``): who, which golden
+ids, when, through which route.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -17,10 +23,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from schemas.privacy import mask_record
-from steward.auth import api_user
+from steward.auth import Principal, api_scope, client_address
+from steward.feed import BadCursor, ChangeFeed, Cursor
 from steward.store import Store, is_closed, json_row, to_json_value
 
-router = APIRouter(prefix="/api/v1", tags=["read API"], dependencies=[Depends(api_user)])
+router = APIRouter(prefix="/api/v1", tags=["read API"])
+lookup_user = Depends(api_scope("lookup"))
+changes_user = Depends(api_scope("changes"))
+PAGE_DEFAULT = 500
+PAGE_MAX = 1000
 
 
 class GoldenAnswer(BaseModel):
@@ -56,13 +67,23 @@ class SearchAnswer(BaseModel):
 
 
 class ChangesAnswer(BaseModel):
-    since_version: int
+    cursor: str = Field(description="where this page starts: <version>.<offset>")
+    next_cursor: str = Field(description="where the next page starts; keep it and ask again for later changes")
+    has_more: bool = Field(description="true when rows after next_cursor exist already")
     latest_version: int
-    changes: list[dict[str, Any]] = Field(description="golden_customers change feed rows with _change_type, _commit_version")
+    changes: list[dict[str, Any]] = Field(
+        description="golden_customers change feed rows with _change_type, _commit_version; at most limit of them, "
+        "ordered by version, golden id and change type"
+    )
 
 
 def _store(request: Request) -> Store:
     return request.app.state.store
+
+
+def _audit(request: Request, principal: Principal, golden_ids: Iterable[str]) -> None:
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    request.app.state.read_audit.record(principal.name, principal.via, client_address(request), route, golden_ids)
 
 
 GONE = {410: {"model": GoneAnswer, "description": "erased (cdi erase): nothing of it is kept"}}
@@ -79,7 +100,7 @@ def _gone(golden_id: str, erased_at: datetime | None) -> JSONResponse:
 
 
 @router.get("/golden/{golden_id}", response_model=GoldenAnswer, responses=GONE)
-def golden(golden_id: str, request: Request) -> GoldenAnswer | JSONResponse:
+def golden(golden_id: str, request: Request, principal: Principal = lookup_user) -> GoldenAnswer | JSONResponse:
     """A golden record; a retired id answers with its survivor (following the chain) and says so.
     An erased one answers 410 Gone."""
     store = _store(request)
@@ -89,6 +110,7 @@ def golden(golden_id: str, request: Request) -> GoldenAnswer | JSONResponse:
     if row["status"] == "erased":
         return _gone(row["golden_id"], store.event_time(row["golden_id"], "erase"))
     records = store.xref_of_golden(row["golden_id"])
+    _audit(request, principal, [row["golden_id"]])
     deleted_at = store.event_time(row["golden_id"], "delete") if row["status"] == "deleted" else None
     return GoldenAnswer(
         requested_id=golden_id,
@@ -103,7 +125,8 @@ def golden(golden_id: str, request: Request) -> GoldenAnswer | JSONResponse:
 
 
 @router.get("/xref/{source_system}/{source_key}", response_model=XrefAnswer, responses=GONE)
-def xref(source_system: str, source_key: str, request: Request) -> XrefAnswer | JSONResponse:
+def xref(source_system: str, source_key: str, request: Request,
+         principal: Principal = lookup_user) -> XrefAnswer | JSONResponse:
     """The golden id a source record belongs to; a record deleted at its source shows closed,
     an erased one answers 410 Gone."""
     store = _store(request)
@@ -113,20 +136,39 @@ def xref(source_system: str, source_key: str, request: Request) -> XrefAnswer | 
     if row["linked_by"] == "erased":
         return _gone(row["golden_id"], row["valid_to"])
     resolved, _ = store.resolve(row["golden_id"])
-    return XrefAnswer(
-        xref=_out(row), golden_id=resolved["golden_id"] if resolved else row["golden_id"], current=not is_closed(row)
-    )
+    golden_id = resolved["golden_id"] if resolved else row["golden_id"]
+    _audit(request, principal, [golden_id])
+    return XrefAnswer(xref=_out(row), golden_id=golden_id, current=not is_closed(row))
 
 
 @router.get("/search", response_model=SearchAnswer)
-def search(request: Request, q: str = Query(min_length=2, max_length=200)) -> SearchAnswer:
+def search(request: Request, q: str = Query(min_length=2, max_length=200),
+           principal: Principal = lookup_user) -> SearchAnswer:
     """Golden records by name, email, phone, golden id or source key (case-insensitive substring)."""
-    return SearchAnswer(query=q, results=[_out(r) for r in _store(request).search(q)])
+    results = _store(request).search(q)
+    _audit(request, principal, [r["golden_id"] for r in results])
+    return SearchAnswer(query=q, results=[_out(r) for r in results])
 
 
 @router.get("/changes", response_model=ChangesAnswer)
-def changes(request: Request, since_version: int = Query(ge=0)) -> ChangesAnswer:
-    """``golden_customers`` changes (Delta change data feed) from table version ``since_version`` on."""
-    rows, latest = _store(request).changes(since_version)
-    return ChangesAnswer(since_version=since_version, latest_version=latest, changes=[_out(r) for r in rows])
+def changes(
+    request: Request,
+    since_version: int | None = Query(default=None, ge=0, description="start at this table version (cursor N.0)"),
+    cursor: str | None = Query(default=None, max_length=40, description="next_cursor of the previous page"),
+    limit: int = Query(default=PAGE_DEFAULT, ge=1, le=PAGE_MAX),
+    principal: Principal = changes_user,
+) -> ChangesAnswer:
+    """``golden_customers`` changes (Delta change data feed), a page of at most ``limit`` rows,
+    from ``cursor`` or from table version ``since_version``."""
+    if (cursor is None) == (since_version is None):
+        raise HTTPException(status_code=422, detail="give either since_version or cursor")
+    try:
+        start = Cursor.parse(cursor) if cursor is not None else Cursor(since_version or 0)
+    except BadCursor as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+    feed: ChangeFeed = request.app.state.change_feed
+    page = feed.page(start, limit)
+    _audit(request, principal, [r["golden_id"] for r in page.rows])
+    return ChangesAnswer(cursor=str(start), next_cursor=str(page.next_cursor), has_more=page.has_more,
+                         latest_version=page.latest_version, changes=[_out(r) for r in page.rows])
 

@@ -1,4 +1,4 @@
-"""Pure logic of the review pages: queue order, filters, attribute agreement, the weight waterfall.
+"""Pure logic of the review pages: queue order, filters, the weight waterfall (attribute evidence: ``steward.evidence``).
 
 Queue order: a decision helps most where the model is least sure, so pairs
 come closest-to-50 % first, i.e. by ``|match_weight|`` ascending (the same
@@ -9,22 +9,33 @@ model most, and these are the pairs a threshold tweak would flip. Ties go by
 ``pair_id`` so the order is stable.
 
 A pair leaves the queue once it has a ``match`` or ``no_match`` decision (the
-pipeline then treats the latest of those as a must-link / cannot-link);
-``unsure`` keeps it in the queue, marked.
+pipeline then treats the latest of those as a must-link / cannot-link).
+``unsure`` keeps it in the queue, moved down and marked. Once a record was
+decided (match / no_match) after the candidates were published, its other
+pairs move down too, marked: the steward is not asked about it again until
+the next run scores it anew. A retracted decision counts as never made.
+
+Assignment: a steward claims the next pairs of a filtered queue with
+``claim`` rows in ``steward_decisions`` (one per pair, ``record_id_l`` /
+``record_id_r`` as for a pair decision), which the pipeline ignores. A claim
+holds for ``CLAIM_HOURS``; meanwhile the pair is hidden from other stewards'
+queues, and its steward can list the pairs they claimed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from matching.settings import Comparison
-from schemas.canonical import CANONICAL_ATTRIBUTES
-from schemas.privacy import mask_value
-from steward.decisions import DECIDING_ACTIONS, PAIR_ACTIONS
+from steward.decisions import DECIDING_ACTIONS, PAIR_ACTIONS, Decision, effective_decisions
 
-SHOWN_ATTRIBUTES: tuple[str, ...] = tuple(a for a in CANONICAL_ATTRIBUTES if a != "full_name")
+CLAIM_ACTION = "claim"
+CLAIM_HOURS = 4
+UNSURE_CHOICES = ("", "only", "hide")  # unsure pairs: shown last (default), only them, none
+TIER_FRESH, TIER_UNSURE, TIER_TOUCHED = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -32,15 +43,44 @@ class QueueFilter:
     source: str | None = None
     min_probability: float | None = None
     max_probability: float | None = None
+    reason: str | None = None
+    blocking_rule: str | None = None
+    unsure: str = ""  # one of UNSURE_CHOICES
+    mine: bool = False  # only the pairs this steward claimed
 
-    def keeps(self, candidate: Mapping[str, Any]) -> bool:
-        sources = {candidate["record_l"]["source_system"], candidate["record_r"]["source_system"]}
-        probability = candidate["match_probability"]
-        return (
-            (self.source is None or self.source in sources)
-            and (self.min_probability is None or probability >= self.min_probability)
-            and (self.max_probability is None or probability <= self.max_probability)
-        )
+    def query(self) -> dict[str, str]:
+        """The filter as URL query parameters (empty ones left out); ``from_query`` reads them back."""
+        values = {
+            "source": self.source, "min": self.min_probability, "max": self.max_probability, "reason": self.reason,
+            "rule": self.blocking_rule, "unsure": self.unsure or None, "mine": "1" if self.mine else None,
+        }
+        return {k: str(v) for k, v in values.items() if v is not None}
+
+
+FILTER_KEYS = ("source", "min", "max", "reason", "rule", "unsure", "mine")
+
+
+def _probability(text: str | None) -> float | None:
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and 0.0 <= value <= 1.0 else None
+
+
+def from_query(values: Mapping[str, str | None]) -> QueueFilter:
+    """A QueueFilter from query or form values; a malformed value counts as not given."""
+
+    def text(key: str) -> str | None:
+        value = (values.get(key) or "").strip()
+        return value or None
+
+    unsure = text("unsure") or ""
+    return QueueFilter(
+        source=text("source"), min_probability=_probability(text("min")), max_probability=_probability(text("max")),
+        reason=text("reason"), blocking_rule=text("rule"), unsure=unsure if unsure in UNSURE_CHOICES else "",
+        mine=text("mine") == "1",
+    )
 
 
 def pair_key(record_a: str, record_b: str) -> tuple[str, str]:
@@ -68,119 +108,73 @@ def uncertainty_order(candidate: Mapping[str, Any]) -> tuple[float, str]:
     return abs(candidate["match_weight"]), candidate["pair_id"]
 
 
-def review_queue(
-    candidates: Iterable[Mapping[str, Any]], decisions: Sequence[Mapping[str, Any]], keep: QueueFilter
-) -> list[Mapping[str, Any]]:
-    """Undecided candidates that pass ``keep``, most uncertain first."""
-    done = decided_pairs(decisions)
-    pending = [
-        c for c in candidates if pair_key(c["record_id_l"], c["record_id_r"]) not in done and keep.keeps(c)
-    ]
-    return sorted(pending, key=uncertainty_order)
-
-
 @dataclass(frozen=True)
-class Position:
-    current: Mapping[str, Any] | None
-    index: int  # of current in the queue, 0-based
-    previous_id: str | None
-    next_id: str | None
+class PairStates:
+    """What the decision log says about pairs and records, for the queue."""
+
+    decided: set[tuple[str, str]] = field(default_factory=set)  # match / no_match: out of the queue
+    unsure: set[tuple[str, str]] = field(default_factory=set)  # latest pair decision is unsure: moved down
+    touched_records: set[str] = field(default_factory=set)  # decided since the candidates were published
+    claims: dict[tuple[str, str], tuple[str, dt.datetime]] = field(default_factory=dict)  # pair -> (steward, until)
+    latest: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
 
 
-def position(queue: Sequence[Mapping[str, Any]], pair_id: str | None) -> Position:
-    """Where ``pair_id`` is in the queue; the first pair when it is absent (decided meanwhile)."""
-    if not queue:
-        return Position(None, 0, None, None)
-    ids = [c["pair_id"] for c in queue]
-    index = ids.index(pair_id) if pair_id in ids else 0
-    return Position(
-        current=queue[index],
-        index=index,
-        previous_id=ids[index - 1] if index > 0 else None,
-        next_id=ids[index + 1] if index + 1 < len(ids) else None,
-    )
+def pair_states(decisions: Iterable[Mapping[str, Any]], published_at: dt.datetime | None) -> PairStates:
+    """``PairStates`` of the decisions that hold (retracted ones left out); records count as touched
+    when decided after ``published_at`` (every decided record when it is None)."""
+    holding = effective_decisions(decisions)
+    decided = decided_pairs(holding)
+    latest = latest_pair_decisions(holding)
+    unsure = {key for key, d in latest.items() if d["action"] == "unsure" and key not in decided}
+    touched = {
+        record for d in holding if d["action"] in DECIDING_ACTIONS
+        and (published_at is None or d["decided_at"] > published_at)
+        for record in (d["record_id_l"], d["record_id_r"])
+    }
+    claims: dict[tuple[str, str], tuple[str, dt.datetime]] = {}
+    for d in sorted((d for d in holding if d["action"] == CLAIM_ACTION), key=lambda d: d["decided_at"]):
+        claims[pair_key(d["record_id_l"], d["record_id_r"])] = (d["steward"], d["decided_at"] + dt.timedelta(hours=CLAIM_HOURS))
+    return PairStates(decided, unsure, touched, claims, latest)
 
 
-@dataclass(frozen=True)
-class AttributeRow:
-    attribute: str
-    left: Any
-    right: Any
-    status: str  # agree | similar | disagree | missing | not-compared
-    level: str  # the level that held, e.g. "jaro_winkler >= 0.92"
-    weight: float | None  # the comparison's match weight, bits
+def _when(decision: Mapping[str, Any]) -> tuple[dt.datetime, str]:
+    return decision["decided_at"], decision["decision_id"]
 
 
-def _level_label(comparison: Comparison, gamma: int) -> str:
-    if gamma == -1:
-        return "missing on one side"
-    if gamma == 0:
-        return "no level holds"
-    level = comparison.levels[len(comparison.levels) - gamma]
-    details = {k: v for k, v in level.model_dump().items() if k not in ("kind", "column")}
-    if comparison.level_column(level) != comparison.column:
-        details["on"] = comparison.level_column(level)
-    bound = ", ".join(f"{k} {v}" for k, v in details.items() if v is not None)
-    return f"{level.kind} ({bound})" if bound else level.kind
-
-
-def _status(comparison: Comparison, gamma: int) -> str:
-    if gamma == -1:
-        return "missing"
-    if gamma == 0:
-        return "disagree"
-    return "agree" if gamma == len(comparison.levels) else "similar"
-
-
-def _raw_status(left: Any, right: Any) -> str:
-    if left is None or right is None:
-        return "missing"
-    return "agree" if left == right else "disagree"
-
-
-def attribute_rows(
-    record_l: Mapping[str, Any],
-    record_r: Mapping[str, Any],
-    levels: Mapping[str, int],
-    evidence: Mapping[str, float],
-    comparisons: Sequence[Comparison],
-) -> list[AttributeRow]:
-    """Both records attribute by attribute, with how the comparison on that attribute came out.
-
-    A comparison's outcome, with its weight, is shown on the attribute the
-    level that held reads (its own column when no level held): strongest
-    level = agree, a weaker level = similar, 0 = disagree, -1 = missing. The
-    other attributes a comparison reads (``address`` also reading postcode and
-    city) are marked by plain equality, "part of" that comparison.
-    Attributes no comparison reads are shown when either side has a value.
-    Statuses come from the full values; the values in the rows are as shown
-    to a person (``national_id`` masked).
-    """
-    decisive: dict[str, tuple[Comparison, int]] = {}  # attribute -> the comparison whose outcome it shows
-    part_of: dict[str, Comparison] = {}
-    for comparison in comparisons:
-        if comparison.name not in levels:
+def more_pair_states(states: PairStates, later: Iterable[Mapping[str, Any]],
+                     published_at: dt.datetime | None) -> PairStates | None:
+    """``states`` with ``later`` decisions applied, as ``pair_states`` of all of them would give;
+    None when one of them is a retraction, which can undo anything before it: then every decision
+    is read again."""
+    rows = sorted(later, key=lambda d: (d["decided_at"], d["decision_id"]))
+    if any(d["action"] == "retract" for d in rows):
+        return None
+    decided, touched = set(states.decided), set(states.touched_records)
+    unsure, claims, latest = set(states.unsure), dict(states.claims), dict(states.latest)
+    for d in rows:
+        key = pair_key(d["record_id_l"], d["record_id_r"]) if d["record_id_l"] and d["record_id_r"] else None
+        if key is None:
             continue
-        gamma = int(levels[comparison.name])
-        held = comparison.levels[len(comparison.levels) - gamma] if gamma > 0 else None
-        column = comparison.level_column(held) if held is not None else comparison.column
-        decisive.setdefault(column, (comparison, gamma))
-        for other in comparison.columns:
-            part_of.setdefault(other, comparison)
-    rows = []
-    for attribute in SHOWN_ATTRIBUTES:
-        left, right = record_l.get(attribute), record_r.get(attribute)
-        shown_l, shown_r = mask_value(attribute, left), mask_value(attribute, right)
-        if attribute in decisive:
-            comparison, gamma = decisive[attribute]
-            rows.append(AttributeRow(attribute, shown_l, shown_r, _status(comparison, gamma),
-                                     _level_label(comparison, gamma), evidence.get(comparison.name)))
-        elif attribute in part_of:
-            rows.append(AttributeRow(attribute, shown_l, shown_r, _raw_status(left, right),
-                                     f"part of {part_of[attribute].name}", None))
-        elif left is not None or right is not None:
-            rows.append(AttributeRow(attribute, shown_l, shown_r, "not-compared", "", None))
-    return rows
+        if d["action"] in DECIDING_ACTIONS:
+            decided.add(key)
+            if published_at is None or d["decided_at"] > published_at:
+                touched.update(key)
+        if d["action"] in PAIR_ACTIONS and (key not in latest or _when(latest[key]) <= _when(d)):
+            latest[key] = d
+        until = d["decided_at"] + dt.timedelta(hours=CLAIM_HOURS)
+        if d["action"] == CLAIM_ACTION and (key not in claims or claims[key][1] <= until):
+            claims[key] = (d["steward"], until)
+        if key in latest and latest[key]["action"] == "unsure" and key not in decided:
+            unsure.add(key)
+        else:
+            unsure.discard(key)
+    return PairStates(decided, unsure, touched, claims, latest)
+
+
+def claim_decisions(steward: str, pairs: Iterable[tuple[str, str]]) -> list[Decision]:
+    """One ``claim`` row per pair: ``steward`` takes these pairs for ``CLAIM_HOURS``."""
+    at = dt.datetime.now(dt.timezone.utc)
+    return [Decision(str(uuid.uuid4()), at, steward, CLAIM_ACTION, *pair_key(*pair)) for pair in pairs]
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,21 @@
 """Every read and write of the review app, with delta-rs (no Spark).
 
-Tables are opened afresh on each call, so a page always shows the latest
-published state. A table that does not exist yet reads as empty with its
-schema, and a column an older cdi did not write (``customer_xref.valid_to``)
-reads as nulls. ``append_decision`` is the app's only write: one row appended to
-``gold/steward_decisions`` (created on first use), retried when another
-writer committed first, so concurrent stewards are all recorded.
+Every call reads the latest version of a table, so a page always shows the
+latest published state, but a version is read from disk once: it is held in
+memory (``steward/table_cache.py``) with the indexes built from it (golden
+id, record id and source key to rows; the review queue, ``steward/queue_index.py``;
+the search text, ``steward/search_index.py``) until a writer commits the next
+one. A table that does not exist yet reads as empty with its schema, and a
+column an older cdi did not write (``customer_xref.valid_to``) reads as nulls.
+``append_decisions`` is the app's only write: rows appended to
+``gold/steward_decisions`` (created on first use) in one commit, retried when
+another writer committed first, so concurrent stewards are all recorded.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import operator
-import re
 import time
 from collections.abc import Iterable
 from datetime import datetime
@@ -39,6 +41,10 @@ from schemas.golden import (
     STEWARD_DECISIONS_SCHEMA,
 )
 from steward.decisions import Decision
+from steward.queue_index import Flags, QueueIndex, flags, flags_after
+from steward.review import PairStates, more_pair_states, pair_states
+from steward.search_index import TextIndex
+from steward.table_cache import Snapshot, TableCache
 
 log = logging.getLogger("cdi.steward.store")
 
@@ -53,9 +59,13 @@ GOLD_SCHEMAS: dict[str, T.StructType] = {
 SEARCH_LIMIT = 50
 MAX_SURVIVOR_HOPS = 100
 COMMIT_ATTEMPTS = 20
-_GOLDEN_SEARCH_COLUMNS = ("golden_id", "full_name", "given_name", "family_name", "email", "phone")
-_RECORD_SEARCH_COLUMNS = ("record_id", "source_key", "full_name", "given_name", "family_name", "email", "phone")
-_PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
+SEARCH_SCAN = 20 * SEARCH_LIMIT  # rows of each table a search looks at: enough for SEARCH_LIMIT golden records
+_NAME_COLUMNS = ("full_name", "given_name", "middle_name", "family_name")
+_GOLDEN_SEARCH_COLUMNS = ("golden_id", "email", "phone")  # besides the names
+_RECORD_SEARCH_COLUMNS = ("record_id", "source_key", "email", "phone")
+_QUEUE_DECISION_COLUMNS = ("decision_id", "decided_at", "steward", "action", "record_id_l", "record_id_r", "supersedes")
+DEFAULT_REGION = "GB"  # reads a phone typed without its country code, as config/pipeline.py's default_region
+APPEND_ONLY = frozenset({"steward_decisions"})  # read incrementally: only the files added since the cached version
 # customer_xref.linked_by of a record that left its golden record; its row stays, closed (valid_to set).
 CLOSED_LINKS = ("deleted", "erased")
 ERASED_KEY_PREFIX = "erased:"  # an erased record's source_key and record_id: this prefix and a salted hash of the key
@@ -79,6 +89,8 @@ def arrow_type(spark_type: T.DataType) -> pa.DataType:
         return simple[type(spark_type)]
     if isinstance(spark_type, T.MapType):
         return pa.map_(arrow_type(spark_type.keyType), arrow_type(spark_type.valueType))
+    if isinstance(spark_type, T.ArrayType):
+        return pa.list_(arrow_type(spark_type.elementType))
     if isinstance(spark_type, T.StructType):
         return pa.struct([pa.field(f.name, arrow_type(f.dataType), f.nullable) for f in spark_type.fields])
     raise TypeError(f"no Arrow type for {spark_type!r}")
@@ -132,9 +144,31 @@ def as_dicts(table: pa.Table) -> list[dict[str, Any]]:
     return rows
 
 
+def _row_index(keys: list[Any]) -> dict[Any, int]:
+    """Key -> row (the first row with that key)."""
+    index: dict[Any, int] = {}
+    for row, key in enumerate(keys):
+        index.setdefault(key, row)
+    return index
+
+
+def _rows_index(keys: list[Any]) -> dict[Any, list[int]]:
+    """Key -> every row with that key."""
+    index: dict[Any, list[int]] = {}
+    for row, key in enumerate(keys):
+        index.setdefault(key, []).append(row)
+    return index
+
+
+def _take(table: pa.Table, rows: Iterable[int]) -> list[dict[str, Any]]:
+    return as_dicts(table.take(pa.array(list(rows), pa.int64())))
+
+
 class Store:
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: Lake, region: str = DEFAULT_REGION) -> None:
         self.lake = lake
+        self.region = region
+        self._cache = TableCache()
 
     # -- generic reads -------------------------------------------------------------------------
 
@@ -142,44 +176,91 @@ class Store:
         return self.lake.customers_std if name == "customers_std" else self.lake.gold(name)
 
     @staticmethod
+    @functools.cache
     def _schema(name: str) -> pa.Schema:
         return arrow_schema(CANONICAL_SCHEMA if name == "customers_std" else GOLD_SCHEMAS[name])
 
-    def _dataset(self, name: str) -> ds.Dataset:
-        try:
-            return DeltaTable(self._path(name)).to_pyarrow_dataset()
-        except TableNotFoundError:
-            return ds.dataset(self._schema(name).empty_table())
+    def snapshot(self, name: str) -> Snapshot:
+        """The latest version of table ``name``, in memory (read from disk once per version)."""
+        return self._cache.snapshot(self._path(name), self._schema(name), append_only=name in APPEND_ONLY)
 
     def read(self, name: str, where: ds.Expression | None = None, columns: list[str] | None = None) -> pa.Table:
-        dataset = self._dataset(name)
-        stored = [c for c in columns if c in dataset.schema.names] if columns is not None else None
-        return _with_missing_columns(dataset.to_table(filter=where, columns=stored), self._schema(name), columns)
+        table = self.snapshot(name).table
+        if where is not None:
+            table = table.filter(where)
+        if columns is None:
+            return table
+        return _with_missing_columns(table.select([c for c in columns if c in table.column_names]),
+                                     self._schema(name), columns)
 
     def rows(self, name: str, where: ds.Expression | None = None) -> list[dict[str, Any]]:
         return as_dicts(self.read(name, where))
 
     # -- review queue ----------------------------------------------------------------------------
 
-    def candidates(self) -> list[dict[str, Any]]:
-        return self.rows("match_candidates")
-
     def candidate(self, pair_id: str) -> dict[str, Any] | None:
-        found = self.rows("match_candidates", pc.field("pair_id") == pair_id)
-        return found[0] if found else None
+        index, _ = self.queue()
+        row = index.row_of.get(pair_id)
+        return index.rows([row])[0] if row is not None else None
+
+    def queue(self) -> tuple[QueueIndex, Flags]:
+        """The candidates in queue order with their filter columns as arrays (once per table version),
+        and what the decisions say about each (once per version of the candidates, the decisions and
+        ``_publications``, whose time says which decisions were made since the candidates)."""
+        candidates = self.snapshot("match_candidates")
+        index = candidates.derive("queue", QueueIndex.build)
+        published = self.snapshot("_publications")
+        since = max((r["published_at"] for r in as_dicts(published.table) if r["run_id"] in index.run_ids), default=None)
+        decisions = self.snapshot("steward_decisions")
+        key = f"flags:{candidates.serial}:{published.serial}"
+
+        def build(table: pa.Table) -> tuple[PairStates, Flags]:
+            earlier = decisions.earlier.get(key)
+            if earlier is not None and decisions.added is not None:  # the previous version plus new files
+                later = decisions.added.select(list(_QUEUE_DECISION_COLUMNS)).to_pylist()
+                states = more_pair_states(earlier[0], later, since)
+                if states is not None:
+                    return states, flags_after(index, earlier[1], states, later)
+            states = pair_states(table.select(list(_QUEUE_DECISION_COLUMNS)).to_pylist(), since)
+            return states, flags(index, states)
+
+        return index, decisions.derive(key, build)[1]
 
     def decisions(self, where: ds.Expression | None = None) -> list[dict[str, Any]]:
         return self.rows("steward_decisions", where)
 
     def pair_decisions(self, record_a: str, record_b: str) -> list[dict[str, Any]]:
-        left, right = sorted((record_a, record_b))
-        return self.decisions((pc.field("record_id_l") == left) & (pc.field("record_id_r") == right))
+        table, index = self._indexed("steward_decisions", "record_id_l", "record_id_r", many=True)
+        rows = index.get(tuple(sorted((record_a, record_b))))
+        return _take(table, rows) if rows else []
 
     # -- golden records ----------------------------------------------------------------------------
 
+    def _indexed(self, name: str, *columns: str, many: bool = False) -> tuple[pa.Table, dict[Any, Any]]:
+        """Table ``name`` and its row index by ``columns`` (a tuple key for several), of one version:
+        the index is built once per version, and its rows are rows of that table."""
+
+        def build(table: pa.Table) -> dict[Any, Any]:
+            values = [table[c].to_pylist() for c in columns]
+            keys = values[0] if len(values) == 1 else list(zip(*values))
+            return _rows_index(keys) if many else _row_index(keys)
+
+        snapshot = self.snapshot(name)
+        return snapshot.table, snapshot.derive(f"index:{','.join(columns)}:{many}", build)
+
+    def _lookup(self, name: str, key: Any, *columns: str) -> dict[str, Any] | None:
+        table, index = self._indexed(name, *columns)
+        row = index.get(key)
+        return _take(table, [row])[0] if row is not None else None
+
     def golden(self, golden_id: str) -> dict[str, Any] | None:
-        found = self.rows("golden_customers", pc.field("golden_id") == golden_id)
-        return found[0] if found else None
+        return self._lookup("golden_customers", golden_id, "golden_id")
+
+    def goldens(self, golden_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The golden rows of ``golden_ids`` that exist, in the order given."""
+        table, index = self._indexed("golden_customers", "golden_id")
+        rows = [index[g] for g in golden_ids if g in index]
+        return _take(table, rows) if rows else []
 
     def resolve(self, golden_id: str) -> tuple[dict[str, Any] | None, list[str]]:
         """The golden record ``golden_id`` leads to, following retired ids to their survivor.
@@ -204,19 +285,20 @@ class Store:
 
     def xref_of_golden(self, golden_id: str) -> list[dict[str, Any]]:
         """``customer_xref`` rows of a golden record: current ones by record id, then closed ones."""
-        rows = self.rows("customer_xref", pc.field("golden_id") == golden_id)
+        table, index = self._indexed("customer_xref", "golden_id", many=True)
+        found = index.get(golden_id, [])
+        rows = _take(table, found) if found else []
         return sorted(rows, key=lambda r: (is_closed(r), r["record_id"]))
 
     def records(self, record_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        ids = sorted(set(record_ids))
-        if not ids:
+        table, index = self._indexed("customers_std", "record_id")
+        found = sorted({index[r] for r in set(record_ids) if r in index})
+        if not found:
             return {}
-        return {row["record_id"]: row for row in self.rows("customers_std", _among("record_id", ids))}
+        return {row["record_id"]: row for row in _take(table, found)}
 
     def xref(self, source_system: str, source_key: str) -> dict[str, Any] | None:
-        where = (pc.field("source_system") == source_system) & (pc.field("source_key") == source_key)
-        found = self.rows("customer_xref", where)
-        return found[0] if found else None
+        return self._lookup("customer_xref", (source_system, source_key), "source_system", "source_key")
 
     def erased_xref(self, source_system: str, source_key: str) -> dict[str, Any] | None:
         """The xref row an erased source key left behind, found by the salted hash ``cdi erase`` wrote
@@ -240,8 +322,7 @@ class Store:
         return max((r["at"] for r in rows), default=None)
 
     def xref_of_record(self, record_id: str) -> dict[str, Any] | None:
-        found = self.rows("customer_xref", pc.field("record_id") == record_id)
-        return found[0] if found else None
+        return self._lookup("customer_xref", record_id, "record_id")
 
     def history(self, golden_id: str) -> list[dict[str, Any]]:
         """``golden_id_history`` rows about ``golden_id`` and the ids it was merged with or split from."""
@@ -267,48 +348,43 @@ class Store:
     # -- search ------------------------------------------------------------------------------------
 
     def search(self, query: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
-        """Golden records whose name, email, phone, golden id, or one of whose source records'
-        names, email, phone, record id or source key contain ``query`` (case-insensitive).
+        """Golden records the query finds in their own, or one of their source records', names, email,
+        phone, golden id, record id or source key: accents and case folded, every word anywhere in any
+        order ("FAMILY, Given", partial names), a phone in national or international format
+        (``steward/search_index.py``).
 
         Each result is the golden row plus ``matched_on``: the source record ids that matched
         (empty when the golden record itself matched).
         """
-        text = query.strip()
-        phone = _PHONE_PUNCTUATION.sub("", text) or text
-
-        def contains(columns: Iterable[str]) -> ds.Expression:
-            tests = [
-                pc.match_substring(pc.field(c), phone if c == "phone" else text, ignore_case=True) for c in columns
-            ]
-            return functools.reduce(operator.or_, tests)
-
-        golden_hits = self.read("golden_customers", contains(_GOLDEN_SEARCH_COLUMNS), ["golden_id"])
-        record_hits = self.read("customers_std", contains(_RECORD_SEARCH_COLUMNS), ["record_id"])
-        xref = self.read("customer_xref", _among("record_id", record_hits.column("record_id").to_pylist()),
-                         ["record_id", "golden_id"])
-        matched_on: dict[str, list[str]] = {g: [] for g in golden_hits.column("golden_id").to_pylist()}
-        for row in xref.to_pylist():
-            matched_on.setdefault(row["golden_id"], []).append(row["record_id"])
-        found = self.rows("golden_customers", _among("golden_id", sorted(matched_on)[:limit]))
+        golden_ids = self._text_index("golden_customers", "golden_id", _GOLDEN_SEARCH_COLUMNS).matching(
+            query, self.region, SEARCH_SCAN)
+        record_ids = self._text_index("customers_std", "record_id", _RECORD_SEARCH_COLUMNS).matching(
+            query, self.region, SEARCH_SCAN)
+        matched_on: dict[str, list[str]] = {g: [] for g in golden_ids}
+        xref, index = self._indexed("customer_xref", "record_id")
+        xref_rows = [row for row in map(index.get, record_ids) if row is not None]
+        for link in xref.select(["record_id", "golden_id"]).take(pa.array(xref_rows, pa.int64())).to_pylist():
+            matched_on.setdefault(link["golden_id"], []).append(link["record_id"])
+        found = self.goldens(sorted(matched_on)[:limit])
         results = [{**row, "matched_on": sorted(matched_on[row["golden_id"]])} for row in found]
         return sorted(results, key=lambda r: (r["status"] != "active", r["full_name"] or "", r["golden_id"]))
 
-    # -- change feed -------------------------------------------------------------------------------
+    def warm(self) -> None:
+        """Read every table and build every index a page or an API lookup uses, so the first
+        request after start-up does not pay for them (``create_app`` runs this in a thread)."""
+        self.queue()
+        self.golden("")
+        self.xref_of_golden("")
+        self.xref_of_record("")
+        self.xref("", "")
+        self.records([""])
+        self.pair_decisions("", "")
+        self._text_index("golden_customers", "golden_id", _GOLDEN_SEARCH_COLUMNS)
+        self._text_index("customers_std", "record_id", _RECORD_SEARCH_COLUMNS)
 
-    def changes(self, since_version: int) -> tuple[list[dict[str, Any]], int]:
-        """``golden_customers`` change data feed rows from ``since_version`` on, and the latest version.
-
-        The feed keeps every earlier version of a row, so the rows of a golden id that is erased now
-        come out ``redacted``: its status and timestamps pass through, none of its values.
-        """
-        table = DeltaTable(self.lake.gold("golden_customers"))
-        latest = table.version()
-        if since_version > latest:
-            return [], latest
-        erased = set(self.read("golden_customers", pc.field("status") == "erased", ["golden_id"])["golden_id"].to_pylist())
-        rows = [redacted(r) if r["golden_id"] in erased else r
-                for r in as_dicts(pa.table(table.load_cdf(starting_version=since_version)))]
-        return sorted(rows, key=lambda r: (r["_commit_version"], r["golden_id"], r["_change_type"])), latest
+    def _text_index(self, name: str, id_column: str, columns: tuple[str, ...]) -> TextIndex:
+        return self.snapshot(name).derive(
+            "search", lambda table: TextIndex.build(table, id_column, _NAME_COLUMNS, columns))
 
     # -- model -------------------------------------------------------------------------------------
 
@@ -334,19 +410,66 @@ class Store:
 
     def append_decision(self, decision: Decision) -> None:
         """Append ``decision``; on a commit conflict read the new version and try again."""
-        table = pa.Table.from_pylist([decision.row()], schema=DECISIONS_ARROW_SCHEMA)
+        self.append_decisions([decision])
+
+    def append_decisions(self, decisions: list[Decision]) -> None:
+        """Append ``decisions`` in one commit (a bulk decision, a claim of a batch); on a commit
+        conflict read the new version and try again."""
+        if not decisions:
+            return
+        table = pa.Table.from_pylist([d.row() for d in decisions], schema=DECISIONS_ARROW_SCHEMA)
         path = self.lake.gold("steward_decisions")
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
                 # Created without per-column min/max statistics, so no value (a comment, a record id)
                 # is copied into the transaction log, where `cdi erase` could not remove it.
-                write_deltalake(path, table, mode="append", configuration={"delta.dataSkippingNumIndexedCols": "0"})
+                # schema_mode="merge": a table written before the later columns (record_ids, supersedes, ...)
+                # gains them, its older rows reading as nulls.
+                write_deltalake(path, table, mode="append", schema_mode="merge",
+                                configuration={"delta.dataSkippingNumIndexedCols": "0"})
                 break
             except (CommitFailedError, DeltaError) as error:
                 if attempt == COMMIT_ATTEMPTS or not _is_commit_conflict(error):
                     raise
                 time.sleep(0.01 * attempt)
-        log.info("decision %s recorded: %s by %s", decision.decision_id, decision.action, decision.steward)
+        self._cache.invalidate(path)
+        first = decisions[0]
+        log.info("%d decision(s) recorded, the first %s: %s by %s", len(decisions), first.decision_id, first.action,
+                 first.steward)
+
+    # -- undo and audit (steward/routes/audit.py, the golden record page) ------------------------------
+
+    def decision(self, decision_id: str) -> dict[str, Any] | None:
+        found = self.decisions(pc.field("decision_id") == decision_id)
+        return found[0] if found else None
+
+    def last_published_at(self) -> datetime | None:
+        """When the last pipeline run published; decisions after it wait for the next run."""
+        return max((r["published_at"] for r in self.rows("_publications")), default=None)
+
+    def golden_change_feed(self, golden_id: str) -> list[dict[str, Any]]:
+        """Every change data feed row of one golden id (inserts, update pre- and post-images), oldest first."""
+        try:
+            table = DeltaTable(self.lake.gold("golden_customers"))
+        except TableNotFoundError:
+            return []
+        literal = "'" + golden_id.replace("'", "''") + "'"
+        rows = as_dicts(pa.table(table.load_cdf(starting_version=0, predicate=f"golden_id = {literal}")))
+        return sorted(rows, key=lambda r: r["_commit_version"])
+
+    # -- scored links (the cluster view, steward/routes/cluster.py) ------------------------------------
+
+    def scored_links(self, record_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The scored pairs of the last match stage (``silver/pairs``, every candidate pair, not only the
+        review band) between two of ``record_ids``: ids, probability and weight; [] before any match."""
+        ids = sorted(set(record_ids))
+        try:
+            dataset = DeltaTable(self.lake.path("silver", "pairs")).to_pyarrow_dataset()
+        except TableNotFoundError:
+            return []
+        where = _among("record_id_l", ids) & _among("record_id_r", ids)
+        columns = ["record_id_l", "record_id_r", "match_probability", "match_weight"]
+        return dataset.to_table(filter=where, columns=columns).to_pylist()
 
 
 def to_json_value(value: Any) -> Any:

@@ -8,8 +8,10 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from steward.auth import Principal, csrf_token
-from steward.review import attribute_rows, waterfall
-from steward.store import Store
+from steward.context import PairContext, pair_context
+from steward.evidence import attribute_rows, numbers, summary
+from steward.review import waterfall
+from steward.store import Store, is_closed
 
 MAX_QUERY = 200
 
@@ -47,10 +49,33 @@ def comparison_order(request: Request) -> list[str]:
     return [c.name for c in request.app.state.matching.comparisons]
 
 
+def customer_of(store: Store, record_id: str) -> tuple[dict | None, list[dict]]:
+    """The golden record ``record_id`` sits in now and its current members (None and [] before its first run)."""
+    xref = store.xref_of_record(record_id)
+    if xref is None or is_closed(xref):
+        return None, []
+    golden = store.golden(xref["golden_id"])
+    if golden is None:
+        return None, []
+    return golden, [m for m in store.members(golden["golden_id"]) if not is_closed(m)]
+
+
+def load_pair_context(store: Store, record_l: dict, record_r: dict) -> PairContext:
+    """Each side's customer, read from the store (``steward.context`` has the logic)."""
+    golden_l, members_l = customer_of(store, record_l["record_id"])
+    golden_r, members_r = customer_of(store, record_r["record_id"])
+    return pair_context(record_l, record_r, golden_l, golden_r, members_l, members_r)
+
+
 def pair_view(request: Request, record_l: dict, record_r: dict, levels: dict, evidence: dict, weight: float) -> dict:
-    """The attribute rows and weight waterfall of one pair, as the review and "why not?" pages show them."""
+    """The attribute rows, their plain-words summary, the weight waterfall and both sides' customers of one
+    pair, as the review and "why not?" pages show them."""
     comparisons = request.app.state.matching.comparisons
+    rows = attribute_rows(record_l, record_r, levels, evidence, comparisons)
     return {
-        "rows": attribute_rows(record_l, record_r, levels, evidence, comparisons),
+        "rows": rows,
+        "summary": summary(rows),
+        "numbers": numbers(rows),
         "waterfall": waterfall(evidence, weight, comparison_order(request)),
+        "context": load_pair_context(store_of(request), record_l, record_r),
     }

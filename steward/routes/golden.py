@@ -1,18 +1,31 @@
-"""Search, the golden record page, and a steward's split and merge of golden records.
+"""Search, the golden record page, and a steward's split, merge and override of golden records.
 
 A golden record deleted at its sources says so at the top; a record deleted
 at its source stays in its golden record's list, struck through, with when.
 An erased golden id (``cdi erase``) answers 410 Gone and shows nothing of it.
+The page shows the record's history: its golden id events and, from the
+change data feed, which attribute changed when and in which run.
 """
 
 from __future__ import annotations
 
+import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from matching.survivorship import STEWARD_LINEAGE
 from schemas.privacy import mask_record, mask_records, mask_value
 from steward.auth import Principal, checked_form, page_user, require_role
-from steward.decisions import merge_decision, split_decision
+from steward.decisions import (
+    OVERRIDABLE,
+    masked_decision,
+    may_retract,
+    merge_decision,
+    override_decision,
+    retractions,
+    split_decision,
+)
+from steward.history import revisions
 from steward.routes.common import MAX_QUERY, form_text, render, store_of
 from steward.store import Store, is_closed
 
@@ -47,11 +60,12 @@ def golden(request: Request, golden_id: str, user: Principal = Depends(page_user
     sources = {m["record_id"]: m.get("source_system") for m in members}
     lineage_rows = [
         {"attribute": a, "value": mask_value(a, row.get(a)), "record_id": lineage.get(a),
-         "source": sources.get(lineage.get(a))}
+         "source": sources.get(lineage.get(a)), "steward": (lineage.get(a) or "").startswith(STEWARD_LINEAGE)}
         for a in ("given_name", "middle_name", "family_name", "name_suffix", "birth_date", "gender", "email",
                   "phone", "address_line1", "address_line2", "city", "postcode", "region", "country", "national_id")
         if row.get(a) is not None or a in lineage
     ]
+    decisions = store.decisions_about(golden_id, [m["record_id"] for m in members])
     return render(
         request, "golden.html", user,
         golden=mask_record(row), chain=chain,
@@ -60,7 +74,10 @@ def golden(request: Request, golden_id: str, user: Principal = Depends(page_user
         members=mask_records(m for m in members if not is_closed(m)),
         closed=mask_records(m for m in members if is_closed(m)),
         lineage=lineage, lineage_rows=lineage_rows, history=store.history(golden_id),
-        decisions=store.decisions_about(golden_id, [m["record_id"] for m in members]), notice=notice,
+        decisions=[masked_decision(d) for d in decisions], notice=notice,
+        withdrawn=retractions(store.decisions(pc.field("action") == "retract")), may_retract=may_retract,
+        revisions=revisions(store.golden_change_feed(golden_id)), overridable=OVERRIDABLE,
+        here=f"/golden/{golden_id}",
     )
 
 
@@ -81,15 +98,17 @@ async def split(request: Request, golden_id: str, user: Principal = Depends(page
     require_role(user, "steward")
     store = store_of(request)
     _active_golden(store, golden_id)
-    record_id, reason = form_text(form, "record_id"), form_text(form, "reason")
+    record_ids = [r.strip() for r in form.getlist("record_id") if isinstance(r, str) and r.strip()]
+    reason = form_text(form, "reason")
     if not reason:
         raise HTTPException(status_code=400, detail="a split needs a reason")
     members = [r["record_id"] for r in store.xref_of_golden(golden_id) if not is_closed(r)]
-    if record_id not in members:
-        raise HTTPException(status_code=400, detail="that record is not part of this golden record")
-    if len(members) < 2:
-        raise HTTPException(status_code=400, detail="a golden record with one source record cannot be split")
-    store.append_decision(split_decision(user.name, record_id, golden_id, reason))
+    try:
+        # The members now are recorded with the split: it applies to them, not to whoever joins later.
+        decision = split_decision(user.name, golden_id, record_ids, members, reason)
+    except ValueError as error:
+        raise HTTPException(status_code=400, detail=str(error)) from None
+    store.append_decision(decision)
     return RedirectResponse(f"/golden/{golden_id}?notice=split", status_code=303)
 
 
@@ -107,3 +126,21 @@ async def merge(request: Request, golden_id: str, user: Principal = Depends(page
     _active_golden(store, other)
     store.append_decision(merge_decision(user.name, golden_id, other, reason))
     return RedirectResponse(f"/golden/{golden_id}?notice=merge", status_code=303)
+
+
+@router.post("/golden/{golden_id}/override")
+async def override(request: Request, golden_id: str, user: Principal = Depends(page_user)) -> Response:
+    """Set one golden value; publish keeps it while the golden record's source records stay as they are now."""
+    form = await checked_form(request)
+    require_role(user, "steward")
+    store = store_of(request)
+    _active_golden(store, golden_id)
+    hashes = {m["record_id"]: m["record_hash"] for m in store.members(golden_id)
+              if not is_closed(m) and m.get("record_hash")}
+    try:
+        decision = override_decision(user.name, golden_id, form_text(form, "attribute"), form_text(form, "value"),
+                                     hashes, form_text(form, "reason"))
+    except ValueError as error:
+        raise HTTPException(status_code=400, detail=str(error)) from None
+    store.append_decision(decision)
+    return RedirectResponse(f"/golden/{golden_id}?notice=override", status_code=303)

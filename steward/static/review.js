@@ -1,6 +1,14 @@
 // Keyboard shortcuts of the review queue: m / n / u decide, j / → next pair, k / ← previous pair.
+// A bulk decision asks for confirmation, naming how many pairs it marks.
 (function () {
   "use strict";
+  var bulk = document.getElementById("bulk-form");
+  if (bulk) {
+    bulk.addEventListener("submit", function (event) {
+      var action = event.submitter && event.submitter.value === "match" ? "match" : "not a match";
+      if (!window.confirm("Mark all " + bulk.dataset.count + " filtered pairs " + action + "?")) { event.preventDefault(); }
+    });
+  }
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) { return; }
     var target = event.target;

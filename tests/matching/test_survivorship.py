@@ -13,6 +13,7 @@ from config.errors import ConfigError
 from matching.survivorship import (
     Selection,
     SurvivorshipSettings,
+    apply_overrides,
     golden_attributes,
     load_survivorship,
 )
@@ -228,3 +229,36 @@ def test_spark_requires_member_columns(spark):
     members = spark.createDataFrame([("c1", "billing:1")], "cluster_id string, record_id string")
     with pytest.raises(ValueError, match="members: missing column"):
         golden_attributes(members, SETTINGS)
+
+
+# -- steward overrides ---------------------------------------------------------------------------
+
+OVERRIDE_MEMBERS = "cluster_id string, record_id string, record_hash string"
+OVERRIDES = "cluster_id string, attribute string, value string, record_ids array<string>, " \
+            "record_hashes array<string>, decision_id string"
+
+
+def test_an_override_holds_while_its_records_are_unchanged_and_yields_otherwise(spark):
+    schema = StructType([*CANONICAL_SCHEMA.fields, StructField("cluster_id", StringType(), False)])
+    members = spark.createDataFrame([tuple(r[n] for n in schema.names) for r in MEMBERS], schema)
+    survived = golden_attributes(members, SETTINGS)
+    now = spark.createDataFrame(
+        [("c1", "billing:1", "h1"), ("c1", "support_desk:3", "h3"), ("c1", "webshop:7", "h7"),
+         ("c2", "sales_crm:5", "h5-changed"), ("c3", "webshop:9", "h9")], OVERRIDE_MEMBERS)
+    c1_as_decided = (["webshop:7", "billing:1", "support_desk:3"], ["h7", "h1", "h3"])
+    overrides = spark.createDataFrame([
+        ("c1", "email", "ann@steward.example", *c1_as_decided, "d1"),
+        ("c1", "birth_date", "1980-03-02", *c1_as_decided, "d2"),
+        ("c2", "email", "bob@steward.example", ["sales_crm:5"], ["h5"], "d3"),  # its record changed since
+        ("c3", "email", "x@steward.example", ["webshop:9", "webshop:10"], ["h9", "h10"], "d4"),  # one record left
+    ], OVERRIDES)
+
+    applied = {r["cluster_id"]: r for r in apply_overrides(survived, now, overrides).collect()}
+    before = {r["cluster_id"]: r for r in survived.collect()}
+
+    assert (applied["c1"]["email"], applied["c1"]["birth_date"]) == ("ann@steward.example", date(1980, 3, 2))
+    assert applied["c1"]["lineage"] == {**before["c1"]["lineage"], "email": "steward:d1", "birth_date": "steward:d2"}
+    assert {k: v for k, v in applied["c1"].asDict().items() if k not in ("email", "birth_date", "lineage")} == {
+        k: v for k, v in before["c1"].asDict().items() if k not in ("email", "birth_date", "lineage")}
+    assert applied["c2"] == before["c2"] and applied["c3"] == before["c3"]
+    assert apply_overrides(survived, now, overrides).columns == survived.columns

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -11,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from steward.app import create_app
 from steward.config import StewardSettings, create_api_token, create_user
-from tests.steward.fake_lake import MATCHING, build_lake
+from tests.steward.fake_lake import MATCHING, build_lake, build_rich_lake
 
 PASSWORDS = {"alice": "alice-steward-pw-1", "victor": "victor-viewer-pw-1", "root": "root-admin-pw-12"}
 ROLES = {"alice": "steward", "victor": "viewer", "root": "admin"}
@@ -70,3 +71,21 @@ def log_in(client: TestClient, username: str) -> str:
     )
     assert response.status_code == 303, response.text
     return csrf_from(client.get("/review").text)
+
+
+@pytest.fixture(scope="session")
+def built_rich_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("built_rich") / "lake"
+    build_rich_lake(root)
+    return root
+
+
+@pytest.fixture
+def rich_settings(built_rich_lake: Path, tmp_path: Path, settings: StewardSettings) -> StewardSettings:
+    """``settings`` on a fresh copy of the richer lake (``fake_lake.build_rich_lake``: a father and his son)."""
+    return dataclasses.replace(settings, lake=str(shutil.copytree(built_rich_lake, tmp_path / "rich_lake")))
+
+
+@pytest.fixture
+def rich_client(rich_settings: StewardSettings) -> TestClient:
+    return TestClient(create_app(rich_settings), base_url="http://127.0.0.1")

@@ -289,3 +289,94 @@ def build_lake(root: Path) -> Lake:
     run_dir.mkdir(parents=True)
     (run_dir / "model.json").write_text(fake_model(load_settings(MATCHING)).to_json())
     return lake
+
+
+# -- the richer lake (build_rich_lake): a father and his son, and the scored pairs of the match stage ----------
+# The father's customer holds three records, one of them his son's webshop account (no birth date, the son's
+# email, phone and street). The son's own two records are another customer, born 20 years later, suffix "jr".
+# The queue holds the son's support record and that webshop record: near certain, "linked but kept apart".
+FATHER_GOLDEN = "G5e0f1a2b3c4d5e6f"
+SON_GOLDEN = "G7a8b9c0d1e2f3a4b"
+SONS_ACCOUNT = "webshop:W-5b6c7d80"  # in the father's customer
+FAMILY: dict[str, tuple[str, dict[str, Any]]] = {
+    "sales_crm:760": (FATHER_GOLDEN, dict(given_name="george", family_name="baxter", name_suffix="sr",
+                      birth_date=D(1952, 3, 9), gender="m", email="g.baxter@btinternet.com", phone="+447700900760",
+                      address_line1="12 elm grove", city="norwich", postcode="NR23PA")),
+    "billing:100760": (FATHER_GOLDEN, dict(given_name="george", family_name="baxter", birth_date=D(1952, 3, 9),
+                       email="g.baxter@btinternet.com", address_line1="12 elm grove", city="norwich",
+                       postcode="NR23PA")),
+    SONS_ACCOUNT: (FATHER_GOLDEN, dict(given_name="george", family_name="baxter", email="george.baxter@gmail.com",
+                   phone="+447700900761", address_line1="4 mill lane", city="norwich", postcode="NR47QF")),
+    "support_desk:SUP-000761": (SON_GOLDEN, dict(given_name="george", family_name="baxter", name_suffix="jr",
+                                birth_date=D(1972, 7, 30), email="george.baxter@gmail.com", phone="+447700900761",
+                                address_line1="4 mill lane", city="norwich", postcode="NR47QF")),
+    "sales_crm:761": (SON_GOLDEN, dict(given_name="george", family_name="baxter", name_suffix="jr",
+                      birth_date=D(1972, 7, 30), gender="m", email="george.baxter@gmail.com",
+                      address_line1="4 mill lane", city="norwich", postcode="NR47QF")),
+}
+FAMILY_PAIR = ("support_desk:SUP-000761", SONS_ACCOUNT)
+# Golden records whose members' scored pairs are in silver/pairs (oneill's four, the father's three, the son's two).
+SCORED_GOLDEN = ("G3f2a9c4e1b7d0a53", FATHER_GOLDEN, SON_GOLDEN)
+
+
+def _family_golden_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for golden_id in (FATHER_GOLDEN, SON_GOLDEN):
+        members = sorted(r for r, (g, _) in FAMILY.items() if g == golden_id)
+        values, lineage = {}, {}
+        for attribute in CANONICAL_ATTRIBUTES:
+            trusted = SOURCE_TRUST.get(attribute, SOURCE_TRUST["default"])
+            ranked = sorted(members, key=lambda r: (trusted.index(records[r]["source_system"]), r))
+            chosen = next((r for r in ranked if records[r][attribute] is not None), None)
+            values[attribute] = records[chosen][attribute] if chosen else None
+            if chosen:
+                lineage[attribute] = chosen
+        rows.append(dict(golden_id=golden_id, status="active", survivor_id=None, **values, lineage=list(lineage.items()),
+                         num_records=len(members), first_seen=AT, last_updated=AT, content_hash=f"c-{golden_id}",
+                         run_id=RUN_ID))
+    return rows
+
+
+def _scored_pair(records: dict[str, dict[str, Any]], a: str, b: str) -> dict[str, Any]:
+    settings = load_settings(MATCHING)
+    left, right = records[a], records[b]
+    frequencies = {c.column: _frequency(records, c.column, left[c.column]) for c in settings.tf_comparisons}
+    scored = score_pair(settings, fake_model(settings), comparison_batch(settings, left, right, frequencies))
+    return dict(record_id_l=a, record_id_r=b, match_probability=scored.match_probability,
+                match_weight=scored.match_weight, evidence=list(scored.evidence.items()),
+                levels=list(scored.levels.items()))
+
+
+def build_rich_lake(root: Path) -> Lake:
+    """``build_lake`` plus the father and son (``FAMILY``), their queued pair, and ``silver/pairs``: every pair
+    within the ``SCORED_GOLDEN`` golden records and the queued family pair, scored with the fake model."""
+    lake = build_lake(root)
+    family = {record_id: _record(record_id, attributes) for record_id, (_, attributes) in FAMILY.items()}
+    _write(lake.customers_std, list(family.values()), CANONICAL_SCHEMA)
+    _write(lake.gold("golden_customers"), _family_golden_rows(family), GOLDEN_CUSTOMERS_SCHEMA)
+    _write(lake.gold("customer_xref"), [_xref_row(r, g) | {"linked_by": "model", "match_probability": 0.99}
+                                        for r, (g, _) in FAMILY.items()], CUSTOMER_XREF_SCHEMA)
+    everyone = {record_id: _record(record_id, attributes) for record_id, (_, attributes) in RECORDS.items()
+                if record_id in CURRENT} | family
+    record_fields = [f.name for f in RECORD_STRUCT.fields]
+    a, b = sorted(FAMILY_PAIR)
+    queued = _scored_pair(everyone, a, b)
+    _write(lake.gold("match_candidates"), [dict(
+        queued, pair_id=f"{a}|{b}", blocking_rule="email", reason="linked but kept apart",
+        record_l={f: everyone[a][f] for f in record_fields}, record_r={f: everyone[b][f] for f in record_fields},
+        run_id=RUN_ID,
+    )], MATCH_CANDIDATES_SCHEMA)
+    golden_of = {r: g for r, (g, _) in (RECORDS | FAMILY).items() if r in everyone}
+    scored = [queued] + [
+        _scored_pair(everyone, x, y)
+        for golden_id in SCORED_GOLDEN
+        for x in sorted(r for r, g in golden_of.items() if g == golden_id)
+        for y in sorted(r for r, g in golden_of.items() if g == golden_id)
+        if x < y
+    ]
+    pairs = pa.Table.from_pylist([
+        {k: row[k] for k in ("record_id_l", "record_id_r", "match_probability", "match_weight")}
+        | {"blocking_rule": "email", "run_id": RUN_ID} for row in scored
+    ])
+    write_deltalake(lake.path("silver", "pairs"), pairs, mode="append")
+    return lake

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import stat
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import yaml
 
+from jobs.cli import main
 from steward.auth import check_password, check_token
 from steward.config import StewardConfigError, StewardSettings, create_api_token, create_user, load_directory, token_digest
 
@@ -52,10 +54,39 @@ def test_api_token_is_returned_once_and_stored_as_sha256(tmp_path: Path) -> None
     path = tmp_path / "stewards.yaml"
     token = create_api_token(path, "crm-sync")
     assert token not in path.read_text()
-    assert yaml.safe_load(path.read_text())["api_tokens"]["crm-sync"] == {"sha256": token_digest(token), "scope": "read"}
+    entry = yaml.safe_load(path.read_text())["api_tokens"]["crm-sync"]
+    assert entry["sha256"] == token_digest(token) and entry["scope"] == "read" and entry["rate_per_minute"] == 600
+    expires = datetime.fromisoformat(entry["expires"])
+    assert timedelta(days=89) < expires - datetime.now(timezone.utc) <= timedelta(days=90)
     principal = check_token(load_directory(path), token)
     assert principal is not None and principal.role == "viewer" and principal.name == "token:crm-sync"
+    assert principal.scopes == {"lookup", "changes"}
     assert check_token(load_directory(path), token + "x") is None
+    assert check_token(load_directory(path), token, now=expires) is None  # expired
+
+
+def test_token_scope_expiry_and_rate_are_written_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "stewards.yaml"
+    token = create_api_token(path, "feed", scope="changes", expires_days=1, rate_per_minute=30)
+    (entry,) = load_directory(path).tokens
+    assert entry.scopes == {"changes"} and entry.rate_per_minute == 30
+    assert check_token(load_directory(path), token).scopes == {"changes"}
+    with pytest.raises(StewardConfigError, match="scope 'admin'"):
+        create_api_token(path, "x", scope="admin")
+    with pytest.raises(StewardConfigError, match="expiry"):
+        create_api_token(path, "x", expires_days=0)
+
+
+def test_a_token_from_before_scopes_and_expiries_keeps_working(tmp_path: Path) -> None:
+    path = tmp_path / "stewards.yaml"
+    token = "cdi_legacy-token-value"
+    path.write_text(f"api_tokens:\n  old-sync:\n    sha256: {token_digest(token)}\n    scope: read\n")
+    (entry,) = load_directory(path).tokens
+    assert entry.expires_at is None and entry.scopes == {"lookup", "changes"} and entry.rate_per_minute == 600
+    assert check_token(load_directory(path), token, now=datetime(2100, 1, 1, tzinfo=timezone.utc)) is not None
+    path.write_text(f"api_tokens:\n  old-sync:\n    sha256: {token_digest(token)}\n    scope: write\n")
+    with pytest.raises(StewardConfigError, match=r"api_tokens.old-sync.scope"):
+        load_directory(path)
 
 
 def test_invalid_file_names_the_key(tmp_path: Path) -> None:
@@ -68,3 +99,16 @@ def test_invalid_file_names_the_key(tmp_path: Path) -> None:
 def test_short_session_secret_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StewardConfigError, match="CDI_SESSION_SECRET"):
         StewardSettings(lake="lake", matching=tmp_path, stewards=tmp_path, session_secret="short")
+
+
+def test_cdi_create_token_writes_scope_expiry_and_rate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "stewards.yaml"
+    assert main(["create-token", "dwh-feed", "--scope", "changes", "--expires", "30", "--rate", "120",
+                 "--stewards", str(path)]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    (entry,) = load_directory(path).tokens
+    assert entry.scopes == {"changes"} and entry.rate_per_minute == 120
+    assert timedelta(days=29) < entry.expires_at - datetime.now(timezone.utc) <= timedelta(days=30)
+    assert check_token(load_directory(path), token).name == "token:dwh-feed"
+    assert main(["create-token", "default", "--stewards", str(path)]) == 0
+    assert load_directory(path).tokens[0].scopes == {"lookup"}  # the command's default: lookup only

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from matching.settings import load_settings, parse_settings
+from steward.config import StewardSettings
 from steward.explain import UNKNOWN, check_rules, comparison_batch, evaluate_key, score_pair, spark_soundex
-from tests.steward.fake_lake import MATCHING, fake_model
+from tests.steward.conftest import log_in
+from tests.steward.fake_lake import FAMILY_PAIR, MATCHING, RUN_ID, fake_model
 
 # soundex() as Spark 4.0.5 computed it for these names (run once with a local session).
 SPARK_SOUNDEX = {
@@ -121,3 +126,33 @@ def test_score_pair_uses_the_comparisons_and_model() -> None:
     assert set(stranger.levels.values()) == {0}
     assert twin.match_probability > 0.99 > 0.01 > stranger.match_probability
     assert twin.match_weight - sum(twin.evidence.values()) == pytest.approx(model.prior_weight)
+
+
+def why_url(a: str, b: str) -> str:
+    return f"/why?a={a}&b={b}"
+
+
+def test_why_page_explains_in_words_with_the_numbers_one_click_away(rich_client: TestClient) -> None:
+    log_in(rich_client, "victor")
+    page = rich_client.get(why_url(*FAMILY_PAIR)).text
+    words = page[page.index('<p class="summary">'):page.index('<details class="numbers">')]
+    assert re.findall(r'<span class="phrase (\w+)">([^<]+)</span>', words) == [
+        ("agree", "same given name"), ("agree", "same family name"), ("missing", "birth date missing on one side"),
+        ("agree", "same email"), ("agree", "same phone"), ("agree", "same street address"),
+    ]
+    assert "bits" not in words and "prior" not in words
+    details = page[page.index('<details class="numbers">'):page.index("</details>")]
+    levels = re.findall(r'<tr><th scope="row">(\w+)</th><td><small>([^<]+)</small></td>', details)
+    assert levels == [("given_name", "exact"), ("family_name", "exact"), ("birth_date", "missing on one side"),
+                      ("gender", "missing on one side"), ("email", "exact"), ("phone", "exact"), ("address", "exact"),
+                      ("national_id", "missing on one side")]
+    assert 'class="alert merge-warning"' in page
+
+
+def test_why_page_without_a_model_still_shows_the_customers(rich_client: TestClient,
+                                                           rich_settings: StewardSettings) -> None:
+    (Path(rich_settings.lake) / "_runs" / RUN_ID / "model.json").unlink()
+    log_in(rich_client, "alice")
+    page = rich_client.get(why_url(*FAMILY_PAIR)).text
+    assert "No published model yet" in page and '<p class="summary">' not in page
+    assert 'class="alert merge-warning"' in page and 'name="confirm_join"' in page

@@ -57,12 +57,13 @@ def test_deciding_records_the_pair_and_loads_the_next_one(client: TestClient) ->
 
 
 def test_unsure_keeps_the_pair_in_the_queue_marked(client: TestClient) -> None:
+    """An unsure pair stays in the queue, moved to the end and marked (issue 17: it used to stay on top)."""
     token = log_in(client, "alice")
     pair = {"csrf_token": token, "record_a": "billing:100412", "record_b": "webshop:W-99aa0b1c", "origin": "review"}
     client.post("/decide", data={**pair, "action": "unsure"})
-    page = client.get("/review").text
-    assert queue_ids(page)[0] == ("billing:100412", "webshop:W-99aa0b1c")
-    assert "Marked <strong>unsure</strong> by alice" in page
+    assert queue_ids(client.get("/review").text)[-1] == ("billing:100412", "webshop:W-99aa0b1c")
+    page = client.get("/review", params={"pair": "billing:100412|webshop:W-99aa0b1c"}).text
+    assert "Marked <strong>unsure</strong> by alice" in page and "Pair 5 of 5" in page
 
 
 def test_filters_narrow_the_queue(client: TestClient) -> None:
@@ -97,6 +98,24 @@ def test_split_and_merge_need_a_reason_and_valid_ids(client: TestClient) -> None
     assert "Merge recorded" in merged.text
     actions = sorted((d["action"], d["golden_id"], d["golden_id_other"]) for d in client.app.state.store.decisions())
     assert actions == [("merge", "G71c0e2d94ab3f618", "G8d4417fa0c2b9e35"), ("split", ONEILL, None)]
+
+
+def test_a_split_of_several_records_names_them_and_the_members_they_leave(client: TestClient) -> None:
+    token = log_in(client, "alice")
+    taken = ["webshop:W-7f3e9a10", "support_desk:SUP-000311"]
+    page = client.get(f"/golden/{ONEILL}").text
+    assert page.count('form="split-together"') == 4 and 'id="split-together"' in page
+    everyone = {"csrf_token": token, "reason": "x", "record_id": [*taken, "sales_crm:412", "billing:100233"]}
+    assert client.post(f"/golden/{ONEILL}/split", data=everyone).status_code == 400  # nothing would be left
+    assert client.post(f"/golden/{ONEILL}/split", data={**everyone, "record_id": []}).status_code == 400
+
+    done = client.post(f"/golden/{ONEILL}/split", data={"csrf_token": token, "record_id": taken, "reason": "a daughter"})
+
+    assert "Split recorded" in done.text
+    (split,) = client.app.state.store.decisions()
+    assert (split["action"], split["golden_id"], split["record_id_l"]) == ("split", ONEILL, "support_desk:SUP-000311")
+    assert split["record_ids"] == sorted(taken)
+    assert split["other_ids"] == ["billing:100233", "sales_crm:412"]
 
 
 def test_why_not_scores_two_records_and_checks_each_blocking_rule(client: TestClient) -> None:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.steward.conftest import PASSWORDS, csrf_from, log_in
+from steward.app import log_hash
+from tests.steward.conftest import PASSWORDS, SECRET, csrf_from, log_in
 
 PAIR = {"record_a": "sales_crm:501", "record_b": "webshop:W-c41d0e77", "action": "match", "origin": "review"}
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -104,3 +106,26 @@ def test_pii_never_reaches_the_logs(client: TestClient, caplog: pytest.LogCaptur
     assert "decision" in logged and "alice" in logged
     for secret in (planted_email, "planted", "+447700900999", "priya", "natarajan", PASSWORDS["alice"]):
         assert secret.lower() not in logged.lower()
+
+
+def test_access_log_names_user_and_client_and_hashes_ids_in_paths(
+    client: TestClient, api_token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cdi.steward.access")
+    key = hashlib.sha256(b"cdi access log\0" + SECRET.encode()).digest()
+    client.get("/api/v1/xref/webshop/W-c41d0e77", headers={"Authorization": f"Bearer {api_token}"})
+    client.get("/api/v1/golden/G-unknown-id", headers={"Authorization": f"Bearer {api_token}"})
+    client.get("/no/such/page/sales_crm:501")
+    log_in(client, "alice")
+    client.get("/golden/G71c0e2d94ab3f618", params={"q": "planted@example.org"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "cdi.steward.access"]
+    logged = "\n".join(lines)
+    for value in ("W-c41d0e77", "webshop", "G-unknown-id", "G71c0e2d94ab3f618", "sales_crm:501", "planted"):
+        assert value not in logged
+    xref = f"GET /api/v1/xref/{log_hash(key, 'webshop')}/{log_hash(key, 'W-c41d0e77')} 200"
+    assert any(line.startswith(xref) and "user=token:crm-sync client=testclient" in line for line in lines)
+    assert f"GET /api/v1/golden/{log_hash(key, 'G-unknown-id')} 404" in logged
+    assert f"GET {log_hash(key, '/no/such/page/sales_crm:501')} 404" in logged
+    page = f"GET /golden/{log_hash(key, 'G71c0e2d94ab3f618')} 200"
+    assert any(line.startswith(page) and line.endswith("user=alice client=testclient") for line in lines)
+    assert any(line.startswith("GET /login 200") and "user=- " in line for line in lines)

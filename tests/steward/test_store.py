@@ -14,7 +14,7 @@ from steward.decisions import merge_decision, pair_decision, split_decision
 from steward.store import Store
 
 # Spark SQL type -> the Arrow type delta-rs reads back for it.
-SPARK_TO_ARROW = {"string": pa.string(), "timestamp": pa.timestamp("us", tz="UTC")}
+SPARK_TO_ARROW = {"string": pa.string(), "timestamp": pa.timestamp("us", tz="UTC"), "array<string>": pa.list_(pa.string())}
 
 
 def test_decisions_table_matches_the_spark_schema(lake_root: Path) -> None:
@@ -34,7 +34,8 @@ def test_decisions_table_matches_the_spark_schema(lake_root: Path) -> None:
 
 def test_split_and_merge_rows(lake_root: Path) -> None:
     store = Store(Lake.at(lake_root))
-    store.append_decision(split_decision("alice", "support_desk:SUP-000311", "G3f2a9c4e1b7d0a53", "different birth date"))
+    store.append_decision(split_decision("alice", "G3f2a9c4e1b7d0a53", ["support_desk:SUP-000311"],
+                                         ["sales_crm:412", "support_desk:SUP-000311"], "different birth date"))
     store.append_decision(merge_decision("alice", "G8d4417fa0c2b9e35", "G71c0e2d94ab3f618", "same email history"))
     rows = sorted(store.decisions(), key=lambda r: r["action"])
     assert [(r["action"], r["record_id_l"], r["golden_id"], r["golden_id_other"], r["comment"]) for r in rows] == [
@@ -105,10 +106,16 @@ def test_an_xref_written_before_valid_to_reads_it_as_null(lake_root: Path) -> No
     assert store.xref("billing", "100871") is None
 
 
-def test_change_feed_and_latest_model(lake_root: Path) -> None:
+def test_latest_model(lake_root: Path) -> None:
     store = Store(Lake.at(lake_root))
-    rows, latest = store.changes(0)
-    assert latest == 1 and len(rows) == 15
-    assert [r["_commit_version"] for r in rows] == [0] * 11 + [1] * 4
-    assert store.changes(5) == ([], 1)
     assert store.latest_run_id() == "r1" and store.latest_model() is not None
+
+
+def test_warm_builds_every_index_before_the_first_request(lake_root: Path) -> None:
+    store = Store(Lake.at(lake_root))
+    store.warm()
+    built = {name: set(store.snapshot(name)._derived) for name in ("golden_customers", "customer_xref", "customers_std")}
+    assert built["golden_customers"] >= {"index:golden_id:False", "search"}
+    assert built["customer_xref"] >= {"index:golden_id:True", "index:record_id:False",
+                                      "index:source_system,source_key:False"}
+    assert built["customers_std"] >= {"index:record_id:False", "search"}
