@@ -70,7 +70,7 @@ def _with_status(store: Store, rows: list[dict]) -> tuple[list[dict], dict]:
 
 @router.get("/audit")
 def audit(request: Request, user: Principal = Depends(page_user), steward: str = "", action: str = "",
-          since: str = "", until: str = "", notice: str = "") -> Response:
+          since: str = "", until: str = "", notice: str = "", page: int = 0) -> Response:
     store = store_of(request)
     stewards_and_actions = store.read("steward_decisions", columns=["steward", "action"]).to_pylist()
     stewards = sorted({r["steward"] for r in stewards_and_actions})
@@ -79,11 +79,15 @@ def audit(request: Request, user: Principal = Depends(page_user), steward: str =
               "since": _day(since), "until": _day(until)}
     found = store.decisions(audit_filter(**chosen))
     newest = sorted(found, key=lambda d: (d["decided_at"], d["decision_id"]), reverse=True)
-    rows, withdrawn = _with_status(store, newest[:AUDIT_SHOWN])
+    pages = max(-(-len(found) // AUDIT_SHOWN), 1)
+    page = min(max(page, 0), pages - 1)
+    rows, withdrawn = _with_status(store, newest[page * AUDIT_SHOWN:(page + 1) * AUDIT_SHOWN])
     filters = {k: "" if v is None else str(v) for k, v in chosen.items()}
+    here = "/audit?" + urlencode({k: v for k, v in filters.items() if v})
     return render(request, "audit.html", user, active="audit", decisions=rows, total=len(found), withdrawn=withdrawn,
                   may_retract=may_retract, stewards=stewards, actions=actions, filters=filters,
-                  here="/audit?" + urlencode({k: v for k, v in filters.items() if v}), notice=notice)
+                  here=here + (f"&page={page}" if page else ""), notice=notice, page=page, pages=pages,
+                  first=page * AUDIT_SHOWN, page_link=lambda n: f"{here}&page={n}")
 
 
 @router.get("/pending")

@@ -184,3 +184,18 @@ def test_override_values_are_checked_and_a_birth_date_normalized() -> None:
     for attribute, value in (("birth_date", "07/01/1993"), ("email", "   "), ("colour", "red"), ("email", "x" * 501)):
         with pytest.raises(ValueError):
             override_value(attribute, value)
+
+
+def test_the_audit_page_pages_through_every_decision(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("steward.routes.audit.AUDIT_SHOWN", 2)
+    start = dt.datetime(2026, 3, 10, 12, tzinfo=dt.timezone.utc)
+    client.app.state.store.append_decisions([
+        Decision(f"d-{n}", start + dt.timedelta(hours=n), "bob", "no_match", "sales_crm:501", "webshop:W-c41d0e77")
+        for n in range(5)
+    ])
+    log_in(client, "victor")
+    pages = [client.get("/audit", params={"steward": "bob", "page": n}).text for n in range(4)]
+    assert [rows_shown(page) for page in pages] == [["d-4", "d-3"], ["d-2", "d-1"], ["d-0"], ["d-0"]]
+    assert 'id="older"' in pages[0] and 'id="newer"' not in pages[0]
+    assert 'id="newer"' in pages[2] and 'id="older"' not in pages[2]
+    assert "page 3 of 3" in pages[2]
