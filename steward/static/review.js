@@ -1,4 +1,5 @@
 // Keyboard shortcuts of the review queue: m / n / u decide, j / → next pair, k / ← previous pair.
+// m on a pair that would join disagreeing customers only focuses the confirmation box until it is ticked.
 // A bulk decision asks for confirmation, naming how many pairs it marks.
 (function () {
   "use strict";
@@ -17,6 +18,12 @@
     var decide = { m: "match", n: "no_match", u: "unsure" }[key];
     if (decide) {
       var button = document.querySelector('#decide-form button[value="' + decide + '"]');
+      var confirmJoin = document.querySelector('#decide-form input[name="confirm_join"]');
+      if (decide === "match" && confirmJoin && !confirmJoin.checked) {
+        event.preventDefault();  // a match that joins disagreeing customers needs the box ticked first
+        confirmJoin.focus();
+        return;
+      }
       if (button) { event.preventDefault(); button.click(); }
       return;
     }

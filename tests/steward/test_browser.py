@@ -55,6 +55,7 @@ def test_review_with_keyboard_shortcuts(page: Page, settings: StewardSettings) -
     expect(current).to_contain_text("billing:100412")
     page.keyboard.press("j")
     expect(page.locator("h1")).to_have_text("Pair 2 of 5")
+    page.wait_for_load_state()  # the heading can show before review.js at the end of the page has run
     page.keyboard.press("ArrowLeft")
     expect(page.locator("h1")).to_have_text("Pair 1 of 5")
     page.fill("textarea[name=comment]", "same street, same name")

@@ -78,6 +78,9 @@ def test_a_match_joining_father_and_son_needs_an_explicit_confirmation(page: Pag
     expect(page.locator("main")).to_contain_text("tick the confirmation")
     assert create_app(rich_settings).state.store.decisions() == []
     page.goto(PAIR_URL)
+    page.keyboard.press("m")  # the shortcut only points at the box while it is not ticked
+    expect(page.locator("input[name=confirm_join]")).to_be_focused()
+    assert create_app(rich_settings).state.store.decisions() == []
     page.locator("input[name=confirm_join]").check()
     page.locator("#decide-form button.match").click()
     expect(page.locator(".context")).to_be_visible()  # back on the queue
