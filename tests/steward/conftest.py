@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from steward.app import create_app
 from steward.config import StewardSettings, create_api_token, create_user
 from tests.steward.fake_lake import MATCHING, build_lake, build_rich_lake
+from tests.steward.live import chromium
 
 PASSWORDS = {"alice": "alice-steward-pw-1", "victor": "victor-viewer-pw-1", "root": "root-admin-pw-12"}
 ROLES = {"alice": "steward", "victor": "viewer", "root": "admin"}
@@ -89,3 +90,11 @@ def rich_settings(built_rich_lake: Path, tmp_path: Path, settings: StewardSettin
 @pytest.fixture
 def rich_client(rich_settings: StewardSettings) -> TestClient:
     return TestClient(create_app(rich_settings), base_url="http://127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium for the browser tests of one module (closed after it: Playwright's sync API
+    allows one instance at a time, and test_end_to_end starts its own)."""
+    with chromium() as launched:
+        yield launched

@@ -10,8 +10,10 @@ from contextlib import contextmanager
 
 import uvicorn
 from fastapi import FastAPI
+from playwright.sync_api import Browser, Page, sync_playwright
 
-from steward.app import uvicorn_config
+from steward.app import create_app, uvicorn_config
+from steward.config import StewardSettings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -47,3 +49,27 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@contextmanager
+def app_page(browser: Browser, settings: StewardSettings) -> Iterator[Page]:
+    """A fresh browser page on the app of ``settings``, served by uvicorn; relative URLs go to the app."""
+    with serving(create_app(settings)) as url:
+        context = browser.new_context(base_url=url)
+        opened = context.new_page()
+        opened.set_default_timeout(10_000)
+        try:
+            yield opened
+        finally:
+            context.close()

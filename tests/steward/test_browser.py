@@ -6,38 +6,21 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from steward.app import create_app
 from steward.config import StewardSettings
 from tests.steward.conftest import PASSWORDS
-from tests.steward.live import CHROMIUM, CHROMIUM_ARGS, serving
+from tests.steward.live import app_page
 
 ONEILL = "G3f2a9c4e1b7d0a53"
 COOPER = "Gc53f949e01944f00"  # one of its records was deleted at its source
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
-def base_url(settings: StewardSettings) -> Iterator[str]:
-    with serving(create_app(settings)) as url:
-        yield url
-
-
-@pytest.fixture
-def page(browser: Browser, base_url: str) -> Iterator[Page]:
-    context = browser.new_context(base_url=base_url)
-    opened = context.new_page()
-    opened.set_default_timeout(10_000)
-    yield opened
-    context.close()
+def page(browser: Browser, settings: StewardSettings) -> Iterator[Page]:
+    with app_page(browser, settings) as opened:
+        yield opened
 
 
 def log_in(page: Page, username: str) -> None:

@@ -6,30 +6,18 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from steward.app import create_app
 from steward.config import StewardSettings
 from tests.steward.conftest import PASSWORDS
-from tests.steward.live import CHROMIUM, CHROMIUM_ARGS, serving
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+from tests.steward.live import app_page
 
 
 @pytest.fixture
 def page(browser: Browser, settings: StewardSettings) -> Iterator[Page]:
-    with serving(create_app(settings)) as url:
-        context = browser.new_context(base_url=url)
-        opened = context.new_page()
-        opened.set_default_timeout(10_000)
+    with app_page(browser, settings) as opened:
         yield opened
-        context.close()
 
 
 def test_bulk_no_match_of_a_filtered_set(page: Page, settings: StewardSettings) -> None:

@@ -6,33 +6,21 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from steward.app import create_app
 from steward.config import StewardSettings
 from tests.steward.conftest import PASSWORDS
 from tests.steward.fake_lake import FAMILY_PAIR, FATHER_GOLDEN, SONS_ACCOUNT
-from tests.steward.live import CHROMIUM, CHROMIUM_ARGS, serving
+from tests.steward.live import app_page
 
 PAIR_URL = "/review?pair=" + "|".join(sorted(FAMILY_PAIR))
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
 def page(browser: Browser, rich_settings: StewardSettings) -> Iterator[Page]:
-    with serving(create_app(rich_settings)) as url:
-        context = browser.new_context(base_url=url)
-        opened = context.new_page()
-        opened.set_default_timeout(10_000)
+    with app_page(browser, rich_settings) as opened:
         yield opened
-        context.close()
 
 
 def log_in(page: Page, username: str, target: str) -> None:
