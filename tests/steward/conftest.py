@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from steward.app import create_app
 from steward.config import StewardSettings, create_api_token, create_user
 from tests.steward.fake_lake import MATCHING, build_lake, build_rich_lake
-from tests.steward.live import chromium
+from tests.steward.live import app_page, chromium
 
 PASSWORDS = {"alice": "alice-steward-pw-1", "victor": "victor-viewer-pw-1", "root": "root-admin-pw-12"}
 ROLES = {"alice": "steward", "victor": "viewer", "root": "admin"}
@@ -98,3 +98,10 @@ def browser():
     allows one instance at a time, and test_end_to_end starts its own)."""
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture
+def page(browser, settings: StewardSettings):
+    """A browser page on the app of ``settings`` (served by uvicorn), logged out."""
+    with app_page(browser, settings) as opened:
+        yield opened

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from steward.app import create_app
 from steward.config import StewardSettings
 from tests.steward.conftest import PASSWORDS
-from tests.steward.live import app_page
 
 ONEILL = "G3f2a9c4e1b7d0a53"
 COOPER = "Gc53f949e01944f00"  # one of its records was deleted at its source
-
-
-@pytest.fixture
-def page(browser: Browser, settings: StewardSettings) -> Iterator[Page]:
-    with app_page(browser, settings) as opened:
-        yield opened
 
 
 def log_in(page: Page, username: str) -> None:

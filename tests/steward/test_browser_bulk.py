@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect
+from playwright.sync_api import Dialog, Page, expect
 
 from steward.app import create_app
 from steward.config import StewardSettings
 from tests.steward.conftest import PASSWORDS
-from tests.steward.live import app_page
-
-
-@pytest.fixture
-def page(browser: Browser, settings: StewardSettings) -> Iterator[Page]:
-    with app_page(browser, settings) as opened:
-        yield opened
 
 
 def test_bulk_no_match_of_a_filtered_set(page: Page, settings: StewardSettings) -> None:
