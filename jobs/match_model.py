@@ -18,6 +18,7 @@ from matching.blocking import (
 from matching.compare import (
     attach_for_settings,
     compare_pairs,
+    comparison_columns,
     comparison_levels,
     term_frequencies,
     tf_columns,
@@ -32,6 +33,8 @@ from matching.fellegi_sunter import (
     u_sample_sizes,
     u_settled,
 )
+from matching.local_pairs import draw_pairs
+from matching.local_pairs import pattern_counts as local_pattern_counts
 from matching.model_io import MatchModel, TermFrequencies, score_with
 from matching.settings import MatchSettings
 from matching.supervised import train_supervised
@@ -93,24 +96,39 @@ def random_pair_patterns(
 
     See ``matching.fellegi_sunter.u_sample_sizes`` and ``u_settled``: never
     more pairs than the data has, and no more samples once a sample twice as
-    big as the last one leaves u where it was.
+    big as the last one leaves u where it was. Up to ``u_in_memory_records``
+    records, the pairs are drawn and compared in memory (``matching.local_pairs``).
     """
     link_only = settings.link_type == "link_only"
     levels = comparison_levels(settings)
     possible = possible_pairs(source_sizes, settings.link_type)
     sizes = u_sample_sizes(settings.model.u_first_pairs, settings.model.u_random_pairs, possible)
+    in_memory = sum(source_sizes) <= settings.model.u_in_memory_records
+    held = _records_in_memory(records, settings) if in_memory else None
     patterns: pd.DataFrame | None = None
     for number, size in enumerate(sizes or [0]):
         progress.show("match", "estimating u from samples of random pairs", number, len(sizes))
-        sample = random_pairs(records, size, settings.model.seed + 10 * number, link_only, source_sizes)
-        drawn = pattern_counts(comparison_vectors(sample, records, settings, frequencies), settings)
+        seed = settings.model.seed + 10 * number
+        if held is not None:
+            pairs = draw_pairs(held["source_system"].to_numpy(dtype=object), size, seed, link_only)
+            drawn = local_pattern_counts(held, pairs, list(settings.comparisons), frequencies)
+        else:
+            sample = random_pairs(records, size, seed, link_only, source_sizes)
+            drawn = pattern_counts(comparison_vectors(sample, records, settings, frequencies), settings)
         merged = drawn if patterns is None else _add_patterns(patterns, drawn, settings)
         settled = patterns is not None and u_settled(patterns, merged, levels)
         patterns = merged
         if settled:
             break
-    log.info("u from %d random pairs in %d samples", int(patterns["count"].sum()), number + 1)
+    log.info("u from %d random pairs in %d samples%s", int(patterns["count"].sum()), number + 1,
+             " (compared in memory)" if in_memory else "")
     return patterns
+
+
+def _records_in_memory(records: DataFrame, settings: MatchSettings) -> pd.DataFrame:
+    """The records' compared attributes as one pandas frame, in ``record_id`` order (the draws then ignore layout)."""
+    columns = dict.fromkeys(["record_id", "source_system", *comparison_columns(settings)])
+    return records.select(*columns).orderBy("record_id").toPandas()
 
 
 def _add_patterns(left: pd.DataFrame, right: pd.DataFrame, settings: MatchSettings) -> pd.DataFrame:

@@ -1,0 +1,128 @@
+"""Random record pairs drawn and compared in memory, for u estimation on small data.
+
+On data that fits in the driver's memory easily, drawing random pairs with
+Spark costs far more than comparing them: each sample of ``random_pairs`` is
+a dozen Spark jobs (windows, joins, a sort) and an Arrow round trip for every
+pair, where the comparisons themselves take about 15 µs a pair in
+``score_batch``. Here the records are one pandas frame, sorted by
+``record_id`` so that a seed draws the same pairs whatever the file layout
+the records came from, and pairs are index pairs into it.
+
+Pure numpy / pandas: no Spark, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from matching.blocking import possible_pairs
+from matching.compare import score_batch
+from matching.settings import Comparison
+
+# Pairs compared per call of ``score_batch``: bounds the memory of one batch.
+BATCH_PAIRS = 50_000
+
+
+def draw_pairs(sources: np.ndarray, n: int, seed: int, link_only: bool = False) -> np.ndarray:
+    """Up to ``n`` distinct random pairs ``(i, j)``, ``i < j``, of positions in a record array; shape (m, 2).
+
+    ``sources`` holds each record's source (compared for ``link_only``, which
+    keeps only pairs from two different sources). Never more pairs than the
+    records allow. When ``n`` is at least half of the allowed pairs, they are
+    all listed and ``n`` of them chosen; otherwise pairs are drawn at random
+    and duplicates dropped until ``n`` remain.
+    """
+    sources = np.asarray(sources)
+    total = len(sources)
+    sizes = pd.Series(sources).value_counts(dropna=False).tolist() if link_only else [total]
+    allowed = possible_pairs(sizes, "link_only" if link_only else "dedupe_only")
+    n = min(n, allowed)
+    rng = np.random.default_rng(seed)
+    if n < 1:
+        return np.empty((0, 2), dtype=np.int64)
+    if 2 * n >= allowed:
+        every = _every_pair(sources, link_only)
+        return every[np.sort(rng.choice(len(every), size=n, replace=False))]
+    found = np.empty((0, 2), dtype=np.int64)
+    share = allowed / (total * (total - 1) / 2)
+    while len(found) < n:
+        draws = math.ceil(1.2 * (n - len(found)) / share) + 16
+        i, j = rng.integers(0, total, size=draws), rng.integers(0, total, size=draws)
+        keep = i != j
+        if link_only:
+            keep &= sources[i] != sources[j]
+        fresh = np.column_stack([np.minimum(i, j)[keep], np.maximum(i, j)[keep]])
+        combined = np.concatenate([found, fresh])
+        _, first = np.unique(combined, axis=0, return_index=True)
+        found = combined[np.sort(first)]
+    return found[:n]
+
+
+def _every_pair(sources: np.ndarray, link_only: bool) -> np.ndarray:
+    """Every allowed pair ``(i, i < j)``, ordered; only called when they are few (at most twice ``n``)."""
+    if not link_only:
+        left, right = np.triu_indices(len(sources), k=1)
+        return np.column_stack([left, right]).astype(np.int64)
+    groups = [np.flatnonzero(sources == value) for value in pd.unique(sources)]
+    blocks = []
+    for a, first in enumerate(groups):
+        for second in groups[a + 1:]:
+            left, right = np.repeat(first, len(second)), np.tile(second, len(first))
+            blocks.append(np.column_stack([np.minimum(left, right), np.maximum(left, right)]))
+    every = np.concatenate(blocks) if blocks else np.empty((0, 2), dtype=np.int64)
+    return every[np.lexsort((every[:, 1], every[:, 0]))].astype(np.int64)
+
+
+def attach_pairs(
+    records: pd.DataFrame,
+    pairs: np.ndarray,
+    columns: Sequence[str],
+    frequencies: Mapping[str, Mapping[str, float]],
+) -> pd.DataFrame:
+    """The pairs as ``matching.compare.attach_attributes`` gives them, from records held in memory.
+
+    ``record_id_l``, ``record_id_r``, ``<col>_l`` and ``<col>_r`` for
+    ``columns``, and ``tf_<col>`` for each column of ``frequencies``: the
+    share of the left value (its text, as the frozen shares are keyed) where
+    both sides hold the same value, the smallest known share for a value the
+    shares lack, null elsewhere.
+    """
+    left, right = pairs[:, 0], pairs[:, 1]
+    attached = {
+        "record_id_l": records["record_id"].to_numpy(dtype=object)[left],
+        "record_id_r": records["record_id"].to_numpy(dtype=object)[right],
+    }
+    for side, positions in (("l", left), ("r", right)):
+        for column in columns:
+            attached[f"{column}_{side}"] = records[column].to_numpy(dtype=object)[positions]
+    frame = pd.DataFrame(attached)
+    for column, shares in frequencies.items():
+        values_l, values_r = frame[f"{column}_l"], frame[f"{column}_r"]
+        same = (values_l.notna() & values_r.notna()).to_numpy() & (values_l.to_numpy() == values_r.to_numpy())
+        rarest = min(shares.values()) if shares else np.nan
+        share = np.full(len(frame), np.nan)
+        share[same] = [shares.get(str(value), rarest) for value in values_l.to_numpy()[same]]
+        frame[f"tf_{column}"] = share
+    return frame
+
+
+def pattern_counts(
+    records: pd.DataFrame,
+    pairs: np.ndarray,
+    comparisons: Sequence[Comparison],
+    frequencies: Mapping[str, Mapping[str, float]],
+) -> pd.DataFrame:
+    """Distinct comparison patterns (``gamma_<comparison>`` columns) of ``pairs`` with their ``count``."""
+    columns = list(dict.fromkeys(col for c in comparisons for col in c.columns))
+    gammas = [f"gamma_{c.name}" for c in comparisons]
+    parts = []
+    for start in range(0, max(len(pairs), 1), BATCH_PAIRS):
+        batch = attach_pairs(records, pairs[start:start + BATCH_PAIRS], columns, frequencies)
+        parts.append(score_batch(batch, comparisons, [])[gammas])
+    compared = pd.concat(parts, ignore_index=True)
+    counts = compared.groupby(gammas, as_index=False).size().rename(columns={"size": "count"})
+    return counts.astype({g: np.int32 for g in gammas} | {"count": np.int64})
