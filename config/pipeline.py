@@ -10,9 +10,10 @@ never written in YAML.
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from pathlib import Path
 import sys
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -147,12 +148,15 @@ class DeleteSettings(_Strict):
         return self
 
 
-class SourceConfig(_Strict):
+class ReadSettings(_Strict):
+    """Where and how to read one table: a customer source or one of its activity tables.
+
+    The readers in ``jobs/sources.py`` take this, so a source and an activity
+    are opened the same way.
+    """
+
     name: str
     kind: Literal["jdbc", "csv", "json", "parquet"]
-    primary_key: tuple[str, ...] = Field(min_length=1)
-    # canonical attribute -> a source column (``address.city`` for a nested one) or {expr: ...}
-    mapping: dict[str, MappingEntry] = Field(min_length=1)
     # jdbc
     url: str | None = None
     driver: str | None = None
@@ -171,27 +175,12 @@ class SourceConfig(_Strict):
     multiline: bool = False
     # both
     watermark: str | None = None
-    deletes: DeleteSettings = DeleteSettings()
-    # a mapped column suddenly empty for most rows: stop the run (exit 4), log it and land, or do not check
-    null_drift: Literal["batch", "warn", "off"] = "batch"
-    standardize: StandardizeSettings = StandardizeSettings()
-    suite: str | None = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         if not SOURCE_NAME.match(value):
             raise ValueError("expected lower-case letters, digits and '_', starting with a letter")
-        return value
-
-    @field_validator("mapping")
-    @classmethod
-    def _mapping(cls, value: dict[str, str | MappingExpression]) -> dict[str, str | MappingExpression]:
-        unknown = sorted(set(value) - MAPPABLE_ATTRIBUTES)
-        if unknown:
-            raise ValueError(
-                f"unknown canonical attribute {unknown[0]!r}; expected one of {', '.join(sorted(MAPPABLE_ATTRIBUTES))}"
-            )
         return value
 
     @model_validator(mode="before")
@@ -206,7 +195,7 @@ class SourceConfig(_Strict):
         return data
 
     @model_validator(mode="after")
-    def _kind_fields(self) -> "SourceConfig":
+    def _kind_fields(self) -> Self:
         if self.kind == "jdbc":
             if not self.url:
                 raise ValueError("url: required for a jdbc source")
@@ -214,6 +203,82 @@ class SourceConfig(_Strict):
                 raise ValueError("table / query: give exactly one for a jdbc source")
         elif not self.path:
             raise ValueError(f"path: required for a {self.kind} source")
+        return self
+
+
+class ActivityConfig(ReadSettings):
+    """A departmental activity table (orders, invoices, tickets...) of a customer source.
+
+    Each row is one event of one source customer: ``customer_key`` holds that
+    customer's ``primary_key`` in the owning source, so the row reaches its
+    golden customer through the source's cross-reference. The event fields are
+    a column or ``{expr: ...}`` like a source's ``mapping``; a constant type is
+    ``{expr: "'invoice'"}``. ``day_first`` reads an ambiguous text timestamp
+    such as ``03/04/2025`` as 3 April. Activities are append-mostly: ``deletes``
+    is ``none`` or ``snapshot``, never ``flag``.
+    """
+
+    primary_key: tuple[str, ...] = Field(min_length=1)
+    customer_key: tuple[str, ...] = Field(min_length=1)
+    timestamp: MappingEntry
+    type: MappingEntry
+    amount: MappingEntry | None = None
+    currency: MappingEntry | None = None
+    channel: MappingEntry | None = None
+    status: MappingEntry | None = None
+    day_first: bool = False
+    deletes: DeleteSettings = DeleteSettings()
+    suite: str | None = None
+
+    @field_validator("deletes")
+    @classmethod
+    def _no_flag_deletes(cls, value: DeleteSettings) -> DeleteSettings:
+        if value.mode == "flag":
+            raise ValueError("an activity's deletes is 'none' or 'snapshot', not 'flag'")
+        return value
+
+
+class SourceConfig(ReadSettings):
+    """A departmental customer source: its key, its mapping to the canonical attributes, its activities."""
+
+    primary_key: tuple[str, ...] = Field(min_length=1)
+    # canonical attribute -> a source column (``address.city`` for a nested one) or {expr: ...}
+    mapping: dict[str, MappingEntry] = Field(min_length=1)
+    deletes: DeleteSettings = DeleteSettings()
+    # a mapped column suddenly empty for most rows: stop the run (exit 4), log it and land, or do not check
+    null_drift: Literal["batch", "warn", "off"] = "batch"
+    standardize: StandardizeSettings = StandardizeSettings()
+    suite: str | None = None
+    activities: tuple[ActivityConfig, ...] = ()
+
+    @field_validator("mapping")
+    @classmethod
+    def _mapping(cls, value: dict[str, str | MappingExpression]) -> dict[str, str | MappingExpression]:
+        unknown = sorted(set(value) - MAPPABLE_ATTRIBUTES)
+        if unknown:
+            raise ValueError(
+                f"unknown canonical attribute {unknown[0]!r}; expected one of {', '.join(sorted(MAPPABLE_ATTRIBUTES))}"
+            )
+        return value
+
+    @field_validator("activities")
+    @classmethod
+    def _unique_activities(cls, value: tuple[ActivityConfig, ...]) -> tuple[ActivityConfig, ...]:
+        names = [activity.name for activity in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"activity name {duplicates[0]!r} appears more than once")
+        return value
+
+    @model_validator(mode="after")
+    def _customer_keys_fit(self) -> "SourceConfig":
+        for index, activity in enumerate(self.activities):
+            if len(activity.customer_key) != len(self.primary_key):
+                raise ValueError(
+                    f"activities[{index}].customer_key: expected {len(self.primary_key)} column(s), "
+                    f"one per primary_key column ({', '.join(self.primary_key)}) in the same order, "
+                    f"got {len(activity.customer_key)}"
+                )
         return self
 
 
@@ -231,6 +296,43 @@ class RetentionSettings(_Strict):
     optimize: bool = True
 
 
+class Customer360Settings(_Strict):
+    """How the customer 360 view segments golden customers by their activity.
+
+    ``as_of``: the moment contact ages are measured from: ``run`` (the run's
+    start) or a date (its start, 00:00 UTC), to fix it for data generated up to a
+    known day. A customer whose first contact is within ``new_days`` of it is
+    ``new``; otherwise by the last contact: within ``active_days`` ``active``,
+    within ``lapsing_days`` ``lapsing``, older ``lost``.
+    """
+
+    as_of: Literal["run"] | date = "run"
+    new_days: int = Field(default=90, gt=0)
+    active_days: int = Field(default=180, gt=0)
+    lapsing_days: int = 365
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _run_or_date(cls, value: Any) -> Any:
+        """One clear message instead of one per member of the union."""
+        if value == "run" or (isinstance(value, date) and not isinstance(value, datetime)):
+            return value
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise ValueError(f"expected 'run' or a date like 2026-01-01, got {value!r}")
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> "Customer360Settings":
+        if self.lapsing_days <= self.active_days:
+            raise ValueError(
+                f"lapsing_days: expected more than active_days ({self.active_days}), got {self.lapsing_days}"
+            )
+        return self
+
+
 class PipelineConfig(_Strict):
     lake: str = "lake"
     spark: dict[str, str] = {}
@@ -240,6 +342,7 @@ class PipelineConfig(_Strict):
     vocabulary_dir: str = str(CONF_DIR)
     sources: tuple[SourceConfig, ...] = Field(min_length=1)
     retention: RetentionSettings = RetentionSettings()
+    customer_360: Customer360Settings = Customer360Settings()
 
     @field_validator("spark", mode="before")
     @classmethod

@@ -3,8 +3,9 @@
 Writes four sources that describe the same synthetic people the way four
 departments would (a sales CRM and a billing system in SQLite, a support-desk
 CSV export, a webshop JSON-lines feed) and ``truth.csv``, which maps every
-source row to the person it describes. The evaluation reads the truth; the
-pipeline never does.
+source row to the person it describes; and each department's activity of
+those people with ``activity_truth.csv`` (``demo/activities.py``). The
+evaluation reads the truth; the pipeline never does.
 
 Each kind of noise (typos, nicknames, swapped names, formats, missing values,
 moves, married names) and each hard non-match (twins, father and son,
@@ -12,16 +13,15 @@ namesakes, households) is one small function, so the data's difficulty can
 be read and tuned here.
 
 Everything derives from one ``random.Random(seed)`` and the fixed reference
-date 2026-01-01, so a seed gives the same files byte for byte. People are
-generated and written in chunks, so memory stays flat for millions of rows.
+date 2026-01-01, so a seed gives the same files byte for byte. Activity draws
+from a stream of its own, so it leaves the customer sources unchanged. People
+are generated and written in chunks, so memory stays flat for millions of rows.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import random
-import sqlite3
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -34,18 +34,23 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from demo import names as demo_names
+from demo.activities import ActivityWriter, CustomerRow
+from demo.layout import (
+    BILLING,
+    HISTORY_START,
+    REFERENCE_TIME,
+    SALES_CRM,
+    SOURCE_NAMES,
+    SUPPORT_DESK,
+    WEBSHOP,
+    CsvSink,
+    JsonLinesSink,
+    Sink,
+    SqliteDatabase,
+)
 
-REFERENCE_TIME = datetime(2026, 1, 1)
-HISTORY_START = datetime(2018, 1, 1)
 BIRTH_YEARS = (1940, 2005)
 PEOPLE_PER_CHUNK = 5_000
-SQLITE_BATCH_ROWS = 10_000
-
-SALES_CRM = "sales_crm"
-BILLING = "billing"
-SUPPORT_DESK = "support_desk"
-WEBSHOP = "webshop"
-SOURCE_NAMES = (SALES_CRM, BILLING, SUPPORT_DESK, WEBSHOP)
 
 # How many sources a person appears in (1..4): mean about 2.16 rows per
 # person, 2.2 with the within-source duplicates below.
@@ -124,6 +129,8 @@ class DemoSummary:
     customers: int
     rows_per_source: dict[str, int]
     truth_path: Path
+    rows_per_activity: dict[str, int]  # activity name as in conf/cdi.yaml -> rows
+    activity_truth_path: Path
 
 
 @dataclass(frozen=True)
@@ -1000,6 +1007,7 @@ class SourceRow:
     source: str
     entity_id: str
     values: Any  # a tuple of column values without the key, or a JSON object
+    when: datetime  # when the source wrote the row
 
 
 def source_rows(rng: random.Random, person: Person) -> list[SourceRow]:
@@ -1007,94 +1015,34 @@ def source_rows(rng: random.Random, person: Person) -> list[SourceRow]:
     for appearance in plan_appearances(rng, person):
         obs = observe(rng, person, appearance)
         values = ROW_FORMATTERS[appearance.source](rng, obs)
-        rows.append(SourceRow(appearance.source, person.entity_id, values))
+        rows.append(SourceRow(appearance.source, person.entity_id, values, appearance.when))
     return rows
 
 
 # --- writers -----------------------------------------------------------------
 
 
-class SqliteSink:
-    """Rows into one table, batched inserts inside a single transaction."""
-
-    def __init__(self, path: Path, table: str, columns: tuple[tuple[str, str], ...], first_key: int) -> None:
-        path.unlink(missing_ok=True)
-        self._connection = sqlite3.connect(path, isolation_level=None)
-        self._connection.execute("PRAGMA journal_mode = OFF")
-        self._connection.execute("PRAGMA synchronous = OFF")
-        ddl = ", ".join(f"{name} {kind}" for name, kind in columns)
-        self._connection.execute(f"CREATE TABLE {table} ({ddl})")
-        self._connection.execute("BEGIN")
-        placeholders = ", ".join("?" for _ in columns)
-        self._insert = f"INSERT INTO {table} VALUES ({placeholders})"
-        self._batch: list[tuple[Any, ...]] = []
-        self._next_key = first_key
-        self.rows = 0
-
-    def add(self, values: tuple[Any, ...]) -> str:
-        key = self._next_key
-        self._next_key += 1
-        self._batch.append((key, *values))
-        self.rows += 1
-        if len(self._batch) >= SQLITE_BATCH_ROWS:
-            self._flush()
-        return str(key)
-
-    def _flush(self) -> None:
-        self._connection.executemany(self._insert, self._batch)
-        self._batch = []
-
-    def close(self) -> None:
-        self._flush()
-        self._connection.execute("COMMIT")
-        self._connection.close()
+def open_databases(out_dir: Path, stack: ExitStack) -> dict[str, SqliteDatabase]:
+    """The SQLite files of the sales CRM and billing, committed and closed when ``stack`` exits."""
+    databases = {SALES_CRM: SqliteDatabase(out_dir / CRM_FILE), BILLING: SqliteDatabase(out_dir / BILLING_FILE)}
+    for database in databases.values():
+        stack.callback(database.close)
+    return databases
 
 
-class CsvSink:
-    """The support-desk export: 'SUP-000123' keys, a header, RFC 4180 quoting."""
-
-    def __init__(self, path: Path) -> None:
-        self._file = path.open("w", encoding="utf-8", newline="")
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(SUPPORT_COLUMNS)
-        self.rows = 0
-
-    def add(self, values: tuple[Any, ...]) -> str:
-        self.rows += 1
-        key = f"SUP-{self.rows:06d}"
-        self._writer.writerow((key, *values))
-        return key
-
-    def close(self) -> None:
-        self._file.close()
-
-
-class JsonLinesSink:
-    """Webshop signups; ids look random but are a bijection of the row number."""
-
-    def __init__(self, path: Path) -> None:
-        self._file = path.open("w", encoding="utf-8", newline="\n")
-        self.rows = 0
-
-    def add(self, values: dict[str, Any]) -> str:
-        self.rows += 1
-        key = f"W-{(self.rows * 2654435761) % 2**32:08x}"
-        self._file.write(json.dumps({"signup_id": key, **values}, ensure_ascii=False) + "\n")
-        return key
-
-    def close(self) -> None:
-        self._file.close()
-
-
-Sink = SqliteSink | CsvSink | JsonLinesSink
-
-
-def open_sinks(out_dir: Path) -> dict[str, Sink]:
+def open_sinks(out_dir: Path, databases: dict[str, SqliteDatabase], stack: ExitStack) -> dict[str, Sink]:
+    """The four customer sources; support keys are 'SUP-000123', webshop ids a bijection of the row number."""
+    support = CsvSink(out_dir / SUPPORT_FILE, SUPPORT_COLUMNS, key_of=lambda n: f"SUP-{n:06d}")
+    webshop = JsonLinesSink(out_dir / WEBSHOP_FILE, "signup_id", key_of=lambda n: f"W-{(n * 2654435761) % 2**32:08x}")
+    stack.callback(support.close)
+    stack.callback(webshop.close)
     return {
-        SALES_CRM: SqliteSink(out_dir / CRM_FILE, "crm_contacts", CRM_COLUMNS, first_key=1),
-        BILLING: SqliteSink(out_dir / BILLING_FILE, "billing_accounts", BILLING_COLUMNS, BILLING_FIRST_ACCOUNT),
-        SUPPORT_DESK: CsvSink(out_dir / SUPPORT_FILE),
-        WEBSHOP: JsonLinesSink(out_dir / WEBSHOP_FILE),
+        SALES_CRM: databases[SALES_CRM].table("crm_contacts", CRM_COLUMNS, key_of=lambda n: n),
+        BILLING: databases[BILLING].table(
+            "billing_accounts", BILLING_COLUMNS, key_of=lambda n: BILLING_FIRST_ACCOUNT + n - 1
+        ),
+        SUPPORT_DESK: support,
+        WEBSHOP: webshop,
     }
 
 
@@ -1109,14 +1057,18 @@ def chunked(items: Iterable[Person], size: int) -> Iterator[list[Person]]:
         yield chunk
 
 
-def write_rows(rows: list[SourceRow], sinks: dict[str, Sink], truth: Any) -> None:
+def write_rows(rows: list[SourceRow], sinks: dict[str, Sink], truth: Any) -> list[CustomerRow]:
+    """Write the rows and their truth; the rows as written, with their keys, for their activity."""
+    written = []
     for row in rows:
         key = sinks[row.source].add(row.values)
         truth.writerow((row.source, key, row.entity_id))
+        written.append(CustomerRow(row.source, key, row.entity_id, row.when))
+    return written
 
 
 def generate(out_dir: Path, customers: int = 1000, seed: int = 42) -> DemoSummary:
-    """Write the four demo sources and truth.csv for ``customers`` people into ``out_dir``.
+    """Write the four demo sources, their activity and both truths for ``customers`` people into ``out_dir``.
 
     Rows are shuffled within each chunk of people, so a person's rows are
     not adjacent and keys carry no hint of who is who.
@@ -1128,17 +1080,24 @@ def generate(out_dir: Path, customers: int = 1000, seed: int = 42) -> DemoSummar
     rng = random.Random(seed)
     truth_path = out_dir / TRUTH_FILE
     with ExitStack() as stack:
-        sinks = open_sinks(out_dir)
-        for sink in sinks.values():
-            stack.callback(sink.close)
+        databases = open_databases(out_dir, stack)
+        sinks = open_sinks(out_dir, databases, stack)
+        activity = ActivityWriter(
+            out_dir, databases, {name: sink.key_of for name, sink in sinks.items()}, seed, stack
+        )
         truth_file: TextIO = stack.enter_context(truth_path.open("w", encoding="utf-8", newline=""))
         truth = csv.writer(truth_file)
         truth.writerow(TRUTH_COLUMNS)
         for people in chunked(generate_people(rng, customers), PEOPLE_PER_CHUNK):
             rows = [row for person in people for row in source_rows(rng, person)]
             rng.shuffle(rows)
-            write_rows(rows, sinks, truth)
+            activity.add(write_rows(rows, sinks, truth))
         rows_per_source = {name: sink.rows for name, sink in sinks.items()}
     return DemoSummary(
-        out_dir=out_dir, customers=customers, rows_per_source=rows_per_source, truth_path=truth_path
+        out_dir=out_dir,
+        customers=customers,
+        rows_per_source=rows_per_source,
+        truth_path=truth_path,
+        rows_per_activity=activity.rows(),
+        activity_truth_path=activity.truth_path,
     )

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StructField, StructType, StringType
 from py4j.protocol import Py4JJavaError
 
-from config.pipeline import MappingExpression, SourceConfig
+from config.pipeline import MappingExpression, ReadSettings, SourceConfig
 from config.errors import ConfigError, SourceError
 
 CORRUPT_COLUMN = "_corrupt_record"
@@ -43,7 +43,7 @@ def short_error(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _credentials(source: SourceConfig) -> dict[str, str]:
+def _credentials(source: ReadSettings) -> dict[str, str]:
     found: dict[str, str] = {}
     for option, variable in (("user", source.user_env), ("password", source.password_env)):
         if variable:
@@ -55,7 +55,7 @@ def _credentials(source: SourceConfig) -> dict[str, str]:
     return found
 
 
-def _jdbc_reader(spark: SparkSession, source: SourceConfig):
+def _jdbc_reader(spark: SparkSession, source: ReadSettings):
     assert source.url is not None
     driver = source.driver or next((d for prefix, d in DRIVERS.items() if source.url.startswith(prefix)), None)
     url = source.url
@@ -76,11 +76,11 @@ def _jdbc_reader(spark: SparkSession, source: SourceConfig):
     return reader
 
 
-def _jdbc_relation(source: SourceConfig) -> str:
+def _jdbc_relation(source: ReadSettings) -> str:
     return source.table if source.table else f"({source.query}) cdi_source"
 
 
-def _partition_bounds(spark: SparkSession, source: SourceConfig) -> tuple[int, int] | None:
+def _partition_bounds(spark: SparkSession, source: ReadSettings) -> tuple[int, int] | None:
     column = source.partition_column
     bounds = (
         _jdbc_reader(spark, source)
@@ -94,7 +94,7 @@ def _partition_bounds(spark: SparkSession, source: SourceConfig) -> tuple[int, i
     return int(bounds["lo"]), int(bounds["hi"])
 
 
-def read_jdbc(spark: SparkSession, source: SourceConfig) -> DataFrame:
+def read_jdbc(spark: SparkSession, source: ReadSettings) -> DataFrame:
     reader = _jdbc_reader(spark, source).option("dbtable", _jdbc_relation(source))
     if source.partition_column:
         bounds = _partition_bounds(spark, source)
@@ -108,7 +108,7 @@ def read_jdbc(spark: SparkSession, source: SourceConfig) -> DataFrame:
     return reader.load()
 
 
-def _declared_schema(source: SourceConfig) -> StructType | None:
+def _declared_schema(source: ReadSettings) -> StructType | None:
     if not source.columns:
         return None
     ddl = ", ".join(f"`{name}` {kind}" for name, kind in source.columns.items())
@@ -122,7 +122,7 @@ def _with_corrupt_column(schema: StructType) -> StructType:
     return StructType([*schema.fields, StructField(CORRUPT_COLUMN, StringType(), True)])
 
 
-def _csv_reader(spark: SparkSession, source: SourceConfig):
+def _csv_reader(spark: SparkSession, source: ReadSettings):
     return (
         spark.read.format("csv")
         .option("header", "true")
@@ -135,7 +135,7 @@ def _csv_reader(spark: SparkSession, source: SourceConfig):
     )
 
 
-def read_csv(spark: SparkSession, source: SourceConfig) -> DataFrame:
+def read_csv(spark: SparkSession, source: ReadSettings) -> DataFrame:
     """CSV with an explicit schema: the declared one, else every header column as a string."""
     schema = _declared_schema(source)
     if schema is None:
@@ -146,7 +146,7 @@ def read_csv(spark: SparkSession, source: SourceConfig) -> DataFrame:
     return _csv_reader(spark, source).schema(_with_corrupt_column(schema)).load(source.path)
 
 
-def read_json(spark: SparkSession, source: SourceConfig) -> DataFrame:
+def read_json(spark: SparkSession, source: ReadSettings) -> DataFrame:
     reader = (
         spark.read.format("json")
         .option("encoding", source.encoding)
@@ -163,14 +163,14 @@ def read_json(spark: SparkSession, source: SourceConfig) -> DataFrame:
     return reader.load(source.path)
 
 
-def read_parquet(spark: SparkSession, source: SourceConfig) -> DataFrame:
+def read_parquet(spark: SparkSession, source: ReadSettings) -> DataFrame:
     return spark.read.parquet(source.path)
 
 
 READERS = {"jdbc": read_jdbc, "csv": read_csv, "json": read_json, "parquet": read_parquet}
 
 
-def _column_exists(df: DataFrame, path: str) -> bool:
+def column_exists(df: DataFrame, path: str) -> bool:
     head, *rest = path.split(".")
     fields = {f.name: f for f in df.schema.fields}
     if head not in fields:
@@ -187,7 +187,7 @@ def check_columns(df: DataFrame, source: SourceConfig) -> None:
     """Fail with a one-line message when the key or a mapped column is not in the source."""
     available = [c for c in df.columns if c != CORRUPT_COLUMN]
     for key in source.primary_key:
-        if not _column_exists(df, safe_column_name(key)):
+        if not column_exists(df, safe_column_name(key)):
             raise SourceError(
                 f"source {source.name!r}: primary_key column {key!r} is not in the source; "
                 f"it has: {', '.join(available)}"
@@ -195,14 +195,14 @@ def check_columns(df: DataFrame, source: SourceConfig) -> None:
     for attribute, column in source.mapping.items():
         if isinstance(column, MappingExpression):
             check_expression(df, source, attribute, column.expr)
-        elif not _column_exists(df, safe_path(column)):
+        elif not column_exists(df, safe_path(column)):
             raise SourceError(
                 f"source {source.name!r}: mapping.{attribute} names column {column!r}, which the source lacks; "
                 f"it has: {', '.join(available)}"
             )
-    if source.watermark and not _column_exists(df, safe_column_name(source.watermark)):
+    if source.watermark and not column_exists(df, safe_column_name(source.watermark)):
         raise SourceError(f"source {source.name!r}: watermark column {source.watermark!r} is not in the source")
-    if source.deletes.column and not _column_exists(df, safe_column_name(source.deletes.column)):
+    if source.deletes.column and not column_exists(df, safe_column_name(source.deletes.column)):
         raise SourceError(
             f"source {source.name!r}: deletes.column {source.deletes.column!r} is not in the source; "
             f"it has: {', '.join(available)}"

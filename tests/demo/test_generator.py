@@ -35,6 +35,7 @@ from demo.generator import (
 
 CUSTOMERS = 400
 SOURCE_FILES = {"sales_crm.db", "billing.db", "support_desk.csv", "webshop_signups.jsonl", "truth.csv"}
+ACTIVITY_FILES = {"support_tickets.csv", "webshop_orders.jsonl", "activity_truth.csv"}
 CRM_COLUMNS = [
     "contact_id", "first_name", "middle_name", "last_name", "date_of_birth", "gender", "email",
     "phone", "street", "city", "postcode", "country", "updated_at",
@@ -101,7 +102,7 @@ def load(out_dir: Path, summary: DemoSummary) -> Demo:
 
 
 def file_bytes(out_dir: Path) -> dict[str, bytes]:
-    return {name: (out_dir / name).read_bytes() for name in SOURCE_FILES}
+    return {name: (out_dir / name).read_bytes() for name in SOURCE_FILES | ACTIVITY_FILES}
 
 
 @pytest.fixture(scope="module")
@@ -123,19 +124,19 @@ def people() -> list[Person]:
 # --- files and columns ---------------------------------------------------------
 
 
-def test_writes_exactly_the_source_files(demo_dir: tuple[Path, DemoSummary]) -> None:
+def test_writes_exactly_the_source_and_activity_files(demo_dir: tuple[Path, DemoSummary]) -> None:
     out_dir, summary = demo_dir
-    assert {path.name for path in out_dir.iterdir()} == SOURCE_FILES
+    assert {path.name for path in out_dir.iterdir()} == SOURCE_FILES | ACTIVITY_FILES
     assert summary.truth_path == out_dir / "truth.csv"
     assert summary.customers == CUSTOMERS
 
 
-def test_crm_has_one_table_with_the_specified_columns(demo_dir: tuple[Path, DemoSummary]) -> None:
-    assert table_columns(demo_dir[0] / "sales_crm.db") == {"crm_contacts": CRM_COLUMNS}
+def test_crm_contacts_have_the_specified_columns(demo_dir: tuple[Path, DemoSummary]) -> None:
+    assert table_columns(demo_dir[0] / "sales_crm.db")["crm_contacts"] == CRM_COLUMNS
 
 
-def test_billing_has_one_table_with_the_specified_columns(demo_dir: tuple[Path, DemoSummary]) -> None:
-    assert table_columns(demo_dir[0] / "billing.db") == {"billing_accounts": BILLING_COLUMNS}
+def test_billing_accounts_have_the_specified_columns(demo_dir: tuple[Path, DemoSummary]) -> None:
+    assert table_columns(demo_dir[0] / "billing.db")["billing_accounts"] == BILLING_COLUMNS
 
 
 def test_support_csv_header_and_row_widths(demo_dir: tuple[Path, DemoSummary]) -> None:
