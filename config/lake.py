@@ -30,6 +30,10 @@ class Lake:
     def bronze(self, source: str) -> str:
         return self.path("bronze", source)
 
+    def bronze_activity(self, source: str, activity: str) -> str:
+        """An activity table of a source; a source name holds no ``.``, so this never meets a source's table."""
+        return self.path("bronze", f"{source}.{activity}")
+
     @property
     def customers_std(self) -> str:
         return self.path("silver", "customers_std")

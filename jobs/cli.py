@@ -43,6 +43,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     print(f"demo sources for {summary.customers} customers written to {summary.out_dir}:")
     for source, rows in summary.rows_per_source.items():
         print(f"  {source:<14} {rows:>9} rows")
+    for activity, rows in summary.rows_per_activity.items():
+        print(f"  {activity:<32} {rows:>9} activity rows")
     print(f"  ground truth   {summary.truth_path} (read only by `cdi evaluate`)")
     return 0
 
@@ -77,6 +79,7 @@ def _session(args: argparse.Namespace, context):
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from jobs.activities import ingest_activities
     from jobs.ingest import format_ingest, ingest
     from jobs.lock import lake_lock
 
@@ -86,6 +89,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             spark, context.config, context.lake, context.run_id, context.started_at, context.incremental,
             tuple(args.source),
         )
+        results += ingest_activities(spark, context, tuple(args.source))
     print(f"run {context.run_id}: bronze tables under {context.lake.path('bronze')}")
     print(format_ingest(results))
     return 0
@@ -122,6 +126,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     from jobs.dedupe import SOURCE_NAME, dedupe_config, format_plan, plan_dedupe
     from jobs.evaluate import predicted_assignment
     from jobs.pipeline import run_pipeline
+    from jobs.stages import MATCH_STAGES
 
     out = Path(args.out)
     plan = plan_dedupe(Path(args.file), args.id, args.map)
@@ -130,7 +135,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
         Path(args.file), plan.id_column, plan.config_mapping, out, args.region, not args.month_first
     )
     context = _start(args, config)
-    run_pipeline(_session(args, context), context)
+    run_pipeline(_session(args, context), context, MATCH_STAGES)
     assignment = predicted_assignment(config.lake)
     prefix = SOURCE_NAME + ":"
     clusters = pd.DataFrame(

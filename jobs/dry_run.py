@@ -114,16 +114,23 @@ def check_lake(spark: SparkSession, lake: Lake) -> str:
 
 def tables_written(context: RunContext, stages: tuple[str, ...]) -> dict[str, list[str]]:
     """The lake path of every Delta table each stage writes."""
+    from jobs.customer_360 import TABLES as VIEW_TABLES
     from jobs.publish import TABLES
     from jobs.standardize import staged_path
 
     lake = context.lake
     written = {
-        "ingest": [*(lake.bronze(s.name) for s in context.config.sources), lake.quarantine, lake.run_audit],
+        "ingest": [
+            *(lake.bronze(s.name) for s in context.config.sources),
+            *(lake.bronze_activity(s.name, a.name) for s in context.config.sources for a in s.activities),
+            lake.quarantine,
+            lake.run_audit,
+        ],
         "standardize": [staged_path(context)],
         "validate": [lake.quarantine, lake.customers_std, lake.run_audit],
         "match": [lake.path("silver", "pairs"), lake.path("silver", "clusters")],
         "publish": [lake.gold(name) for name in TABLES],
+        "customer_360": [lake.gold(name) for name in VIEW_TABLES] + [lake.run_audit],
     }
     return {stage: written[stage] for stage in stages}
 

@@ -342,8 +342,9 @@ def roll_back_landing(spark: SparkSession, config: PipelineConfig, lake: Lake, r
     this run created is emptied (Delta cannot restore to before version 0).
     """
     rolled_back = []
-    for source in config.sources:
-        path = lake.bronze(source.name)
+    tables = [(source.name, lake.bronze(source.name)) for source in config.sources]
+    tables += [(f"{s.name}/{a.name}", lake.bronze_activity(s.name, a.name)) for s in config.sources for a in s.activities]
+    for name, path in tables:
         if not table_exists(spark, path):
             continue
         table = DeltaTable.forPath(spark, path)
@@ -354,19 +355,20 @@ def roll_back_landing(spark: SparkSession, config: PipelineConfig, lake: Lake, r
             table.delete()
         else:
             table.restoreToVersion(first - 1)
-        rolled_back.append(source.name)
-        log.warning("bronze of %s rolled back to before run %s", source.name, run_id)
+        rolled_back.append(name)
+        log.warning("bronze of %s rolled back to before run %s", name, run_id)
     return rolled_back
 
 
 def format_ingest(results: list[IngestCounts]) -> str:
-    """The ingest counts as a table, one line per source and per reject reason."""
-    lines = [f"{'source':<14} {'read':>9} {'landed':>9} {'unchanged':>10} {'rejected':>9} {'suppressed':>10} {'deleted':>8}"]
+    """The ingest counts as a table, one line per source (or activity table) and per reject reason."""
+    width = max([14, *(len(r.source) for r in results)])
+    lines = [f"{'source':<{width}} {'read':>9} {'landed':>9} {'unchanged':>10} {'rejected':>9} {'suppressed':>10} {'deleted':>8}"]
     for r in results:
         lines.append(
-            f"{r.source:<14} {r.read:>9} {r.landed:>9} {r.unchanged:>10} {r.rejected:>9} {r.suppressed:>10} {r.deleted:>8}"
+            f"{r.source:<{width}} {r.read:>9} {r.landed:>9} {r.unchanged:>10} {r.rejected:>9} {r.suppressed:>10} {r.deleted:>8}"
         )
-        lines += [f"{'':<14}   rejected {count} × {check}" for check, count in sorted(r.reasons.items())]
+        lines += [f"{'':<{width}}   rejected {count} × {check}" for check, count in sorted(r.reasons.items())]
     return "\n".join(lines)
 
 

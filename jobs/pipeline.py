@@ -44,9 +44,11 @@ def parse_stages(text: str) -> tuple[str, ...]:
 
 
 def stage_ingest(spark: SparkSession, context: RunContext) -> None:
+    from jobs.activities import ingest_activities
     from jobs.ingest import format_ingest, ingest
 
-    print(format_ingest(ingest(spark, context.config, context.lake, context.run_id, context.started_at, context.incremental)))
+    results = ingest(spark, context.config, context.lake, context.run_id, context.started_at, context.incremental)
+    print(format_ingest(results + ingest_activities(spark, context)))
 
 
 def stage_standardize(spark: SparkSession, context: RunContext) -> None:
@@ -110,12 +112,28 @@ def stage_publish(spark: SparkSession, context: RunContext) -> None:
     print(f"  golden id events: {outcome.events}")
 
 
+def stage_customer_360(spark: SparkSession, context: RunContext) -> None:
+    from jobs.customer_360 import stage_customer_360 as build
+
+    outcome = build(spark, context)
+    orphans = sum(n for table in outcome.orphans.values() for n in table.values())
+    print(
+        f"  activity: {outcome.activity_rows} rows, {outcome.linked} linked to a golden customer, {orphans} orphaned"
+        + "".join(f"\n    {table}: {', '.join(f'{n} {why}' for why, n in sorted(reasons.items()))}"
+                  for table, reasons in sorted(outcome.orphans.items()))
+    )
+    print(f"  customer_360: {outcome.customers} customers; segments "
+          + ", ".join(f"{name} {n}" for name, n in sorted(outcome.segments.items())))
+    print(f"  households: {outcome.households} ({outcome.household_members} golden customers)")
+
+
 STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, RunContext], None]] = {
     "ingest": stage_ingest,
     "standardize": stage_standardize,
     "validate": stage_validate,
     "match": stage_match,
     "publish": stage_publish,
+    "customer_360": stage_customer_360,
 }
 
 
@@ -173,8 +191,12 @@ def _run_stages(spark: SparkSession, context: RunContext, stages: tuple[str, ...
     from jobs.validate import local_run_dir
 
     if "publish" in stages and is_published(spark, context):
-        print(f"run {context.run_id} was already published on lake {context.lake.root}: nothing to do")
-        return
+        after = stages[stages.index("publish") + 1:]
+        print(f"run {context.run_id} was already published on lake {context.lake.root}: "
+              + (f"running what comes after: {' → '.join(after)}" if after else "nothing to do"))
+        if not after:
+            return
+        stages = after
     earlier = first_started_at(spark, context)
     if earlier is None:
         record_audit(spark, context.lake, [AuditRow(context.run_id, "run", None, "started", started_at=context.started_at)])

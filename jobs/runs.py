@@ -12,7 +12,7 @@ import re
 import secrets
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
@@ -56,6 +56,8 @@ class RunSettings:
     canonical_suite: SuiteConfig
     source_suites: Mapping[str, SuiteConfig]  # source name -> its suite, for sources that have one
     model: SavedModel | None = None  # a ``--model`` file: score with it instead of training
+    # "<source>/<activity>" -> its suite, for activity tables that have one
+    activity_suites: Mapping[str, SuiteConfig] = field(default_factory=dict)
 
 
 def _config_file(path: str | Path, load: Callable[[], T]) -> T:
@@ -90,6 +92,12 @@ def load_run_settings(config: PipelineConfig, model_path: Path | None = None) ->
             if source.suite
         },
         model=None if model_path is None else load_model_file(model_path, matching),
+        activity_suites={
+            f"{source.name}/{activity.name}": _config_file(activity.suite, lambda s=activity.suite: _suite(s))
+            for source in config.sources
+            for activity in source.activities
+            if activity.suite
+        },
     )
 
 

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-STAGES: tuple[str, ...] = ("ingest", "standardize", "validate", "match", "publish")
+# Matching ends at publish (``cdi dedupe`` stops there); customer_360 builds the views on what was published.
+MATCH_STAGES: tuple[str, ...] = ("ingest", "standardize", "validate", "match", "publish")
+STAGES: tuple[str, ...] = (*MATCH_STAGES, "customer_360")

@@ -55,8 +55,14 @@ def parse_date(col: Column, formats: Sequence[str] = (), day_first: bool = True)
     return F.to_date(_first_parse(_date_text(col), date_formats(day_first, formats)))
 
 
+def numeric_timestamp_formats(day_first: bool) -> tuple[str, ...]:
+    """``03/04/2025 10:15[:30]`` and its ``-`` / ``.`` forms, day or month first as ``day_first`` says."""
+    dates = DAY_FIRST_FORMATS + MONTH_FIRST_FORMATS if day_first else MONTH_FIRST_FORMATS + DAY_FIRST_FORMATS
+    return tuple(f"{fmt} H:mm[:ss]" for fmt in dates)
+
+
 def parse_timestamp(col: Column, formats: Sequence[str] = (), day_first: bool = True) -> Column:
     """A ``timestamp`` from text; no zone means the session time zone (UTC); a bare date is midnight."""
     text = F.regexp_replace(F.trim(col.cast("string")), r"\s+", " ")
-    all_formats = (*formats, *TIMESTAMP_FORMATS, *date_formats(day_first))
+    all_formats = (*formats, *TIMESTAMP_FORMATS, *numeric_timestamp_formats(day_first), *date_formats(day_first))
     return _first_parse(text, all_formats)

@@ -282,6 +282,9 @@ TIMESTAMP_CASES = [
     ("2024-05-01T10:11:12Z", dt.datetime(2024, 5, 1, 10, 11, 12)),
     ("2024-05-01T10:11:12.5+02:00", dt.datetime(2024, 5, 1, 8, 11, 12, 500000)),
     ("2024-05-01", dt.datetime(2024, 5, 1)),
+    ("03/04/2024 9:05", dt.datetime(2024, 4, 3, 9, 5)),  # day first (the default)
+    ("13/04/2024 10:05:06", dt.datetime(2024, 4, 13, 10, 5, 6)),
+    ("04/13/2024 10:05", dt.datetime(2024, 4, 13, 10, 5)),  # only valid month first
     ("2024-02-30 10:00:00", None),
     ("yesterday", None),
     (None, None),

@@ -1,0 +1,332 @@
+"""Activity tables: landed in bronze beside their customer source, read back in the canonical activity shape.
+
+A source's ``activities:`` (orders, invoices, tickets...) land in
+``bronze/<source>.<activity>`` with the customer sources' lineage
+(``source_system`` is the owning source, ``source_key`` the activity's own
+key) plus ``activity`` and ``customer_key`` (the customer's key in the
+source, which links the row to its golden customer). The rules are the
+customer sources' (``jobs/ingest.py``):
+
+- a row lands only when it differs from the current version of its key;
+- rows that cannot land go to ``quarantine`` (stage ``ingest``, source
+  ``<source>/<activity>``) with a reason: malformed, no key, a key used twice,
+  text that is not UTF-8, and here also no customer key;
+- rows of a customer on the suppression list (an erased person) are counted
+  and dropped: an erasure covers the person's activity too;
+- the activity's suite (``suite:``), when it has one, runs on the rows about
+  to land: a failing row goes to quarantine (stage ``validate``) instead, a
+  failing batch-level expectation stops the run and rolls back this run's
+  landings;
+- ``deletes: snapshot`` lands a tombstone for each key a full read no longer
+  holds; with ``--incremental`` a table with a ``watermark`` is read from it on;
+- ``read = landed + unchanged + rejected + suppressed`` for every table, and
+  one ``run_audit`` row (stage ``ingest``, source ``<source>/<activity>``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from config.errors import SourceError, ValidationStopped
+from config.lake import Lake
+from config.pipeline import ActivityConfig, MappingExpression, PipelineConfig, SourceConfig
+from jobs.audit import AuditRow, Stopwatch, record_audit
+from jobs.delta_io import append, read_table, replace_where, sql_string, table_exists
+from jobs.ingest import (
+    CHECK_COLUMN,
+    REJECT_COLUMN,
+    SUPPRESSED,
+    TOMBSTONE,
+    IngestCounts,
+    check_deletion_share,
+    current_versions,
+    past_watermark,
+    quarantine_rows,
+    roll_back_landing,
+    snapshot_tombstones,
+)
+from jobs.ingest_checks import repair_text
+from jobs.runs import RunContext
+from jobs.sources import CORRUPT_COLUMN, READERS, column_exists, check_expression, safe_column_name, safe_path, short_error
+from jobs.suppressions import lake_salt, mark_suppressed
+from jobs.validate import local_run_dir
+from matching.normalize_activities import FIELDS, canonical_activities
+from matching.standardize import SqlExpression
+from quality.suites import SuiteConfig
+from quality.validate import validate
+
+log = logging.getLogger("cdi.ingest")
+
+LINEAGE = ("source_system", "activity", "source_key", "customer_key", "run_id", "ingested_at", "record_hash", TOMBSTONE)
+
+
+def activity_path(lake: Lake, source: SourceConfig, activity: ActivityConfig) -> str:
+    return lake.bronze_activity(source.name, activity.name)
+
+
+def activity_label(source: SourceConfig, activity: ActivityConfig) -> str:
+    """``<source>/<activity>``: how audit, quarantine and messages name an activity table."""
+    return f"{source.name}/{activity.name}"
+
+
+def activity_tables(config: PipelineConfig) -> Iterator[tuple[SourceConfig, ActivityConfig]]:
+    for source in config.sources:
+        for activity in source.activities:
+            yield source, activity
+
+
+def _fields(activity: ActivityConfig) -> dict[str, str | MappingExpression | None]:
+    return {name: getattr(activity, name) for name in FIELDS}
+
+
+def open_activity(spark: SparkSession, source: SourceConfig, activity: ActivityConfig) -> DataFrame:
+    """Open an activity table and check its configured columns; SourceError / ConfigError in one line."""
+    label = activity_label(source, activity)
+    if activity.kind != "jdbc" and activity.path and "://" not in activity.path and not Path(activity.path).exists():
+        raise SourceError(f"activity {label!r}: file {activity.path} not found")
+    try:
+        df = READERS[activity.kind](spark, activity)
+    except (PySparkException, Py4JJavaError) as exc:
+        raise SourceError(f"activity {label!r}: cannot read: {short_error(exc)}") from None
+    df = df.toDF(*[c if c == CORRUPT_COLUMN else safe_column_name(c) for c in df.columns])
+    available = [c for c in df.columns if c != CORRUPT_COLUMN]
+    named = [("primary_key", k) for k in activity.primary_key] + [("customer_key", k) for k in activity.customer_key]
+    named += [("watermark", activity.watermark)] if activity.watermark else []
+    for field, column in named + [(n, c) for n, c in _fields(activity).items() if isinstance(c, str)]:
+        if not column_exists(df, safe_path(column)):
+            raise SourceError(
+                f"activity {label!r}: {field} names column {column!r}, which the table lacks; "
+                f"it has: {', '.join(available)}"
+            )
+    for field, mapped in _fields(activity).items():
+        if isinstance(mapped, MappingExpression):
+            check_expression(df, activity, field, mapped.expr)
+    if CORRUPT_COLUMN not in df.columns:
+        df = df.withColumn(CORRUPT_COLUMN, F.lit(None).cast("string"))
+    return df
+
+
+def _joined_key(columns: tuple[str, ...]) -> Column:
+    parts = [F.col(safe_column_name(k)).cast("string") for k in columns]
+    any_null = F.greatest(*[p.isNull() for p in parts]) if len(parts) > 1 else parts[0].isNull()
+    return F.when(~any_null, F.concat_ws("|", *parts))
+
+
+def with_lineage(df: DataFrame, source: SourceConfig, activity: ActivityConfig, run_id: str, at: datetime) -> DataFrame:
+    original = [c for c in df.columns if c != CORRUPT_COLUMN]
+    row_json = F.to_json(F.struct(*[F.col(c) for c in original]))
+    return df.select(
+        *original,
+        CORRUPT_COLUMN,
+        F.lit(source.name).alias("source_system"),
+        F.lit(activity.name).alias("activity"),
+        _joined_key(activity.primary_key).alias("source_key"),
+        _joined_key(activity.customer_key).alias("customer_key"),
+        F.lit(run_id).alias("run_id"),
+        F.lit(at).cast("timestamp").alias("ingested_at"),
+        F.sha2(row_json, 256).alias("record_hash"),
+        F.lit(False).alias(TOMBSTONE),
+        row_json.alias("_row_json"),
+    )
+
+
+def with_reject_reasons(df: DataFrame) -> DataFrame:
+    """The customer sources' reasons (``jobs.ingest.with_reject_reasons``) and a missing customer key."""
+    duplicates = F.count(F.lit(1)).over(Window.partitionBy("source_key"))
+    checked = df.withColumn("_key_rows", duplicates).withColumn(
+        CHECK_COLUMN,
+        F.when(F.col(SUPPRESSED), F.lit(SUPPRESSED))
+        .when(F.col(CORRUPT_COLUMN).isNotNull(), F.lit("malformed_row"))
+        .when(F.col("source_key").isNull(), F.lit("primary_key_not_null"))
+        .when(F.col("customer_key").isNull(), F.lit("customer_key_not_null"))
+        .when(F.instr(F.col("_row_json"), "\ufffd") > 0, F.lit("valid_utf8"))
+        .when(F.col("_key_rows") > 1, F.lit("primary_key_unique")),
+    )
+    reasons = {
+        "malformed_row": F.lit("row does not fit the declared schema"),
+        "primary_key_not_null": F.lit("primary key is null"),
+        "customer_key_not_null": F.lit("customer key is null"),
+        "valid_utf8": F.lit("text is not valid UTF-8 (declare the file's encoding in conf)"),
+        "primary_key_unique": F.concat(
+            F.lit("primary key appears "), F.col("_key_rows").cast("string"), F.lit(" times in the table")
+        ),
+    }
+    reason = F.lit(None).cast("string")
+    for check, text in reasons.items():
+        reason = F.when(F.col(CHECK_COLUMN) == check, text).otherwise(reason)
+    return checked.withColumn(REJECT_COLUMN, reason)
+
+
+def _stored_watermark(spark: SparkSession, path: str, activity: ActivityConfig) -> object:
+    column = safe_column_name(activity.watermark) if activity.watermark else None
+    if column is None or not table_exists(spark, path):
+        return None
+    bronze = read_table(spark, path)
+    return bronze.agg(F.max(column)).first()[0] if column in bronze.columns else None
+
+
+def _suite_failures(
+    good: DataFrame, suite: SuiteConfig, label: str, run_id: str, docs: Path | None
+) -> tuple[DataFrame, DataFrame, list[str]]:
+    """Rows passing the suite, rows failing it (quarantine rows, stage validate), batch-level failures."""
+    result = validate(
+        good.drop("source_system"), suite, source_system=label, key_column="source_key", run_id=run_id, docs_dir=docs,
+    )
+    passed = result.passed.withColumn("source_system", F.lit(label.split("/")[0]))
+    return passed.select(*good.columns), result.quarantined, result.batch_failures
+
+
+def ingest_activity(
+    spark: SparkSession,
+    context: RunContext,
+    source: SourceConfig,
+    activity: ActivityConfig,
+    raw: DataFrame,
+) -> IngestCounts:
+    """Land one activity table; its counts (``source`` is ``<source>/<activity>``)."""
+    lake, run_id, at = context.lake, context.run_id, context.started_at
+    label, path = activity_label(source, activity), activity_path(lake, source, activity)
+    watermark = _stored_watermark(spark, path, activity) if context.incremental else None
+    if watermark is not None:
+        raw = past_watermark(raw, activity, watermark)
+    repairs = repair_text(raw, activity)
+    lineaged = with_lineage(repairs.repaired, source, activity, run_id, at)
+    salt = lake_salt(spark, lake)
+    if salt:
+        marked = mark_suppressed(
+            spark, lake, lineaged.withColumnRenamed("source_key", "_key").withColumnRenamed("customer_key", "source_key"), salt
+        ).withColumnRenamed("source_key", "customer_key").withColumnRenamed("_key", "source_key")
+    else:
+        marked = lineaged.withColumn("_suppressed", F.lit(False))
+    prepared = with_reject_reasons(marked.withColumnRenamed("_suppressed", SUPPRESSED)).persist()
+    try:
+        try:
+            reasons = {row[CHECK_COLUMN]: row["count"] for row in prepared.groupBy(CHECK_COLUMN).count().collect()}
+        except (Py4JJavaError, PySparkException) as exc:
+            log.debug("reading activity %s failed", label, exc_info=True)
+            raise SourceError(f"activity {label!r}: reading failed: {short_error(exc)}") from None
+        read = sum(reasons.values())
+        suppressed = reasons.pop(SUPPRESSED, 0)
+        rejected_count = read - suppressed - reasons.pop(None, 0)
+        exists = table_exists(spark, path)
+        good = prepared.where(F.col(CHECK_COLUMN).isNull()).drop(
+            CORRUPT_COLUMN, "_row_json", "_key_rows", CHECK_COLUMN, REJECT_COLUMN, SUPPRESSED
+        )
+        current = current_versions(spark, path).localCheckpoint() if exists else None
+        new_rows = (
+            good.join(current.select("source_key", "record_hash"), ["source_key", "record_hash"], "left_anti")
+            if current is not None else good
+        )
+        suite = context.settings.activity_suites.get(label)
+        failed_suite = None
+        if suite is not None:
+            new_rows, failed_suite, batch_failures = _suite_failures(
+                new_rows.localCheckpoint(), suite, label, run_id, local_run_dir(context) / "gx"
+            )
+            if batch_failures:
+                raise ValidationStopped(f"activity {label!r}: " + "; ".join(batch_failures))
+        tombstones_landed = 0
+        if current is not None and watermark is None and activity.deletes.mode == "snapshot":
+            tombstones = snapshot_tombstones(current, prepared, good, source, run_id, at).withColumn(
+                "activity", F.lit(activity.name)
+            ).withColumn("customer_key", F.lit(None).cast("string")).localCheckpoint()
+            tombstones_landed = tombstones.count()
+            check_deletion_share(activity, tombstones_landed, current.where(~F.col(TOMBSTONE)).count())
+            new_rows = new_rows.unionByName(tombstones)
+
+        rejected = prepared.where(F.col(CHECK_COLUMN).isNotNull() & (F.col(CHECK_COLUMN) != SUPPRESSED))
+        quarantined = quarantine_rows(rejected.withColumn("source_system", F.lit(label)), run_id, at)
+        failed_rows = 0
+        if failed_suite is not None:
+            failed_suite = failed_suite.localCheckpoint()
+            failed_rows = failed_suite.count()
+            quarantined = quarantined.unionByName(failed_suite.select(*quarantined.columns))
+        scope = f"run_id = {sql_string(run_id)} AND stage IN ('ingest', 'validate') AND source_system = {sql_string(label)}"
+        if rejected_count or failed_rows or (
+            table_exists(spark, lake.quarantine) and not read_table(spark, lake.quarantine).where(scope).isEmpty()
+        ):
+            replace_where(quarantined, lake.quarantine, scope)
+
+        new_rows = new_rows.persist()
+        try:
+            landed = new_rows.count()
+            if landed or not exists:
+                append(new_rows, path, user_metadata=run_id)
+        finally:
+            new_rows.unpersist()
+    finally:
+        prepared.unpersist()
+    good_count = read - rejected_count - suppressed
+    return IngestCounts(
+        source=label,
+        read=read,
+        landed=landed - tombstones_landed,
+        unchanged=good_count - (landed - tombstones_landed) - failed_rows,
+        rejected=rejected_count + failed_rows,
+        reasons={k: v for k, v in reasons.items() if k is not None} | ({"suite": failed_rows} if failed_rows else {}),
+        suppressed=suppressed,
+        deleted=tombstones_landed,
+    )
+
+
+def ingest_activities(spark: SparkSession, context: RunContext, only: tuple[str, ...] = ()) -> list[IngestCounts]:
+    """Open every activity table first (a bad one fails before anything is written), then land each."""
+    tables = [(s, a) for s, a in activity_tables(context.config) if not only or s.name in only]
+    opened = [(source, activity, open_activity(spark, source, activity)) for source, activity in tables]
+    results, audit_rows = [], []
+    for source, activity, raw in opened:
+        watch = Stopwatch()
+        try:
+            counts = ingest_activity(spark, context, source, activity, raw)
+        except ValidationStopped:
+            roll_back_landing(spark, context.config, context.lake, context.run_id)
+            raise
+        if not counts.reconciles:
+            raise AssertionError(f"activity {counts.source!r}: ingest counts do not reconcile: {counts}")
+        audit_rows.append(
+            AuditRow(
+                run_id=context.run_id, stage="ingest", source_system=counts.source, status="ok",
+                rows_in=counts.read, rows_out=counts.landed, rows_rejected=counts.rejected,
+                rows_unchanged=counts.unchanged,
+                detail={"rejected_by_check": counts.reasons, "incremental": context.incremental,
+                        "suppressed": counts.suppressed, "deleted": counts.deleted, "activity": True},
+                started_at=watch.started_at, seconds=watch.seconds,
+            )
+        )
+        results.append(counts)
+    record_audit(spark, context.lake, audit_rows)
+    return results
+
+
+def current_activity(spark: SparkSession, lake: Lake, config: PipelineConfig) -> DataFrame | None:
+    """Every live activity of every table in the canonical shape (``ACTIVITY_SCHEMA`` + ``value_issues``)."""
+    frames = []
+    for source, activity in activity_tables(config):
+        path = activity_path(lake, source, activity)
+        if not table_exists(spark, path):
+            continue
+        bronze = read_table(spark, path)
+        newest = bronze.join(
+            current_versions(spark, path).where(~F.col(TOMBSTONE)).select("source_key", "record_hash"),
+            ["source_key", "record_hash"],
+            "left_semi",
+        ).dropDuplicates(["source_key"])
+        fields = {
+            name: SqlExpression(m.expr) if isinstance(m, MappingExpression) else (safe_path(m) if m else None)
+            for name, m in _fields(activity).items()
+        }
+        frames.append(canonical_activities(newest, source.name, activity.name, fields, activity.day_first))
+    if not frames:
+        return None
+    combined = frames[0]
+    for frame in frames[1:]:
+        combined = combined.unionByName(frame)
+    return combined
