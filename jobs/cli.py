@@ -170,6 +170,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from config.lake import Lake
+    from config.pipeline import load_pipeline_config
+    from jobs.export import check_destination, export_segments, format_export, parse_segments
+
+    segments = parse_segments(args.segment)
+    check_destination(Path(args.to), args.overwrite)
+    config = load_pipeline_config(args.config)
+    print(format_export(export_segments(Lake.at(config.lake), segments, Path(args.to), args.overwrite)))
+    return 0
+
+
 def cmd_maintain(args: argparse.Namespace) -> int:
     from config.pipeline import load_pipeline_config
     from jobs.maintain import format_maintain, maintain, maintenance_run_id
@@ -418,6 +430,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(show)
     show.add_argument("--count", type=int, default=3, help="how many golden records (default 3)")
     show.set_defaults(handler=cmd_show)
+
+    export = sub.add_parser(
+        "export",
+        help="write the golden customers of some segments, with their 360 figures, to a Parquet or CSV file",
+        description="Join gold/customer_360 with the last published golden records and write the customers of "
+        "the given segments (golden id, name, email, phone and address columns, segment, recency_days, "
+        "frequency_365d, monetary; monetary as JSON text in a CSV) to one file. Reads with delta-rs, no Spark.",
+    )
+    _add_config(export)
+    export.add_argument("--segment", action="append", required=True,
+                        help="new, active, lapsing, lost, none or undated (repeatable, or a comma list)")
+    export.add_argument("--to", required=True, metavar="FILE", help="the output: a .parquet or .csv file")
+    export.add_argument("--overwrite", action="store_true", help="replace FILE when it exists")
+    export.set_defaults(handler=cmd_export)
 
     maint = sub.add_parser(
         "maintain",

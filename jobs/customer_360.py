@@ -6,9 +6,9 @@ Runs after ``publish``, on what it published:
   (``jobs/activities.py``) with its golden id through ``customer_xref`` and a
   ``link_status`` (``linked``, or why not: ``unknown_customer``,
   ``customer_deleted``, ``customer_erased``) and the reasons any of its values
-  were nulled (``value_issues``). Rewritten whole each run, in one commit:
-  when golden ids merge, split or retire, each activity follows its source
-  record to the customer that record belongs to now;
+  were nulled (``value_issues``), merged by activity key: when golden ids
+  merge, split or retire, each activity follows its source record to the
+  customer that record belongs to now, in the same run;
 - ``gold/customer_360``: one row per active golden customer
   (``matching.customer_360``), merged by golden id: only rows whose content
   changed are rewritten, customers no longer active are removed, and the
@@ -63,6 +63,7 @@ log = logging.getLogger("cdi.customer_360")
 ACTIVITY_TABLE, VIEW_TABLE, HOUSEHOLDS_TABLE = "customer_activity", "customer_360", "households"
 TABLES = (ACTIVITY_TABLE, VIEW_TABLE, HOUSEHOLDS_TABLE)
 CHANGE_FEED = {"delta.enableChangeDataFeed": "true"}
+ACTIVITY_KEY = ["source_system", "activity", "activity_key"]
 
 CUSTOMER_ACTIVITY_SCHEMA = StructType(
     [*LINKED_ACTIVITY_SCHEMA.fields, StructField(ISSUES_COLUMN, ArrayType(StringType(), False), False),
@@ -105,11 +106,13 @@ def thresholds_of(context: RunContext) -> SegmentThresholds:
     return SegmentThresholds(settings.new_days, settings.active_days, settings.lapsing_days)
 
 
-def _merge_by_key(spark: SparkSession, rows: DataFrame, path: str, key: str, compare: list[str]) -> int:
+def _merge_by_key(spark: SparkSession, rows: DataFrame, path: str, keys: list[str], compare: list[str]) -> int:
     """Make the table at ``path`` hold exactly ``rows``, rewriting only rows whose ``compare`` columns changed.
 
-    Creates the table with the Change Data Feed on. Returns the rows
-    inserted, updated or deleted.
+    Creates the table with the Change Data Feed on. The changes are counted
+    first (one join): with none, nothing is committed, so a re-run of a run
+    leaves the table's version as it was. Returns the rows inserted, updated
+    or deleted.
     """
     if not table_exists(spark, path):
         writer = rows.write.format("delta")
@@ -117,18 +120,26 @@ def _merge_by_key(spark: SparkSession, rows: DataFrame, path: str, key: str, com
             writer = writer.option(name, value)
         writer.save(path)
         return rows.count()
+    target = read_table(spark, path)
+    source_side, target_side = rows.withColumn("_in_source", F.lit(True)), target.withColumn("_in_target", F.lit(True))
+    joined = source_side.alias("s").join(target_side.alias("t"), keys, "full_outer")
+    differs = F.lit(False)
+    for column in compare:
+        differs = differs | ~F.col(f"s.{column}").eqNullSafe(F.col(f"t.{column}"))
+    changes = joined.where(F.col("_in_source").isNull() | F.col("_in_target").isNull() | differs).count()
+    if changes == 0:
+        return 0
     changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in compare)
-    table = DeltaTable.forPath(spark, path)
     (
-        table.alias("t")
-        .merge(rows.alias("s"), f"t.{key} = s.{key}")
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(rows.alias("s"), " AND ".join(f"t.{k} = s.{k}" for k in keys))
         .whenMatchedUpdateAll(condition=changed)
         .whenNotMatchedInsertAll()
         .whenNotMatchedBySourceDelete()
         .execute()
     )
-    metrics = table.history(1).select("operationMetrics").first()[0] or {}
-    return sum(int(metrics.get(name, 0)) for name in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted"))
+    return changes
 
 
 def _households(spark: SparkSession, golden: DataFrame, path: str, run_id: str) -> DataFrame:
@@ -164,7 +175,10 @@ def run_customer_360(spark: SparkSession, context: RunContext) -> Customer360Out
             .select(*CUSTOMER_ACTIVITY_SCHEMA.fieldNames())
         )
         activity_path = lake.gold(ACTIVITY_TABLE)
-        linked.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(activity_path)
+        changed[ACTIVITY_TABLE] = _merge_by_key(
+            spark, linked.localCheckpoint(), activity_path, ACTIVITY_KEY,
+            [c for c in CUSTOMER_ACTIVITY_SCHEMA.fieldNames() if c not in (*ACTIVITY_KEY, "run_id")],
+        )
         linked = read_table(spark, activity_path)
         statuses = {row["link_status"]: row["count"] for row in linked.groupBy("link_status").count().collect()}
         orphans: dict[str, dict[str, int]] = {}
@@ -175,7 +189,7 @@ def run_customer_360(spark: SparkSession, context: RunContext) -> Customer360Out
         raise AssertionError(f"activity rows do not reconcile: {total} != {linked_rows} linked + orphans {orphans}")
     with step(spark, "customer_360.view", "building the customer 360 view"):
         view = customer_360(linked, golden, xref, as_of_time(context), thresholds_of(context)).localCheckpoint()
-        changed[VIEW_TABLE] = _merge_by_key(spark, view, lake.gold(VIEW_TABLE), "golden_id", ["content_hash"])
+        changed[VIEW_TABLE] = _merge_by_key(spark, view, lake.gold(VIEW_TABLE), ["golden_id"], ["content_hash"])
         stored = read_table(spark, lake.gold(VIEW_TABLE))
         segments = {row["segment"]: row["customers"] for row in segment_sizes(stored).collect()}
         combinations = {row["departments"]: row["customers"] for row in department_combinations(stored).collect()}
@@ -183,7 +197,7 @@ def run_customer_360(spark: SparkSession, context: RunContext) -> Customer360Out
         households_path = lake.gold(HOUSEHOLDS_TABLE)
         households = _households(spark, golden, households_path, run_id).localCheckpoint()
         changed[HOUSEHOLDS_TABLE] = _merge_by_key(
-            spark, households, households_path, "household_id", ["golden_ids", "evidence"]
+            spark, households, households_path, ["household_id"], ["golden_ids", "evidence"]
         )
         sizes = read_table(spark, households_path).agg(F.count(F.lit(1)), F.sum("size")).first()
     return Customer360Outcome(

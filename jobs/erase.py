@@ -15,12 +15,15 @@ In order, holding the lake's lock, each phase timed:
    ConfigError (exit 2) and nothing is written;
 2. values: every value those records held (bronze, every version, and the
    standardized forms of every version; customers_std and customers_staged;
-   quarantined rows), lower-cased too, minus the values a remaining record
-   still holds (``London`` stays in everyone else's report);
+   quarantined rows; their activity rows in bronze), lower-cased too, minus
+   the values a remaining row still holds (``London`` stays in everyone
+   else's report);
 3. suppress: the keys go on the suppression list (``jobs/suppressions.py``)
    so the next ingest skips them;
-4. tables: rows deleted, golden rows blanked, xref rows closed with a hashed
-   key, an ``erase`` event per golden id (``jobs/erase_tables.py``);
+4. tables: rows deleted (their activity too: bronze activity tables,
+   customer_activity, customer_360, households), golden rows blanked, xref
+   rows closed with a hashed key, an ``erase`` event per golden id
+   (``jobs/erase_tables.py``);
 5. vacuum: every table that holds or held the records, in any version, is
    vacuumed at 0 hours; the saved match model is rewritten without their
    values; the erased golden and xref rows are touched once more so the
@@ -55,6 +58,8 @@ from pyspark.sql import types as T
 from config.errors import ConfigError
 from config.lake import Lake
 from config.pipeline import PipelineConfig
+from jobs.activities import LINEAGE as ACTIVITY_LINEAGE
+from jobs.activities import activity_tables
 from jobs.delta_io import append, read_table, table_exists
 from jobs.erase_tables import (
     ERASED,
@@ -169,15 +174,29 @@ class Subjects:
         return Scope(records.localCheckpoint(), golden.localCheckpoint())
 
 
-def bronze_tables(spark: SparkSession, lake: Lake, config: PipelineConfig) -> dict[str, str]:
-    """Every bronze table: the configured sources' and any other folder under ``bronze/`` (a source since removed)."""
-    names = {source.name for source in config.sources}
+def _bronze_folders(spark: SparkSession, lake: Lake) -> set[str]:
     jvm = spark.sparkContext._jvm
     root = jvm.org.apache.hadoop.fs.Path(lake.path("bronze"))
     fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if fs.exists(root):
-        names |= {status.getPath().getName() for status in fs.listStatus(root) if status.isDirectory()}
+    if not fs.exists(root):
+        return set()
+    return {status.getPath().getName() for status in fs.listStatus(root) if status.isDirectory()}
+
+
+def bronze_tables(spark: SparkSession, lake: Lake, config: PipelineConfig) -> dict[str, str]:
+    """Every bronze table of customer records: the configured sources' and any other folder under ``bronze/``
+    whose name holds no ``.`` (a source since removed; ``<source>.<activity>`` is an activity table)."""
+    names = {source.name for source in config.sources}
+    names |= {name for name in _bronze_folders(spark, lake) if "." not in name}
     return {name: lake.bronze(name) for name in sorted(names) if table_exists(spark, lake.bronze(name))}
+
+
+def bronze_activity_tables(spark: SparkSession, lake: Lake, config: PipelineConfig) -> dict[str, str]:
+    """Every bronze activity table (``<source>.<activity>``): the configured ones and any left by a removed one."""
+    names = {f"{source.name}.{activity.name}" for source, activity in activity_tables(config)}
+    names |= {name for name in _bronze_folders(spark, lake) if "." in name}
+    paths = {name: lake.path("bronze", name) for name in sorted(names)}
+    return {name: path for name, path in paths.items() if table_exists(spark, path)}
 
 
 def _keys_frame(spark: SparkSession, keys: Iterable[Key]) -> DataFrame:
@@ -398,8 +417,11 @@ def values_held(spark: SparkSession, frames: list[DataFrame], values: set[str]) 
     return {r["v"] for r in everything.join(wanted, "v", "left_semi").distinct().collect()}
 
 
-def person_values(spark: SparkSession, context: RunContext, scope: Scope, bronze: dict[str, str]) -> set[str]:
-    """Every value of the erased records that no remaining record holds, plus their keys and record ids."""
+def person_values(
+    spark: SparkSession, context: RunContext, scope: Scope, bronze: dict[str, str], activity: dict[str, str]
+) -> set[str]:
+    """Every value of the erased records and of their activity that no remaining row holds, plus their keys
+    and record ids."""
     lake = context.lake
     own: set[str] = set()
     others: list[DataFrame] = []
@@ -409,6 +431,11 @@ def person_values(spark: SparkSession, context: RunContext, scope: Scope, bronze
         if not theirs.isEmpty():
             own |= leaf_values(theirs, LINEAGE) | standardized_values(theirs, context, name)
         others.append(table.join(scope.keys(), ["source_system", "source_key"], "left_anti").drop(*LINEAGE))
+    customers = scope.keys().withColumnRenamed("source_key", "customer_key")
+    for path in activity.values():
+        table = read_table(spark, path)
+        own |= leaf_values(table.join(customers, ["source_system", "customer_key"], "left_semi"), ACTIVITY_LINEAGE)
+        others.append(table.join(customers, ["source_system", "customer_key"], "left_anti").drop(*ACTIVITY_LINEAGE))
     for path in (lake.customers_std, lake.path("silver", "customers_staged")):
         if table_exists(spark, path):
             table = read_table(spark, path)
@@ -449,20 +476,22 @@ def runs_root(lake: Lake) -> Path:
     return Path(lake.path("_runs")) if lake.is_local else Path("runs")
 
 
-def data_tables(lake: Lake, bronze: dict[str, str]) -> list[str]:
+def data_tables(lake: Lake, bronze: dict[str, str], activity: dict[str, str]) -> list[str]:
     """Every table that can hold a person's values, in its current version or an older one."""
     return [
-        *[d.path for d in deletions(lake, bronze)],
+        *[d.path for d in deletions(lake, bronze, activity)],
         lake.gold("golden_customers"),
         lake.gold("customer_xref"),
         lake.path("silver", "match_model"),
     ]
 
 
-def count_rows(spark: SparkSession, lake: Lake, scope: Scope, bronze: dict[str, str], at: datetime) -> dict[str, int]:
+def count_rows(
+    spark: SparkSession, lake: Lake, scope: Scope, bronze: dict[str, str], activity: dict[str, str], at: datetime
+) -> dict[str, int]:
     """What an erasure would change, table by table (the dry run)."""
     counts = {}
-    for deletion in deletions(lake, bronze):
+    for deletion in deletions(lake, bronze, activity):
         doomed = doomed_rows(spark, deletion, scope)
         if doomed is not None:
             counts[deletion.name] = (
@@ -479,13 +508,14 @@ def erase_rows(
     subjects: Subjects,
     scope: Scope,
     bronze: dict[str, str],
+    activity: dict[str, str],
     salt: str,
     erasure_id: str,
     at: datetime,
 ) -> dict[str, int]:
-    """Delete, blank and close every row of the erased records and golden ids; rows changed per table."""
+    """Delete, blank and close every row of the erased records, their activity and golden ids; rows changed per table."""
     counts = {}
-    for deletion in deletions(lake, bronze):
+    for deletion in deletions(lake, bronze, activity):
         doomed = doomed_rows(spark, deletion, scope)
         if doomed is not None:
             counts[deletion.name] = (
@@ -537,6 +567,7 @@ def erase(spark: SparkSession, context: RunContext, request: ErasureRequest, dry
     phases = Phases()
     with phases.phase("resolve"):
         bronze = bronze_tables(spark, lake, context.config)
+        activity = bronze_activity_tables(spark, lake, context.config)
         salt = lake_salt(spark, lake)
         subjects = resolve(spark, lake, request, bronze, salt)
         for note in subjects.notes:
@@ -549,12 +580,12 @@ def erase(spark: SparkSession, context: RunContext, request: ErasureRequest, dry
             )
         scope = subjects.scope(spark)
     with phases.phase("values"):
-        redactor = Redactor.of(person_values(spark, context, scope, bronze))
+        redactor = Redactor.of(person_values(spark, context, scope, bronze, activity))
     outcome = ErasureOutcome(erasure_id, dry_run, subjects, len(redactor.values), phases=phases)
-    tables = data_tables(lake, bronze)
+    tables = data_tables(lake, bronze, activity)
     if dry_run:
         with phases.phase("count"):
-            outcome.counts = count_rows(spark, lake, scope, bronze, now)
+            outcome.counts = count_rows(spark, lake, scope, bronze, activity, now)
             outcome.files = redact_tree(runs_root(lake), redactor, dry_run=True)
         return outcome
     salt = salt or lake_salt(spark, lake, create=True)
@@ -563,7 +594,7 @@ def erase(spark: SparkSession, context: RunContext, request: ErasureRequest, dry
     with phases.phase("tables"):
         outcome.legacy_statistics = keep_no_statistics(spark, tables)
         silver_before = silver_versions(spark, lake)
-        outcome.counts = erase_rows(spark, lake, subjects, scope, bronze, salt, erasure_id, now)
+        outcome.counts = erase_rows(spark, lake, subjects, scope, bronze, activity, salt, erasure_id, now)
     with phases.phase("vacuum"):
         vacuum_now(spark, [t for t in tables if t != lake.path("silver", "match_model")])
         rewrite_match_state(spark, lake, redactor.json_text, silver_before)

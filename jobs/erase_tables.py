@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from config.lake import Lake
 from jobs.spark import session_conf
 from jobs.delta_io import append, read_table, table_exists
+from jobs.ingest import TOMBSTONE
 from jobs.publish import HASHED, content_hash
 from jobs.suppressions import key_hash_column
 from schemas.canonical import CANONICAL_ATTRIBUTES
@@ -110,8 +111,43 @@ def by_decision(table: DataFrame, scope: Scope) -> DataFrame:
     return doomed
 
 
-def deletions(lake: Lake, bronze: dict[str, str]) -> list[Deletion]:
-    """Every table rows of an erased record are deleted from, ``bronze`` being source name -> path."""
+def by_customer(table: DataFrame, scope: Scope) -> DataFrame:
+    """Rows of a bronze activity table whose customer is an erased record (every version), and the
+    tombstones of activity keys no other customer's row holds: they would keep the person's activity keys."""
+    customers = scope.keys().withColumnRenamed("source_key", "customer_key")
+    theirs = table.join(customers, ["source_system", "customer_key"], "left_semi")
+    others = table.where(F.col("customer_key").isNotNull()).join(customers, ["source_system", "customer_key"], "left_anti")
+    keys = ["source_system", "source_key"]
+    tombstones = (
+        table.where(F.col(TOMBSTONE))
+        .join(theirs.select(*keys), keys, "left_semi")
+        .join(others.select(*keys), keys, "left_anti")
+    )
+    return theirs.unionByName(tombstones).select(*keys, "record_hash")
+
+
+def by_golden(table: DataFrame, scope: Scope) -> DataFrame:
+    return table.join(scope.golden(), "golden_id", "left_semi").select("golden_id")
+
+
+def by_member(table: DataFrame, scope: Scope) -> DataFrame:
+    """Households with an erased golden id among their members."""
+    erased = scope.golden("_erased")
+    return table.join(erased, F.array_contains(table["golden_ids"], erased["_erased"]), "left_semi").select(
+        "household_id"
+    )
+
+
+def deletions(lake: Lake, bronze: dict[str, str], activity: dict[str, str]) -> list[Deletion]:
+    """Every table rows of an erased record are deleted from, ``bronze`` being source name -> path and
+    ``activity`` ``<source>.<activity>`` -> path.
+
+    A household with an erased member is deleted whole rather than shrunk: what
+    its other members share (``evidence``) may have been shared only through the
+    erased one, and a household of two would be one person. The next
+    ``customer_360`` stage finds the remaining members' household again, under
+    a new id.
+    """
 
     def silver(name: str) -> str:
         return lake.path("silver", name)
@@ -121,6 +157,10 @@ def deletions(lake: Lake, bronze: dict[str, str]) -> list[Deletion]:
             Deletion(f"bronze/{source}", path, ("source_system", "source_key"), by_key)
             for source, path in bronze.items()
         ],
+        *[
+            Deletion(f"bronze/{name}", path, ("source_system", "source_key", "record_hash"), by_customer)
+            for name, path in activity.items()
+        ],
         Deletion("silver/customers_staged", silver("customers_staged"), ("record_id",), by_record),
         Deletion("silver/customers_std", lake.customers_std, ("record_id",), by_record),
         Deletion("silver/quarantine", lake.quarantine, ("source_system", "source_key"), by_key),
@@ -128,6 +168,9 @@ def deletions(lake: Lake, bronze: dict[str, str]) -> list[Deletion]:
         Deletion("silver/clusters", silver("clusters"), ("record_id",), by_record),
         Deletion("gold/match_candidates", lake.gold("match_candidates"), ("pair_id",), by_pair_id),
         Deletion("gold/steward_decisions", lake.gold("steward_decisions"), ("decision_id",), by_decision),
+        Deletion("gold/customer_activity", lake.gold("customer_activity"), ("record_id",), by_record),
+        Deletion("gold/customer_360", lake.gold("customer_360"), ("golden_id",), by_golden),
+        Deletion("gold/households", lake.gold("households"), ("household_id",), by_member),
     ]
 
 

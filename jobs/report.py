@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pyspark.sql import SparkSession
 
-from jobs.report_charts import cluster_chart, probability_chart, timing_chart
+from jobs.report_charts import cluster_chart, department_chart, probability_chart, segment_chart, timing_chart
 from jobs.report_queries import build_summary, timings
 from jobs.runs import RunContext
 
@@ -41,6 +41,12 @@ def charts(summary: dict[str, Any]) -> dict[str, str]:
         drawn["clusters"] = cluster_chart(summary["clusters"])
     if summary["timings_seconds"]:
         drawn["timing"] = timing_chart(summary["timings_seconds"])
+    customers = summary["customer_360"]
+    if customers is not None:
+        if customers["departments"]:
+            drawn["departments"] = department_chart(customers["department_combinations"], customers["departments"])
+        if customers["segments"]:
+            drawn["segments"] = segment_chart(customers["segment_history"], customers["segments"])
     return drawn
 
 

@@ -58,3 +58,60 @@ def timing_chart(seconds: dict[str, float]) -> str:
     ax.barh(stages, [seconds[s] for s in stages], color="#8172b3")
     ax.set(xlabel="seconds")
     return _png(figure)
+
+
+UPSET_COMBINATIONS = 20  # bars of the department chart; the report's table lists every combination
+# A colour per segment (report_queries.SEGMENTS), the same whichever segments a report shows.
+SEGMENT_COLOURS = {"new": "#55a868", "active": "#4c72b0", "lapsing": "#dd8452", "lost": "#c44e52",
+                   "undated": "#937860", "none": "#bab0ac"}
+OTHER_SEGMENT_COLOUR = "#8172b3"
+SEGMENT_SLOTS = 6  # runs the segment chart has room for at least: a lake's first run is not one bar a chart wide
+
+
+def department_chart(combinations: list[dict[str, Any]], departments: list[str]) -> str:
+    """An UpSet chart: customers per combination of departments (bars, largest first) over a dot matrix
+    marking the departments in each combination (``combinations`` come sorted by size)."""
+    shown = combinations[:UPSET_COMBINATIONS]
+    figure = Figure(figsize=(7, 2.6 + 0.28 * len(departments)))
+    bars, matrix = figure.subplots(
+        2, 1, sharex=True, gridspec_kw={"height_ratios": [2.6, 0.28 * max(len(departments), 1)], "hspace": 0.05}
+    )
+    positions = list(range(len(shown)))
+    drawn = bars.bar(positions, [c["customers"] for c in shown], color="#4c72b0")
+    bars.bar_label(drawn, fontsize=7)
+    title = "customers per combination of departments"
+    if len(combinations) > len(shown):
+        title += f" (largest {len(shown)} of {len(combinations)})"
+    bars.set(ylabel="customers", title=title)
+    bars.title.set_fontsize(9)
+    rows = {name: len(departments) - 1 - i for i, name in enumerate(departments)}  # first department on top
+    for x, combination in enumerate(shown):
+        matrix.scatter([x] * len(departments), list(rows.values()), s=28, color="#d0d7de")
+        members = sorted(rows[name] for name in combination["departments"])
+        if members:
+            matrix.plot([x, x], [members[0], members[-1]], color="#1f2328", linewidth=1.5)
+            matrix.scatter([x] * len(members), members, s=28, color="#1f2328", zorder=3)
+    matrix.set_yticks(list(rows.values()), labels=list(rows))
+    matrix.set_ylim(-0.5, len(departments) - 0.5)
+    matrix.tick_params(axis="x", bottom=False, labelbottom=False)
+    for spine in matrix.spines.values():
+        spine.set_visible(False)
+    return _png(figure)
+
+
+def segment_chart(runs: list[dict[str, Any]], segments: list[str]) -> str:
+    """Customers per segment in each run of ``runs`` (oldest first), as stacked bars."""
+    figure = Figure(figsize=(7, 3))
+    ax = figure.subplots()
+    positions = list(range(len(runs)))
+    below = [0] * len(runs)
+    for segment in segments:
+        sizes = [run["customers"].get(segment, 0) for run in runs]
+        colour = SEGMENT_COLOURS.get(segment, OTHER_SEGMENT_COLOUR)
+        ax.bar(positions, sizes, bottom=below, color=colour, label=segment, width=0.6)
+        below = [b + s for b, s in zip(below, sizes)]
+    ax.set_xticks(positions, [run["run_id"] for run in runs], rotation=30, ha="right", fontsize=7)
+    ax.set_xlim(-0.5, max(len(runs), SEGMENT_SLOTS) - 0.5)
+    ax.set(ylabel="customers")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
+    return _png(figure)

@@ -1,7 +1,7 @@
 """The run report's figures, read from the lake after the run and returned as plain Python data.
 
-``run_audit`` gives counts, timings and reconciliation, ``validation.json`` the suite outcomes,
-``silver/pairs`` and ``silver/clusters`` are aggregated in Spark (only bins and counts reach the
+``run_audit`` gives counts, timings, reconciliation and the customer 360 figures, ``validation.json``
+the suite outcomes, ``silver/pairs`` and ``silver/clusters`` are aggregated in Spark (only bins and counts reach the
 driver, whatever the number of pairs), and ``golden_id_history`` and ``golden_customers`` are read as
 this run published them (time travel to the version in the run's ``_publications`` marker, so a report
 rebuilt later says the same). No customer value is read out: only counts, stage, source, rule, suite
@@ -27,6 +27,10 @@ from matching.settings import Thresholds
 PROBABILITY_BINS = 20
 DATA_DOCS_INDEX = "gx/**/data_docs/local_site/index.html"  # GX puts its project one folder down: gx/gx/...
 AUDIT_COUNTS = ("rows_in", "rows_out", "rows_rejected", "rows_unchanged")
+# The customer_360 stage's segments in the order of the customer's life (matching.customer_360._segment);
+# a segment a later cdi adds goes after them.
+SEGMENTS = ("new", "active", "lapsing", "lost", "undated", "none")
+SEGMENT_RUNS = 12  # runs in the segment history: this one and the ones before it
 
 
 def audit_rows(spark: SparkSession, lake: Lake, run_id: str) -> list[dict[str, Any]]:
@@ -220,6 +224,7 @@ def build_summary(spark: SparkSession, context: RunContext, run_dir: Path) -> di
         "clusters": clusters,
         "matching_notes": matching_notes(run_dir),
         "golden": golden_changes(spark, context.lake, context.run_id),
+        "customer_360": customer_360_summary(spark, context.lake, context.run_id),
     }
 
 
@@ -229,3 +234,71 @@ def matching_notes(run_dir: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _ordered_segments(names: set[str]) -> list[str]:
+    return [s for s in SEGMENTS if s in names] + sorted(names - set(SEGMENTS))
+
+
+def customer_360_summary(spark: SparkSession, lake: Lake, run_id: str) -> dict[str, Any] | None:
+    """Customers across departments, orphaned activity and segment sizes from the ``customer_360`` stage's
+    ``run_audit`` rows (``jobs/customer_360.py`` writes its figures in ``detail``); None when this run has none.
+
+    The segment history is the latest ``ok`` row of each run that reached the stage, up to this run's
+    (a report rebuilt later leaves the runs after it out), oldest first and this run last.
+    """
+    if not table_exists(spark, lake.run_audit):
+        return None
+    latest = Window.partitionBy("run_id").orderBy(F.col("started_at").desc())
+    rows = (
+        read_table(spark, lake.run_audit)
+        .where((F.col("stage") == "customer_360") & (F.col("status") == "ok"))
+        .withColumn("_rank", F.row_number().over(latest))
+        .where("_rank = 1")
+        .select("run_id", "rows_in", "rows_out", "rows_rejected", "detail", "started_at")
+        .orderBy("started_at", "run_id")
+        .collect()
+    )
+    this = next((row for row in rows if row["run_id"] == run_id), None)
+    if this is None:
+        return None
+    earlier = [row for row in rows if row["started_at"] < this["started_at"] and row["run_id"] != run_id]
+    history = [*earlier[-(SEGMENT_RUNS - 1):], this]
+    details = {row["run_id"]: json.loads(row["detail"] or "{}") for row in history}
+    detail = details[run_id]
+    combinations = sorted(
+        (
+            {"departments": name.split("+") if name else [], "customers": customers}
+            for name, customers in detail.get("department_combinations", {}).items()
+        ),
+        key=lambda c: (-c["customers"], c["departments"]),
+    )
+    by_count: dict[int, int] = {}
+    for combination in combinations:
+        count = len(combination["departments"])
+        by_count[count] = by_count.get(count, 0) + combination["customers"]
+    orphans = [
+        {"table": table, "reason": reason, "rows": rows}
+        for table, reasons in sorted(detail.get("orphans", {}).items())
+        for reason, rows in sorted(reasons.items())
+    ]
+    segments = _ordered_segments({s for d in details.values() for s in d.get("segments", {})})
+    return {
+        "activity_rows": this["rows_in"],
+        "linked": this["rows_out"],
+        "orphan_rows": this["rows_rejected"],
+        "customers": sum(c["customers"] for c in combinations),
+        "departments": sorted({d for c in combinations for d in c["departments"]}),
+        "customers_by_department_count": {str(n): by_count[n] for n in sorted(by_count)},
+        "department_combinations": combinations,
+        "orphans": orphans,
+        "households": detail.get("households"),
+        "household_members": detail.get("household_members"),
+        "as_of": detail.get("as_of"),
+        "segments": segments,
+        "segment_history": [
+            {"run_id": row["run_id"], "started_at": row["started_at"].isoformat(),
+             "customers": {s: details[row["run_id"]].get("segments", {}).get(s, 0) for s in segments}}
+            for row in history
+        ],
+    }

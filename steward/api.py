@@ -6,8 +6,13 @@ A golden record deleted at its sources answers as usual, with ``status: deleted`
 an erased one (``cdi erase``) answers 410 Gone with its id and when, nothing more.
 The schema is at ``/api/v1/openapi.json`` (authenticated, like everything else).
 
-A token's scope decides what it may call: ``lookup`` the golden record, xref
-and search routes, ``changes`` the change feed. Every answer that carries
+A golden record answers, when asked with ``?include=360,household,timeline``,
+its customer 360 row, its household and the first page of its activity across
+departments; ``/golden/{id}/activity`` pages through that activity. A lake
+from before the ``customer_360`` stage answers them as null and empty.
+
+A token's scope decides what it may call: ``lookup`` the golden record
+(with its 360 view and activity), xref and search routes, ``changes`` the change feed. Every answer that carries
 personal data leaves an audit row (``steward/read_audit.py``): who, which golden
 ids, when, through which route.
 """
@@ -32,6 +37,32 @@ lookup_user = Depends(api_scope("lookup"))
 changes_user = Depends(api_scope("changes"))
 PAGE_DEFAULT = 500
 PAGE_MAX = 1000
+ACTIVITY_PAGE_DEFAULT = 50
+ACTIVITY_PAGE_MAX = 200
+INCLUDES = ("360", "household", "timeline")
+
+
+class HouseholdMember(BaseModel):
+    golden_id: str
+    full_name: str | None = Field(description="the golden record's full name")
+    status: str
+
+
+class Household(BaseModel):
+    household_id: str
+    evidence: list[str] = Field(description="what the members share besides the address: email, family_name, phone")
+    members: list[HouseholdMember] = Field(description="every member, the asked-for customer too, by golden id")
+
+
+class ActivityPage(BaseModel):
+    page: int
+    size: int
+    total: int = Field(description="the customer's linked activity rows in all")
+    next_page: int | None = Field(description="the page after this one, null on the last")
+    activity: list[dict[str, Any]] = Field(
+        description="customer_activity rows, newest first (undated last), then by source_system, activity, "
+        "activity_key; amounts as decimal text"
+    )
 
 
 class GoldenAnswer(BaseModel):
@@ -47,6 +78,21 @@ class GoldenAnswer(BaseModel):
         description="customer_xref rows of the golden record, current ones first; a record deleted at its source "
         "stays, closed: linked_by 'deleted', valid_to the deletion time"
     )
+    customer_360: dict[str, Any] | None = Field(
+        default=None, description="with include=360: the customer_360 row (amounts as decimal text), null when "
+        "there is none (not active, or the customer_360 stage has not run); absent without include=360")
+    household: Household | None = Field(
+        default=None, description="with include=household: the household, null when the customer lives alone; "
+        "absent without include=household")
+    timeline: ActivityPage | None = Field(
+        default=None, description=f"with include=timeline: page 1 of /golden/{{id}}/activity "
+        f"({ACTIVITY_PAGE_DEFAULT} rows); absent without include=timeline")
+
+
+class ActivityAnswer(ActivityPage):
+    requested_id: str
+    golden_id: str = Field(description="the golden id whose activity this is (a retired id's survivor)")
+    redirected: bool = Field(description="true when the requested id is retired and a survivor answered")
 
 
 class XrefAnswer(BaseModel):
@@ -99,29 +145,97 @@ def _gone(golden_id: str, erased_at: datetime | None) -> JSONResponse:
     return JSONResponse(answer.model_dump(), status_code=410)
 
 
-@router.get("/golden/{golden_id}", response_model=GoldenAnswer, responses=GONE)
-def golden(golden_id: str, request: Request, principal: Principal = lookup_user) -> GoldenAnswer | JSONResponse:
+def _includes(include: str | None) -> set[str]:
+    """The parts ``?include=`` asks for (a comma list); an unknown one is a 400 that names the known ones."""
+    asked = {part.strip() for part in (include or "").split(",") if part.strip()}
+    unknown = sorted(asked - set(INCLUDES))
+    if unknown:
+        raise HTTPException(status_code=400, detail=f"unknown include value(s): {', '.join(unknown)}; "
+                            f"use a comma list of {', '.join(INCLUDES)}")
+    return asked
+
+
+def _household(store: Store, golden_id: str) -> Household | None:
+    """The customer's household with its members' names; an erased member is left out (nothing of it is kept)."""
+    row = store.household(golden_id)
+    if row is None:
+        return None
+    members = [HouseholdMember(golden_id=m["golden_id"], full_name=m["full_name"], status=m["status"])
+               for m in store.goldens(row["golden_ids"]) if m["status"] != "erased"]
+    return Household(household_id=row["household_id"], evidence=row["evidence"], members=members)
+
+
+def _activity_page(store: Store, golden_id: str, page: int, size: int) -> ActivityPage:
+    rows, total = store.activity(golden_id, (page - 1) * size, size)
+    return ActivityPage(page=page, size=size, total=total, next_page=page + 1 if page * size < total else None,
+                        activity=[_out(r) for r in rows])
+
+
+@router.get("/golden/{golden_id}", response_model=GoldenAnswer, response_model_exclude_unset=True, responses=GONE)
+def golden(
+    golden_id: str,
+    request: Request,
+    include: str | None = Query(default=None, max_length=100,
+                                description="a comma list of 360, household, timeline: the parts to add"),
+    principal: Principal = lookup_user,
+) -> GoldenAnswer | JSONResponse:
     """A golden record; a retired id answers with its survivor (following the chain) and says so.
-    An erased one answers 410 Gone."""
+    An erased one answers 410 Gone. ``include`` adds the survivor's customer 360 row, household and
+    first page of activity."""
+    parts = _includes(include)
     store = _store(request)
     row, chain = store.resolve(golden_id)
     if row is None:
         raise HTTPException(status_code=404, detail="unknown golden id")
     if row["status"] == "erased":
         return _gone(row["golden_id"], store.event_time(row["golden_id"], "erase"))
-    records = store.xref_of_golden(row["golden_id"])
-    _audit(request, principal, [row["golden_id"]])
-    deleted_at = store.event_time(row["golden_id"], "delete") if row["status"] == "deleted" else None
+    answering = row["golden_id"]
+    records = store.xref_of_golden(answering)
+    extra: dict[str, Any] = {}
+    if "360" in parts:
+        view = store.customer_360(answering)
+        extra["customer_360"] = _out(view) if view is not None else None
+    if "household" in parts:
+        extra["household"] = _household(store, answering)
+    if "timeline" in parts:
+        extra["timeline"] = _activity_page(store, answering, 1, ACTIVITY_PAGE_DEFAULT)
+    household = extra.get("household")
+    _audit(request, principal, [answering, *(m.golden_id for m in household.members)] if household else [answering])
+    deleted_at = store.event_time(answering, "delete") if row["status"] == "deleted" else None
     return GoldenAnswer(
         requested_id=golden_id,
-        golden_id=row["golden_id"],
+        golden_id=answering,
         status=row["status"],
         deleted_at=to_json_value(deleted_at),
-        redirected=row["golden_id"] != golden_id,
+        redirected=answering != golden_id,
         survivor_chain=chain,
         golden=_out(row),
         records=[_out(r) for r in records],
+        **extra,
     )
+
+
+@router.get("/golden/{golden_id}/activity", response_model=ActivityAnswer, responses=GONE)
+def activity(
+    golden_id: str,
+    request: Request,
+    page: int = Query(default=1, ge=1, le=1_000_000),
+    size: int = Query(default=ACTIVITY_PAGE_DEFAULT, ge=1, le=ACTIVITY_PAGE_MAX),
+    principal: Principal = lookup_user,
+) -> ActivityAnswer | JSONResponse:
+    """A golden customer's activity across departments, a page of ``size`` rows, newest first; a retired id
+    answers with its survivor's and says so, an erased one 410 Gone."""
+    store = _store(request)
+    row, _ = store.resolve(golden_id)
+    if row is None:
+        raise HTTPException(status_code=404, detail="unknown golden id")
+    if row["status"] == "erased":
+        return _gone(row["golden_id"], store.event_time(row["golden_id"], "erase"))
+    answering = row["golden_id"]
+    found = _activity_page(store, answering, page, size)
+    _audit(request, principal, [answering])
+    return ActivityAnswer(requested_id=golden_id, golden_id=answering, redirected=answering != golden_id,
+                          **found.model_dump())
 
 
 @router.get("/xref/{source_system}/{source_key}", response_model=XrefAnswer, responses=GONE)

@@ -5,7 +5,11 @@ latest published state, but a version is read from disk once: it is held in
 memory (``steward/table_cache.py``) with the indexes built from it (golden
 id, record id and source key to rows; the review queue, ``steward/queue_index.py``;
 the search text, ``steward/search_index.py``) until a writer commits the next
-one. A table that does not exist yet reads as empty with its schema, and a
+one. The activity of every customer (``gold/customer_activity``, ten million
+rows at a million customers) is held as one Arrow table of its linked rows,
+sorted by golden id and then newest first: a customer's timeline is the slice
+a binary search on the golden id column finds, with no per-row index built.
+A table that does not exist yet reads as empty with its schema, and a
 column an older cdi did not write (``customer_xref.valid_to``) reads as nulls.
 ``append_decisions`` is the app's only write: rows appended to
 ``gold/steward_decisions`` (created on first use) in one commit, retried when
@@ -14,11 +18,13 @@ another writer committed first, so concurrent stewards are all recorded.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -29,7 +35,15 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 from pyspark.sql import types as T
 
 from config.lake import Lake
+from jobs.customer_360 import (
+    ACTIVITY_TABLE,
+    CUSTOMER_ACTIVITY_SCHEMA,
+    HOUSEHOLDS_SCHEMA,
+    HOUSEHOLDS_TABLE,
+    VIEW_TABLE,
+)
 from jobs.suppressions import key_hash, salt_path
+from matching.customer_360 import CUSTOMER_360_SCHEMA
 from matching.model_io import SavedModel, saved_model_from_json
 from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
 from schemas.golden import (
@@ -55,6 +69,9 @@ GOLD_SCHEMAS: dict[str, T.StructType] = {
     "golden_id_history": GOLDEN_ID_HISTORY_SCHEMA,
     "steward_decisions": STEWARD_DECISIONS_SCHEMA,
     "_publications": PUBLICATIONS_SCHEMA,
+    VIEW_TABLE: CUSTOMER_360_SCHEMA,
+    ACTIVITY_TABLE: CUSTOMER_ACTIVITY_SCHEMA,
+    HOUSEHOLDS_TABLE: HOUSEHOLDS_SCHEMA,
 }
 SEARCH_LIMIT = 50
 MAX_SURVIVOR_HOPS = 100
@@ -72,6 +89,13 @@ ERASED_KEY_PREFIX = "erased:"  # an erased record's source_key and record_id: th
 # What a change feed row of an erased golden id must not carry: every personal value, the record ids the
 # values came from, and the hash of those values.
 ERASED_COLUMNS = (*CANONICAL_ATTRIBUTES, "lineage", "content_hash")
+# What a timeline row shows of an activity, and its order: by customer, newest first (undated last), then the
+# activity's key, so that pages never overlap or skip a row.
+TIMELINE_COLUMNS = ("golden_id", "event_time", "source_system", "activity", "activity_key", "record_id", "event_type",
+                    "amount", "currency", "channel", "status", "value_issues")
+TIMELINE_ORDER = [("golden_id", "ascending", "at_end"), ("event_time", "descending", "at_end"),
+                  ("source_system", "ascending", "at_end"), ("activity", "ascending", "at_end"),
+                  ("activity_key", "ascending", "at_end")]
 
 
 def arrow_type(spark_type: T.DataType) -> pa.DataType:
@@ -87,6 +111,8 @@ def arrow_type(spark_type: T.DataType) -> pa.DataType:
     }
     if type(spark_type) in simple:
         return simple[type(spark_type)]
+    if isinstance(spark_type, T.DecimalType):
+        return pa.decimal128(spark_type.precision, spark_type.scale)
     if isinstance(spark_type, T.MapType):
         return pa.map_(arrow_type(spark_type.keyType), arrow_type(spark_type.valueType))
     if isinstance(spark_type, T.ArrayType):
@@ -164,6 +190,24 @@ def _take(table: pa.Table, rows: Iterable[int]) -> list[dict[str, Any]]:
     return as_dicts(table.take(pa.array(list(rows), pa.int64())))
 
 
+def timeline_order(activity: pa.Table) -> pa.Table:
+    """The linked rows of ``gold/customer_activity`` (``TIMELINE_COLUMNS``) in ``TIMELINE_ORDER``: how the
+    store holds the table, so that a customer's activity is one slice, already in timeline order."""
+    linked = activity.filter(pc.is_valid(activity["golden_id"])).select(list(TIMELINE_COLUMNS))
+    return linked.take(pc.sort_indices(linked, sort_keys=TIMELINE_ORDER)).combine_chunks()
+
+
+def key_range(column: pa.ChunkedArray, key: str) -> tuple[int, int]:
+    """The rows ``[start, end)`` holding ``key`` in a sorted string column: two binary searches of about 24 steps
+    at ten million rows, each reading one value, instead of an index of every row."""
+
+    def value(row: int) -> str:
+        return column[row].as_py()
+
+    rows = range(len(column))
+    return bisect.bisect_left(rows, key, key=value), bisect.bisect_right(rows, key, key=value)
+
+
 class Store:
     def __init__(self, lake: Lake, region: str = DEFAULT_REGION) -> None:
         self.lake = lake
@@ -182,6 +226,8 @@ class Store:
 
     def snapshot(self, name: str) -> Snapshot:
         """The latest version of table ``name``, in memory (read from disk once per version)."""
+        if name == ACTIVITY_TABLE:
+            return self._cache.snapshot(self._path(name), self._schema(name), prepare=timeline_order)
         return self._cache.snapshot(self._path(name), self._schema(name), append_only=name in APPEND_ONLY)
 
     def read(self, name: str, where: ds.Expression | None = None, columns: list[str] | None = None) -> pa.Table:
@@ -345,6 +391,36 @@ class Store:
         )
         return sorted(self.decisions(where), key=lambda r: r["decided_at"], reverse=True)
 
+    # -- the customer 360 view (gold tables of the customer_360 stage; empty on a lake from before it) --------
+
+    def customer_360(self, golden_id: str) -> dict[str, Any] | None:
+        """The ``customer_360`` row of an active golden customer, its amounts (``per_department[].amount``,
+        ``monetary``, ``monetary_365d``) as currency -> Decimal dicts; None when it has none."""
+        row = self._lookup(VIEW_TABLE, golden_id, "golden_id")
+        if row is None:
+            return None
+        departments = [{**d, "amount": dict(d["amount"] or [])} for d in row["per_department"] or []]
+        return {**row, "per_department": departments}
+
+    def household(self, golden_id: str) -> dict[str, Any] | None:
+        """The ``households`` row that has ``golden_id`` among its members, or None."""
+
+        def build(table: pa.Table) -> dict[str, int]:
+            members = table["golden_ids"]
+            return dict(zip(pc.list_flatten(members).to_pylist(), pc.list_parent_indices(members).to_pylist()))
+
+        snapshot = self.snapshot(HOUSEHOLDS_TABLE)
+        row = snapshot.derive("index:member", build).get(golden_id)
+        return _take(snapshot.table, [row])[0] if row is not None else None
+
+    def activity(self, golden_id: str, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Rows ``offset`` to ``offset + limit`` of the customer's linked activity, newest first
+        (``TIMELINE_ORDER``), and how many rows it has in all."""
+        table = self.snapshot(ACTIVITY_TABLE).table
+        start, end = key_range(table["golden_id"], golden_id)
+        first = min(start + offset, end)
+        return as_dicts(table.slice(first, min(limit, end - first))), end - start
+
     # -- search ------------------------------------------------------------------------------------
 
     def search(self, query: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
@@ -379,6 +455,9 @@ class Store:
         self.xref("", "")
         self.records([""])
         self.pair_decisions("", "")
+        self.customer_360("")
+        self.household("")
+        self.activity("", 0, 0)
         self._text_index("golden_customers", "golden_id", _GOLDEN_SEARCH_COLUMNS)
         self._text_index("customers_std", "record_id", _RECORD_SEARCH_COLUMNS)
 
@@ -473,13 +552,15 @@ class Store:
 
 
 def to_json_value(value: Any) -> Any:
-    """JSON-friendly form of a row value (dates and timestamps as ISO text, NaN as null)."""
+    """JSON-friendly form of a row value (dates and timestamps as ISO text, decimals as text, NaN as null)."""
     if isinstance(value, dict):
         return {k: to_json_value(v) for k, v in value.items()}
     if isinstance(value, list):
         return [to_json_value(v) for v in value]
     if hasattr(value, "isoformat"):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)  # exactly as stored: a float would lose cents of a large amount
     if isinstance(value, float) and value != value:
         return None
     return value

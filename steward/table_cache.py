@@ -3,7 +3,9 @@
 A reader asks for the table's current version (``DeltaTable.update_incremental``
 reads only the log entries written since the last look) and gets the copy of
 that version: loaded once, then shared by every request until a writer
-commits a new version. A page reads a dozen tables and indexes, so a version
+commits a new version. A table read with ``prepare`` is held as ``prepare``
+returns it (the activity table: only its linked rows, sorted by customer),
+not as stored. A page reads a dozen tables and indexes, so a version
 once checked is trusted for ``FRESH_SECONDS``: another writer's commit (the
 pipeline's) shows at most that late, the app's own at once (``invalidate``).
 A table read as ``append_only`` (the decision log, one small file per click)
@@ -39,6 +41,11 @@ log = logging.getLogger("cdi.steward.cache")
 FRESH_SECONDS = 0.5
 LARGE_ROWS = 50_000
 _SERIALS = itertools.count()
+Prepare = Callable[[pa.Table], pa.Table]
+
+
+def _as_read(table: pa.Table) -> pa.Table:
+    return table
 
 
 @dataclass
@@ -116,7 +123,8 @@ class TableCache:
             return None
         return table.version()
 
-    def _load(self, path: str, expected: pa.Schema, cached: Snapshot | None, append_only: bool, now: float) -> Snapshot:
+    def _load(self, path: str, expected: pa.Schema, cached: Snapshot | None, append_only: bool, now: float,
+              prepare: Prepare) -> Snapshot:
         table = self._tables[path]
         files = frozenset(table.file_uris())
         if append_only and cached is not None and cached.version is not None and cached.files <= files:
@@ -126,10 +134,12 @@ class TableCache:
             fresh = usable(ds.dataset(added, format="parquet").to_table(), expected)
             rows = pa.concat_tables([cached.table, fresh], promote_options="permissive").combine_chunks()
             return Snapshot(table.version(), rows, now, files, added=fresh, earlier=cached.derived())
-        return Snapshot(table.version(), usable(table.to_pyarrow_dataset().to_table(), expected), now, files)
+        return Snapshot(table.version(), prepare(usable(table.to_pyarrow_dataset().to_table(), expected)), now, files)
 
-    def snapshot(self, path: str, expected: pa.Schema, append_only: bool = False) -> Snapshot:
-        """The in-memory copy of the table's latest version (an empty table of ``expected`` when there is none)."""
+    def snapshot(self, path: str, expected: pa.Schema, append_only: bool = False,
+                 prepare: Prepare = _as_read) -> Snapshot:
+        """The in-memory copy of the table's latest version (an empty table of ``expected`` when there is none),
+        as ``prepare`` makes it (``append_only`` tables are held as read)."""
         with self._lock(path):
             now = time.monotonic()
             cached = self._snapshots.get(path)
@@ -142,22 +152,23 @@ class TableCache:
             if version is not None and cached is not None and not append_only and len(cached.table) >= LARGE_ROWS:
                 if path not in self._refreshing:
                     self._refreshing.add(path)
-                    threading.Thread(target=self._refresh, args=(path, expected, version, cached), daemon=True).start()
+                    threading.Thread(target=self._refresh, args=(path, expected, version, cached, prepare),
+                                     daemon=True).start()
                 cached.checked = now
                 return cached
             if version is None:
-                loaded = Snapshot(None, expected.empty_table(), now)
+                loaded = Snapshot(None, prepare(expected.empty_table()), now)
             else:
-                loaded = self._load(path, expected, cached, append_only, now)
+                loaded = self._load(path, expected, cached, append_only, now, prepare)
             self._snapshots[path] = loaded
             return loaded
 
-    def _refresh(self, path: str, expected: pa.Schema, version: int, old: Snapshot) -> None:
+    def _refresh(self, path: str, expected: pa.Schema, version: int, old: Snapshot, prepare: Prepare) -> None:
         """Load ``version`` and rebuild the old copy's indexes on it, then swap it in."""
         try:
             table = DeltaTable(path, version=version)
-            loaded = Snapshot(version, usable(table.to_pyarrow_dataset().to_table(), expected), time.monotonic(),
-                              frozenset(table.file_uris()))
+            loaded = Snapshot(version, prepare(usable(table.to_pyarrow_dataset().to_table(), expected)),
+                              time.monotonic(), frozenset(table.file_uris()))
             for key, build in old.builders().items():
                 loaded.derive(key, build)
             with self._lock(path):

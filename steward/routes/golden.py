@@ -4,13 +4,19 @@ A golden record deleted at its sources says so at the top; a record deleted
 at its source stays in its golden record's list, struck through, with when.
 An erased golden id (``cdi erase``) answers 410 Gone and shows nothing of it.
 The page shows the record's history: its golden id events and, from the
-change data feed, which attribute changed when and in which run.
+change data feed, which attribute changed when and in which run, and, from
+the ``customer_360`` stage's tables, the customer's 360 view: the departments
+that know it, its segment and figures, its activity across departments
+(``TIMELINE_PAGE`` rows a page, newest first) and the household it lives in.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 import pyarrow.compute as pc
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from matching.survivorship import STEWARD_LINEAGE
@@ -30,6 +36,22 @@ from steward.routes.common import MAX_QUERY, form_text, render, store_of
 from steward.store import Store, is_closed
 
 router = APIRouter(include_in_schema=False)
+TIMELINE_PAGE = 25
+
+
+def amounts_text(amounts: dict[str, Decimal | None]) -> str:
+    """``{"GBP": 1234.5, "EUR": 10}`` as ``EUR 10.00 · GBP 1,234.50``; a sum too large to store shows as unknown."""
+    return " · ".join(f"{currency} {'unknown' if amount is None else f'{amount:,.2f}'}"
+                      for currency, amount in sorted(amounts.items()))
+
+
+def _household_members(store: Store, golden_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The customer's household and its other members' golden rows (erased ones left out)."""
+    household = store.household(golden_id)
+    if household is None:
+        return None, []
+    others = [g for g in household["golden_ids"] if g != golden_id]
+    return household, [m for m in store.goldens(others) if m["status"] != "erased"]
 
 
 @router.get("/search")
@@ -46,7 +68,8 @@ def _erased(store: Store, golden_id: str) -> HTTPException:
 
 
 @router.get("/golden/{golden_id}")
-def golden(request: Request, golden_id: str, user: Principal = Depends(page_user), notice: str = "") -> Response:
+def golden(request: Request, golden_id: str, user: Principal = Depends(page_user), notice: str = "",
+           activity_page: int = Query(default=1, ge=1, le=1_000_000)) -> Response:
     store = store_of(request)
     row = store.golden(golden_id)
     if row is None:
@@ -66,6 +89,8 @@ def golden(request: Request, golden_id: str, user: Principal = Depends(page_user
         if row.get(a) is not None or a in lineage
     ]
     decisions = store.decisions_about(golden_id, [m["record_id"] for m in members])
+    activity, activity_total = store.activity(golden_id, (activity_page - 1) * TIMELINE_PAGE, TIMELINE_PAGE)
+    household, housemates = _household_members(store, golden_id)
     return render(
         request, "golden.html", user,
         golden=mask_record(row), chain=chain,
@@ -78,6 +103,9 @@ def golden(request: Request, golden_id: str, user: Principal = Depends(page_user
         withdrawn=retractions(store.decisions(pc.field("action") == "retract")), may_retract=may_retract,
         revisions=revisions(store.golden_change_feed(golden_id)), overridable=OVERRIDABLE,
         here=f"/golden/{golden_id}",
+        view=store.customer_360(golden_id), amounts_text=amounts_text,
+        activity=activity, activity_page=activity_page, activity_pages=-(-activity_total // TIMELINE_PAGE),
+        activity_total=activity_total, household=household, housemates=mask_records(housemates),
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
@@ -17,6 +18,7 @@ from config.lake import Lake
 from demo.generator import generate
 from jobs.evaluate import evaluate, predicted_assignment, read_truth
 from jobs.pipeline import STAGES, run_pipeline
+from jobs.stages import MATCH_STAGES
 from jobs.publish import run_publish
 from jobs.runs import RunContext
 from matching.fellegi_sunter import FellegiSunterModel
@@ -24,7 +26,10 @@ from matching.model_io import SavedModel, saved_model_from_json
 from matching.settings import load_settings
 from tests.demo_run import demo_context
 
-GOLD_TABLES = ("golden_customers", "customer_xref", "match_candidates", "golden_id_history", "_publications")
+GOLD_TABLES = (
+    "golden_customers", "customer_xref", "match_candidates", "golden_id_history", "_publications",
+    "customer_activity", "customer_360", "households",
+)
 SILVER_TABLES = ("customers_std", "quarantine", "pairs", "clusters")
 
 
@@ -51,7 +56,7 @@ def demo_lake(spark, tmp_path_factory) -> DemoRun:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDI_DATA_DIR", str(data))
         patch.setattr(jobs.match_full, "train_model", recording_train_model)
-        context = demo_context(lake, "run-1")
+        context = demo_context(lake, "run-1", activities=True)
         run_pipeline(spark, context)
     return DemoRun(data, context, trained)
 
@@ -174,6 +179,55 @@ def test_gold_tables_and_change_feed_read_with_delta_rs(demo_lake):
         assert (feed["_change_type"] == "insert").sum() == len(table.to_pandas())
 
 
+def test_every_activity_row_is_linked_orphaned_with_a_reason_or_quarantined(demo_lake):
+    lake = demo_lake.context.lake
+    truth = pd.read_csv(demo_lake.data / "activity_truth.csv", dtype=str, keep_default_na=False)
+    activity = DeltaTable(lake.gold("customer_activity")).to_pandas()
+    quarantine = DeltaTable(lake.quarantine).to_pandas()
+    held = quarantine[quarantine["source_system"].str.contains("/")]
+    key = ["source_system", "activity", "activity_key"]
+
+    assert len(activity) + len(held) == len(truth) > 0
+    assert not activity.duplicated(key).any()
+    orphans = activity[activity["link_status"] != "linked"]
+    assert set(orphans["link_status"]) <= {"unknown_customer", "customer_deleted", "customer_erased"}
+    assert orphans["golden_id"].isna().all() and activity.loc[activity["link_status"] == "linked", "golden_id"].notna().all()
+    truth_orphans = truth[truth["entity_id"] == ""]
+    assert set(map(tuple, truth_orphans[key].to_numpy())) <= set(map(tuple, orphans[key].to_numpy()))
+    # Any other orphan belongs to a customer record that was quarantined, not lost.
+    others = orphans[~orphans.set_index(key).index.isin(truth_orphans.set_index(key).index)]
+    quarantined_records = set(quarantine["source_system"] + ":" + quarantine["source_key"])
+    assert set(others["record_id"]) <= quarantined_records
+
+
+def test_customer_360_has_a_row_per_active_customer_counting_its_linked_activity(demo_lake):
+    lake = demo_lake.context.lake
+    golden = DeltaTable(lake.gold("golden_customers")).to_pandas()
+    view = DeltaTable(lake.gold("customer_360")).to_pandas()
+    activity = DeltaTable(lake.gold("customer_activity")).to_pandas()
+    xref = DeltaTable(lake.gold("customer_xref")).to_pandas()
+
+    assert sorted(view["golden_id"]) == sorted(golden.loc[golden["status"] == "active", "golden_id"])
+    counted = {row.golden_id: sum(d["interactions"] for d in row.per_department) for row in view.itertuples()}
+    linked = activity[activity["link_status"] == "linked"].groupby("golden_id").size()
+    assert {g: n for g, n in counted.items() if n} == linked.to_dict()
+    known = xref[xref["valid_to"].isna()].groupby("golden_id")["source_system"].agg(set)
+    assert all(known.get(row.golden_id, set()) <= set(row.departments) for row in view.itertuples())
+    assert {"new", "active", "lapsing", "lost"} & set(view["segment"])
+    assert DeltaTable(lake.gold("customer_360")).metadata().configuration.get("delta.enableChangeDataFeed") == "true"
+
+
+def test_households_hold_active_customers_once(demo_lake):
+    lake = demo_lake.context.lake
+    households = DeltaTable(lake.gold("households")).to_pandas()
+    active = set(DeltaTable(lake.gold("golden_customers")).to_pandas().query("status == 'active'")["golden_id"])
+    members = [g for ids in households["golden_ids"] for g in ids]
+
+    assert len(households) > 0 and households["household_id"].is_unique
+    assert len(members) == len(set(members)) and set(members) <= active
+    assert (households["size"] == households["golden_ids"].map(len)).all() and (households["size"] >= 2).all()
+
+
 def test_replaying_a_published_run_adds_nothing(spark, demo_lake):
     data, context = demo_lake.data, demo_lake.context
     lake = context.lake
@@ -183,7 +237,7 @@ def test_replaying_a_published_run_adds_nothing(spark, demo_lake):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDI_DATA_DIR", str(data))
         # Without publish, run_pipeline does not stop at the published run: every earlier stage runs again.
-        run_pipeline(spark, context, STAGES[:-1])
+        run_pipeline(spark, context, MATCH_STAGES[:-1])
         outcome = run_publish(spark, context, context.settings.survivorship, context.settings.matching.thresholds)
         run_pipeline(spark, context)
     assert outcome.already_published
@@ -193,21 +247,25 @@ def test_replaying_a_published_run_adds_nothing(spark, demo_lake):
     audit = DeltaTable(lake.run_audit).to_pandas()
     ours = audit[audit["run_id"] == context.run_id]
     finished = ours[ours["source_system"].isna()]["stage"].value_counts()
-    assert {stage: finished.get(stage) for stage in STAGES} == {**dict.fromkeys(STAGES[:-1], 2), "publish": 1}
+    # The published run's replay runs only what comes after publish again.
+    assert {stage: finished.get(stage) for stage in STAGES} == {
+        **dict.fromkeys(MATCH_STAGES[:-1], 2), "publish": 1, "customer_360": 2
+    }
     ingested = ours[ours["stage"] == "ingest"].sort_values("started_at")
     assert list(ingested["rows_out"].tail(len(sources))) == [0] * len(sources), "the replay lands no row"
 
 
 def test_a_new_full_run_on_unchanged_data_changes_no_golden_id_or_row(spark, demo_lake):
     data, lake = demo_lake.data, demo_lake.context.lake
-    before = {name: DeltaTable(lake.gold(name)).version() for name in ("golden_customers", "customer_xref")}
+    unchanged = ("golden_customers", "customer_xref", "customer_activity", "customer_360", "households")
+    before = {name: DeltaTable(lake.gold(name)).version() for name in unchanged}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDI_DATA_DIR", str(data))
-        run_pipeline(spark, demo_context(Path(lake.root), "run-2"))
+        run_pipeline(spark, demo_context(Path(lake.root), "run-2", activities=True))
 
     history = DeltaTable(lake.gold("golden_id_history")).to_pandas()
     assert history[history["run_id"] == "run-2"].empty, "no create, merge, split, retire or delete"
-    after = {name: DeltaTable(lake.gold(name)).version() for name in ("golden_customers", "customer_xref")}
-    assert after == before, "no golden or xref row rewritten: the MERGEs found nothing to change"
+    after = {name: DeltaTable(lake.gold(name)).version() for name in unchanged}
+    assert after == before, "no gold row rewritten: the MERGEs found nothing to change"
     published = DeltaTable(lake.gold("_publications")).to_pandas()
     assert set(published["run_id"]) == {"run-1", "run-2"}

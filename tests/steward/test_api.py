@@ -51,7 +51,8 @@ def test_xref_search_and_changes(client: TestClient, api_token: str) -> None:
 def test_openapi_documents_the_read_api(client: TestClient, api_token: str) -> None:
     paths = client.get("/api/v1/openapi.json", headers=bearer(api_token)).json()["paths"]
     assert sorted(paths) == [
-        "/api/v1/changes", "/api/v1/golden/{golden_id}", "/api/v1/search", "/api/v1/xref/{source_system}/{source_key}"
+        "/api/v1/changes", "/api/v1/golden/{golden_id}", "/api/v1/golden/{golden_id}/activity", "/api/v1/search",
+        "/api/v1/xref/{source_system}/{source_key}",
     ]
 
 
@@ -98,6 +99,8 @@ def test_a_token_may_call_only_its_scope(tokens: tuple[TestClient, dict[str, str
     assert refused.status_code == 403 and "changes" in refused.json()["detail"]
     assert client.get(feed, headers=bearer(made["changes"])).status_code == 200
     assert client.get(golden, headers=bearer(made["changes"])).status_code == 403
+    assert client.get(golden + "/activity", headers=bearer(made["changes"])).status_code == 403
+    assert client.get(golden + "/activity", headers=bearer(made["lookup"])).status_code == 200
     assert client.get("/api/v1/xref/webshop/W-c41d0e77", headers=bearer(made["changes"])).status_code == 403
 
 
