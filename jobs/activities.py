@@ -177,11 +177,14 @@ def _suite_failures(
     good: DataFrame, suite: SuiteConfig, label: str, run_id: str, docs: Path | None
 ) -> tuple[DataFrame, DataFrame, list[str]]:
     """Rows passing the suite, rows failing it (quarantine rows, stage validate), batch-level failures."""
+    # Great Expectations refuses a "/" in the names it stores results under.
     result = validate(
-        good.drop("source_system"), suite, source_system=label, key_column="source_key", run_id=run_id, docs_dir=docs,
+        good.drop("source_system"), suite, source_system=label.replace("/", "."), key_column="source_key",
+        run_id=run_id, docs_dir=docs,
     )
     passed = result.passed.withColumn("source_system", F.lit(label.split("/")[0]))
-    return passed.select(*good.columns), result.quarantined, result.batch_failures
+    quarantined = result.quarantined.withColumn("source_system", F.lit(label))
+    return passed.select(*good.columns), quarantined, result.batch_failures
 
 
 def ingest_activity(

@@ -45,7 +45,7 @@ import io
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -81,6 +81,7 @@ from jobs.erase_tables import (
 )
 from jobs.redact import RedactionCounts, Redactor, json_leaf_strings, redact_tree
 from jobs.runs import RunContext
+from jobs.sources import safe_column_name
 from jobs.standardize import standardize_source
 from jobs.suppressions import key_hash, key_hash_column, lake_salt, suppress_keys
 from schemas.canonical import CANONICAL_ATTRIBUTES, LINEAGE_COLUMNS, record_id
@@ -479,7 +480,7 @@ def runs_root(lake: Lake) -> Path:
 def data_tables(lake: Lake, bronze: dict[str, str], activity: dict[str, str]) -> list[str]:
     """Every table that can hold a person's values, in its current version or an older one."""
     return [
-        *[d.path for d in deletions(lake, bronze, activity)],
+        *dict.fromkeys(d.path for d in deletions(lake, bronze, activity)),
         lake.gold("golden_customers"),
         lake.gold("customer_xref"),
         lake.path("silver", "match_model"),
@@ -487,11 +488,17 @@ def data_tables(lake: Lake, bronze: dict[str, str], activity: dict[str, str]) ->
 
 
 def count_rows(
-    spark: SparkSession, lake: Lake, scope: Scope, bronze: dict[str, str], activity: dict[str, str], at: datetime
+    spark: SparkSession,
+    lake: Lake,
+    scope: Scope,
+    bronze: dict[str, str],
+    activity: dict[str, str],
+    at: datetime,
+    customer_keys: Mapping[str, tuple[str, ...]],
 ) -> dict[str, int]:
     """What an erasure would change, table by table (the dry run)."""
     counts = {}
-    for deletion in deletions(lake, bronze, activity):
+    for deletion in deletions(lake, bronze, activity, customer_keys):
         doomed = doomed_rows(spark, deletion, scope)
         if doomed is not None:
             counts[deletion.name] = (
@@ -512,10 +519,11 @@ def erase_rows(
     salt: str,
     erasure_id: str,
     at: datetime,
+    customer_keys: Mapping[str, tuple[str, ...]],
 ) -> dict[str, int]:
     """Delete, blank and close every row of the erased records, their activity and golden ids; rows changed per table."""
     counts = {}
-    for deletion in deletions(lake, bronze, activity):
+    for deletion in deletions(lake, bronze, activity, customer_keys):
         doomed = doomed_rows(spark, deletion, scope)
         if doomed is not None:
             counts[deletion.name] = (
@@ -568,6 +576,10 @@ def erase(spark: SparkSession, context: RunContext, request: ErasureRequest, dry
     with phases.phase("resolve"):
         bronze = bronze_tables(spark, lake, context.config)
         activity = bronze_activity_tables(spark, lake, context.config)
+        customer_keys = {
+            f"{source.name}/{table.name}": tuple(safe_column_name(c) for c in table.customer_key)
+            for source, table in activity_tables(context.config)
+        }
         salt = lake_salt(spark, lake)
         subjects = resolve(spark, lake, request, bronze, salt)
         for note in subjects.notes:
@@ -585,7 +597,7 @@ def erase(spark: SparkSession, context: RunContext, request: ErasureRequest, dry
     tables = data_tables(lake, bronze, activity)
     if dry_run:
         with phases.phase("count"):
-            outcome.counts = count_rows(spark, lake, scope, bronze, activity, now)
+            outcome.counts = count_rows(spark, lake, scope, bronze, activity, now, customer_keys)
             outcome.files = redact_tree(runs_root(lake), redactor, dry_run=True)
         return outcome
     salt = salt or lake_salt(spark, lake, create=True)
@@ -594,7 +606,7 @@ def erase(spark: SparkSession, context: RunContext, request: ErasureRequest, dry
     with phases.phase("tables"):
         outcome.legacy_statistics = keep_no_statistics(spark, tables)
         silver_before = silver_versions(spark, lake)
-        outcome.counts = erase_rows(spark, lake, subjects, scope, bronze, activity, salt, erasure_id, now)
+        outcome.counts = erase_rows(spark, lake, subjects, scope, bronze, activity, salt, erasure_id, now, customer_keys)
     with phases.phase("vacuum"):
         vacuum_now(spark, [t for t in tables if t != lake.path("silver", "match_model")])
         rewrite_match_state(spark, lake, redactor.json_text, silver_before)

@@ -10,7 +10,7 @@ written anywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -138,9 +138,32 @@ def by_member(table: DataFrame, scope: Scope) -> DataFrame:
     )
 
 
-def deletions(lake: Lake, bronze: dict[str, str], activity: dict[str, str]) -> list[Deletion]:
+def by_quarantined_activity(customer_keys: Mapping[str, tuple[str, ...]]) -> Doomed:
+    """Quarantined activity rows (source ``<source>/<activity>``) whose customer key, read from the row's JSON
+    with ``customer_keys`` (label -> the key's bronze column names), is an erased record's key."""
+
+    def doomed(table: DataFrame, scope: Scope) -> DataFrame:
+        found = table.limit(0).select("source_system", "source_key")
+        for label, columns in customer_keys.items():
+            source = label.split("/", 1)[0]
+            key = F.concat_ws("|", *[F.get_json_object("record", f"$['{c}']") for c in columns])
+            erased = scope.keys().where(F.col("source_system") == source).select(F.col("source_key").alias("_customer"))
+            rows = table.where(F.col("source_system") == label).withColumn("_customer", key)
+            found = found.unionByName(rows.join(erased, "_customer", "left_semi").select("source_system", "source_key"))
+        return found
+
+    return doomed
+
+
+def deletions(
+    lake: Lake,
+    bronze: dict[str, str],
+    activity: dict[str, str],
+    customer_keys: Mapping[str, tuple[str, ...]] | None = None,
+) -> list[Deletion]:
     """Every table rows of an erased record are deleted from, ``bronze`` being source name -> path and
-    ``activity`` ``<source>.<activity>`` -> path.
+    ``activity`` ``<source>.<activity>`` -> path and ``customer_keys`` each configured activity table's
+    ``<source>/<activity>`` -> its customer key columns (for its quarantined rows).
 
     A household with an erased member is deleted whole rather than shrunk: what
     its other members share (``evidence``) may have been shared only through the
@@ -164,6 +187,10 @@ def deletions(lake: Lake, bronze: dict[str, str], activity: dict[str, str]) -> l
         Deletion("silver/customers_staged", silver("customers_staged"), ("record_id",), by_record),
         Deletion("silver/customers_std", lake.customers_std, ("record_id",), by_record),
         Deletion("silver/quarantine", lake.quarantine, ("source_system", "source_key"), by_key),
+        Deletion(
+            "silver/quarantine (activity)", lake.quarantine, ("source_system", "source_key"),
+            by_quarantined_activity(customer_keys or {}),
+        ),
         Deletion("silver/pairs", silver("pairs"), ("record_id_l", "record_id_r"), by_pair),
         Deletion("silver/clusters", silver("clusters"), ("record_id",), by_record),
         Deletion("gold/match_candidates", lake.gold("match_candidates"), ("pair_id",), by_pair_id),

@@ -172,6 +172,7 @@ def _activity_page(store: Store, golden_id: str, page: int, size: int) -> Activi
 
 
 @router.get("/golden/{golden_id}", response_model=GoldenAnswer, response_model_exclude_unset=True, responses=GONE)
+@router.get("/customers/{golden_id}", response_model=GoldenAnswer, response_model_exclude_unset=True, responses=GONE)
 def golden(
     golden_id: str,
     request: Request,
@@ -216,6 +217,7 @@ def golden(
 
 
 @router.get("/golden/{golden_id}/activity", response_model=ActivityAnswer, responses=GONE)
+@router.get("/customers/{golden_id}/activity", response_model=ActivityAnswer, responses=GONE)
 def activity(
     golden_id: str,
     request: Request,

@@ -174,3 +174,66 @@ def test_a_configured_column_the_table_lacks_stops_before_anything_is_written(sp
     with pytest.raises(SourceError, match="activity 'crm/orders': timestamp names column 'ordered_at'"):
         ingest_activities(spark, context)
     assert not Path(context.lake.root).exists()
+
+
+ROW_SUITE = """suite: crm_orders
+expectations:
+  - expect: expect_column_values_to_match_regex
+    kwargs: {column: total, regex: '^[0-9.]+$'}
+    severity: row
+    reason: total is not a plain number
+"""
+BATCH_SUITE = """suite: crm_orders
+expectations:
+  - expect: expect_table_row_count_to_be_between
+    kwargs: {max_value: 2}
+    severity: batch
+"""
+
+
+def _with_orders_suite(tmp_path: Path, text: str, **activity: object) -> PipelineConfig:
+    config = _config(tmp_path)
+    (tmp_path / "orders_suite.yaml").write_text(text)
+    crm = config.sources[0]
+    orders = crm.activities[0].model_copy(update={"suite": str(tmp_path / "orders_suite.yaml"), **activity})
+    return config.model_copy(update={"sources": (crm.model_copy(update={"activities": (orders,)}), config.sources[1])})
+
+
+def test_a_row_failing_the_activity_suite_is_quarantined_and_a_batch_failure_lands_nothing(spark, tmp_path):
+    from config.errors import ValidationStopped
+
+    (tmp_path / "row").mkdir()
+    rows = RunContext.create(_with_orders_suite(tmp_path / "row", ROW_SUITE), "run-1", started_at=T0)
+    counts = {c.source: c for c in ingest_activities(spark, rows)}
+
+    assert (counts["crm/orders"].landed, counts["crm/orders"].reasons.get("suite")) == (3, 1)
+    assert counts["crm/orders"].reconciles
+    landed = set(DeltaTable(rows.lake.bronze_activity("crm", "orders")).to_pandas()["source_key"])
+    assert landed == {"o1", "o2", "o4"}
+    quarantine = DeltaTable(rows.lake.quarantine).to_pandas()
+    failed = quarantine[quarantine["stage"] == "validate"]
+    assert list(zip(failed["source_system"], failed["source_key"], failed["reason"])) == [
+        ("crm/orders", "o3", "total is not a plain number")
+    ]
+
+    (tmp_path / "batch").mkdir()
+    batch = RunContext.create(_with_orders_suite(tmp_path / "batch", BATCH_SUITE), "run-1", started_at=T0)
+    with pytest.raises(ValidationStopped, match="crm/orders"):
+        ingest_activities(spark, batch)
+    assert not Path(batch.lake.bronze_activity("crm", "orders")).exists() or DeltaTable(
+        batch.lake.bronze_activity("crm", "orders")
+    ).to_pandas().empty
+
+
+def test_an_incremental_ingest_reads_from_the_stored_watermark(spark, tmp_path):
+    config = _with_orders_suite(tmp_path, ROW_SUITE.replace("'^[0-9.]+$'", "'.*'"), watermark="at")
+    first = RunContext.create(config, "run-1", started_at=T0)
+    ingest_activities(spark, first)
+    with (tmp_path / "orders.csv").open("a") as orders:
+        orders.write("o7,c2,2026-02-28 09:00,4,GBP\n")
+
+    later = RunContext.create(config, "run-2", started_at=T0, incremental=True)
+    counts = {c.source: c for c in ingest_activities(spark, later)}
+
+    # From the watermark (2026-02-20 10:00, o1's) on: o1 again (unchanged) and the new o7.
+    assert (counts["crm/orders"].read, counts["crm/orders"].landed, counts["crm/orders"].unchanged) == (2, 1, 1)

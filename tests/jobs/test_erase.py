@@ -35,6 +35,7 @@ from config.pipeline import load_pipeline_config
 from demo.generator import generate
 from jobs.cli import main
 from jobs.pipeline import STAGES, run_pipeline
+from tests.demo_run import without_activities
 from jobs.runs import RunContext
 from steward.decisions import pair_decision
 from steward.store import Store
@@ -234,7 +235,7 @@ class Story:
 
 
 def run(spark, lake: Path, run_id: str, stages: tuple[str, ...] = STAGES) -> None:
-    config = load_pipeline_config(CONF).model_copy(update={"lake": str(lake)})
+    config = without_activities(load_pipeline_config(CONF)).model_copy(update={"lake": str(lake)})
     context = RunContext.create(config, run_id, started_at=datetime.now(timezone.utc).replace(microsecond=0))
     run_pipeline(spark, context, stages)
 

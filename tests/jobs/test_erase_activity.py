@@ -28,9 +28,12 @@ from jobs.erase import ErasureRequest, erase
 from jobs.runs import RunContext
 from schemas.canonical import CANONICAL_ATTRIBUTES
 from schemas.golden import CUSTOMER_XREF_SCHEMA, GOLDEN_CUSTOMERS_SCHEMA
+from schemas.tables import QUARANTINE_SCHEMA
 
 AT = datetime(2026, 3, 1, tzinfo=timezone.utc)
-ACTIVITY_TABLES = ("bronze/crm.orders", "gold/customer_activity", "gold/customer_360", "gold/households")
+ACTIVITY_TABLES = (
+    "bronze/crm.orders", "gold/customer_activity", "gold/customer_360", "gold/households", "silver/quarantine"
+)
 ADA_NEEDLES = ("g-ada", "ada-1", "ord-ada")
 PEOPLE = {  # golden id -> crm key, family name, address, postcode
     "G-ADA": ("ada-1", "lovelace", "12 high st", "qx7 3zw"),
@@ -115,6 +118,16 @@ def write_lake(spark, lake: Path) -> None:
         CUSTOMER_XREF_SCHEMA,
         "gold", "customer_xref",
     )
+    save(
+        [
+            ("r1", "ingest", "crm/orders", "ORD-ADA-7", "primary_key_unique", "primary key appears 2 times",
+             '{"order_id":"ORD-ADA-7","customer_id":"ada-1","ordered_at":"2026-01-07","total":"1.00"}', AT),
+            ("r1", "ingest", "crm/orders", "ORD-BOB-7", "primary_key_unique", "primary key appears 2 times",
+             '{"order_id":"ORD-BOB-7","customer_id":"bob-2","ordered_at":"2026-01-07","total":"2.00"}', AT),
+        ],
+        QUARANTINE_SCHEMA,
+        "silver", "quarantine",
+    )
     run_dir = lake / "_runs" / "r1"
     run_dir.mkdir(parents=True)
     (run_dir / "notes.json").write_text('{"orders": ["ORD-ADA-1", "ORD-BOB-1"]}\n')
@@ -196,6 +209,12 @@ def test_her_gold_activity_360_row_and_household_go(erased):
     assert list(households["household_id"]) == list(kept["household_id"])
     for table, rows in (("gold/customer_activity", 1), ("gold/customer_360", 1), ("gold/households", 1)):
         assert erased.counts[table] == erased.dry_counts[table] == rows, table
+
+
+def test_her_quarantined_activity_goes_and_others_stay(erased):
+    assert sorted(erased.before["silver/quarantine"]["source_key"]) == ["ORD-ADA-7", "ORD-BOB-7"]
+    assert list(erased.after["silver/quarantine"]["source_key"]) == ["ORD-BOB-7"]
+    assert erased.counts["silver/quarantine (activity)"] == erased.dry_counts["silver/quarantine (activity)"] == 1
 
 
 def test_other_customers_rows_are_untouched(erased):

@@ -51,7 +51,8 @@ def test_xref_search_and_changes(client: TestClient, api_token: str) -> None:
 def test_openapi_documents_the_read_api(client: TestClient, api_token: str) -> None:
     paths = client.get("/api/v1/openapi.json", headers=bearer(api_token)).json()["paths"]
     assert sorted(paths) == [
-        "/api/v1/changes", "/api/v1/golden/{golden_id}", "/api/v1/golden/{golden_id}/activity", "/api/v1/search",
+        "/api/v1/changes", "/api/v1/customers/{golden_id}", "/api/v1/customers/{golden_id}/activity",
+        "/api/v1/golden/{golden_id}", "/api/v1/golden/{golden_id}/activity", "/api/v1/search",
         "/api/v1/xref/{source_system}/{source_key}",
     ]
 

@@ -95,6 +95,16 @@ def test_include_adds_the_360_row_the_household_and_the_first_timeline_page(clie
     assert first["event_time"] == "2026-11-20T12:00:00+00:00"
 
 
+def test_the_customers_routes_answer_as_the_golden_ones(client_360: TestClient, api_token: str) -> None:
+    params = {"include": "360,household,timeline"}
+    for golden, customers in ((GOLDEN + ONEILL, f"/api/v1/customers/{ONEILL}"),
+                              (f"{GOLDEN}{ONEILL}/activity", f"/api/v1/customers/{ONEILL}/activity")):
+        by_golden = client_360.get(golden, params=params, headers=bearer(api_token))
+        by_customer = client_360.get(customers, params=params, headers=bearer(api_token))
+        assert by_customer.status_code == by_golden.status_code == 200
+        assert by_customer.json() == by_golden.json()
+
+
 def test_without_include_the_answer_is_as_before(client_360: TestClient, api_token: str) -> None:
     body = client_360.get(GOLDEN + ONEILL, headers=bearer(api_token)).json()
     assert not {"customer_360", "household", "timeline"} & set(body)
