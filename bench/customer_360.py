@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         step = measure(command, work / f"{name.replace(' ', '_').replace('%', '')}.log", args.timeout, env)
         rows = _rows(lake) if step.status == "ok" else {}
         results.append({"step": name, "status": step.status, "seconds": round(time.perf_counter() - started, 1),
-                        "peak_gib": round(step.peak / 2**30, 2), "peak_jvm_gib": round(step.peak_jvm / 2**30, 2),
+                        "peak_gib": round(step.peak_bytes / 2**30, 2), "peak_jvm_gib": round(step.jvm_bytes / 2**30, 2),
                         "rows": rows})
         print(f"{name:<32} {step.status:<10} {results[-1]['seconds']:>8.1f} s  peak {results[-1]['peak_gib']:.2f} GiB "
               f"(JVM {results[-1]['peak_jvm_gib']:.2f})  {rows}", flush=True)

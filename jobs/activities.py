@@ -193,8 +193,15 @@ def ingest_activity(
     source: SourceConfig,
     activity: ActivityConfig,
     raw: DataFrame,
+    salt: str | None,
+    quarantined_before: set[str],
 ) -> IngestCounts:
-    """Land one activity table; its counts (``source`` is ``<source>/<activity>``)."""
+    """Land one activity table; its counts (``source`` is ``<source>/<activity>``).
+
+    ``salt`` is the lake's (None before any erasure); ``quarantined_before``
+    the tables an earlier attempt of this run quarantined rows of, whose rows
+    are replaced even when this attempt rejects none.
+    """
     lake, run_id, at = context.lake, context.run_id, context.started_at
     label, path = activity_label(source, activity), activity_path(lake, source, activity)
     watermark = _stored_watermark(spark, path, activity) if context.incremental else None
@@ -202,7 +209,6 @@ def ingest_activity(
         raw = past_watermark(raw, activity, watermark)
     repairs = repair_text(raw, activity)
     lineaged = with_lineage(repairs.repaired, source, activity, run_id, at)
-    salt = lake_salt(spark, lake)
     if salt:
         marked = mark_suppressed(
             spark, lake, lineaged.withColumnRenamed("source_key", "_key").withColumnRenamed("customer_key", "source_key"), salt
@@ -253,9 +259,7 @@ def ingest_activity(
             failed_rows = failed_suite.count()
             quarantined = quarantined.unionByName(failed_suite.select(*quarantined.columns))
         scope = f"run_id = {sql_string(run_id)} AND stage IN ('ingest', 'validate') AND source_system = {sql_string(label)}"
-        if rejected_count or failed_rows or (
-            table_exists(spark, lake.quarantine) and not read_table(spark, lake.quarantine).where(scope).isEmpty()
-        ):
+        if rejected_count or failed_rows or label in quarantined_before:
             replace_where(quarantined, lake.quarantine, scope)
 
         new_rows = new_rows.persist()
@@ -280,15 +284,31 @@ def ingest_activity(
     )
 
 
+def _quarantined_by_this_run(spark: SparkSession, context: RunContext) -> set[str]:
+    """The activity tables (``<source>/<activity>``) an earlier attempt of this run quarantined rows of."""
+    if not table_exists(spark, context.lake.quarantine):
+        return set()
+    rows = (
+        read_table(spark, context.lake.quarantine)
+        .where((F.col("run_id") == context.run_id) & F.col("source_system").contains("/"))
+        .select("source_system")
+        .distinct()
+        .collect()
+    )
+    return {row["source_system"] for row in rows}
+
+
 def ingest_activities(spark: SparkSession, context: RunContext, only: tuple[str, ...] = ()) -> list[IngestCounts]:
     """Open every activity table first (a bad one fails before anything is written), then land each."""
     tables = [(s, a) for s, a in activity_tables(context.config) if not only or s.name in only]
     opened = [(source, activity, open_activity(spark, source, activity)) for source, activity in tables]
+    salt = lake_salt(spark, context.lake)
+    quarantined_before = _quarantined_by_this_run(spark, context) if opened else set()
     results, audit_rows = [], []
     for source, activity, raw in opened:
         watch = Stopwatch()
         try:
-            counts = ingest_activity(spark, context, source, activity, raw)
+            counts = ingest_activity(spark, context, source, activity, raw, salt, quarantined_before)
         except ValidationStopped:
             roll_back_landing(spark, context.config, context.lake, context.run_id)
             raise
