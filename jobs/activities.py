@@ -32,7 +32,7 @@ from pathlib import Path
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from config.errors import SourceError, ValidationStopped
@@ -52,10 +52,11 @@ from jobs.ingest import (
     quarantine_rows,
     roll_back_landing,
     snapshot_tombstones,
+    with_reject_reasons,
 )
 from jobs.ingest_checks import repair_text
 from jobs.runs import RunContext
-from jobs.sources import CORRUPT_COLUMN, READERS, column_exists, check_expression, safe_column_name, safe_path, short_error
+from jobs.sources import CORRUPT_COLUMN, column_exists, check_expression, open_table, safe_column_name, safe_path, short_error
 from jobs.suppressions import lake_salt, mark_suppressed
 from jobs.validate import local_run_dir
 from matching.normalize_activities import FIELDS, canonical_activities
@@ -90,13 +91,7 @@ def _fields(activity: ActivityConfig) -> dict[str, str | MappingExpression | Non
 def open_activity(spark: SparkSession, source: SourceConfig, activity: ActivityConfig) -> DataFrame:
     """Open an activity table and check its configured columns; SourceError / ConfigError in one line."""
     label = activity_label(source, activity)
-    if activity.kind != "jdbc" and activity.path and "://" not in activity.path and not Path(activity.path).exists():
-        raise SourceError(f"activity {label!r}: file {activity.path} not found")
-    try:
-        df = READERS[activity.kind](spark, activity)
-    except (PySparkException, Py4JJavaError) as exc:
-        raise SourceError(f"activity {label!r}: cannot read: {short_error(exc)}") from None
-    df = df.toDF(*[c if c == CORRUPT_COLUMN else safe_column_name(c) for c in df.columns])
+    df = open_table(spark, activity, f"activity {label!r}")
     available = [c for c in df.columns if c != CORRUPT_COLUMN]
     named = [("primary_key", k) for k in activity.primary_key] + [("customer_key", k) for k in activity.customer_key]
     named += [("watermark", activity.watermark)] if activity.watermark else []
@@ -136,33 +131,6 @@ def with_lineage(df: DataFrame, source: SourceConfig, activity: ActivityConfig, 
         F.lit(False).alias(TOMBSTONE),
         row_json.alias("_row_json"),
     )
-
-
-def with_reject_reasons(df: DataFrame) -> DataFrame:
-    """The customer sources' reasons (``jobs.ingest.with_reject_reasons``) and a missing customer key."""
-    duplicates = F.count(F.lit(1)).over(Window.partitionBy("source_key"))
-    checked = df.withColumn("_key_rows", duplicates).withColumn(
-        CHECK_COLUMN,
-        F.when(F.col(SUPPRESSED), F.lit(SUPPRESSED))
-        .when(F.col(CORRUPT_COLUMN).isNotNull(), F.lit("malformed_row"))
-        .when(F.col("source_key").isNull(), F.lit("primary_key_not_null"))
-        .when(F.col("customer_key").isNull(), F.lit("customer_key_not_null"))
-        .when(F.instr(F.col("_row_json"), "\ufffd") > 0, F.lit("valid_utf8"))
-        .when(F.col("_key_rows") > 1, F.lit("primary_key_unique")),
-    )
-    reasons = {
-        "malformed_row": F.lit("row does not fit the declared schema"),
-        "primary_key_not_null": F.lit("primary key is null"),
-        "customer_key_not_null": F.lit("customer key is null"),
-        "valid_utf8": F.lit("text is not valid UTF-8 (declare the file's encoding in conf)"),
-        "primary_key_unique": F.concat(
-            F.lit("primary key appears "), F.col("_key_rows").cast("string"), F.lit(" times in the table")
-        ),
-    }
-    reason = F.lit(None).cast("string")
-    for check, text in reasons.items():
-        reason = F.when(F.col(CHECK_COLUMN) == check, text).otherwise(reason)
-    return checked.withColumn(REJECT_COLUMN, reason)
 
 
 def _stored_watermark(spark: SparkSession, path: str, activity: ActivityConfig) -> object:

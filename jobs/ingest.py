@@ -106,20 +106,27 @@ def with_lineage(df: DataFrame, source: SourceConfig, run_id: str, ingested_at: 
 
 
 def with_reject_reasons(df: DataFrame) -> DataFrame:
-    """Flag the rows that cannot land, first reason wins; a suppressed key is dropped before any check."""
+    """Flag the rows that cannot land, first reason wins; a suppressed key is dropped before any check.
+
+    Rows of an activity table (``jobs/activities.py``) carry ``customer_key``: one without it cannot be
+    linked to any customer and is rejected too.
+    """
     per_key = Window.partitionBy("source_key")
     duplicates = F.count(F.lit(1)).over(per_key)
+    no_customer = F.col("customer_key").isNull() if "customer_key" in df.columns else F.lit(False)
     return df.withColumn("_key_rows", duplicates).withColumn(
         CHECK_COLUMN,
         F.when(F.col(SUPPRESSED), F.lit(SUPPRESSED))
         .when(F.col(CORRUPT_COLUMN).isNotNull(), F.lit("malformed_row"))
         .when(F.col("source_key").isNull(), F.lit("primary_key_not_null"))
+        .when(no_customer, F.lit("customer_key_not_null"))
         .when(F.instr(F.col("_row_json"), "\ufffd") > 0, F.lit("valid_utf8"))
         .when(F.col("_key_rows") > 1, F.lit("primary_key_unique")),
     ).withColumn(
         REJECT_COLUMN,
         F.when(F.col(CHECK_COLUMN) == "malformed_row", F.lit("row does not fit the declared schema"))
         .when(F.col(CHECK_COLUMN) == "primary_key_not_null", F.lit("primary key is null"))
+        .when(F.col(CHECK_COLUMN) == "customer_key_not_null", F.lit("customer key is null"))
         .when(
             F.col(CHECK_COLUMN) == "valid_utf8",
             F.lit("text is not valid UTF-8 (declare the file's encoding in conf)"),

@@ -248,15 +248,20 @@ def safe_path(column: str) -> str:
     return safe_column_name(head) + (f".{rest}" if rest else "")
 
 
+def open_table(spark: SparkSession, settings: ReadSettings, what: str) -> DataFrame:
+    """Open a table as configured, columns renamed Delta-safe; ``what`` names it in the one-line SourceError."""
+    if settings.kind != "jdbc" and settings.path and "://" not in settings.path and not Path(settings.path).exists():
+        raise SourceError(f"{what}: file {settings.path} not found")
+    try:
+        df = READERS[settings.kind](spark, settings)
+    except (PySparkException, Py4JJavaError) as exc:
+        raise SourceError(f"{what}: cannot read: {short_error(exc)}") from None
+    return df.toDF(*[c if c == CORRUPT_COLUMN else safe_column_name(c) for c in df.columns])
+
+
 def read_source(spark: SparkSession, source: SourceConfig) -> DataFrame:
     """Open a source and check it against its config; raises SourceError with one line."""
-    if source.kind != "jdbc" and source.path and "://" not in source.path and not Path(source.path).exists():
-        raise SourceError(f"source {source.name!r}: file {source.path} not found")
-    try:
-        df = READERS[source.kind](spark, source)
-    except (PySparkException, Py4JJavaError) as exc:
-        raise SourceError(f"source {source.name!r}: cannot read: {short_error(exc)}") from None
-    df = df.toDF(*[c if c == CORRUPT_COLUMN else safe_column_name(c) for c in df.columns])
+    df = open_table(spark, source, f"source {source.name!r}")
     check_columns(df, source)
     if CORRUPT_COLUMN not in df.columns:
         df = df.withColumn(CORRUPT_COLUMN, F.lit(None).cast("string"))
