@@ -59,7 +59,7 @@ from schemas.golden import (
     STEWARD_DECISIONS_SCHEMA,
 )
 from steward.config import create_api_token, create_user
-from steward.store import arrow_schema
+from schemas.arrow import arrow_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 MATCHING = ROOT / "conf" / "matching.yaml"

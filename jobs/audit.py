@@ -1,4 +1,13 @@
-"""``run_audit``: one row per stage (and source) per run, with counts and timings."""
+"""``run_audit``: one row per stage (and source) per run, with counts and timings.
+
+On a local lake rows are appended with delta-rs rather than Spark: a run
+records eight or more of them, and a Spark append of a one-row frame (plan,
+job, commit) took about 1.5 s each on 1,000 records, a tenth of a small run.
+delta-rs writes the same Delta table in milliseconds and Spark reads it back
+as before; the table is only written under the lake's lock, so the two never
+race. A lake on a Hadoop URI (``hdfs://``, ``s3a://``) is written by Spark,
+which knows how to reach it.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import pyarrow as pa
+from deltalake import write_deltalake
 from pyspark.sql import SparkSession
 
-from jobs.delta_io import append
 from config.lake import Lake
+from jobs.delta_io import append
+from schemas.arrow import arrow_schema
 from schemas.tables import RUN_AUDIT_SCHEMA
+
+RUN_AUDIT_ARROW_SCHEMA = arrow_schema(RUN_AUDIT_SCHEMA)
 
 
 @dataclass
@@ -40,9 +54,14 @@ class AuditRow:
             self.rows_rejected,
             self.rows_unchanged,
             json.dumps(self.detail, sort_keys=True, default=str),
-            self.started_at,
+            _utc(self.started_at),
             float(self.seconds),
         )
+
+
+def _utc(moment: datetime) -> datetime:
+    """An aware UTC datetime (a naive one is taken as UTC, as Spark's session time zone does here)."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 class Stopwatch:
@@ -56,5 +75,15 @@ class Stopwatch:
 
 
 def record_audit(spark: SparkSession, lake: Lake, rows: list[AuditRow]) -> None:
-    if rows:
+    """Append ``rows`` to ``run_audit`` in one commit: with delta-rs on a local lake, with Spark on a Hadoop URI."""
+    if not rows:
+        return
+    if not lake.is_local:
         append(spark.createDataFrame([r.as_tuple() for r in rows], RUN_AUDIT_SCHEMA), lake.run_audit)
+        return
+    columns = list(zip(*(r.as_tuple() for r in rows)))
+    table = pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(columns, RUN_AUDIT_ARROW_SCHEMA)],
+                                 schema=RUN_AUDIT_ARROW_SCHEMA)
+    # No per-column statistics in the log, like every table Spark creates here (jobs/spark.py).
+    write_deltalake(lake.run_audit, table, mode="append", schema_mode="merge",
+                    configuration={"delta.dataSkippingNumIndexedCols": "0"})

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import deltalake
+import pyarrow as pa
+import pyarrow.compute as pc
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
@@ -31,6 +36,21 @@ def append(df: DataFrame, path: str, user_metadata: str | None = None) -> None:
     if user_metadata is not None:
         writer = writer.option("userMetadata", user_metadata)
     writer.save(path)
+
+
+def landed_rows(folder: str) -> int | None:
+    """Rows in the current versions of the Delta tables directly under the local ``folder``, read from their
+    logs with delta-rs (no Spark job); 0 when there is none, None when a file's count is not in the log."""
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    total = 0
+    for table in sorted(p for p in root.iterdir() if (p / "_delta_log").is_dir()):
+        counts = pa.table(deltalake.DeltaTable(str(table)).get_add_actions(flatten=True)).column("num_records")
+        if counts.null_count:
+            return None
+        total += pc.sum(counts).as_py() or 0
+    return total
 
 
 def replace_where(df: DataFrame, path: str, predicate: str) -> None:

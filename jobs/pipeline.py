@@ -177,6 +177,20 @@ def _record_failure(spark: SparkSession, context: RunContext, stage: str, watch:
         log.warning("could not record the failure of stage %s", stage, exc_info=True)
 
 
+def _size_session(spark: SparkSession, context: RunContext) -> None:
+    """Session settings sized to the rows landed so far (``jobs.spark.size_settings``); a lake on a Hadoop URI
+    or one whose row counts are unknown keeps the configured ones. Ingest runs as configured: before it,
+    nothing says how big the sources are."""
+    from jobs.delta_io import landed_rows
+    from jobs.spark import resolve_settings, size_settings
+
+    rows = landed_rows(context.lake.path("bronze")) if context.lake.is_local else None
+    if rows is None:
+        return
+    for key, value in size_settings(rows, resolve_settings(context.config.spark)).items():
+        spark.conf.set(key, value)
+
+
 def run_pipeline(spark: SparkSession, context: RunContext, stages: tuple[str, ...] = STAGES) -> None:
     """Run ``stages`` holding the lake's lock; a finished run writes its report to the run folder."""
     from jobs.lock import lake_lock
@@ -205,6 +219,8 @@ def _run_stages(spark: SparkSession, context: RunContext, stages: tuple[str, ...
     print(f"run {context.run_id} on lake {context.lake.root}: {' → '.join(stages)}")
     total = time.monotonic()
     for stage in stages:
+        if stage != "ingest":
+            _size_session(spark, context)
         watch = Stopwatch()
         print(f"[{stage}] started")
         with step(spark, stage):

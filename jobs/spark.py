@@ -53,6 +53,24 @@ DEFAULTS: dict[str, str] = {
 
 ENV_PREFIX = "CDI_SPARK_CONF_"
 
+WHOLE_STAGE_CODEGEN = "spark.sql.codegen.wholeStage"
+SMALL_DATA_ROWS = 20_000
+
+
+def size_settings(rows: int, configured: Mapping[str, str]) -> dict[str, str]:
+    """Session settings sized to a run over ``rows`` landed rows (bronze: source records and activity).
+
+    Whole-stage code generation compiles each query plan to Java before it
+    runs. On a few thousand rows the compiling costs more than it saves
+    (``cdi dedupe`` of FEBRL 1's 1,000 records: 126 s without it against
+    145-150 s with it, ``bench/profile.py``); on a million rows the generated
+    code is what keeps joins and aggregates fast. A value given in the config's
+    ``spark`` section or the environment is left as given.
+    """
+    if WHOLE_STAGE_CODEGEN in configured:
+        return {}
+    return {WHOLE_STAGE_CODEGEN: "false" if rows <= SMALL_DATA_ROWS else "true"}
+
 
 def settings_from_env(environ: Mapping[str, str]) -> dict[str, str]:
     """Spark settings from ``CDI_SPARK_MASTER`` and ``CDI_SPARK_CONF_spark__sql__x=v``."""

@@ -45,6 +45,7 @@ from jobs.customer_360 import (
 from jobs.suppressions import key_hash, salt_path
 from matching.customer_360 import CUSTOMER_360_SCHEMA
 from matching.model_io import SavedModel, saved_model_from_json
+from schemas.arrow import arrow_schema
 from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
 from schemas.golden import (
     CUSTOMER_XREF_SCHEMA,
@@ -96,34 +97,6 @@ TIMELINE_COLUMNS = ("golden_id", "event_time", "source_system", "activity", "act
 TIMELINE_ORDER = [("golden_id", "ascending", "at_end"), ("event_time", "descending", "at_end"),
                   ("source_system", "ascending", "at_end"), ("activity", "ascending", "at_end"),
                   ("activity_key", "ascending", "at_end")]
-
-
-def arrow_type(spark_type: T.DataType) -> pa.DataType:
-    """The Arrow type delta-rs reads and writes for a Spark SQL type."""
-    simple: dict[type, pa.DataType] = {
-        T.StringType: pa.string(),
-        T.DateType: pa.date32(),
-        T.DoubleType: pa.float64(),
-        T.IntegerType: pa.int32(),
-        T.LongType: pa.int64(),
-        T.BooleanType: pa.bool_(),
-        T.TimestampType: pa.timestamp("us", tz="UTC"),
-    }
-    if type(spark_type) in simple:
-        return simple[type(spark_type)]
-    if isinstance(spark_type, T.DecimalType):
-        return pa.decimal128(spark_type.precision, spark_type.scale)
-    if isinstance(spark_type, T.MapType):
-        return pa.map_(arrow_type(spark_type.keyType), arrow_type(spark_type.valueType))
-    if isinstance(spark_type, T.ArrayType):
-        return pa.list_(arrow_type(spark_type.elementType))
-    if isinstance(spark_type, T.StructType):
-        return pa.struct([pa.field(f.name, arrow_type(f.dataType), f.nullable) for f in spark_type.fields])
-    raise TypeError(f"no Arrow type for {spark_type!r}")
-
-
-def arrow_schema(schema: T.StructType) -> pa.Schema:
-    return pa.schema([pa.field(f.name, arrow_type(f.dataType), f.nullable) for f in schema.fields])
 
 
 DECISIONS_ARROW_SCHEMA = arrow_schema(STEWARD_DECISIONS_SCHEMA)

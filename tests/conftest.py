@@ -21,6 +21,8 @@ def spark(tmp_path_factory):
             "spark.sql.shuffle.partitions": "2",
             "spark.default.parallelism": "2",
             "spark.sql.adaptive.enabled": "false",
+            # Every test's data is small: as a run over small data does (jobs.spark.size_settings).
+            "spark.sql.codegen.wholeStage": "false",
             "spark.sql.warehouse.dir": str(warehouse),
             "spark.driver.memory": "2g",
         }

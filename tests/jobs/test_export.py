@@ -20,7 +20,7 @@ from jobs.export import spreadsheet_safe
 from matching.customer_360 import CUSTOMER_360_SCHEMA
 from schemas.canonical import CANONICAL_ATTRIBUTES
 from schemas.golden import GOLDEN_CUSTOMERS_SCHEMA, PUBLICATIONS_SCHEMA
-from steward.store import arrow_schema
+from schemas.arrow import arrow_schema
 
 AT = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
 # golden id -> (status at the published version, given name, family name, segment, monetary)

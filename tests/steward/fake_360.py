@@ -20,7 +20,7 @@ from deltalake import write_deltalake
 from config.lake import Lake
 from jobs.customer_360 import CUSTOMER_ACTIVITY_SCHEMA, HOUSEHOLDS_SCHEMA
 from matching.customer_360 import CUSTOMER_360_SCHEMA
-from steward.store import arrow_schema
+from schemas.arrow import arrow_schema
 from tests.steward.fake_lake import ERASED_GOLDEN, RUN_ID
 
 ONEILL = "G3f2a9c4e1b7d0a53"

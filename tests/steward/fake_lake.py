@@ -36,7 +36,7 @@ from schemas.golden import (
     RECORD_STRUCT,
 )
 from steward.explain import comparison_batch, score_pair
-from steward.store import arrow_schema
+from schemas.arrow import arrow_schema
 
 MATCHING = Path(__file__).resolve().parents[2] / "conf" / "matching.yaml"
 RUN_ID = "r1"

@@ -11,7 +11,7 @@ from deltalake import DeltaTable, write_deltalake
 from fastapi.testclient import TestClient
 
 from steward.decisions import Decision, effective_decisions, override_value, pair_decision
-from steward.store import arrow_schema
+from schemas.arrow import arrow_schema
 from schemas.golden import GOLDEN_CUSTOMERS_SCHEMA
 from tests.steward.conftest import log_in
 from tests.steward.fake_lake import AT, ONEILL_NATIONAL_ID

@@ -16,7 +16,8 @@ from config.lake import Lake
 from jobs.customer_360 import CUSTOMER_ACTIVITY_SCHEMA
 from steward.app import create_app
 from steward.config import StewardSettings
-from steward.store import Store, arrow_schema, key_range
+from schemas.arrow import arrow_schema
+from steward.store import Store, key_range
 from tests.steward.conftest import log_in
 from tests.steward.fake_360 import (
     HOUSEHOLD,

@@ -1,0 +1,61 @@
+"""``run_audit`` rows: written with delta-rs on a local lake and with Spark on a URI, read back alike by Spark."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from chispa import assert_df_equality
+from deltalake import DeltaTable
+
+from config.lake import Lake
+from jobs.audit import AuditRow, record_audit
+from jobs.delta_io import landed_rows, read_table
+from schemas.tables import RUN_AUDIT_SCHEMA
+
+AT = datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
+ROWS = [
+    AuditRow("r1", "run", None, "started", started_at=AT),
+    AuditRow("r1", "ingest", "crm", "ok", rows_in=3, rows_out=2, rows_rejected=1, rows_unchanged=0,
+             detail={"why": "é ✓"}, started_at=AT.replace(tzinfo=None), seconds=1.25),  # naive: taken as UTC
+]
+
+
+def expected(spark):
+    return spark.createDataFrame(
+        [("r1", "run", None, "started", None, None, None, None, "{}", AT, 0.0),
+         ("r1", "ingest", "crm", "ok", 3, 2, 1, 0, json.dumps({"why": "é ✓"}), AT, 1.25)],
+        RUN_AUDIT_SCHEMA,
+    )
+
+
+def test_a_local_lake_is_written_by_delta_rs_and_read_by_spark(spark, tmp_path):
+    lake = Lake.at(tmp_path)
+    record_audit(spark, lake, ROWS[:1])
+    record_audit(spark, lake, ROWS[1:])
+    record_audit(spark, lake, [])
+    table = DeltaTable(lake.run_audit)
+    assert table.version() == 1  # two commits, nothing for no rows
+    assert_df_equality(read_table(spark, lake.run_audit), expected(spark), ignore_row_order=True,
+                       ignore_nullable=True)
+
+
+def test_a_lake_on_a_uri_is_written_by_spark_and_both_writers_share_a_table(spark, tmp_path):
+    uri_lake = Lake.at(tmp_path.as_uri())
+    assert not uri_lake.is_local
+    record_audit(spark, uri_lake, ROWS[:1])
+    record_audit(spark, Lake.at(tmp_path), ROWS[1:])  # delta-rs appends to the table Spark created
+    operations = [h["operation"] for h in DeltaTable(str(tmp_path / "ops" / "run_audit")).history()]
+    assert len(operations) == 2
+    assert_df_equality(read_table(spark, uri_lake.run_audit), expected(spark), ignore_row_order=True,
+                       ignore_nullable=True)
+
+
+def test_landed_rows_counts_the_current_version_of_every_table_from_the_logs(spark, tmp_path):
+    bronze = tmp_path / "bronze"
+    assert landed_rows(str(bronze)) == 0
+    spark.range(5).write.format("delta").save(str(bronze / "a"))
+    spark.range(7).write.format("delta").save(str(bronze / "b"))
+    spark.range(2).write.format("delta").mode("overwrite").save(str(bronze / "a"))
+    (bronze / "not_a_table").mkdir()
+    assert landed_rows(str(bronze)) == 9
