@@ -57,7 +57,8 @@ def draw_pairs(sources: np.ndarray, n: int, seed: int, link_only: bool = False) 
             keep &= sources[i] != sources[j]
         fresh = np.column_stack([np.minimum(i, j)[keep], np.maximum(i, j)[keep]])
         combined = np.concatenate([found, fresh])
-        _, first = np.unique(combined, axis=0, return_index=True)
+        # One integer per pair: a 1-D unique is several times quicker than np.unique(axis=0), same result.
+        _, first = np.unique(combined[:, 0] * total + combined[:, 1], return_index=True)
         found = combined[np.sort(first)]
     return found[:n]
 
