@@ -7,6 +7,7 @@ from pathlib import Path
 import deltalake
 import pyarrow as pa
 import pyarrow.compute as pc
+from deltalake.exceptions import DeltaError
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
@@ -40,13 +41,18 @@ def append(df: DataFrame, path: str, user_metadata: str | None = None) -> None:
 
 def landed_rows(folder: str) -> int | None:
     """Rows in the current versions of the Delta tables directly under the local ``folder``, read from their
-    logs with delta-rs (no Spark job); 0 when there is none, None when a file's count is not in the log."""
+    logs with delta-rs (no Spark job); 0 when there is none. None when a file's count is not in the log or
+    delta-rs cannot read a table (a feature it lacks): the caller then knows nothing, and a run goes on."""
     root = Path(folder)
     if not root.is_dir():
         return 0
     total = 0
     for table in sorted(p for p in root.iterdir() if (p / "_delta_log").is_dir()):
-        counts = pa.table(deltalake.DeltaTable(str(table)).get_add_actions(flatten=True)).column("num_records")
+        try:
+            actions = deltalake.DeltaTable(str(table)).get_add_actions(flatten=True)
+        except DeltaError:
+            return None
+        counts = pa.table(actions).column("num_records")
         if counts.null_count:
             return None
         total += pc.sum(counts).as_py() or 0

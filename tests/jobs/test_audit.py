@@ -59,3 +59,12 @@ def test_landed_rows_counts_the_current_version_of_every_table_from_the_logs(spa
     spark.range(2).write.format("delta").mode("overwrite").save(str(bronze / "a"))
     (bronze / "not_a_table").mkdir()
     assert landed_rows(str(bronze)) == 9
+
+
+def test_landed_rows_knows_nothing_of_a_table_delta_rs_cannot_read(spark, tmp_path):
+    bronze = tmp_path / "bronze"
+    spark.range(3).write.format("delta").save(str(bronze / "a"))
+    broken = bronze / "b" / "_delta_log"
+    broken.mkdir(parents=True)
+    (broken / "00000000000000000000.json").write_text("not json\n")
+    assert landed_rows(str(bronze)) is None
