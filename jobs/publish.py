@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
@@ -261,10 +261,13 @@ def candidate_rows(records: DataFrame, pairs: DataFrame, clusters: DataFrame, de
 
 
 def _merge_metrics(spark: SparkSession, path: str) -> dict[str, int]:
+    """Rows the table's last commit inserted, updated and deleted, from Delta's operation metrics."""
     metrics = DeltaTable.forPath(spark, path).history(1).select("operation", "operationMetrics").first()
+    m = metrics["operationMetrics"]
+    if metrics["operation"] == "WRITE":
+        return {"inserted": int(m.get("numOutputRows", 0)), "updated": 0, "deleted": 0}
     if metrics["operation"] != "MERGE":
         return {"inserted": 0, "updated": 0, "deleted": 0}
-    m = metrics["operationMetrics"]
     return {
         "inserted": int(m.get("numTargetRowsInserted", 0)),
         "updated": int(m.get("numTargetRowsUpdated", 0)),
@@ -292,14 +295,29 @@ def _expected_changes(path: str, source: DataFrame, target: DataFrame, key: str,
         )
         .first()
     )
-    if totals["source_keys"] != totals["distinct_source_keys"]:
-        duplicated = source.groupBy(key).count().where("count > 1").first()
-        raise PublishMismatch(f"{path}: MERGE source has several rows for {key} {duplicated[key]}")
+    _check_unique_keys(path, source, key, totals)
     return {
         "inserted": totals["inserted"] or 0,
         "updated": totals["updated"] or 0,
         "deleted": (totals["deleted"] or 0) if delete_missing else 0,
     }
+
+
+def _expected_inserts(path: str, source: DataFrame, key: str) -> dict[str, int]:
+    """As ``_expected_changes`` for an empty target: every source row is inserted."""
+    totals = source.agg(
+        F.count(F.lit(1)).alias("inserted"),
+        F.count(F.col(key)).alias("source_keys"),
+        F.count_distinct(F.col(key)).alias("distinct_source_keys"),
+    ).first()
+    _check_unique_keys(path, source, key, totals)
+    return {"inserted": totals["inserted"], "updated": 0, "deleted": 0}
+
+
+def _check_unique_keys(path: str, source: DataFrame, key: str, totals: Row) -> None:
+    if totals["source_keys"] != totals["distinct_source_keys"]:
+        duplicated = source.groupBy(key).count().where("count > 1").first()
+        raise PublishMismatch(f"{path}: MERGE source has several rows for {key} {duplicated[key]}")
 
 
 def merge_checked(spark: SparkSession, path: str, source: DataFrame, key: str, compare: list[str],
@@ -309,11 +327,21 @@ def merge_checked(spark: SparkSession, path: str, source: DataFrame, key: str, c
     The source is checked to hold one row per key, and Delta's operation
     metrics are checked against the counts computed beforehand. Nothing is
     committed when nothing would change, so replaying a run adds no version.
+    An empty table is appended to instead: the same rows, one join fewer.
     """
     source = source.persist()
     try:
+        target = read_table(spark, path)
+        if target.isEmpty():
+            # A first publication: appending is the same change as the MERGE, without joining an empty table.
+            expected = _expected_inserts(path, source, key)
+            if expected["inserted"]:
+                fault_point(f"publish:during:{path.rsplit('/', 1)[-1]}")
+                source.select(*target.columns).write.format("delta").mode("append").save(path)
+                _check_metrics(spark, path, expected)
+            return expected
         changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in compare)
-        expected = _expected_changes(path, source, read_table(spark, path), key, changed, delete_missing)
+        expected = _expected_changes(path, source, target, key, changed, delete_missing)
         if any(expected.values()):
             fault_point(f"publish:during:{path.rsplit('/', 1)[-1]}")
             merge = (
@@ -326,12 +354,16 @@ def merge_checked(spark: SparkSession, path: str, source: DataFrame, key: str, c
             if delete_missing:
                 merge = merge.whenNotMatchedBySourceDelete()
             merge.execute()
-            actual = _merge_metrics(spark, path)
-            if actual != expected:
-                raise PublishMismatch(f"{path}: MERGE changed {actual}, expected {expected}")
+            _check_metrics(spark, path, expected)
         return expected
     finally:
         source.unpersist()
+
+
+def _check_metrics(spark: SparkSession, path: str, expected: dict[str, int]) -> None:
+    actual = _merge_metrics(spark, path)
+    if actual != expected:
+        raise PublishMismatch(f"{path}: MERGE changed {actual}, expected {expected}")
 
 
 def run_publish(spark: SparkSession, context: RunContext, survivorship: SurvivorshipSettings,

@@ -39,3 +39,11 @@ def postgres():
     server = postgres_server.start()
     yield server
     postgres_server.stop(server)
+
+
+@pytest.fixture(scope="session")
+def demo_run(spark, tmp_path_factory):
+    """The demo pipeline run, published once for every test that reads a whole run's lake (``tests.demo_run``)."""
+    from tests.demo_run import publish_demo
+
+    return publish_demo(spark, tmp_path_factory.mktemp("demo_run"))

@@ -1,13 +1,24 @@
-"""The demo pipeline config pointed at a test's own lake."""
+"""The demo pipeline config pointed at a test's own lake, and the one demo run the suite shares."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
+from pyspark.sql import SparkSession
+
+import jobs.match_full
 from config.pipeline import PipelineConfig, load_pipeline_config
+from demo.generator import generate
+from jobs.pipeline import run_pipeline
 from jobs.runs import RunContext
+from matching.model_io import SavedModel
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "cdi.yaml"
 
@@ -30,3 +41,58 @@ def demo_context(lake: Path, run_id: str, activities: bool = False, **options: A
         config.model_copy(update={"lake": str(lake)}), run_id, started_at=datetime(2026, 3, 1, tzinfo=timezone.utc),
         **options,
     )
+
+
+@contextmanager
+def data_dir(data: Path) -> Iterator[None]:
+    """``$CDI_DATA_DIR`` set to ``data`` for the duration."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CDI_DATA_DIR", str(data))
+        yield
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """A published full run of the demo sources with their activity (150 customers, seed 11).
+
+    Read it in place; a test that writes to the lake (another run, a steward's
+    decision, a report) works on ``copy``'s lake instead, so every test sees
+    the lake as the run left it.
+    """
+
+    data: Path
+    lake: Path
+    run_id: str
+    trained: tuple[SavedModel, ...]  # what the match stage's train_model returned, with the term frequencies it was given
+
+    def context(self, run_id: str | None = None) -> RunContext:
+        """The run's context (or another run's, ``run_id``, on the same lake and sources)."""
+        with data_dir(self.data):
+            return demo_context(self.lake, run_id or self.run_id, activities=True)
+
+    def copy(self, folder: Path) -> "DemoRun":
+        """The same run with its lake copied into ``folder``."""
+        lake = folder / "lake"
+        shutil.copytree(self.lake, lake)
+        return replace(self, lake=lake)
+
+
+def publish_demo(spark: SparkSession, folder: Path) -> DemoRun:
+    """Generate the demo sources into ``folder`` and run the whole pipeline on them, recording the model trained."""
+    data, lake = folder / "data", folder / "lake"
+    generate(data, customers=150, seed=11)
+    trained: list[SavedModel] = []
+    train_model = jobs.match_full.train_model
+
+    def recording_train_model(records, vectors, labelled, settings, source_sizes, frequencies):
+        model, report = train_model(records, vectors, labelled, settings, source_sizes, frequencies)
+        trained.append(SavedModel(model, frequencies))
+        return model, report
+
+    run = DemoRun(data, lake, "run-1", ())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jobs.match_full, "train_model", recording_train_model)
+        context = run.context()
+        with data_dir(data):
+            run_pipeline(spark, context)
+    return replace(run, trained=tuple(trained))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,18 +12,15 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-import jobs.match_full
 from config.lake import Lake
-from demo.generator import generate
 from jobs.evaluate import evaluate, predicted_assignment, read_truth
 from jobs.pipeline import STAGES, run_pipeline
 from jobs.stages import MATCH_STAGES
 from jobs.publish import run_publish
-from jobs.runs import RunContext
 from matching.fellegi_sunter import FellegiSunterModel
 from matching.model_io import SavedModel, saved_model_from_json
 from matching.settings import load_settings
-from tests.demo_run import demo_context
+from tests.demo_run import DemoRun, data_dir
 
 GOLD_TABLES = (
     "golden_customers", "customer_xref", "match_candidates", "golden_id_history", "_publications",
@@ -33,32 +29,10 @@ GOLD_TABLES = (
 SILVER_TABLES = ("customers_std", "quarantine", "pairs", "clusters")
 
 
-@dataclass(frozen=True)
-class DemoRun:
-    data: Path
-    context: RunContext
-    trained: list[SavedModel]  # what the match stage's train_model returned, with the term frequencies it was given
-
-
 @pytest.fixture(scope="module")
-def demo_lake(spark, tmp_path_factory) -> DemoRun:
-    data = tmp_path_factory.mktemp("demo")
-    lake = tmp_path_factory.mktemp("lake")
-    generate(data, customers=150, seed=11)
-    trained: list[SavedModel] = []
-    train_model = jobs.match_full.train_model
-
-    def recording_train_model(records, vectors, labelled, settings, source_sizes, frequencies):
-        model, report = train_model(records, vectors, labelled, settings, source_sizes, frequencies)
-        trained.append(SavedModel(model, frequencies))
-        return model, report
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CDI_DATA_DIR", str(data))
-        patch.setattr(jobs.match_full, "train_model", recording_train_model)
-        context = demo_context(lake, "run-1", activities=True)
-        run_pipeline(spark, context)
-    return DemoRun(data, context, trained)
+def demo_lake(demo_run, tmp_path_factory) -> DemoRun:
+    """The shared demo run on a lake of this module's own: its last tests run the pipeline again."""
+    return demo_run.copy(tmp_path_factory.mktemp("pipeline"))
 
 
 def versions(lake: Lake) -> dict[str, int]:
@@ -71,7 +45,7 @@ def silver_counts(lake: Lake) -> dict[str, int]:
 
 
 def test_every_bronze_record_is_standardized_or_quarantined(spark, demo_lake):
-    context = demo_lake.context
+    context = demo_lake.context()
     lake = context.lake
     std = DeltaTable(lake.customers_std).to_pandas(columns=["record_id", "source_system"])
     quarantine = DeltaTable(lake.quarantine).to_pandas()
@@ -89,7 +63,7 @@ def test_every_bronze_record_is_standardized_or_quarantined(spark, demo_lake):
 
 
 def test_validation_results_and_data_docs_are_written_without_pii(demo_lake):
-    context = demo_lake.context
+    context = demo_lake.context()
     run_dir = Path(context.lake.run_dir(context.run_id))
     [index] = (run_dir / "gx").rglob("index.html")
     linked = set(re.findall(r"validations/[^\"'\s]+\.html", index.read_text()))
@@ -123,12 +97,12 @@ def test_the_trained_model_survives_json_and_is_the_one_saved_with_the_run(demo_
     [trained] = demo_lake.trained
     assert trained.term_frequencies, "the demo settings have term-frequency comparisons"
     assert_same_model(saved_model_from_json(trained.to_json()), trained)
-    run_dir = Path(demo_lake.context.lake.run_dir(demo_lake.context.run_id))
+    run_dir = Path(demo_lake.context().lake.run_dir(demo_lake.run_id))
     assert_same_model(saved_model_from_json((run_dir / "model.json").read_text()), trained)
 
 
 def test_matching_finds_the_duplicates_of_the_demo_data(demo_lake):
-    data, context = demo_lake.data, demo_lake.context
+    data, context = demo_lake.data, demo_lake.context()
     result = evaluate(predicted_assignment(context.lake.root), read_truth(data / "truth.csv", None))
     assert result.pairwise.records == len(DeltaTable(context.lake.customers_std).to_pandas(columns=["record_id"]))
     assert result.pairwise.recall > 0.9
@@ -136,7 +110,7 @@ def test_matching_finds_the_duplicates_of_the_demo_data(demo_lake):
 
 
 def test_every_xref_points_at_an_existing_golden_record(demo_lake):
-    context = demo_lake.context
+    context = demo_lake.context()
     xref = DeltaTable(context.lake.gold("customer_xref")).to_pandas()
     golden = DeltaTable(context.lake.gold("golden_customers")).to_pandas()
     std = DeltaTable(context.lake.customers_std).to_pandas(columns=["record_id"])
@@ -148,7 +122,7 @@ def test_every_xref_points_at_an_existing_golden_record(demo_lake):
 
 
 def test_golden_values_come_from_their_lineage_records(demo_lake):
-    context = demo_lake.context
+    context = demo_lake.context()
     golden = DeltaTable(context.lake.gold("golden_customers")).to_pandas()
     std = DeltaTable(context.lake.customers_std).to_pandas().set_index("record_id")
     for row in golden.head(40).itertuples():
@@ -157,7 +131,7 @@ def test_golden_values_come_from_their_lineage_records(demo_lake):
 
 
 def test_review_queue_holds_pairs_between_the_thresholds_with_both_records(demo_lake):
-    context = demo_lake.context
+    context = demo_lake.context()
     thresholds = load_settings(Path(context.config.matching)).thresholds
     queue = DeltaTable(context.lake.gold("match_candidates")).to_pandas()
     between = queue[queue["reason"] == "between thresholds"]
@@ -171,7 +145,7 @@ def test_review_queue_holds_pairs_between_the_thresholds_with_both_records(demo_
 
 
 def test_gold_tables_and_change_feed_read_with_delta_rs(demo_lake):
-    context = demo_lake.context
+    context = demo_lake.context()
     for name in ("golden_customers", "customer_xref"):
         table = DeltaTable(context.lake.gold(name))
         feed = pa.table(table.load_cdf(starting_version=0)).to_pandas()
@@ -180,7 +154,7 @@ def test_gold_tables_and_change_feed_read_with_delta_rs(demo_lake):
 
 
 def test_every_activity_row_is_linked_orphaned_with_a_reason_or_quarantined(demo_lake):
-    lake = demo_lake.context.lake
+    lake = demo_lake.context().lake
     truth = pd.read_csv(demo_lake.data / "activity_truth.csv", dtype=str, keep_default_na=False)
     activity = DeltaTable(lake.gold("customer_activity")).to_pandas()
     quarantine = DeltaTable(lake.quarantine).to_pandas()
@@ -201,7 +175,7 @@ def test_every_activity_row_is_linked_orphaned_with_a_reason_or_quarantined(demo
 
 
 def test_customer_360_has_a_row_per_active_customer_counting_its_linked_activity(demo_lake):
-    lake = demo_lake.context.lake
+    lake = demo_lake.context().lake
     golden = DeltaTable(lake.gold("golden_customers")).to_pandas()
     view = DeltaTable(lake.gold("customer_360")).to_pandas()
     activity = DeltaTable(lake.gold("customer_activity")).to_pandas()
@@ -218,7 +192,7 @@ def test_customer_360_has_a_row_per_active_customer_counting_its_linked_activity
 
 
 def test_households_hold_active_customers_once(demo_lake):
-    lake = demo_lake.context.lake
+    lake = demo_lake.context().lake
     households = DeltaTable(lake.gold("households")).to_pandas()
     active = set(DeltaTable(lake.gold("golden_customers")).to_pandas().query("status == 'active'")["golden_id"])
     members = [g for ids in households["golden_ids"] for g in ids]
@@ -229,13 +203,12 @@ def test_households_hold_active_customers_once(demo_lake):
 
 
 def test_replaying_a_published_run_adds_nothing(spark, demo_lake):
-    data, context = demo_lake.data, demo_lake.context
+    data, context = demo_lake.data, demo_lake.context()
     lake = context.lake
     sources = [source.name for source in context.config.sources]
     bronze_before = {name: DeltaTable(lake.bronze(name)).version() for name in sources}
     silver_before, gold_before = silver_counts(lake), versions(lake)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CDI_DATA_DIR", str(data))
+    with data_dir(data):
         # Without publish, run_pipeline does not stop at the published run: every earlier stage runs again.
         run_pipeline(spark, context, MATCH_STAGES[:-1])
         outcome = run_publish(spark, context, context.settings.survivorship, context.settings.matching.thresholds)
@@ -256,12 +229,11 @@ def test_replaying_a_published_run_adds_nothing(spark, demo_lake):
 
 
 def test_a_new_full_run_on_unchanged_data_changes_no_golden_id_or_row(spark, demo_lake):
-    data, lake = demo_lake.data, demo_lake.context.lake
+    data, lake = demo_lake.data, demo_lake.context().lake
     unchanged = ("golden_customers", "customer_xref", "customer_activity", "customer_360", "households")
     before = {name: DeltaTable(lake.gold(name)).version() for name in unchanged}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CDI_DATA_DIR", str(data))
-        run_pipeline(spark, demo_context(Path(lake.root), "run-2", activities=True))
+    with data_dir(data):
+        run_pipeline(spark, demo_lake.context("run-2"))
 
     history = DeltaTable(lake.gold("golden_id_history")).to_pandas()
     assert history[history["run_id"] == "run-2"].empty, "no create, merge, split, retire or delete"

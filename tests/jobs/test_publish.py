@@ -46,3 +46,37 @@ def test_a_source_with_two_rows_for_one_key_is_refused_before_writing(spark, tmp
         merge_checked(spark, path, source, "id", ["value"])
 
     assert [tuple(r) for r in spark.read.format("delta").load(path).collect()] == [("a", "1", "x")]
+
+
+def test_an_empty_table_is_appended_to_with_the_same_counts(spark, tmp_path):
+    path = str(tmp_path / "t")
+    _table(spark, path, [])
+    source = spark.createDataFrame([("b", "2", "x"), ("a", "1", "x")], SCHEMA)
+
+    counts = merge_checked(spark, path, source.select("note", "value", "id"), "id", ["value"], delete_missing=True)
+
+    assert counts == {"inserted": 2, "updated": 0, "deleted": 0}
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{path}`").first()["operation"] == "WRITE"
+    assert sorted(tuple(r) for r in spark.read.format("delta").load(path).collect()) == [("a", "1", "x"), ("b", "2", "x")]
+
+
+def test_an_empty_source_into_an_empty_table_commits_nothing(spark, tmp_path):
+    path = str(tmp_path / "t")
+    _table(spark, path, [])
+    before = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").count()
+
+    assert merge_checked(spark, path, spark.createDataFrame([], SCHEMA), "id", ["value"]) == {
+        "inserted": 0, "updated": 0, "deleted": 0
+    }
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{path}`").count() == before
+
+
+def test_two_rows_for_one_key_are_refused_by_an_empty_table_too(spark, tmp_path):
+    path = str(tmp_path / "t")
+    _table(spark, path, [])
+    source = spark.createDataFrame([("b", "1", "x"), ("b", "2", "x")], SCHEMA)
+
+    with pytest.raises(PublishMismatch, match="several rows for id b"):
+        merge_checked(spark, path, source, "id", ["value"])
+
+    assert spark.read.format("delta").load(path).count() == 0

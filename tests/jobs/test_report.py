@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
 
-from config.pipeline import load_pipeline_config
-from demo.generator import generate
 from config.lake import Lake
 from jobs.audit import AuditRow, record_audit
-from jobs.pipeline import run_pipeline
 from jobs.report import render_html, timings, write_report
 from jobs.report_queries import customer_360_summary
-from jobs.runs import RunContext
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "cdi.yaml"
 SUMMARY_KEYS = {
     "run_id", "lake", "started_at", "generated_at", "audit", "reconciliation", "timings_seconds",
     "validation", "pairs", "clusters", "matching_notes", "golden", "customer_360",
@@ -27,16 +22,9 @@ SUMMARY_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def report(spark, tmp_path_factory):
-    data, lake = tmp_path_factory.mktemp("demo"), tmp_path_factory.mktemp("lake")
-    generate(data, customers=60, seed=5)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CDI_DATA_DIR", str(data))
-        config = load_pipeline_config(CONF)
-    context = RunContext.create(
-        config.model_copy(update={"lake": str(lake)}), "report-1", started_at=datetime(2026, 3, 1, tzinfo=timezone.utc)
-    )
-    run_pipeline(spark, context)
+def report(spark, demo_run, tmp_path_factory):
+    """The report of the shared demo run, written into a copy of its lake's run folder."""
+    context = demo_run.copy(tmp_path_factory.mktemp("report")).context()
     run_dir = Path(context.lake.run_dir(context.run_id))
     html_path, json_path = write_report(spark, context, run_dir)
     return context, run_dir, html_path, json.loads(json_path.read_text()), html_path.read_text()
@@ -47,11 +35,11 @@ def table(lake: Lake, *parts: str):
 
 
 def test_both_files_are_written_in_the_run_folder(report):
-    _, run_dir, html_path, summary, _ = report
+    context, run_dir, html_path, summary, _ = report
     assert html_path == run_dir / "report.html"
     assert (run_dir / "summary.json").is_file()
     assert set(summary) == SUMMARY_KEYS
-    assert summary["run_id"] == "report-1"
+    assert summary["run_id"] == context.run_id
 
 
 def test_reconciliation_matches_bronze_and_customers_std(report):
@@ -151,7 +139,7 @@ def test_the_demo_run_reports_its_customers_across_departments(report):
     assert {"+".join(c["departments"]): c["customers"] for c in figures["department_combinations"]} == (
         activity["department_combinations"]
     )
-    assert [run["run_id"] for run in figures["segment_history"]] == ["report-1"]
+    assert [run["run_id"] for run in figures["segment_history"]] == [context.run_id]
     assert "Customers across departments" in html
 
 

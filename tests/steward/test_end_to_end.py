@@ -12,11 +12,10 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from config.lake import Lake
 from config.pipeline import load_pipeline_config
-from demo.generator import generate
 from jobs.pipeline import run_pipeline
 from steward.app import create_app
 from steward.config import StewardSettings, create_user
-from tests.demo_run import demo_context
+from tests.demo_run import DemoRun
 from tests.steward.live import CHROMIUM, CHROMIUM_ARGS, serving
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "cdi.yaml"
@@ -24,14 +23,14 @@ PASSWORD = "end-to-end-steward-pw"
 
 
 @pytest.fixture(scope="module")
-def published_lake(spark, tmp_path_factory) -> Iterator[Path]:
-    data = tmp_path_factory.mktemp("demo")
-    lake = tmp_path_factory.mktemp("e2e") / "lake"
-    generate(data, customers=150, seed=11)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CDI_DATA_DIR", str(data))
-        run_pipeline(spark, demo_context(lake, "run-1"))
-    yield lake
+def published(demo_run, tmp_path_factory) -> DemoRun:
+    """A copy of the shared demo run: the steward's decisions and the next run write to its lake."""
+    return demo_run.copy(tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture(scope="module")
+def published_lake(published: DemoRun) -> Path:
+    return published.lake
 
 
 @pytest.fixture
@@ -55,7 +54,7 @@ def golden_of(lake: Path) -> dict[str, str]:
     return dict(zip(xref["record_id"], xref["golden_id"]))
 
 
-def test_review_and_split_in_the_browser_then_the_next_run_applies_them(spark, published_lake, page):
+def test_review_and_split_in_the_browser_then_the_next_run_applies_them(spark, published, published_lake, page):
     lake = Lake.at(published_lake)
     queue = DeltaTable(lake.gold("match_candidates")).to_pandas(columns=["record_id_l", "record_id_r", "match_weight"])
     assert len(queue) > 0, "the demo run should leave pairs for review"
@@ -83,7 +82,7 @@ def test_review_and_split_in_the_browser_then_the_next_run_applies_them(spark, p
     decisions = DeltaTable(lake.gold("steward_decisions")).to_pandas()
     assert sorted(decisions["action"]) == ["match", "split"]
 
-    run_pipeline(spark, demo_context(published_lake, "run-2"), ("match", "publish"))
+    run_pipeline(spark, published.context("run-2"), ("match", "publish"))
 
     after = golden_of(published_lake)
     assert after[first["record_id_l"]] == after[first["record_id_r"]]

@@ -1,28 +1,19 @@
-"""The "why not?" scorer against the scores the pipeline stored, on a lake a real Spark run built."""
+"""The "why not?" scorer against the scores the pipeline stored, on the lake of the shared demo run (real Spark)."""
 
 from __future__ import annotations
 
 import pytest
 
-from demo.generator import generate
-from jobs.pipeline import run_pipeline
 from jobs.runs import RunContext
 from steward.explain import comparison_batch, score_pair
 from steward.store import Store
-from tests.demo_run import demo_context
 
 PAIRS_CHECKED = 24
 
 
 @pytest.fixture(scope="module")
-def published_run(spark, tmp_path_factory) -> RunContext:
-    data = tmp_path_factory.mktemp("demo")
-    generate(data, customers=80, seed=3)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CDI_DATA_DIR", str(data))
-        context = demo_context(tmp_path_factory.mktemp("parity") / "lake", "run-1")
-        run_pipeline(spark, context)
-    return context
+def published_run(demo_run) -> RunContext:
+    return demo_run.context()
 
 
 def test_why_not_scores_stored_pairs_as_the_pipeline_did(spark, published_run):
