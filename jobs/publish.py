@@ -10,6 +10,9 @@ does not exist and a killed run can simply be run again:
 4. ``golden_id_history``: this run's events (replaced as a whole);
 5. ``_publications``: the run marker with the versions of 1 and 2.
 
+Into a table still empty (a lake's first publication) 1-3 append the same
+rows instead of merging them (``merge_checked``).
+
 Everything is computed from the state recorded by the last run marker (not
 from whatever a killed attempt of this run left behind) and golden ids are
 derived from the run id, so a re-run writes exactly the same rows and each
