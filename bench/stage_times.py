@@ -22,17 +22,7 @@ from demo.generator import generate
 from jobs.pipeline import STAGES, run_pipeline
 from jobs.spark import build_session
 from tests.demo_run import data_dir, demo_context
-
-TEST_SESSION = {
-    "spark.master": "local[2]",
-    "spark.ui.enabled": "false",
-    "spark.sql.shuffle.partitions": "2",
-    "spark.default.parallelism": "2",
-    "spark.sql.adaptive.enabled": "false",
-    "spark.sql.codegen.wholeStage": "false",
-    "spark.driver.memory": "2g",
-}
-
+from tests.session import TEST_SESSION
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

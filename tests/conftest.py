@@ -12,21 +12,10 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     from jobs.spark import build_session
+    from tests.session import TEST_SESSION
 
     warehouse = tmp_path_factory.mktemp("warehouse")
-    session = build_session(
-        {
-            "spark.master": "local[2]",
-            "spark.ui.enabled": "false",
-            "spark.sql.shuffle.partitions": "2",
-            "spark.default.parallelism": "2",
-            "spark.sql.adaptive.enabled": "false",
-            # Every test's data is small: as a run over small data does (jobs.spark.size_settings).
-            "spark.sql.codegen.wholeStage": "false",
-            "spark.sql.warehouse.dir": str(warehouse),
-            "spark.driver.memory": "2g",
-        }
-    )
+    session = build_session({**TEST_SESSION, "spark.sql.warehouse.dir": str(warehouse)})
     yield session
     session.stop()
 
