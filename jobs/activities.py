@@ -62,7 +62,7 @@ from jobs.validate import local_run_dir
 from matching.normalize_activities import FIELDS, canonical_activities
 from matching.standardize import SqlExpression
 from quality.suites import SuiteConfig
-from quality.validate import validate
+from quality.validate import build_data_docs, validate
 
 log = logging.getLogger("cdi.ingest")
 
@@ -209,6 +209,7 @@ def ingest_activity(
                 new_rows.localCheckpoint(), suite, label, run_id, local_run_dir(context) / "gx"
             )
             if batch_failures:
+                build_data_docs(local_run_dir(context) / "gx")
                 raise ValidationStopped(f"activity {label!r}: " + "; ".join(batch_failures))
         tombstones_landed = 0
         if current is not None and watermark is None and activity.deletes.mode == "snapshot":

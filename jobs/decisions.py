@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
-from jobs.delta_io import read_table
+from jobs.delta_io import read_table, table_exists
 from jobs.runs import RunContext
 from schemas.golden import CUSTOMER_XREF_SCHEMA, STEWARD_DECISIONS_SCHEMA
 
@@ -118,8 +119,20 @@ def latest_pair_decisions(decisions: DataFrame, xref: DataFrame) -> DataFrame:
     )
 
 
+PAIR_DECISIONS_SCHEMA = StructType(
+    [StructField("record_id_l", StringType()), StructField("record_id_r", StringType()), StructField("is_match", BooleanType())]
+)
+
+
 def steward_pair_decisions(spark: SparkSession, context: RunContext) -> DataFrame:
-    """``latest_pair_decisions`` of the lake's decisions and current xref."""
+    """``latest_pair_decisions`` of the lake's decisions and current xref.
+
+    A lake where no steward has decided anything yet has no decisions table:
+    then the answer is empty without planning the query over the xref (about
+    a second of every run's match and publish stages).
+    """
+    if not table_exists(spark, context.lake.gold("steward_decisions")):
+        return spark.createDataFrame([], PAIR_DECISIONS_SCHEMA)
     xref = open_xref_rows(read_table(spark, context.lake.gold("customer_xref"), CUSTOMER_XREF_SCHEMA))
     return latest_pair_decisions(read_decisions(spark, context), xref)
 

@@ -160,21 +160,23 @@ def _outcome(
         F.sum(
             ((F.col("match_probability") >= settings.thresholds.review) & (F.col("match_probability") < settings.thresholds.match)).cast("int")
         ).alias("review"),
-    ).first()
+    )
     sizes = clusters.groupBy("cluster_id").agg(F.count(F.lit(1)).alias("n"), F.max("cluster_flag").alias("flag"))
     cluster_stats = sizes.agg(
         F.count(F.lit(1)).alias("clusters"),
         F.sum((F.col("n") > 1).cast("int")).alias("multi"),
         F.sum(F.col("flag").isNotNull().cast("int")).alias("flagged"),
-    ).first()
+    )
+    # Two one-row aggregates, read back in one query.
+    stats = pair_stats.crossJoin(cluster_stats).first()
     return MatchOutcome(
         records=record_count,
-        candidate_pairs=pair_stats["pairs"],
-        linked_pairs=pair_stats["linked"] or 0,
-        review_pairs=pair_stats["review"] or 0,
-        clusters=cluster_stats["clusters"],
-        multi_record_clusters=cluster_stats["multi"] or 0,
-        flagged_clusters=cluster_stats["flagged"] or 0,
+        candidate_pairs=stats["pairs"],
+        linked_pairs=stats["linked"] or 0,
+        review_pairs=stats["review"] or 0,
+        clusters=stats["clusters"],
+        multi_record_clusters=stats["multi"] or 0,
+        flagged_clusters=stats["flagged"] or 0,
         model_kind=type(saved.model).__name__,
         guarded_blocks=guarded,
         refinements=refinements,

@@ -35,7 +35,7 @@ from jobs.faults import fault_point
 from jobs.decisions import open_xref_rows, steward_overrides, steward_pair_decisions
 from jobs.runs import RunContext
 from jobs.steps import step
-from matching.golden_ids import assign_golden_ids_spark
+from matching.golden_ids import golden_id_decisions, split_decisions
 from matching.settings import Thresholds
 from matching.survivorship import SurvivorshipSettings, apply_overrides, golden_attributes
 from schemas.canonical import CANONICAL_ATTRIBUTES
@@ -384,11 +384,10 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
     must_links = decided.where("is_match").select("record_id_l", "record_id_r")
 
     with step(spark, "publish.assign_ids", "assigning golden ids"):
-        assigned, history = assign_golden_ids_spark(
+        id_decisions = golden_id_decisions(
             clusters, previous_xref, previous_golden.select("golden_id", "first_seen"), context.run_id
-        )
-        assigned = assigned.localCheckpoint()
-        history = history.localCheckpoint()
+        ).localCheckpoint()
+        assigned, history = split_decisions(id_decisions, context.run_id)
     retired = history.where(F.col("event").isin("retire", "delete")).select("golden_id", "related_id")
     members = records.join(clusters.select("record_id", "cluster_id"), "record_id")
     # A steward's override of a golden value holds while that golden record's records are unchanged.

@@ -31,7 +31,7 @@ from jobs.faults import fault_point
 from jobs.runs import RunContext
 from jobs.ingest import roll_back_landing
 from jobs.standardize import deleted_record_ids, latest_bronze, staged_path
-from quality.validate import ISSUES_COLUMN, ValidationResult, validate
+from quality.validate import ISSUES_COLUMN, ValidationResult, build_data_docs, validate
 from schemas.canonical import CANONICAL_SCHEMA
 from schemas.tables import QUARANTINE_SCHEMA
 
@@ -54,48 +54,48 @@ def local_run_dir(context: RunContext) -> Path:
     return root
 
 
-def previous_snapshot_rows(spark: SparkSession, context: RunContext, source: str) -> int | None:
-    """The snapshot size recorded by the last successful validate of ``source`` in an earlier run."""
-    if not table_exists(spark, context.lake.run_audit):
-        return None
-    row = (
-        read_table(spark, context.lake.run_audit)
-        .where(
-            (F.col("stage") == "validate")
-            & (F.col("source_system") == source)
-            & (F.col("status") == "ok")
-            & (F.col("run_id") != context.run_id)
-        )
-        .orderBy(F.col("started_at").desc())
-        .select("detail")
-        .first()
-    )
-    return json.loads(row["detail"]).get("snapshot_rows") if row else None
+@dataclass(frozen=True)
+class AuditFacts:
+    """What ``run_audit`` says about each source, read once for the stage."""
+
+    previous_snapshot_rows: dict[str, int]  # the snapshot size the last successful validate of an earlier run recorded
+    empty_full_reads: frozenset[str]  # sources this run's full (non-incremental) ingest read no rows from
 
 
-def empty_full_read(spark: SparkSession, context: RunContext, source: str) -> bool:
-    """Did this run's full (non-incremental) ingest read no rows at all from ``source``?"""
+def audit_facts(spark: SparkSession, context: RunContext) -> AuditFacts:
+    """Read the few ``run_audit`` rows the stage needs in one query."""
     if not table_exists(spark, context.lake.run_audit):
-        return False
+        return AuditFacts({}, frozenset())
+    this_run = F.col("run_id") == context.run_id
     rows = (
         read_table(spark, context.lake.run_audit)
-        .where((F.col("stage") == "ingest") & (F.col("source_system") == source) & (F.col("run_id") == context.run_id))
-        .select("rows_in", "detail")
+        .where(
+            ((F.col("stage") == "validate") & (F.col("status") == "ok") & ~this_run)
+            | ((F.col("stage") == "ingest") & this_run)
+        )
+        .select("stage", "source_system", "rows_in", "detail", "started_at")
         .collect()
     )
-    return any(r["rows_in"] == 0 and not json.loads(r["detail"]).get("incremental") for r in rows)
+    previous: dict[str, int] = {}
+    for row in sorted((r for r in rows if r["stage"] == "validate"), key=lambda r: r["started_at"]):
+        previous[row["source_system"]] = json.loads(row["detail"]).get("snapshot_rows")
+    empty = frozenset(
+        r["source_system"] for r in rows
+        if r["stage"] == "ingest" and r["rows_in"] == 0 and not json.loads(r["detail"]).get("incremental")
+    )
+    return AuditFacts({k: v for k, v in previous.items() if v is not None}, empty)
 
 
 def _validate_source(
     spark: SparkSession, context: RunContext, source: SourceConfig, staged: DataFrame, docs: Path,
-    cached: list[DataFrame],
+    facts: AuditFacts, cached: list[DataFrame],
 ) -> tuple[list[ValidationResult], int, list[str]]:
     results, failures = [], []
     snapshot = latest_bronze(spark, context, source).persist()
     cached.append(snapshot)
     snapshot_rows = snapshot.count()
     if source.suite:
-        previous = previous_snapshot_rows(spark, context, source.name)
+        previous = facts.previous_snapshot_rows.get(source.name)
         raw = validate(
             snapshot, context.settings.source_suites[source.name], source_system=source.name, key_column="source_key",
             run_id=context.run_id, docs_dir=docs, previous_row_count=previous,
@@ -107,10 +107,9 @@ def _validate_source(
                 quarantined=raw.quarantined.join(pending_keys, "source_key", "left_semi"),
                 batch_failures=raw.batch_failures,
                 summary=raw.summary,
-                docs_index=raw.docs_index,
             )
         )
-    if empty_full_read(spark, context, source.name) and snapshot_rows:
+    if source.name in facts.empty_full_reads and snapshot_rows:
         failures.append(f"source {source.name!r}: the source returned no rows (it had {snapshot_rows} before)")
     canonical = validate(
         staged, context.settings.canonical_suite, source_system=source.name, key_column="record_id",
@@ -189,31 +188,43 @@ def _run_validate(spark: SparkSession, context: RunContext, cached: list[DataFra
     docs = local_run_dir(context) / "gx"
     staged_all = read_table(spark, staged_path(context)).where(F.col("run_id") == context.run_id).persist()
     cached.append(staged_all)
+    facts = audit_facts(spark, context)
     outcomes, failures = [], []
     for source in context.config.sources:
         watch = Stopwatch()
         staged = staged_all.where(F.col("source_system") == source.name)
-        results, snapshot_rows, source_failures = _validate_source(spark, context, source, staged, docs, cached)
+        results, snapshot_rows, source_failures = _validate_source(
+            spark, context, source, staged, docs, facts, cached
+        )
         failures.extend(source_failures)
         outcomes.append((source, staged, results, snapshot_rows, watch))
     summaries = {source.name: [r.summary for r in results] for source, _, results, _, _ in outcomes}
     (docs.parent / "validation.json").write_text(json.dumps(summaries, indent=2, sort_keys=True, default=str))
+    build_data_docs(docs)
     if failures:
         rolled_back = roll_back_landing(spark, context.config, context.lake, context.run_id)
         note = f"\n  bronze rolled back to before this run: {', '.join(rolled_back)}" if rolled_back else ""
         raise ValidationStopped("validation stopped the run:\n  " + "\n  ".join(failures) + note)
 
-    counts, audit_rows, passed_frames, quarantine_frames = [], [], [], []
-    for source, staged, results, snapshot_rows, watch in outcomes:
+    quarantine_frames = []
+    for source, staged, results, _, _ in outcomes:
         quarantined = _quarantine(results, staged).persist()
         cached.append(quarantined)
+        quarantine_frames.append(quarantined)
+    quarantine_all = quarantine_frames[0]
+    for frame in quarantine_frames[1:]:
+        quarantine_all = quarantine_all.unionByName(frame)
+    staged_counts = _counts_by_source(staged_all)
+    quarantined_counts = _counts_by_source(quarantine_all)
+
+    counts, audit_rows, passed_frames = [], [], []
+    for (source, staged, results, snapshot_rows, watch), quarantined in zip(outcomes, quarantine_frames):
         # The canonical suite's own view of the rows: values failing a field-level check nulled.
         passed = results[-1].passed.join(quarantined.select("source_key"), "source_key", "left_anti")
-        staged_n, quarantined_n = staged.count(), quarantined.count()
+        staged_n, quarantined_n = staged_counts.get(source.name, 0), quarantined_counts.get(source.name, 0)
         passed_n = staged_n - quarantined_n
         counts.append(ValidateCounts(source.name, staged_n, passed_n, quarantined_n, snapshot_rows))
         passed_frames.append(passed)
-        quarantine_frames.append(quarantined)
         audit_rows.append(
             AuditRow(
                 run_id=context.run_id, stage="validate", source_system=source.name, status="ok",
@@ -222,9 +233,6 @@ def _run_validate(spark: SparkSession, context: RunContext, cached: list[DataFra
                 started_at=watch.started_at, seconds=watch.seconds,
             )
         )
-    quarantine_all = quarantine_frames[0]
-    for frame in quarantine_frames[1:]:
-        quarantine_all = quarantine_all.unionByName(frame)
     replace_where(
         quarantine_all, context.lake.quarantine, f"run_id = {sql_string(context.run_id)} AND stage = 'validate'"
     )
@@ -236,6 +244,10 @@ def _run_validate(spark: SparkSession, context: RunContext, cached: list[DataFra
     reconcile(spark, context, counts)
     record_audit(spark, context.lake, audit_rows)
     return counts
+
+
+def _counts_by_source(frame: DataFrame) -> dict[str, int]:
+    return {r["source_system"]: r["count"] for r in frame.groupBy("source_system").count().collect()}
 
 
 def reconcile(spark: SparkSession, context: RunContext, counts: list[ValidateCounts]) -> None:

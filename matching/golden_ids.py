@@ -49,6 +49,16 @@ def assign_golden_ids_spark(
 ) -> tuple[DataFrame, DataFrame]:
     """(cluster_id → golden_id, history without ``at``) for ``clusters`` (record_id, cluster_id).
 
+    The two frames share one plan (``golden_id_decisions``); a job that needs
+    both computes the decisions once (checkpoints them) and splits them with
+    ``split_decisions``.
+    """
+    return split_decisions(golden_id_decisions(clusters, previous_xref, issued, run_id), run_id)
+
+
+def golden_id_decisions(clusters: DataFrame, previous_xref: DataFrame, issued: DataFrame, run_id: str) -> DataFrame:
+    """One row per (cluster, previous golden id) overlap with every decision about it taken.
+
     ``previous_xref`` is the last published xref (record_id, golden_id);
     ``issued`` every golden id ever issued (golden_id, first_seen). Tested
     against the pandas reference in ``tests/matching/golden_ids_reference.py``.
@@ -111,10 +121,16 @@ def assign_golden_ids_spark(
     reuse = F.concat(
         F.lit("new golden id "), F.col("new_id"), F.lit(f" was issued before; run {run_id!r} cannot reuse it")
     )
-    decided = decided.join(taken, "new_id", "left").withColumn(
+    return decided.join(taken, "new_id", "left").withColumn(
         "assigned_id",
         F.when(F.col("_taken"), F.raise_error(reuse)).otherwise(F.coalesce("kept_id", "new_id")),
     )
+
+
+def split_decisions(decided: DataFrame, run_id: str) -> tuple[DataFrame, DataFrame]:
+    """(cluster_id → golden_id, history without ``at``) from ``golden_id_decisions``."""
+    cluster, golden = F.col("cluster_id"), F.col("golden_id")
+    in_cluster = cluster.isNotNull()
     assigned = decided.filter("_first").select("cluster_id", F.col("assigned_id").alias("golden_id"))
 
     assigned_id, none = F.col("assigned_id"), F.lit(None).cast("string")

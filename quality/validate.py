@@ -35,7 +35,6 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import great_expectations as gx
-from great_expectations.checkpoint import UpdateDataDocsAction
 from great_expectations.core.batch_definition import BatchDefinition
 from great_expectations.core.expectation_validation_result import ExpectationValidationResult
 from great_expectations.core.run_identifier import RunIdentifier
@@ -59,7 +58,6 @@ class ValidationResult:
     quarantined: DataFrame  # QUARANTINE_SCHEMA, one row per failing record
     batch_failures: list[str]  # one message per failed batch-level expectation
     summary: dict[str, Any]  # JSON-able counts and outcomes, no values
-    docs_index: Path | None  # Data Docs index.html when docs were built
 
     @property
     def stopped(self) -> bool:
@@ -76,7 +74,11 @@ def validate(
     docs_dir: Path | None,
     previous_row_count: int | None = None,
 ) -> ValidationResult:
-    """Validate ``df`` against ``suite``; build Data Docs under ``docs_dir`` when given.
+    """Validate ``df`` against ``suite``; keep the results under ``docs_dir`` when given.
+
+    The results kept there are rendered by ``build_data_docs``, once for all
+    the suites a run validates (rendering them after each suite costs about a
+    second a run for pages that are rewritten by the next one).
 
     ``source_system`` names the batch in messages and in quarantine rows whose
     DataFrame has no ``source_system`` column; ``source_key`` in quarantine rows
@@ -93,7 +95,7 @@ def validate(
     summary_format = {"result_format": "SUMMARY", "partial_unexpected_count": 0, "exclude_unexpected_values": True}
     results = _run_checkpoint(
         context, df, suite.suite, expectations, source_system=source_system, run_id=run_id,
-        result_format=summary_format, docs=docs_dir is not None,
+        result_format=summary_format,
     )
     failed_per_value = {
         r.expectation_config.meta["cdi_index"]
@@ -110,7 +112,7 @@ def validate(
         }
         rerun = _run_checkpoint(
             context, df, f"{suite.suite}__failing_keys", [copy.copy(e) for e in expectations if e.meta["cdi_index"] in failed_per_value],
-            source_system=source_system, run_id=run_id, result_format=keys_format, docs=False,
+            source_system=source_system, run_id=run_id, result_format=keys_format,
         )
         by_index = {r.expectation_config.meta["cdi_index"]: r for r in [*results, *rerun]}
         results = [by_index[i] for i in sorted(by_index)]
@@ -123,8 +125,14 @@ def validate(
         quarantined=quarantined,
         batch_failures=batch_failures,
         summary=summary,
-        docs_index=_docs_index(context) if docs_dir is not None else None,
     )
+
+
+def build_data_docs(docs_dir: Path) -> Path | None:
+    """Render the Data Docs of every result ``validate`` kept under ``docs_dir``; their index.html."""
+    context = _context(docs_dir)
+    context.build_data_docs()
+    return _docs_index(context)
 
 
 def write_summary(result: ValidationResult, path: Path) -> None:
@@ -161,7 +169,6 @@ def _run_checkpoint(
     source_system: str,
     run_id: str,
     result_format: dict[str, Any],
-    docs: bool,
 ) -> list[ExpectationValidationResult]:
     """Run ``expectations`` on ``df`` in one checkpoint; results in the order of their ``cdi_index``."""
     name = f"{source_system}__{suite_name}"
@@ -173,7 +180,6 @@ def _run_checkpoint(
         gx.Checkpoint(
             name=name,
             validation_definitions=[definition],
-            actions=[UpdateDataDocsAction(name="data_docs")] if docs else [],
             result_format=result_format,
         )
     )
