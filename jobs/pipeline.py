@@ -11,7 +11,7 @@ from typing import Callable
 
 from pyspark.sql import SparkSession
 
-from jobs.audit import AuditRow, Stopwatch, record_audit
+from jobs.audit import AuditRow, Stopwatch, read_audit, record_audit
 from config.errors import CdiError, ConfigError
 from jobs.faults import fault_point
 from jobs.runs import RunContext
@@ -139,19 +139,9 @@ STAGE_FUNCTIONS: dict[str, Callable[[SparkSession, RunContext], None]] = {
 
 def first_started_at(spark: SparkSession, context: RunContext) -> datetime | None:
     """When an earlier attempt of this run started: a re-run keeps the run's timestamps."""
-    from pyspark.sql import functions as F
-
-    from jobs.delta_io import read_table, table_exists
-
-    if not table_exists(spark, context.lake.run_audit):
-        return None
-    first = (
-        read_table(spark, context.lake.run_audit)
-        .where((F.col("run_id") == context.run_id) & (F.col("stage") == "run"))
-        .agg(F.min("started_at"))
-        .first()[0]
-    )
-    return first.replace(tzinfo=timezone.utc, microsecond=0) if first else None
+    starts = [r["started_at"] for r in read_audit(spark, context.lake, run_id=context.run_id, stages=("run",))]
+    starts = [moment for moment in starts if moment is not None]
+    return min(starts).replace(tzinfo=timezone.utc, microsecond=0) if starts else None
 
 
 def _record_failure(spark: SparkSession, context: RunContext, stage: str, watch: Stopwatch, error: Exception) -> None:

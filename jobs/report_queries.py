@@ -15,10 +15,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from config.lake import Lake
+from jobs.audit import read_audit
 from jobs.delta_io import read_table, table_exists
 from jobs.runs import RunContext
 from jobs.stages import STAGES
@@ -27,6 +28,7 @@ from matching.settings import Thresholds
 PROBABILITY_BINS = 20
 DATA_DOCS_INDEX = "gx/**/data_docs/local_site/index.html"  # GX puts its project one folder down: gx/gx/...
 AUDIT_COUNTS = ("rows_in", "rows_out", "rows_rejected", "rows_unchanged")
+AUDIT_COLUMNS = ("stage", "source_system", "status", *AUDIT_COUNTS, "started_at", "seconds")
 # The customer_360 stage's segments in the order of the customer's life (matching.customer_360._segment);
 # a segment a later cdi adds goes after them.
 SEGMENTS = ("new", "active", "lapsing", "lost", "undated", "none")
@@ -35,19 +37,13 @@ SEGMENT_RUNS = 12  # runs in the segment history: this one and the ones before i
 
 def audit_rows(spark: SparkSession, lake: Lake, run_id: str) -> list[dict[str, Any]]:
     """This run's audit rows, the latest attempt of each stage and source (a re-run appends again)."""
-    if not table_exists(spark, lake.run_audit):
-        return []
-    latest = Window.partitionBy("stage", "source_system").orderBy(F.col("started_at").desc())
-    rows = (
-        read_table(spark, lake.run_audit)
-        .where((F.col("run_id") == run_id) & (F.col("stage") != "run"))
-        .withColumn("_rank", F.row_number().over(latest))
-        .where("_rank = 1")
-        .select("stage", "source_system", "status", *AUDIT_COUNTS, "started_at", "seconds")
-        .collect()
-    )
+    latest: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for row in read_audit(spark, lake, run_id=run_id):
+        key = (row["stage"], row["source_system"])
+        if row["stage"] != "run" and (key not in latest or row["started_at"] > latest[key]["started_at"]):
+            latest[key] = row
     order = {stage: i for i, stage in enumerate(STAGES)}
-    found = [row.asDict() for row in rows]
+    found = [{name: row.get(name) for name in AUDIT_COLUMNS} for row in latest.values()]
     return sorted(found, key=lambda r: (order.get(r["stage"], len(order)), r["source_system"] or ""))
 
 
@@ -247,18 +243,11 @@ def customer_360_summary(spark: SparkSession, lake: Lake, run_id: str) -> dict[s
     The segment history is the latest ``ok`` row of each run that reached the stage, up to this run's
     (a report rebuilt later leaves the runs after it out), oldest first and this run last.
     """
-    if not table_exists(spark, lake.run_audit):
-        return None
-    latest = Window.partitionBy("run_id").orderBy(F.col("started_at").desc())
-    rows = (
-        read_table(spark, lake.run_audit)
-        .where((F.col("stage") == "customer_360") & (F.col("status") == "ok"))
-        .withColumn("_rank", F.row_number().over(latest))
-        .where("_rank = 1")
-        .select("run_id", "rows_in", "rows_out", "rows_rejected", "detail", "started_at")
-        .orderBy("started_at", "run_id")
-        .collect()
-    )
+    latest: dict[str, dict[str, Any]] = {}
+    for row in read_audit(spark, lake, stages=("customer_360",)):
+        if row["status"] == "ok" and (row["run_id"] not in latest or row["started_at"] > latest[row["run_id"]]["started_at"]):
+            latest[row["run_id"]] = row
+    rows = sorted(latest.values(), key=lambda r: (r["started_at"], r["run_id"]))
     this = next((row for row in rows if row["run_id"] == run_id), None)
     if this is None:
         return None

@@ -23,7 +23,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.audit import AuditRow, Stopwatch, record_audit
+from jobs.audit import AuditRow, Stopwatch, read_audit, record_audit
 from config.pipeline import SourceConfig
 from jobs.delta_io import read_table, replace_where, sql_string, table_exists
 from config.errors import ValidationStopped
@@ -63,25 +63,18 @@ class AuditFacts:
 
 
 def audit_facts(spark: SparkSession, context: RunContext) -> AuditFacts:
-    """Read the few ``run_audit`` rows the stage needs in one query."""
-    if not table_exists(spark, context.lake.run_audit):
-        return AuditFacts({}, frozenset())
-    this_run = F.col("run_id") == context.run_id
-    rows = (
-        read_table(spark, context.lake.run_audit)
-        .where(
-            ((F.col("stage") == "validate") & (F.col("status") == "ok") & ~this_run)
-            | ((F.col("stage") == "ingest") & this_run)
-        )
-        .select("stage", "source_system", "rows_in", "detail", "started_at")
-        .collect()
-    )
+    """Read the few ``run_audit`` rows the stage needs at once."""
+    rows = read_audit(spark, context.lake, stages=("validate", "ingest"))
     previous: dict[str, int] = {}
-    for row in sorted((r for r in rows if r["stage"] == "validate"), key=lambda r: r["started_at"]):
+    earlier_validations = (
+        r for r in rows if r["stage"] == "validate" and r["status"] == "ok" and r["run_id"] != context.run_id
+    )
+    for row in sorted(earlier_validations, key=lambda r: r["started_at"]):
         previous[row["source_system"]] = json.loads(row["detail"]).get("snapshot_rows")
     empty = frozenset(
         r["source_system"] for r in rows
-        if r["stage"] == "ingest" and r["rows_in"] == 0 and not json.loads(r["detail"]).get("incremental")
+        if r["stage"] == "ingest" and r["run_id"] == context.run_id and r["rows_in"] == 0
+        and not json.loads(r["detail"]).get("incremental")
     )
     return AuditFacts({k: v for k, v in previous.items() if v is not None}, empty)
 

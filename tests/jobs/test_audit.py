@@ -1,4 +1,5 @@
-"""``run_audit`` rows: written with delta-rs on a local lake and with Spark on a URI, read back alike by Spark."""
+"""``run_audit`` rows: written with delta-rs on a local lake and with Spark on a URI, read back alike by Spark
+and by ``read_audit`` (delta-rs on a local lake, Spark on a URI)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from chispa import assert_df_equality
 from deltalake import DeltaTable
 
 from config.lake import Lake
-from jobs.audit import AuditRow, record_audit
+from jobs.audit import AuditRow, read_audit, record_audit
 from jobs.delta_io import landed_rows, read_table
 from schemas.tables import RUN_AUDIT_SCHEMA
 
@@ -49,6 +50,27 @@ def test_a_lake_on_a_uri_is_written_by_spark_and_both_writers_share_a_table(spar
     assert len(operations) == 2
     assert_df_equality(read_table(spark, uri_lake.run_audit), expected(spark), ignore_row_order=True,
                        ignore_nullable=True)
+
+
+def test_read_audit_reads_a_local_lake_and_a_uri_alike_and_filters_by_run_and_stage(spark, tmp_path):
+    later = AuditRow("r2", "ingest", "crm", "ok", rows_in=5, started_at=AT.replace(hour=10), seconds=2.0)
+    local, uri = Lake.at(tmp_path), Lake.at(tmp_path.as_uri())
+    assert read_audit(spark, local) == [] and read_audit(spark, uri) == []
+    record_audit(spark, local, [*ROWS, later])
+
+    def key(row):
+        return (row["run_id"], row["stage"])
+
+    from_logs = sorted(read_audit(spark, local), key=key)
+    assert from_logs == sorted(read_audit(spark, uri), key=key)  # delta-rs and Spark see the same rows
+    assert [key(r) for r in from_logs] == [("r1", "ingest"), ("r1", "run"), ("r2", "ingest")]
+    ingest = from_logs[0]
+    assert (ingest["source_system"], ingest["rows_in"], ingest["rows_rejected"], ingest["seconds"]) == ("crm", 3, 1, 1.25)
+    assert json.loads(ingest["detail"]) == {"why": "é ✓"}
+    assert ingest["started_at"] == AT.replace(tzinfo=None)  # naive UTC, as Spark collects it here
+    for lake in (local, uri):
+        assert [key(r) for r in read_audit(spark, lake, run_id="r1", stages=("ingest",))] == [("r1", "ingest")]
+        assert sorted(key(r) for r in read_audit(spark, lake, stages=("ingest",))) == [("r1", "ingest"), ("r2", "ingest")]
 
 
 def test_landed_rows_counts_the_current_version_of_every_table_from_the_logs(spark, tmp_path):
