@@ -65,7 +65,7 @@ class AuditFacts:
 def audit_facts(spark: SparkSession, context: RunContext) -> AuditFacts:
     """Read the few ``run_audit`` rows the stage needs at once."""
     rows = read_audit(spark, context.lake, stages=("validate", "ingest"))
-    previous: dict[str, int] = {}
+    previous: dict[str, int | None] = {}
     earlier_validations = (
         r for r in rows if r["stage"] == "validate" and r["status"] == "ok" and r["run_id"] != context.run_id
     )
