@@ -59,22 +59,36 @@ DEFAULTS: dict[str, str] = {
 ENV_PREFIX = "CDI_SPARK_CONF_"
 
 WHOLE_STAGE_CODEGEN = "spark.sql.codegen.wholeStage"
+CODEGEN_FACTORY_MODE = "spark.sql.codegen.factoryMode"
 SMALL_DATA_ROWS = 20_000
+# Each setting's value for small data and for large.
+SIZED_SETTINGS: dict[str, tuple[str, str]] = {
+    WHOLE_STAGE_CODEGEN: ("false", "true"),
+    CODEGEN_FACTORY_MODE: ("NO_CODEGEN", "FALLBACK"),
+}
 
 
 def size_settings(rows: int, configured: Mapping[str, str]) -> dict[str, str]:
     """Session settings sized to a run over ``rows`` landed rows (bronze: source records and activity).
 
-    Whole-stage code generation compiles each query plan to Java before it
-    runs. On a few thousand rows the compiling costs more than it saves
-    (``cdi dedupe`` of FEBRL 1's 1,000 records: 126 s without it against
-    145-150 s with it, ``bench/profile.py``); on a million rows the generated
-    code is what keeps joins and aggregates fast. A value given in the config's
-    ``spark`` section or the environment is left as given.
+    Spark compiles each query plan (whole-stage code generation) and each
+    projection, predicate and ordering (the expression code generators) to Java
+    before it runs them, and the JVM then compiles that Java again. On a few
+    thousand rows the compiling costs more than it saves, so small data runs
+    interpreted: whole-stage code generation off (``cdi dedupe`` of FEBRL 1's
+    1,000 records: 126 s without it against 145-150 s with it) and expressions
+    evaluated by Spark's interpreted implementations (two runs of 15 demo
+    customers in one session, ``bench/stage_times.py``: 110.9 s against
+    130.8 s). On a million rows the generated code is what keeps joins and
+    aggregates fast. A value given in the config's ``spark`` section or the
+    environment is left as given.
     """
-    if WHOLE_STAGE_CODEGEN in configured:
-        return {}
-    return {WHOLE_STAGE_CODEGEN: "false" if rows <= SMALL_DATA_ROWS else "true"}
+    small = rows <= SMALL_DATA_ROWS
+    return {
+        key: small_value if small else large_value
+        for key, (small_value, large_value) in SIZED_SETTINGS.items()
+        if key not in configured
+    }
 
 
 def settings_from_env(environ: Mapping[str, str]) -> dict[str, str]:

@@ -8,5 +8,6 @@ TEST_SESSION = {
     "spark.sql.adaptive.enabled": "false",
     # Every test's data is small: as a run over small data does (jobs.spark.size_settings).
     "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     "spark.driver.memory": "2g",
 }

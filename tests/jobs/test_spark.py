@@ -1,6 +1,6 @@
 import subprocess
 
-from jobs.spark import SMALL_DATA_ROWS, WHOLE_STAGE_CODEGEN, _stderr_to, resolve_settings, settings_from_env, size_settings
+from jobs.spark import CODEGEN_FACTORY_MODE, SMALL_DATA_ROWS, WHOLE_STAGE_CODEGEN, _stderr_to, resolve_settings, settings_from_env, size_settings
 
 
 def test_environment_overrides_config_which_overrides_defaults():
@@ -50,8 +50,13 @@ def test_without_a_jvm_log_stderr_stays_on_the_terminal(capfd):
 
 
 def test_code_generation_is_off_for_small_data_on_for_large_and_a_configured_value_wins():
-    assert size_settings(0, {}) == {WHOLE_STAGE_CODEGEN: "false"}
-    assert size_settings(SMALL_DATA_ROWS, {}) == {WHOLE_STAGE_CODEGEN: "false"}
-    assert size_settings(SMALL_DATA_ROWS + 1, {}) == {WHOLE_STAGE_CODEGEN: "true"}
-    assert size_settings(10, resolve_settings({WHOLE_STAGE_CODEGEN: "true"}, {})) == {}
-    assert size_settings(10, resolve_settings({}, {"CDI_SPARK_CONF_spark__sql__codegen__wholeStage": "true"})) == {}
+    small = {WHOLE_STAGE_CODEGEN: "false", CODEGEN_FACTORY_MODE: "NO_CODEGEN"}
+    large = {WHOLE_STAGE_CODEGEN: "true", CODEGEN_FACTORY_MODE: "FALLBACK"}
+
+    assert size_settings(0, {}) == small
+    assert size_settings(SMALL_DATA_ROWS, {}) == small
+    assert size_settings(SMALL_DATA_ROWS + 1, {}) == large
+    assert size_settings(10, resolve_settings({WHOLE_STAGE_CODEGEN: "true"}, {})) == {CODEGEN_FACTORY_MODE: "NO_CODEGEN"}
+    assert size_settings(10, resolve_settings({}, {"CDI_SPARK_CONF_spark__sql__codegen__factoryMode": "FALLBACK"})) == {
+        WHOLE_STAGE_CODEGEN: "false"
+    }
