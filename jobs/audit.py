@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 
 from config.lake import Lake
 from jobs.delta_io import append, read_table, table_exists
-from schemas.arrow import arrow_schema
+from schemas.arrow import arrow_schema, local_frame
 from schemas.tables import RUN_AUDIT_SCHEMA
 
 RUN_AUDIT_ARROW_SCHEMA = arrow_schema(RUN_AUDIT_SCHEMA)
@@ -87,7 +87,7 @@ def record_audit(spark: SparkSession, lake: Lake, rows: list[AuditRow]) -> None:
     if not rows:
         return
     if not lake.is_local:
-        append(spark.createDataFrame([r.as_tuple() for r in rows], RUN_AUDIT_SCHEMA), lake.run_audit)
+        append(local_frame(spark, [r.as_tuple() for r in rows], RUN_AUDIT_SCHEMA), lake.run_audit)
         return
     columns = list(zip(*(r.as_tuple() for r in rows)))
     table = pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(columns, RUN_AUDIT_ARROW_SCHEMA)],

@@ -56,6 +56,7 @@ from matching.customer_360 import (
 )
 from matching.households import find_households
 from matching.normalize_activities import ISSUES_COLUMN
+from schemas.arrow import local_frame
 from schemas.golden import CUSTOMER_XREF_SCHEMA, GOLDEN_CUSTOMERS_SCHEMA
 
 log = logging.getLogger("cdi.customer_360")
@@ -163,7 +164,7 @@ def _households(spark: SparkSession, golden: DataFrame, path: str, run_id: str) 
         (row.household_id, list(row.golden_ids), int(row.size), list(row.evidence), run_id)
         for row in found.households.itertuples(index=False)
     ]
-    return spark.createDataFrame(rows, HOUSEHOLDS_SCHEMA)
+    return local_frame(spark, rows, HOUSEHOLDS_SCHEMA)
 
 
 def run_customer_360(spark: SparkSession, context: RunContext) -> Customer360Outcome:
@@ -174,7 +175,7 @@ def run_customer_360(spark: SparkSession, context: RunContext) -> Customer360Out
     with step(spark, "customer_360.link", "linking activity to golden customers"):
         activity = current_activity(spark, lake, context.config)
         if activity is None:
-            activity = spark.createDataFrame([], StructType([*ACTIVITY_SCHEMA.fields, CUSTOMER_ACTIVITY_SCHEMA[ISSUES_COLUMN]]))
+            activity = local_frame(spark, [], StructType([*ACTIVITY_SCHEMA.fields, CUSTOMER_ACTIVITY_SCHEMA[ISSUES_COLUMN]]))
         issues = activity.select("source_system", "activity", "activity_key", ISSUES_COLUMN)
         linked = (
             link_activities(activity.drop(ISSUES_COLUMN), xref, lake_salt(spark, lake))

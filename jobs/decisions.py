@@ -8,13 +8,13 @@ columns (``record_ids``, ``supersedes``, ...): they read as nulls.
 
 from __future__ import annotations
 
-
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
 from jobs.delta_io import read_table, table_exists
 from jobs.runs import RunContext
+from schemas.arrow import local_frame
 from schemas.golden import CUSTOMER_XREF_SCHEMA, STEWARD_DECISIONS_SCHEMA
 
 PAIR = ["record_id_l", "record_id_r"]
@@ -132,7 +132,7 @@ def steward_pair_decisions(spark: SparkSession, context: RunContext) -> DataFram
     a second of every run's match and publish stages).
     """
     if not table_exists(spark, context.lake.gold("steward_decisions")):
-        return spark.createDataFrame([], PAIR_DECISIONS_SCHEMA)
+        return local_frame(spark, [], PAIR_DECISIONS_SCHEMA)
     xref = open_xref_rows(read_table(spark, context.lake.gold("customer_xref"), CUSTOMER_XREF_SCHEMA))
     return latest_pair_decisions(read_decisions(spark, context), xref)
 

@@ -7,10 +7,12 @@ from pathlib import Path
 import deltalake
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake.exceptions import DeltaError
 from delta.tables import DeltaTable
+from deltalake.exceptions import DeltaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
+
+from schemas.arrow import local_frame
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -23,7 +25,7 @@ def read_table(spark: SparkSession, path: str, schema: StructType | None = None)
         return spark.read.format("delta").load(path)
     if schema is None:
         raise FileNotFoundError(f"no Delta table at {path}")
-    return spark.createDataFrame([], schema)
+    return local_frame(spark, [], schema)
 
 
 def append(df: DataFrame, path: str, user_metadata: str | None = None) -> None:

@@ -84,6 +84,7 @@ from jobs.runs import RunContext
 from jobs.sources import safe_column_name
 from jobs.standardize import standardize_source
 from jobs.suppressions import key_hash, key_hash_column, lake_salt, suppress_keys
+from schemas.arrow import local_frame
 from schemas.canonical import CANONICAL_ATTRIBUTES, LINEAGE_COLUMNS, record_id
 
 log = logging.getLogger("cdi.erase")
@@ -167,11 +168,12 @@ class Subjects:
     notes: tuple[str, ...] = ()
 
     def scope(self, spark: SparkSession) -> Scope:
-        records = spark.createDataFrame(
+        records = local_frame(
+            spark,
             [(system, key, record_id(system, key)) for system, key in self.records],
             "source_system string, source_key string, record_id string",
         )
-        golden = spark.createDataFrame([(g,) for g in self.golden_ids], "golden_id string")
+        golden = local_frame(spark, [(g,) for g in self.golden_ids], "golden_id string")
         return Scope(records.localCheckpoint(), golden.localCheckpoint())
 
 
@@ -201,7 +203,7 @@ def bronze_activity_tables(spark: SparkSession, lake: Lake, config: PipelineConf
 
 
 def _keys_frame(spark: SparkSession, keys: Iterable[Key]) -> DataFrame:
-    return spark.createDataFrame(sorted(set(keys)), "source_system string, source_key string")
+    return local_frame(spark, sorted(set(keys)), "source_system string, source_key string")
 
 
 def _key_tables(spark: SparkSession, lake: Lake, bronze: dict[str, str]) -> list[DataFrame]:
@@ -225,7 +227,7 @@ def keys_present(spark: SparkSession, lake: Lake, keys: list[Key], bronze: dict[
 
 def keys_of_hashes(spark: SparkSession, lake: Lake, hashed: set[str], bronze: dict[str, str], salt: str) -> set[Key]:
     """The keys still in the lake whose ``erased:<hash>`` is in ``hashed`` (a re-run of an erasure that stopped)."""
-    wanted = F.broadcast(spark.createDataFrame([(h,) for h in sorted(hashed)], "_hashed string"))
+    wanted = F.broadcast(local_frame(spark, [(h,) for h in sorted(hashed)], "_hashed string"))
     found: set[Key] = set()
     for table in _key_tables(spark, lake, bronze):
         with_hash = table.distinct().withColumn(
@@ -404,7 +406,7 @@ def values_held(spark: SparkSession, frames: list[DataFrame], values: set[str]) 
     """The lower-cased ``values`` that some row of ``frames`` holds (any case)."""
     if not values:
         return set()
-    wanted = F.broadcast(spark.createDataFrame([(v,) for v in sorted({v.lower() for v in values})], "v string"))
+    wanted = F.broadcast(local_frame(spark, [(v,) for v in sorted({v.lower() for v in values})], "v string"))
     parts = [
         frame.select(F.explode(F.array(*leaves)).alias("v")).select(F.lower("v").alias("v"))
         for frame in frames
@@ -563,7 +565,7 @@ def write_erasure_log(
         {k: int(v) for k, v in counts.items()},
         VACUUM_RETENTION_HOURS,
     )
-    append(spark.createDataFrame([row], ERASURE_LOG_SCHEMA), lake.path("ops", "erasure_log"))
+    append(local_frame(spark, [row], ERASURE_LOG_SCHEMA), lake.path("ops", "erasure_log"))
 
 
 def erase(spark: SparkSession, context: RunContext, request: ErasureRequest, dry_run: bool = False) -> ErasureOutcome:

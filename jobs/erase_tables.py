@@ -20,11 +20,12 @@ from pyspark.sql import DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
 from config.lake import Lake
-from jobs.spark import session_conf
 from jobs.delta_io import append, read_table, table_exists
 from jobs.ingest import TOMBSTONE
 from jobs.publish import HASHED, content_hash
+from jobs.spark import session_conf
 from jobs.suppressions import key_hash_column
+from schemas.arrow import local_frame
 from schemas.canonical import CANONICAL_ATTRIBUTES
 from schemas.golden import GOLDEN_ID_HISTORY_SCHEMA, PUBLICATIONS_SCHEMA
 
@@ -351,7 +352,7 @@ def log_erase_events(
     rows = [
         (erasure_id, "erase", golden_id, None, count, at) for golden_id, count in sorted(records_per_golden.items())
     ]
-    append(spark.createDataFrame(rows, GOLDEN_ID_HISTORY_SCHEMA), path)
+    append(local_frame(spark, rows, GOLDEN_ID_HISTORY_SCHEMA), path)
 
 
 def announce_erasure(spark: SparkSession, lake: Lake, scope: Scope) -> None:
@@ -408,7 +409,7 @@ def mark_publication(spark: SparkSession, lake: Lake, erasure_id: str, at: datet
     if latest_publication(spark, lake) is None:
         return False
     versions = (table_version(spark, lake.gold("golden_customers")), table_version(spark, lake.gold("customer_xref")))
-    marker = spark.createDataFrame([(erasure_id, at, *versions)], PUBLICATIONS_SCHEMA)
+    marker = local_frame(spark, [(erasure_id, at, *versions)], PUBLICATIONS_SCHEMA)
     append(marker, lake.gold("_publications"))
     return True
 
@@ -487,6 +488,6 @@ def rewrite_match_state(
             row[column] = redact_json(row[column])
     if (row.get("pairs_version"), row.get("clusters_version")) == silver_before:
         row["pairs_version"], row["clusters_version"] = silver_versions(spark, lake)
-    rewritten = spark.createDataFrame([tuple(row[c] for c in table.columns)], table.schema)
+    rewritten = local_frame(spark, [tuple(row[c] for c in table.columns)], table.schema)
     rewritten.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
     return True

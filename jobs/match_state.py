@@ -20,6 +20,7 @@ from matching.blocking import (
     Refinement,
 )
 from matching.model_io import SavedModel
+from schemas.arrow import local_frame
 
 MODEL_STATE_SCHEMA = StructType(
     [
@@ -79,7 +80,8 @@ def silver_goes_with(spark: SparkSession, context: RunContext, state: Row) -> bo
 def write_match_state(spark: SparkSession, context: RunContext, saved: SavedModel, signature: str) -> None:
     """Replace the state in one commit, after the silver tables it goes with are written."""
     pairs_version, clusters_version = _silver_versions(spark, context)
-    state = spark.createDataFrame(
+    state = local_frame(
+        spark,
         [(context.run_id, saved.to_json(), signature, pairs_version, clusters_version)], MODEL_STATE_SCHEMA
     )
     state.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(_state_path(context))

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from config.errors import ConfigError
 from matching.settings import MatchSettings
+from schemas.arrow import local_frame
 from schemas.canonical import CANONICAL_SCHEMA
 
 
@@ -34,7 +35,7 @@ def match_expressions(settings: MatchSettings) -> Iterator[tuple[str, str]]:
 
 def check_match_expressions(spark: SparkSession, settings: MatchSettings, path: str | Path) -> None:
     """Raise a ConfigError naming ``path`` and the key of the first expression Spark cannot resolve."""
-    empty = spark.createDataFrame([], CANONICAL_SCHEMA)
+    empty = local_frame(spark, [], CANONICAL_SCHEMA)
     for key, expression in match_expressions(settings):
         try:
             empty.select(F.expr(expression)).schema  # noqa: B018 - resolving the plan is the check

@@ -30,14 +30,15 @@ from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from jobs.decisions import open_xref_rows, steward_overrides, steward_pair_decisions
 from jobs.delta_io import read_table, replace_where, sql_string, table_exists
 from jobs.faults import fault_point
-from jobs.decisions import open_xref_rows, steward_overrides, steward_pair_decisions
 from jobs.runs import RunContext
 from jobs.steps import step
 from matching.golden_ids import golden_id_decisions, split_decisions
 from matching.settings import Thresholds
 from matching.survivorship import SurvivorshipSettings, apply_overrides, golden_attributes
+from schemas.arrow import local_frame
 from schemas.canonical import CANONICAL_ATTRIBUTES
 from schemas.golden import (
     CUSTOMER_XREF_SCHEMA,
@@ -106,8 +107,8 @@ def previous_state(spark: SparkSession, context: RunContext) -> tuple[DataFrame,
     )
     if marker is None:
         return (
-            spark.createDataFrame([], GOLDEN_CUSTOMERS_SCHEMA),
-            spark.createDataFrame([], CUSTOMER_XREF_SCHEMA),
+            local_frame(spark, [], GOLDEN_CUSTOMERS_SCHEMA),
+            local_frame(spark, [], CUSTOMER_XREF_SCHEMA),
         )
 
     def at(name: str, version: int) -> DataFrame:
@@ -424,7 +425,8 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
 
     versions = {name: DeltaTable.forPath(spark, lake.gold(name)).history(1).first()["version"]
                 for name in ("golden_customers", "customer_xref")}
-    marker = spark.createDataFrame(
+    marker = local_frame(
+        spark,
         [(context.run_id, context.started_at, versions["golden_customers"], versions["customer_xref"])],
         PUBLICATIONS_SCHEMA,
     )

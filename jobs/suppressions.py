@@ -22,6 +22,7 @@ from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 from config.errors import ConfigError
 from config.lake import Lake
 from jobs.delta_io import append, read_table, table_exists
+from schemas.arrow import local_frame
 
 SALT_SCHEMA = StructType([StructField("salt", StringType(), False)])
 SUPPRESSIONS_SCHEMA = StructType(
@@ -53,7 +54,7 @@ def lake_salt(spark: SparkSession, lake: Lake, *, create: bool = False) -> str |
             return row["salt"]
     if not create:
         return None
-    spark.createDataFrame([(secrets.token_hex(32),)], SALT_SCHEMA).write.format("delta").mode("append").save(path)
+    local_frame(spark, [(secrets.token_hex(32),)], SALT_SCHEMA).write.format("delta").mode("append").save(path)
     return read_table(spark, path).orderBy("salt").first()["salt"]
 
 
@@ -111,7 +112,8 @@ def suppress_keys(
     rows = sorted({(system, key_hash(salt, system, key)) for system, key in keys})
     if not rows:
         return 0
-    frame = spark.createDataFrame(
+    frame = local_frame(
+        spark,
         [(system, hashed, erasure_id, at, None, None) for system, hashed in rows], SUPPRESSIONS_SCHEMA
     )
     path = suppressions_path(lake)

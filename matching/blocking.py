@@ -27,9 +27,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from functools import reduce
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any, Literal
 
 from pyspark.sql import Column, DataFrame
@@ -37,6 +37,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from matching.settings import BlockingRule, MatchSettings
+from schemas.arrow import local_frame
 from schemas.privacy import mask_key_value
 
 LOGGER = logging.getLogger("cdi.matching.blocking")
@@ -275,7 +276,7 @@ def _guard(
         return keyed.withColumn(_SUB, F.lit("")), []
 
     spark = keyed.sparkSession
-    big = spark.createDataFrame([tuple(row[n] for n in names) for row in oversized], keyed.select(*names).schema)
+    big = local_frame(spark, [tuple(row[n] for n in names) for row in oversized], keyed.select(*names).schema)
     if settings.sub_block_key is None:
         guarded = [GuardedBlock(rule.name, tuple(row[n] for n in names), row["count"], "skipped") for row in oversized]
         for block in guarded:
@@ -310,7 +311,8 @@ def _guard(
             "blocking rule %r: key %s: a sub-block still has %d records (max_block_size %d): skipped",
             rule.name, key_fingerprint(block.key), block.size, limit,
         )
-    skip = spark.createDataFrame(
+    skip = local_frame(
+        spark,
         [tuple(row[n] for n in [*names, _SUB]) for row in still_big], flagged.select(*names, _SUB).schema
     )
     return flagged.join(F.broadcast(skip), [*names, _SUB], "left_anti"), guarded
@@ -362,7 +364,8 @@ def guarded_candidate_pairs(
         keyed, rule_guarded = _guard(_keyed(records, rule, settings), rule, settings, index in big)
         guarded.extend(rule_guarded)
         per_rule.append(_rule_blocks(keyed, rule, index))
-    names = records.sparkSession.createDataFrame(
+    names = local_frame(
+        records.sparkSession,
         [(index, rule.name) for index, rule in enumerate(settings.blocking_rules)], "rule int, blocking_rule string"
     )
     pairs = _pairs_of_blocks(_union_all(per_rule), settings, new_record_ids)
@@ -495,7 +498,7 @@ def random_pairs(
     total = sum(sizes)
     allowed = possible_pairs(sizes, "link_only" if link_only else "dedupe_only")
     if allowed < 1 or n < 1:
-        return records.sparkSession.createDataFrame([], "record_id_l string, record_id_r string")
+        return local_frame(records.sparkSession, [], "record_id_l string, record_id_r string")
     share = allowed / (total * (total - 1) / 2)
     wanted = 1.2 * n / share  # margin for self-pairs, duplicates, same-source pairs and sampling noise
     rounds = max(1, math.ceil(wanted / total))

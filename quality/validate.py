@@ -44,6 +44,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
 from quality.suites import ExpectationConfig, SuiteConfig
+from schemas.arrow import local_frame
 from schemas.tables import QUARANTINE_SCHEMA
 
 STAGE = "validate"
@@ -270,7 +271,7 @@ def _split(
     failed_checks = {k: [c for c in checks if c.severity == "row"] for k, checks in failed_checks.items()}
     failed_checks = {k: checks for k, checks in failed_checks.items() if checks}
     if not failed_checks:
-        return df, spark.createDataFrame([], QUARANTINE_SCHEMA)
+        return df, local_frame(spark, [], QUARANTINE_SCHEMA)
     keys_schema = StructType(
         [
             StructField(_KEY, df.schema[key_column].dataType, True),
@@ -278,7 +279,8 @@ def _split(
             StructField("reason", StringType(), False),
         ]
     )
-    keys = spark.createDataFrame(
+    keys = local_frame(
+        spark,
         [
             (key, "; ".join(c.label for c in checks), "; ".join(c.reason or f"{c.label} failed" for c in checks))
             for key, checks in failed_checks.items()
@@ -312,7 +314,8 @@ def _null_fields(df: DataFrame, checks: dict[Any, list[ExpectationConfig]], key_
             StructField("__cdi_reasons", StringType(), False),
         ]
     )
-    failing = df.sparkSession.createDataFrame(
+    failing = local_frame(
+        df.sparkSession,
         [
             (key, [c.kwargs["column"] for c in failed], "; ".join(c.reason or f"{c.label} failed" for c in failed))
             for key, failed in checks.items()
