@@ -4,8 +4,8 @@ A master and two one-core workers are started on 127.0.0.1 from the pyspark
 package's own ``bin/spark-class``; ``cdi run`` then runs as a separate process
 against ``spark://127.0.0.1:<port>``, so every task (JDBC and file reads,
 pandas UDFs, Delta data files) runs in executor processes the workers launch.
-The same run in ``local[2]`` on a second lake, at the same time, gives the
-reference golden tables.
+The same run in the test session's ``local[2]`` Spark on a second lake, at the
+same time, gives the reference golden tables.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ import pyspark
 import pytest
 from deltalake import DeltaTable
 
-from demo.generator import generate
 from config.lake import Lake
+from demo.generator import generate
+from jobs.pipeline import run_pipeline
+from tests.demo_run import data_dir, demo_context
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf" / "cdi.yaml"
@@ -164,21 +166,21 @@ def gold(lake: Path, table: str) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def lakes(cluster: Cluster, tmp_path_factory) -> tuple[Path, Path]:
+def lakes(spark, cluster: Cluster, tmp_path_factory) -> tuple[Path, Path]:
     """(cluster lake, local lake): run-1 of the same demo data, run at the same time on both masters."""
     data = tmp_path_factory.mktemp("demo")
     generate(data, customers=60, seed=5)
     out = tmp_path_factory.mktemp("runs")
-    masters = {"cluster": cluster.master_url, "local": "local[2]"}
-    runs = {name: cdi_run(data, out / name / "lake", master, out / f"{name}.log") for name, master in masters.items()}
+    on_cluster, local, log = out / "cluster" / "lake", out / "local" / "lake", out / "cluster.log"
+    process = cdi_run(data, on_cluster, cluster.master_url, log)
     try:
-        for name, process in runs.items():
-            process.wait(timeout=600)
-            assert process.returncode == 0, f"cdi run on {name} failed:\n{(out / f'{name}.log').read_text()[-4000:]}"
+        with data_dir(data):
+            run_pipeline(spark, demo_context(local, "run-1", activities=True))
+        process.wait(timeout=600)
+        assert process.returncode == 0, f"cdi run on the cluster failed:\n{log.read_text()[-4000:]}"
     finally:
-        for process in runs.values():
-            stop_group(process)
-    return out / "cluster" / "lake", out / "local" / "lake"
+        stop_group(process)
+    return on_cluster, local
 
 
 def test_the_pipeline_ran_on_the_workers_executors(cluster: Cluster, lakes) -> None:
