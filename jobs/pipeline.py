@@ -167,14 +167,20 @@ def _record_failure(spark: SparkSession, context: RunContext, stage: str, watch:
         log.warning("could not record the failure of stage %s", stage, exc_info=True)
 
 
-def _size_session(spark: SparkSession, context: RunContext) -> None:
-    """Session settings sized to the rows landed so far (``jobs.spark.size_settings``); a lake on a Hadoop URI
-    or one whose row counts are unknown keeps the configured ones. Ingest runs as configured: before it,
-    nothing says how big the sources are."""
+def _size_session(spark: SparkSession, context: RunContext, stage: str) -> None:
+    """Session settings sized to the rows of the run (``jobs.spark.size_settings``): those landed in bronze so
+    far and, before ingest, an estimate of the sources' rows from their files' bytes. A lake on a Hadoop URI,
+    a source not read from local files (a database server) or a row count not in a Delta log leaves the
+    configured settings."""
     from jobs.delta_io import landed_rows
+    from jobs.sources import estimated_rows
     from jobs.spark import resolve_settings, size_settings
 
     rows = landed_rows(context.lake.path("bronze")) if context.lake.is_local else None
+    if rows is not None and stage == "ingest":
+        tables = [t for source in context.config.sources for t in (source, *source.activities)]
+        incoming = estimated_rows(tables)
+        rows = None if incoming is None else rows + incoming
     if rows is None:
         return
     for key, value in size_settings(rows, resolve_settings(context.config.spark)).items():
@@ -209,8 +215,7 @@ def _run_stages(spark: SparkSession, context: RunContext, stages: tuple[str, ...
     print(f"run {context.run_id} on lake {context.lake.root}: {' → '.join(stages)}")
     total = time.monotonic()
     for stage in stages:
-        if stage != "ingest":
-            _size_session(spark, context)
+        _size_session(spark, context, stage)
         watch = Stopwatch()
         print(f"[{stage}] started")
         with step(spark, stage):

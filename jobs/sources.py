@@ -8,9 +8,10 @@ reject them with a reason.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -246,6 +247,38 @@ def safe_path(column: str) -> str:
     """A mapped column path with its top-level name made Delta-safe."""
     head, _, rest = column.partition(".")
     return safe_column_name(head) + (f".{rest}" if rest else "")
+
+
+# Bytes a customer or activity row takes in a CSV, JSON or SQLite file, at least: a source's bytes
+# divided by this over-estimate its rows, so a file too big for small-data settings is never taken for a small one.
+BYTES_PER_ROW = 100
+
+
+def local_files(settings: ReadSettings) -> list[Path] | None:
+    """The local files a table is read from (a SQLite database for ``jdbc:sqlite:``); None when it is not
+    read from local files (a database server, a remote URI)."""
+    if settings.kind == "jdbc":
+        url = settings.url or ""
+        return [Path(url[len("jdbc:sqlite:"):])] if url.startswith("jdbc:sqlite:") else None
+    if not settings.path or "://" in settings.path:
+        return None
+    found: list[Path] = []
+    for match in sorted(glob.glob(settings.path)):
+        path = Path(match)
+        found += sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+    return found
+
+
+def estimated_rows(tables: Iterable[ReadSettings]) -> int | None:
+    """An upper estimate of the rows ``tables`` hold, from the bytes of their local files (each file once);
+    None when one of them is not read from local files."""
+    files: set[Path] = set()
+    for settings in tables:
+        found = local_files(settings)
+        if found is None:
+            return None
+        files.update(f.resolve() for f in found)
+    return sum(f.stat().st_size for f in files if f.exists()) // BYTES_PER_ROW
 
 
 def open_table(spark: SparkSession, settings: ReadSettings, what: str) -> DataFrame:
