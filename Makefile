@@ -53,9 +53,10 @@ demo: setup
 	 echo "  CDI_SESSION_SECRET=$$secret $(CDI) serve --config conf/cdi.yaml --stewards conf/stewards.yaml --insecure-http"; \
 	 echo "  then open http://127.0.0.1:8765"
 
-## test: the same set-up, then the whole test suite, one test file per worker on two workers
-## (each its own SparkSession: a run's driver waits on Python, py4j and the planner about as much as it computes,
-## so two overlap; 23.8 min against 27.7 min in one process on 2 cores, docs/benchmarks.md)
+## test: the same set-up, then the whole test suite on two workers, a test file whole on one of them (its module
+## fixtures are built once); each worker has its own SparkSession. A run's driver waits on Python, py4j and the
+## planner about as much as it computes, so two overlap: 23.8 min against 27.7 min in one process on 2 cores
+## (docs/benchmarks.md). TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 2
 test: setup system-packages
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
