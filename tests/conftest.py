@@ -32,7 +32,13 @@ def postgres():
 
 @pytest.fixture(scope="session")
 def demo_run(spark, tmp_path_factory):
-    """The demo pipeline run, published once for every test that reads a whole run's lake (``tests.demo_run``)."""
-    from tests.demo_run import publish_demo
+    """The demo pipeline run, published once for every test that reads a whole run's lake (``tests.demo_run``).
 
-    return publish_demo(spark, tmp_path_factory.mktemp("demo_run"))
+    Under pytest-xdist (``make test``) the workers share one: the first to need it publishes it into the
+    session's common temporary folder, the others wait for it and read it back.
+    """
+    from tests.demo_run import publish_demo, shared_demo_run
+
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return publish_demo(spark, tmp_path_factory.mktemp("demo_run"))
+    return shared_demo_run(spark, tmp_path_factory.getbasetemp().parent / "demo_run")

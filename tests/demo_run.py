@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import pickle
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,3 +98,15 @@ def publish_demo(spark: SparkSession, folder: Path) -> DemoRun:
         with data_dir(data):
             run_pipeline(spark, context)
     return replace(run, trained=tuple(trained))
+
+
+def shared_demo_run(spark: SparkSession, folder: Path) -> DemoRun:
+    """``publish_demo`` into ``folder`` by whichever test process gets there first; the others wait for it
+    (a lock on a file in ``folder``) and read the published run back."""
+    folder.mkdir(exist_ok=True)
+    saved = folder / "run.pickle"
+    with (folder / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not saved.exists():
+            saved.write_bytes(pickle.dumps(publish_demo(spark, folder)))
+        return pickle.loads(saved.read_bytes())
