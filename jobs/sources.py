@@ -271,14 +271,17 @@ def local_files(settings: ReadSettings) -> list[Path] | None:
 
 def estimated_rows(tables: Iterable[ReadSettings]) -> int | None:
     """An upper estimate of the rows ``tables`` hold, from the bytes of their local files (each file once);
-    None when one of them is not read from local files."""
+    None when one of them is not read from local files or a file cannot be looked at (the read says why)."""
     files: set[Path] = set()
-    for settings in tables:
-        found = local_files(settings)
-        if found is None:
-            return None
-        files.update(f.resolve() for f in found)
-    return sum(f.stat().st_size for f in files if f.exists()) // BYTES_PER_ROW
+    try:
+        for settings in tables:
+            found = local_files(settings)
+            if found is None:
+                return None
+            files.update(f.resolve() for f in found)
+        return sum(f.stat().st_size for f in files if f.exists()) // BYTES_PER_ROW
+    except OSError:
+        return None
 
 
 def open_table(spark: SparkSession, settings: ReadSettings, what: str) -> DataFrame:

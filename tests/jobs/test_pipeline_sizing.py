@@ -95,3 +95,19 @@ def test_estimated_rows_count_each_local_file_once_and_know_nothing_of_a_server(
     assert estimated_rows([crm, server]) is None
     assert estimated_rows([remote]) is None
     assert estimated_rows([]) == 0
+
+
+def test_a_file_that_cannot_be_looked_at_leaves_the_estimate_unknown(tmp_path, monkeypatch):
+    source = tmp_path / "contacts.csv"
+    source.write_text("id\n1\n")
+    dangling = tmp_path / "gone.csv"
+    dangling.symlink_to(tmp_path / "nowhere.csv")
+    csv = ReadSettings(name="contacts", kind="csv", path=str(source))
+
+    assert estimated_rows([ReadSettings(name="gone", kind="csv", path=str(dangling))]) == 0
+
+    def unreadable(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(source), "stat", unreadable)
+    assert estimated_rows([csv]) is None
