@@ -21,6 +21,7 @@ def log_in(page: Page, username: str) -> None:
     page.fill("input[name=password]", PASSWORDS[username])
     page.click("button[type=submit]")
     expect(page.locator("h1")).to_have_text("Pair 1 of 5")
+    page.wait_for_load_state()  # review.js, at the end of the page, binds the keys; a busy machine runs it late
 
 
 def test_review_with_keyboard_shortcuts(page: Page, settings: StewardSettings) -> None:
