@@ -2,7 +2,9 @@
 
 Per source, the source suite (``conf/quality/sources/<source>.yaml``) runs on
 the current bronze snapshot (so row-count checks compare like with like
-between runs) and the canonical suite on the rows staged by this run.
+between runs). The canonical suite runs once, on the rows every source staged
+in this run (one table, one schema: the batch ``all-sources``); each
+checkpoint costs about a second of fixed work, whatever the rows.
 A batch-level failure anywhere stops the run before anything is written, and
 rolls bronze back to before this run's landing (``roll_back_landing``), so
 the next run with a corrected source is compared with the bronze of before.
@@ -36,6 +38,9 @@ from schemas.canonical import CANONICAL_SCHEMA
 from schemas.tables import QUARANTINE_SCHEMA
 
 log = logging.getLogger("cdi.validate")
+# The canonical suite's one batch a run: every source's staged rows. Not a valid source name
+# (no '-' in those), so it cannot clash with one in messages and validation.json.
+CANONICAL_BATCH = "all-sources"
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ def _validate_source(
     spark: SparkSession, context: RunContext, source: SourceConfig, staged: DataFrame, docs: Path,
     facts: AuditFacts, cached: list[DataFrame],
 ) -> tuple[list[ValidationResult], int, list[str]]:
+    """The source suite on the source's bronze snapshot (its quarantine cut to the rows this run staged)."""
     results, failures = [], []
     snapshot = latest_bronze(spark, context, source).persist()
     cached.append(snapshot)
@@ -104,11 +110,6 @@ def _validate_source(
         )
     if source.name in facts.empty_full_reads and snapshot_rows:
         failures.append(f"source {source.name!r}: the source returned no rows (it had {snapshot_rows} before)")
-    canonical = validate(
-        staged, context.settings.canonical_suite, source_system=source.name, key_column="record_id",
-        run_id=context.run_id, docs_dir=docs,
-    )
-    results.append(canonical)
     for result in results:
         failures.extend(result.batch_failures)
     return results, snapshot_rows, failures
@@ -125,7 +126,8 @@ def _quarantine(results: list[ValidationResult], staged: DataFrame) -> DataFrame
         F.first("record").alias("record"),
         F.min("quarantined_at").alias("quarantined_at"),
     )
-    return merged.join(staged.select("source_key"), "source_key", "left_semi").select(*QUARANTINE_SCHEMA.fieldNames())
+    pending = staged.select("source_system", "source_key")
+    return merged.join(pending, ["source_system", "source_key"], "left_semi").select(*QUARANTINE_SCHEMA.fieldNames())
 
 
 def remove_deleted(spark: SparkSession, path: str, deleted: DataFrame | None) -> None:
@@ -182,16 +184,25 @@ def _run_validate(spark: SparkSession, context: RunContext, cached: list[DataFra
     staged_all = read_table(spark, staged_path(context)).where(F.col("run_id") == context.run_id).persist()
     cached.append(staged_all)
     facts = audit_facts(spark, context)
-    outcomes, failures = [], []
+    outcomes, failures, results = [], [], []
+    summaries: dict[str, list[dict]] = {}
     for source in context.config.sources:
         watch = Stopwatch()
         staged = staged_all.where(F.col("source_system") == source.name)
-        results, snapshot_rows, source_failures = _validate_source(
+        source_results, snapshot_rows, source_failures = _validate_source(
             spark, context, source, staged, docs, facts, cached
         )
         failures.extend(source_failures)
-        outcomes.append((source, staged, results, snapshot_rows, watch))
-    summaries = {source.name: [r.summary for r in results] for source, _, results, _, _ in outcomes}
+        results.extend(source_results)
+        summaries[source.name] = [r.summary for r in source_results]
+        outcomes.append((source, snapshot_rows, watch))
+    canonical = validate(
+        staged_all, context.settings.canonical_suite, source_system=CANONICAL_BATCH, key_column="record_id",
+        run_id=context.run_id, docs_dir=docs,
+    )
+    failures.extend(canonical.batch_failures)
+    results.append(canonical)
+    summaries[CANONICAL_BATCH] = [canonical.summary]
     (docs.parent / "validation.json").write_text(json.dumps(summaries, indent=2, sort_keys=True, default=str))
     build_data_docs(docs)
     if failures:
@@ -199,25 +210,16 @@ def _run_validate(spark: SparkSession, context: RunContext, cached: list[DataFra
         note = f"\n  bronze rolled back to before this run: {', '.join(rolled_back)}" if rolled_back else ""
         raise ValidationStopped("validation stopped the run:\n  " + "\n  ".join(failures) + note)
 
-    quarantine_frames = []
-    for source, staged, results, _, _ in outcomes:
-        quarantined = _quarantine(results, staged).persist()
-        cached.append(quarantined)
-        quarantine_frames.append(quarantined)
-    quarantine_all = quarantine_frames[0]
-    for frame in quarantine_frames[1:]:
-        quarantine_all = quarantine_all.unionByName(frame)
+    quarantine_all = _quarantine(results, staged_all).persist()
+    cached.append(quarantine_all)
     staged_counts = _counts_by_source(staged_all)
     quarantined_counts = _counts_by_source(quarantine_all)
 
-    counts, audit_rows, passed_frames = [], [], []
-    for (source, staged, results, snapshot_rows, watch), quarantined in zip(outcomes, quarantine_frames):
-        # The canonical suite's own view of the rows: values failing a field-level check nulled.
-        passed = results[-1].passed.join(quarantined.select("source_key"), "source_key", "left_anti")
+    counts, audit_rows = [], []
+    for source, snapshot_rows, watch in outcomes:
         staged_n, quarantined_n = staged_counts.get(source.name, 0), quarantined_counts.get(source.name, 0)
         passed_n = staged_n - quarantined_n
         counts.append(ValidateCounts(source.name, staged_n, passed_n, quarantined_n, snapshot_rows))
-        passed_frames.append(passed)
         audit_rows.append(
             AuditRow(
                 run_id=context.run_id, stage="validate", source_system=source.name, status="ok",
@@ -229,9 +231,10 @@ def _run_validate(spark: SparkSession, context: RunContext, cached: list[DataFra
     replace_where(
         quarantine_all, context.lake.quarantine, f"run_id = {sql_string(context.run_id)} AND stage = 'validate'"
     )
-    passed_all = passed_frames[0]
-    for frame in passed_frames[1:]:
-        passed_all = passed_all.unionByName(frame)
+    # The canonical suite's own view of the rows: values failing a field-level check nulled.
+    passed_all = canonical.passed.join(
+        quarantine_all.select("source_system", "source_key"), ["source_system", "source_key"], "left_anti"
+    )
     merge_into_customers_std(spark, context.lake.customers_std, passed_all)
     remove_deleted(spark, context.lake.customers_std, deleted_record_ids(spark, context))
     reconcile(spark, context, counts)

@@ -16,6 +16,7 @@ from config.lake import Lake
 from jobs.evaluate import evaluate, predicted_assignment, read_truth
 from jobs.pipeline import STAGES, run_pipeline
 from jobs.stages import MATCH_STAGES
+from jobs.validate import CANONICAL_BATCH
 from jobs.publish import run_publish
 from matching.fellegi_sunter import FellegiSunterModel
 from matching.model_io import SavedModel, saved_model_from_json
@@ -71,7 +72,9 @@ def test_validation_results_and_data_docs_are_written_without_pii(demo_lake):
         assert any(link.startswith(f"validations/{source.name}/{context.run_id}/") for link in linked), source.name
     assert all((index.parent / link).is_file() for link in linked)
     summary = json.loads((run_dir / "validation.json").read_text())
-    assert set(summary) == {s.name for s in context.config.sources}
+    assert set(summary) == {s.name for s in context.config.sources} | {CANONICAL_BATCH}
+    assert [r["suite"] for r in summary[CANONICAL_BATCH]] == ["canonical"]
+    assert any(link.startswith(f"validations/canonical/{context.run_id}/") for link in linked)
     std = DeltaTable(context.lake.customers_std).to_pandas(columns=["email"]).dropna()
     docs_text = "".join(p.read_text(errors="ignore") for p in (run_dir / "gx").rglob("*.html"))
     assert not [e for e in std["email"].head(50) if e in docs_text]

@@ -34,25 +34,23 @@ pii_columns: [name, born, phone, email]
 """
 
 
-def context_for(tmp: Path, source_path: Path, run_id: str, kind: str = "csv") -> RunContext:
+def context_for(
+    tmp: Path, source_path: Path, run_id: str, kind: str = "csv", leads: Path | None = None
+) -> RunContext:
+    """One source, ``contacts`` (with the suite above); with ``leads`` a second CSV source of the same shape, no suite."""
     suite = tmp / "suite.yaml"
     suite.write_text(SUITE)
-    config = PipelineConfig.model_validate(
-        {
-            "lake": str(tmp / "lake"),
-            "sources": [
-                {
-                    "name": "contacts",
-                    "kind": kind,
-                    "path": str(source_path),
-                    "primary_key": ["id"],
-                    "suite": str(suite),
-                    "standardize": {"default_region": "GB", "default_country": "GB", "day_first": True},
-                    "mapping": {"full_name": "name", "birth_date": "born", "phone": "phone", "email": "email"},
-                }
-            ],
-        }
-    )
+    contacts = {
+        "name": "contacts",
+        "kind": kind,
+        "path": str(source_path),
+        "primary_key": ["id"],
+        "suite": str(suite),
+        "standardize": {"default_region": "GB", "default_country": "GB", "day_first": True},
+        "mapping": {"full_name": "name", "birth_date": "born", "phone": "phone", "email": "email"},
+    }
+    sources = [contacts] + ([{**contacts, "name": "leads", "kind": "csv", "path": str(leads), "suite": None}] if leads else [])
+    config = PipelineConfig.model_validate({"lake": str(tmp / "lake"), "sources": sources})
     return RunContext.create(config, run_id, started_at=datetime(2026, 3, 1, tzinfo=timezone.utc))
 
 
@@ -73,11 +71,16 @@ def test_bad_values_are_nulled_with_a_reason_and_only_unmatchable_records_are_qu
             + "C6,   ,03/04/1990,,\n"
         ).encode("utf-8")
     )
-    context = context_for(tmp_path, source, "run-1")
+    # A second source whose keys are the same strings: its good C6 is not the contacts' unmatchable C6.
+    leads = tmp_path / "leads.csv"
+    leads.write_text(HEADER + "C1,Ann Lee,03/04/1990,,\nC6,Eve Day,,,eve@example.com\n")
+    context = context_for(tmp_path, source, "run-1", leads=leads)
 
     run_pipeline(spark, context, UP_TO_VALIDATE)
 
-    std = DeltaTable(context.lake.customers_std).to_pandas().set_index("source_key").sort_index()
+    everything = DeltaTable(context.lake.customers_std).to_pandas()
+    assert sorted(everything.loc[everything["source_system"] == "leads", "source_key"]) == ["C1", "C6"]
+    std = everything[everything["source_system"] == "contacts"].set_index("source_key").sort_index()
     assert list(std.index) == ["C1", "C2", "C3", "C4", "C5"]
     assert std.loc["C1", ["given_name", "family_name", "phone"]].tolist() == ["ann", "lee", "+442079460001"]
     assert str(std.loc["C1", "birth_date"]) == "1990-04-03"
@@ -90,7 +93,7 @@ def test_bad_values_are_nulled_with_a_reason_and_only_unmatchable_records_are_qu
     assert std["std_issues"].fillna("").str.contains("31/02/1990|CALL-ME").sum() == 0
     # Only a record with no name and no identifier cannot be matched at all.
     quarantine = DeltaTable(context.lake.quarantine).to_pandas().set_index("source_key").sort_index()
-    assert list(quarantine.index) == ["C6"]
+    assert list(quarantine.index) == ["C6"] and quarantine.loc["C6", "source_system"] == "contacts"
     assert (quarantine["stage"] == "validate").all()
     assert quarantine.loc["C6", "reason"] == "no name and no identifier (email, phone, national id)"
 
