@@ -14,6 +14,7 @@ from config.lake import Lake
 from jobs.audit import AuditRow, record_audit
 from jobs.report import render_html, timings, write_report
 from jobs.report_queries import customer_360_summary
+from jobs.validate import CANONICAL_BATCH
 
 SUMMARY_KEYS = {
     "run_id", "lake", "started_at", "generated_at", "audit", "reconciliation", "timings_seconds",
@@ -83,7 +84,8 @@ def test_golden_changes_of_a_first_run_are_all_inserts(report):
 def test_validation_and_timings_come_from_the_run(report):
     context, run_dir, _, summary, html = report
     validation = summary["validation"]
-    assert {s["source_system"] for s in validation["suites"]} == {s.name for s in context.config.sources}
+    batches = {(s["source_system"], s["suite"]) for s in validation["suites"]}
+    assert batches == {(s.name, s.name) for s in context.config.sources} | {(CANONICAL_BATCH, "canonical")}
     assert (run_dir / validation["data_docs"]).is_file()
     assert f'href="{validation["data_docs"]}"' in html
     audit = table(context.lake, "ops", "run_audit")
