@@ -72,8 +72,13 @@ def let(value: Column, body: Callable[[Column], Column]) -> Column:
 
 
 def blank_to_null(col: Column) -> Column:
-    """Trimmed text, or NULL when nothing is left."""
-    return let(F.trim(col), lambda trimmed: F.when(trimmed != "", trimmed))
+    """Trimmed text, or NULL when nothing is left.
+
+    ``nullif`` writes its first argument once in the plan (Spark 4 binds it
+    with a common-expression ``With``), like ``let`` but in one round trip to
+    the JVM instead of about fifty for a lambda.
+    """
+    return F.nullif(F.trim(col), F.lit(""))
 
 
 def tidy_text(col: Column, keep: str = "'-") -> Column:

@@ -43,6 +43,7 @@ from matching.normalize_dates import parse_date, parse_timestamp
 from matching.normalize_ids import normalize_national_id
 from matching.normalize_names import canonical_given_name, combine_name_columns, join_name, split_full_name
 from schemas.canonical import AUXILIARY_ATTRIBUTES, CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
+from schemas.columns import cast_to
 
 EXTRA_COLUMNS: tuple[str, ...] = ("std_issues",)
 # No name, address, email or identifier is longer; a longer value is nulled with a reason.
@@ -321,6 +322,6 @@ def standardize(
         blank_to_null(issues).alias("std_issues"),
     )
     return named.select(
-        *[F.col(f.name).cast(f.dataType).alias(f.name) for f in CANONICAL_SCHEMA.fields],
+        *[cast_to(F.col(f.name), f.dataType).alias(f.name) for f in CANONICAL_SCHEMA.fields],
         *EXTRA_COLUMNS,
     )

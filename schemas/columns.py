@@ -1,0 +1,17 @@
+"""Column helpers that keep the driver's round trips to the JVM down.
+
+Each PySpark call on a ``Column`` is a py4j round trip; building the
+standardize and match expressions makes tens of thousands of them, and they,
+not Spark's work, are most of a small run's time.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import types as T
+
+
+def cast_to(column: Column, data_type: T.DataType) -> Column:
+    """``column.cast(data_type)``; an atomic type is passed by name, one round trip instead of about ten
+    (``cast`` of a ``DataType`` first looks up the active session and parses the type's JSON in the JVM)."""
+    return column.cast(data_type.simpleString() if isinstance(data_type, T.AtomicType) else data_type)
