@@ -76,7 +76,7 @@ def blank_to_null(col: Column) -> Column:
 
     ``nullif`` writes its first argument once in the plan (Spark 4 binds it
     with a common-expression ``With``), like ``let`` but in one round trip to
-    the JVM instead of about fifty for a lambda.
+    the JVM instead of about thirty for a lambda.
     """
     return F.nullif(F.trim(col), F.lit(""))
 

@@ -1,8 +1,8 @@
 """Column helpers that keep the driver's round trips to the JVM down.
 
-Each PySpark call on a ``Column`` is a py4j round trip; building the
-standardize and match expressions makes tens of thousands of them, and they,
-not Spark's work, are most of a small run's time.
+Each PySpark call on a ``Column`` is at least one py4j round trip; building
+the standardize and match expressions of a small run makes tens of thousands
+of them, each a wait of the driver on the JVM.
 """
 
 from __future__ import annotations
