@@ -60,3 +60,10 @@ def test_code_generation_is_off_for_small_data_on_for_large_and_a_configured_val
     assert size_settings(10, resolve_settings({}, {"CDI_SPARK_CONF_spark__sql__codegen__factoryMode": "FALLBACK"})) == {
         WHOLE_STAGE_CODEGEN: "false"
     }
+
+def test_column_calls_send_no_python_call_site_to_the_jvm(spark):
+    """PySpark 4's DataFrame debugging adds about ten py4j round trips to every Column call; the session has it off."""
+    from pyspark.errors.utils import is_debugging_enabled
+
+    assert spark.conf.get("spark.python.sql.dataFrameDebugging.enabled") == "false"
+    assert is_debugging_enabled() is False
