@@ -61,6 +61,7 @@ def test_code_generation_is_off_for_small_data_on_for_large_and_a_configured_val
         WHOLE_STAGE_CODEGEN: "false"
     }
 
+
 def test_column_calls_send_no_python_call_site_to_the_jvm(spark):
     """PySpark 4's DataFrame debugging adds about ten py4j round trips to every Column call; the session has it off."""
     from pyspark.errors.utils import is_debugging_enabled
