@@ -33,6 +33,7 @@ from demo.generator import generate
 from config.lake import Lake
 from jobs.pipeline import STAGES, run_pipeline
 from tests.demo_run import demo_context
+from tests.session import SHORT_LIVED_JVM_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf" / "cdi.yaml"
@@ -151,6 +152,7 @@ def killed_run(data: Path, lake: Path, point: str, stages: str | None = None) ->
         "CDI_LAKE": str(lake),
         "CDI_FAULT_POINT": point,
         "CDI_FAULT_DELAY": FAULT_DELAY,
+        "JAVA_TOOL_OPTIONS": SHORT_LIVED_JVM_OPTIONS,
         "CDI_SPARK_MASTER": "local[2]",
         "CDI_SPARK_CONF_spark__ui__enabled": "false",
         "CDI_SPARK_CONF_spark__sql__shuffle__partitions": "2",

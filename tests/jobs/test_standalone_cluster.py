@@ -4,8 +4,8 @@ A master and two one-core workers are started on 127.0.0.1 from the pyspark
 package's own ``bin/spark-class``; ``cdi run`` then runs as a separate process
 against ``spark://127.0.0.1:<port>``, so every task (JDBC and file reads,
 pandas UDFs, Delta data files) runs in executor processes the workers launch.
-The same run in the test session's ``local[2]`` Spark on a second lake, at the
-same time, gives the reference golden tables.
+The suite's shared demo run (``demo_run``: the same sources, run by the test
+session's ``local[2]`` Spark) gives the reference golden tables.
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ import pytest
 from deltalake import DeltaTable
 
 from config.lake import Lake
-from demo.generator import generate
-from jobs.pipeline import run_pipeline
-from tests.demo_run import data_dir, demo_context
+from tests.demo_run import DemoRun
+from tests.session import SHORT_LIVED_JVM_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf" / "cdi.yaml"
@@ -64,7 +63,14 @@ def free_port() -> int:
 
 
 def spark_env() -> dict[str, str]:
-    return {**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1", "JAVA_HOME": JAVA_HOME}
+    """Every JVM here (master, workers, their executors, the ``cdi`` driver) lives for one short run."""
+    return {
+        **os.environ,
+        "SPARK_HOME": str(SPARK_HOME),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "JAVA_HOME": JAVA_HOME,
+        "JAVA_TOOL_OPTIONS": SHORT_LIVED_JVM_OPTIONS,
+    }
 
 
 def start_daemon(args: list[str], log: Path) -> subprocess.Popen:
@@ -138,7 +144,7 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
             stop_group(process)
 
 
-def cdi_run(data: Path, lake: Path, master: str, log: Path) -> subprocess.Popen:
+def cdi_run(data: Path, lake: Path, run_id: str, master: str, log: Path) -> subprocess.Popen:
     """``cdi run`` of the demo config as its own process (output to ``log``), with small-data Spark settings."""
     env = {
         **spark_env(),
@@ -153,7 +159,7 @@ def cdi_run(data: Path, lake: Path, master: str, log: Path) -> subprocess.Popen:
     }
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "jobs.cli", "run", "--config", str(CONF), "--run-id", "run-1"],
+            [sys.executable, "-m", "jobs.cli", "run", "--config", str(CONF), "--run-id", run_id],
             env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -166,21 +172,16 @@ def gold(lake: Path, table: str) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def lakes(spark, cluster: Cluster, tmp_path_factory) -> tuple[Path, Path]:
-    """(cluster lake, local lake): run-1 of the same demo data, run at the same time on both masters."""
-    data = tmp_path_factory.mktemp("demo")
-    generate(data, customers=60, seed=5)
-    out = tmp_path_factory.mktemp("runs")
-    on_cluster, local, log = out / "cluster" / "lake", out / "local" / "lake", out / "cluster.log"
-    process = cdi_run(data, on_cluster, cluster.master_url, log)
+def lakes(demo_run: DemoRun, cluster: Cluster, tmp_path_factory) -> tuple[Path, Path]:
+    """(cluster lake, local lake): the shared demo run's sources run again on the cluster, and the demo run's lake."""
+    on_cluster, log = tmp_path_factory.mktemp("cluster") / "lake", tmp_path_factory.mktemp("logs") / "cluster.log"
+    process = cdi_run(demo_run.data, on_cluster, demo_run.run_id, cluster.master_url, log)
     try:
-        with data_dir(data):
-            run_pipeline(spark, demo_context(local, "run-1", activities=True))
         process.wait(timeout=600)
         assert process.returncode == 0, f"cdi run on the cluster failed:\n{log.read_text()[-4000:]}"
     finally:
         stop_group(process)
-    return on_cluster, local
+    return on_cluster, demo_run.lake
 
 
 def test_the_pipeline_ran_on_the_workers_executors(cluster: Cluster, lakes) -> None:

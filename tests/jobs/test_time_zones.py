@@ -13,6 +13,7 @@ from deltalake import DeltaTable
 
 from config.lake import Lake
 from demo.generator import generate
+from tests.session import SHORT_LIVED_JVM_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +24,7 @@ def test_a_run_in_non_utc_time_zones_stores_utc_timestamps(tmp_path):
     env = {
         **os.environ,
         "TZ": "Pacific/Auckland",  # UTC+12 or +13
-        "JAVA_TOOL_OPTIONS": "-Duser.timezone=America/Los_Angeles",  # UTC-8 or -7
+        "JAVA_TOOL_OPTIONS": f"-Duser.timezone=America/Los_Angeles {SHORT_LIVED_JVM_OPTIONS}",  # UTC-8 or -7
         "CDI_DATA_DIR": str(tmp_path / "data"),
         "CDI_LAKE": str(lake),
     }
