@@ -178,8 +178,8 @@ def compare_pairs(attached: DataFrame, settings: MatchSettings) -> DataFrame:
     return attached.mapInPandas(score, schema)
 
 
-def _side(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: str) -> pd.DataFrame:
-    """One side's attributes, indexed 0..n-1, plus the derived columns numeric levels read.
+def side_frame(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: str = "") -> pd.DataFrame:
+    """One side's attributes (columns ``<col><suffix>``), indexed 0..n-1, plus the derived columns levels read.
 
     Dates become day numbers (``<col>``, also as ``<col>__days``) plus
     ``<col>__year``, ``__month``, ``__day``: any date from year 1 to 9999
@@ -189,7 +189,7 @@ def _side(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: str) -
     numeric = {c.level_column(lv) for c in comparisons for lv in c.levels if isinstance(lv, NumericDistanceLevel)}
     frame = pd.DataFrame(index=pd.RangeIndex(len(batch)))
     for column in dict.fromkeys(col for c in comparisons for col in c.columns):
-        values = batch[f"{column}_{suffix}"].reset_index(drop=True)
+        values = batch[f"{column}{suffix}"].reset_index(drop=True)
         if column in DATE_ATTRIBUTES:
             parts = date_parts(values)
             frame[column] = parts["days"]
@@ -425,8 +425,30 @@ def _add_feature(compare: recordlinkage.Compare, column: str, level: Level, adde
 
 def score_batch(batch: pd.DataFrame, comparisons: Sequence[Comparison], keep: Sequence[str]) -> pd.DataFrame:
     """Gamma (and TF) columns for one pandas batch of attached pairs, row i compared with row i."""
-    left, right = _side(batch, comparisons, "l"), _side(batch, comparisons, "r")
-    positions = np.arange(len(batch))
+    shares = {
+        c.column: batch[f"tf_{c.column}"].to_numpy(dtype=float) for c in comparisons if c.term_frequency
+    }
+    return score_sides(
+        batch[list(keep)].reset_index(drop=True),
+        side_frame(batch, comparisons, "_l"),
+        side_frame(batch, comparisons, "_r"),
+        shares,
+        comparisons,
+    )
+
+
+def score_sides(
+    out: pd.DataFrame,
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    shares: Mapping[str, np.ndarray],
+    comparisons: Sequence[Comparison],
+) -> pd.DataFrame:
+    """``out`` plus the gamma (and TF) columns of pairs whose sides are ``side_frame`` rows, row i with row i.
+
+    ``shares`` holds each term-frequency column's ``tf_<col>`` values, one per pair.
+    """
+    positions = np.arange(len(left))
     index = pd.MultiIndex.from_arrays([positions, positions])
 
     compare = recordlinkage.Compare()
@@ -436,11 +458,10 @@ def score_batch(batch: pd.DataFrame, comparisons: Sequence[Comparison], keep: Se
         for comparison in comparisons
         for number, level in enumerate(comparison.levels)
     }
-    features = compare.compute(index, left, right) if len(batch) else pd.DataFrame(columns=sorted(added))
+    features = compare.compute(index, left, right) if len(left) else pd.DataFrame(columns=sorted(added))
 
-    out = batch[list(keep)].reset_index(drop=True)
     for comparison in comparisons:
-        missing = np.ones(len(batch), dtype=bool)
+        missing = np.ones(len(left), dtype=bool)
         for level in comparison.levels:
             columns = list(comparison.level_columns(level))
             missing &= (left[columns].isna().any(axis=1) | right[columns].isna().any(axis=1)).to_numpy()
@@ -454,5 +475,5 @@ def score_batch(batch: pd.DataFrame, comparisons: Sequence[Comparison], keep: Se
             decided |= holds
         out[f"gamma_{comparison.name}"] = gamma
         if comparison.term_frequency:
-            out[f"tf_{comparison.name}"] = batch[f"tf_{comparison.column}"].to_numpy(dtype=float)
+            out[f"tf_{comparison.name}"] = shares[comparison.column]
     return out

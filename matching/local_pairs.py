@@ -4,7 +4,7 @@ On data that fits in the driver's memory easily, drawing random pairs with
 Spark costs far more than comparing them: each sample of ``random_pairs`` is
 a dozen Spark jobs (windows, joins, a sort) and an Arrow round trip for every
 pair, where the comparisons themselves take about 15 µs a pair in
-``score_batch``. Here the records are one pandas frame, sorted by
+``score_sides``. Here the records are one pandas frame, sorted by
 ``record_id`` so that a seed draws the same pairs whatever the file layout
 the records came from, and pairs are index pairs into it.
 
@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from matching.blocking import possible_pairs
-from matching.compare import score_batch
+from matching.compare import score_sides, side_frame
 from matching.settings import Comparison
 
-# Pairs compared per call of ``score_batch``: bounds the memory of one batch.
+# Pairs compared per call of ``score_sides``: bounds the memory of one batch.
 BATCH_PAIRS = 50_000
 
 
@@ -78,37 +78,21 @@ def _every_pair(sources: np.ndarray, link_only: bool) -> np.ndarray:
     return every[np.lexsort((every[:, 1], every[:, 0]))].astype(np.int64)
 
 
-def attach_pairs(
-    records: pd.DataFrame,
-    pairs: np.ndarray,
-    columns: Sequence[str],
-    frequencies: Mapping[str, Mapping[str, float]],
-) -> pd.DataFrame:
-    """The pairs as ``matching.compare.attach_attributes`` gives them, from records held in memory.
-
-    ``record_id_l``, ``record_id_r``, ``<col>_l`` and ``<col>_r`` for
-    ``columns``, and ``tf_<col>`` for each column of ``frequencies``: the
-    share of the left value (its text, as the frozen shares are keyed) where
-    both sides hold the same value, the smallest known share for a value the
-    shares lack, null elsewhere.
-    """
-    left, right = pairs[:, 0], pairs[:, 1]
-    attached = {
-        "record_id_l": records["record_id"].to_numpy(dtype=object)[left],
-        "record_id_r": records["record_id"].to_numpy(dtype=object)[right],
-    }
-    for side, positions in (("l", left), ("r", right)):
-        for column in columns:
-            attached[f"{column}_{side}"] = records[column].to_numpy(dtype=object)[positions]
-    frame = pd.DataFrame(attached)
+def tf_shares(
+    records: pd.DataFrame, pairs: np.ndarray, frequencies: Mapping[str, Mapping[str, float]]
+) -> dict[str, np.ndarray]:
+    """Per column of ``frequencies``, one share per pair: the left value's share (keyed by its text) where
+    both sides hold the same value, the smallest known share for a value the shares lack, NaN elsewhere."""
+    found = {}
     for column, shares in frequencies.items():
-        values_l, values_r = frame[f"{column}_l"], frame[f"{column}_r"]
-        same = (values_l.notna() & values_r.notna()).to_numpy() & (values_l.to_numpy() == values_r.to_numpy())
+        values = records[column].to_numpy(dtype=object)
+        values_l, values_r = values[pairs[:, 0]], values[pairs[:, 1]]
+        same = pd.notna(values_l) & pd.notna(values_r) & (values_l == values_r)
         rarest = min(shares.values()) if shares else np.nan
-        share = np.full(len(frame), np.nan)
-        share[same] = [shares.get(str(value), rarest) for value in values_l.to_numpy()[same]]
-        frame[f"tf_{column}"] = share
-    return frame
+        share = np.full(len(pairs), np.nan)
+        share[same] = [shares.get(str(value), rarest) for value in values_l[same]]
+        found[column] = share
+    return found
 
 
 def pattern_counts(
@@ -117,13 +101,19 @@ def pattern_counts(
     comparisons: Sequence[Comparison],
     frequencies: Mapping[str, Mapping[str, float]],
 ) -> pd.DataFrame:
-    """Distinct comparison patterns (``gamma_<comparison>`` columns) of ``pairs`` with their ``count``."""
-    columns = list(dict.fromkeys(col for c in comparisons for col in c.columns))
+    """Distinct comparison patterns (``gamma_<comparison>`` columns) of ``pairs`` with their ``count``.
+
+    Each record's compared values are prepared once (``side_frame``), not once per pair it is in.
+    """
     gammas = [f"gamma_{c.name}" for c in comparisons]
+    sides = side_frame(records, comparisons)
     parts = []
     for start in range(0, max(len(pairs), 1), BATCH_PAIRS):
-        batch = attach_pairs(records, pairs[start:start + BATCH_PAIRS], columns, frequencies)
-        parts.append(score_batch(batch, comparisons, [])[gammas])
+        batch = pairs[start:start + BATCH_PAIRS]
+        left = sides.take(batch[:, 0]).reset_index(drop=True)
+        right = sides.take(batch[:, 1]).reset_index(drop=True)
+        out = pd.DataFrame(index=pd.RangeIndex(len(batch)))
+        parts.append(score_sides(out, left, right, tf_shares(records, batch, frequencies), comparisons)[gammas])
     compared = pd.concat(parts, ignore_index=True)
     counts = compared.groupby(gammas, as_index=False).size().rename(columns={"size": "count"})
     return counts.astype({g: np.int32 for g in gammas} | {"count": np.int64})
