@@ -19,8 +19,8 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 
 .PHONY: setup demo test clean system-packages
 
-## setup: the venv with every Python package, and Spark's JVM jars in .ivy/
-setup: $(VENV)/.installed .ivy/.resolved
+## setup: the venv with every Python package, Spark's JVM jars in .ivy/, and the JVM class archive in .cds/
+setup: $(VENV)/.installed .ivy/.resolved .cds/.built
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ $(VENV)/.installed: pyproject.toml
 
 .ivy/.resolved: $(VENV)/.installed jobs/spark.py
 	$(PY) -m jobs.jars
+	touch $@
+
+# The classes a Spark driver loads, archived once so that every later session maps them (jobs/class_archive.py).
+.cds/.built: .ivy/.resolved jobs/class_archive.py
+	rm -f .cds/spark.jsa
+	$(PY) -m jobs.class_archive
 	touch $@
 
 ## system-packages: Debian's PostgreSQL (JDBC tests) and Chromium (browser tests), when absent
