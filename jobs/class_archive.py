@@ -1,6 +1,6 @@
 """Build the JVM class archive that lets every later session start faster.
 
-A cold Spark driver loads and verifies some twenty thousand classes (Spark
+A cold Spark driver loads and verifies thousands of classes (Spark
 SQL, Delta, Hadoop, Jackson...) before it runs a query. The JDK can write the
 classes a JVM loaded into a class data sharing archive as it exits
 (``-XX:ArchiveClassesAtExit``); a JVM started with that archive
