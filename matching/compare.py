@@ -460,11 +460,11 @@ def score_sides(
     }
     features = compare.compute(index, left, right) if len(left) else pd.DataFrame(columns=sorted(added))
 
+    absent = left.isna() | right.isna()  # once for every column, not once per level that reads it
     for comparison in comparisons:
         missing = np.ones(len(left), dtype=bool)
         for level in comparison.levels:
-            columns = list(comparison.level_columns(level))
-            missing &= (left[columns].isna().any(axis=1) | right[columns].isna().any(axis=1)).to_numpy()
+            missing &= absent[list(comparison.level_columns(level))].any(axis=1).to_numpy()
         gamma = np.where(missing, -1, 0).astype(np.int32)
         decided = missing.copy()
         strongest = len(comparison.levels)
