@@ -95,7 +95,11 @@ def build(archive: Path = CLASS_ARCHIVE) -> Path | None:
         jvm = spark.sparkContext._gateway.proc
         spark.stop()
         jvm.stdin.close()  # the JVM exits on end of input, and writes the archive as it does
-        jvm.wait(timeout=DUMP_TIMEOUT)
+        try:
+            jvm.wait(timeout=DUMP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            jvm.kill()
+            jvm.wait()
     if jvm.returncode != 0 or not partial.exists() or not _runs_with(partial):
         partial.unlink(missing_ok=True)
         return None
