@@ -69,9 +69,13 @@ def _runs_with(archive: Path) -> bool:
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if java is None:
         return False
-    done = subprocess.run(
-        [java, f"-XX:SharedArchiveFile={archive}", *QUIET, "-version"], capture_output=True, timeout=60
-    )
+    with tempfile.TemporaryDirectory(prefix="cdi-class-archive-check-") as scratch:
+        # A crash writes its report (hs_err_pid*.log) into a scratch folder, not the working directory.
+        done = subprocess.run(
+            [java, f"-XX:SharedArchiveFile={archive}", *QUIET, "-XX:-CreateCoredumpOnCrash",
+             f"-XX:ErrorFile={scratch}/hs_err_pid%p.log", "-version"],
+            capture_output=True, timeout=60, cwd=scratch,
+        )
     return done.returncode == 0
 
 

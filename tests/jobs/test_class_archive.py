@@ -27,14 +27,16 @@ def test_an_archive_is_mapped_quietly_after_the_default_options_and_a_configured
     assert resolve_settings({EXTRA_JAVA_OPTIONS: "-Dmine=1"}, {})[EXTRA_JAVA_OPTIONS] == "-Dmine=1"
 
 
-def test_make_setup_built_an_archive_a_jvm_runs_with_and_a_cut_off_copy_is_refused(tmp_path):
+def test_make_setup_built_an_archive_a_jvm_runs_with_and_a_cut_off_copy_crashes_it(tmp_path, monkeypatch):
     assert CLASS_ARCHIVE.is_file(), "make setup builds it (python -m jobs.class_archive)"
+    monkeypatch.chdir(tmp_path)
     cut_off = tmp_path / "cut.jsa"
     with CLASS_ARCHIVE.open("rb") as whole, cut_off.open("wb") as part:
         part.write(whole.read(CLASS_ARCHIVE.stat().st_size // 2))
 
     assert _runs_with(CLASS_ARCHIVE)
     assert not _runs_with(cut_off)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.jsa"], "the crash left no report or core here"
 
 
 @pytest.mark.parametrize("content", [b"", b"not an archive"])
