@@ -52,28 +52,36 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 def _session_and_context(args: argparse.Namespace):
     from config.pipeline import load_pipeline_config
 
+    config = load_pipeline_config(args.config)
+    starting = _start_session(args, config)
     context = _start(
         args,
-        load_pipeline_config(args.config),
+        config,
         incremental=getattr(args, "incremental", False),
         model_path=Path(args.model) if getattr(args, "model", None) else None,
     )
-    return _session(args, context), context
+    return _session(starting, context), context
+
+
+def _start_session(args: argparse.Namespace, config):
+    """The SparkSession, starting in the background while the rest of the configuration is parsed."""
+    from jobs.spark import SessionStart
+
+    return SessionStart(config.spark, args.spark_log)
 
 
 def _start(args: argparse.Namespace, config, **options):
-    """The run's context: every configuration file parsed (a ConfigError, exit 2, before Spark starts)."""
+    """The run's context: every configuration file parsed (a ConfigError, exit 2, before anything is written)."""
     from jobs.runs import RunContext
 
     return RunContext.create(config, args.run_id, **options)
 
 
-def _session(args: argparse.Namespace, context):
+def _session(starting, context):
     """The SparkSession, once the matching settings' expressions resolve in it (nothing is written before)."""
     from jobs.preflight import check_match_expressions
-    from jobs.spark import build_session
 
-    spark = build_session(context.config.spark, args.spark_log)
+    spark = starting.session()
     check_match_expressions(spark, context.settings.matching, context.config.matching)
     return spark
 
@@ -96,7 +104,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from jobs.pipeline import STAGES, parse_stages, run_pipeline
+    from jobs.stages import STAGES, parse_stages
 
     stages = parse_stages(args.stages) if args.stages else STAGES
     spark, context = _session_and_context(args)
@@ -105,8 +113,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         print("\n".join(dry_run(spark, context, stages)))
         return 0
-    run_pipeline(spark, context, stages)
+    _run_stages(spark, context, stages)
     return 0
+
+
+def _run_stages(spark, context, stages: tuple[str, ...]) -> None:
+    # Imported here, once the session is starting: the pipeline imports every stage's module.
+    from jobs.pipeline import run_pipeline
+
+    run_pipeline(spark, context, stages)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -121,11 +136,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_dedupe(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from jobs.dedupe import SOURCE_NAME, dedupe_config, format_plan, plan_dedupe
-    from jobs.evaluate import predicted_assignment
-    from jobs.pipeline import run_pipeline
+    from jobs.dedupe import dedupe_config, format_plan, plan_dedupe
     from jobs.stages import MATCH_STAGES
 
     out = Path(args.out)
@@ -134,16 +145,27 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     config = dedupe_config(
         Path(args.file), plan.id_column, plan.config_mapping, out, args.region, not args.month_first
     )
+    starting = _start_session(args, config)
     context = _start(args, config)
-    run_pipeline(_session(args, context), context, MATCH_STAGES)
+    _run_stages(_session(starting, context), context, MATCH_STAGES)
+    print(_write_clusters(config, out))
+    return 0
+
+
+def _write_clusters(config, out: Path) -> str:
+    """``clusters.csv``: each input record's id beside its golden id, from the published lake."""
+    import pandas as pd
+
+    from jobs.dedupe import SOURCE_NAME
+    from jobs.evaluate import predicted_assignment
+
     assignment = predicted_assignment(config.lake)
     prefix = SOURCE_NAME + ":"
     clusters = pd.DataFrame(
         {"record_id": [i.removeprefix(prefix) for i in assignment.index], "golden_id": assignment.to_numpy()}
     ).sort_values("record_id")
     clusters.to_csv(out / "clusters.csv", index=False)
-    print(f"{len(clusters)} records → {clusters['golden_id'].nunique()} customers: {out / 'clusters.csv'}")
-    return 0
+    return f"{len(clusters)} records → {clusters['golden_id'].nunique()} customers: {out / 'clusters.csv'}"
 
 
 def cmd_blocking_report(args: argparse.Namespace) -> int:

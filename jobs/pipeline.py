@@ -12,7 +12,7 @@ from typing import Callable
 from pyspark.sql import SparkSession
 
 from jobs.audit import AuditRow, Stopwatch, read_audit, record_audit
-from config.errors import CdiError, ConfigError
+from config.errors import CdiError
 from jobs.faults import fault_point
 from jobs.runs import RunContext
 from jobs.progress import progress
@@ -20,27 +20,6 @@ from jobs.stages import STAGES
 from jobs.steps import step
 
 log = logging.getLogger("cdi.pipeline")
-
-
-def parse_stages(text: str) -> tuple[str, ...]:
-    """``ingest-validate`` (a range) or ``match,publish`` (a contiguous list)."""
-    if "-" in text and "," not in text:
-        first, _, last = text.partition("-")
-        for name in (first, last):
-            if name not in STAGES:
-                raise ConfigError(f"--stages: unknown stage {name!r}; expected one of {', '.join(STAGES)}")
-        i, j = STAGES.index(first), STAGES.index(last)
-        if i > j:
-            raise ConfigError(f"--stages: {first!r} comes after {last!r}")
-        return STAGES[i : j + 1]
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    for name in names:
-        if name not in STAGES:
-            raise ConfigError(f"--stages: unknown stage {name!r}; expected one of {', '.join(STAGES)}")
-    indices = sorted(STAGES.index(n) for n in names)
-    if indices != list(range(indices[0], indices[0] + len(indices))):
-        raise ConfigError(f"--stages: {text!r} is not a contiguous run of stages ({' → '.join(STAGES)})")
-    return tuple(STAGES[i] for i in indices)
 
 
 def stage_ingest(spark: SparkSession, context: RunContext) -> None:

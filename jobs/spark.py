@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -174,29 +175,57 @@ def default_spark_log() -> Path:
     return Path(configured) if configured else Path(tempfile.gettempdir()) / f"cdi-spark-{os.getpid()}.log"
 
 
-@contextmanager
-def _stderr_to(path: Path | None) -> Iterator[None]:
-    """Point file descriptor 2 at ``path`` while the block runs (nothing when None).
+def _prepare_process() -> None:
+    """Every clock UTC and the workers on this interpreter (see ``build_session``)."""
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
-    A JVM started in the block keeps writing its console output (log4j
-    warnings, JDK notices, Python workers' stderr) to the file; Python's own
-    ``sys.stderr`` is back on the terminal afterwards.
+
+def _session_settings(configured: Mapping[str, str] | None) -> dict[str, str]:
+    settings = resolve_settings(configured)
+    settings.update(submitted_settings())
+    settings.setdefault("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
+    return settings
+
+
+def _launch_jvm(settings: Mapping[str, str], jvm_log: Path) -> None:
+    """Start the driver JVM with the session's settings, its stderr going to ``jvm_log``.
+
+    The JVM keeps writing its console output there (log4j warnings, JDK
+    notices, Python workers' stderr); this process's own stderr is never
+    touched, so a message cdi prints meanwhile still reaches the terminal.
     """
-    if path is None:
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    jvm_log.parent.mkdir(parents=True, exist_ok=True)
+    log = os.open(jvm_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        os.dup2(target, 2)
-        yield
+        gateway = launch_gateway(SparkConf().setAll(settings.items()), popen_kwargs={"stderr": log})
     finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(target)
+        os.close(log)
+    SparkContext._ensure_initialized(gateway=gateway)
+
+
+def _jvm_running() -> bool:
+    """Whether this process already has a driver JVM (a session built before, or spark-submit's)."""
+    from pyspark import SparkContext
+
+    return SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def _build(settings: Mapping[str, str], jvm_log: Path | None) -> SparkSession:
+    if jvm_log is not None and not _jvm_running():
+        _launch_jvm(settings, jvm_log)
+    builder = SparkSession.builder
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(settings.get("cdi.log.level", "WARN"))
+    return spark
 
 
 def build_session(configured: Mapping[str, str] | None = None, jvm_log: Path | None = None) -> SparkSession:
@@ -213,21 +242,51 @@ def build_session(configured: Mapping[str, str] | None = None, jvm_log: Path | N
     process's (PySpark turns timestamps it collects into naive local
     datetimes, and naive datetimes it is given into local time).
     """
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    settings = resolve_settings(configured)
-    settings.update(submitted_settings())
-    settings.setdefault("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
-    builder = SparkSession.builder
-    for key, value in settings.items():
-        builder = builder.config(key, value)
-    with _stderr_to(jvm_log):
-        spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(settings.get("cdi.log.level", "WARN"))
-    return spark
+    _prepare_process()
+    return _build(_session_settings(configured), jvm_log)
+
+
+class SessionStart:
+    """A SparkSession that starts building now, on a background thread; ``session()`` waits for it.
+
+    Starting the driver JVM and its SparkContext takes seconds, nearly all of
+    them in the JVM, and so does importing the stages' modules and parsing the
+    rest of the configuration in Python. The CLI starts the session as soon as
+    the pipeline config's ``spark`` section is read and does the rest
+    meanwhile. Nothing is written to the lake before ``session()`` returns, so
+    a configuration error found meanwhile still stops the run before anything
+    is written; the JVM then ends with this process.
+
+    When this process already has a driver JVM (tests, spark-submit), the
+    session is built in ``session()``, as ``build_session`` would.
+    """
+
+    def __init__(self, configured: Mapping[str, str] | None = None, jvm_log: Path | None = None) -> None:
+        self._configured = configured
+        self._jvm_log = jvm_log
+        self._built: SparkSession | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if not _jvm_running():
+            _prepare_process()
+            settings = _session_settings(configured)
+            self._thread = threading.Thread(target=self._run, args=(settings,), name="cdi-session-start", daemon=True)
+            self._thread.start()
+
+    def _run(self, settings: Mapping[str, str]) -> None:
+        try:
+            self._built = _build(settings, self._jvm_log)
+        except BaseException as error:  # handed to the thread that asks for the session
+            self._error = error
+
+    def session(self) -> SparkSession:
+        if self._thread is None:
+            return build_session(self._configured, self._jvm_log)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._built is not None
+        return self._built
 
 
 @contextmanager

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -77,3 +82,47 @@ def test_a_broken_config_file_exits_2_naming_file_and_key_and_writes_nothing(
     assert str(path) in error and key in error
     assert "Traceback" not in error
     assert lake_fingerprint(workspace / "lake") == before
+
+
+def test_a_config_error_found_while_spark_starts_exits_2_at_once_and_leaves_no_jvm(workspace, tmp_path):
+    """`cdi run` starts the JVM in the background while it parses the rest of the configuration."""
+    app = f"cdi-config-error-{uuid.uuid4().hex}"
+    path = tmp_path / "conf"
+    shutil.copytree(workspace / "conf", path)
+    config = path / "cdi.yaml"
+    config.write_text(config.read_text().replace(str(workspace / "conf"), str(path)))
+    matching = path / "matching.yaml"
+    matching.write_text(matching.read_text().replace("\ncomparisons:", "\ncomparisonz:", 1))
+    env = {
+        **os.environ,
+        "CDI_DATA_DIR": str(workspace / "data"),
+        "CDI_LAKE": str(tmp_path / "lake"),
+        "CDI_SPARK_CONF_spark__app__name": app,
+        "CDI_SPARK_LOG": str(tmp_path / "spark.log"),
+    }
+
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "run", "--config", str(config)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert str(matching) in done.stderr and "comparisonz" in done.stderr
+    assert (tmp_path / "spark.log").exists()  # the JVM had been launched
+    assert not (tmp_path / "lake").exists()
+    deadline = time.monotonic() + 30
+    while _processes_with(app) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_with(app) == []
+
+
+def _processes_with(text: str) -> list[int]:
+    """The processes whose command line holds ``text``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found

@@ -1,6 +1,8 @@
-import subprocess
-
-from jobs.spark import CODEGEN_FACTORY_MODE, SMALL_DATA_ROWS, WHOLE_STAGE_CODEGEN, _stderr_to, resolve_settings, settings_from_env, size_settings
+from jobs.spark import (
+    CODEGEN_FACTORY_MODE, SMALL_DATA_ROWS, WHOLE_STAGE_CODEGEN, SessionStart, resolve_settings, settings_from_env,
+    size_settings,
+)
+from tests.session import TEST_SESSION
 
 
 def test_environment_overrides_config_which_overrides_defaults():
@@ -30,23 +32,11 @@ def test_session_runs_python_workers_with_this_interpreter(spark):
     assert spark.conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
 
 
-def test_a_process_started_with_a_jvm_log_writes_its_stderr_there_not_to_the_terminal(tmp_path, capfd):
-    log = tmp_path / "spark.log"
-    with _stderr_to(log):
-        subprocess.run(["sh", "-c", "echo 'WARN DAGScheduler: Broadcasting large task binary' >&2"], check=True)
-    subprocess.run(["sh", "-c", "echo after >&2"], check=True)
+def test_a_session_start_in_a_process_that_has_a_session_returns_that_session(spark, tmp_path):
+    starting = SessionStart(TEST_SESSION, tmp_path / "spark.log")
 
-    assert "Broadcasting large task binary" in log.read_text()
-    terminal = capfd.readouterr().err
-    assert "Broadcasting" not in terminal
-    assert "after" in terminal
-
-
-def test_without_a_jvm_log_stderr_stays_on_the_terminal(capfd):
-    with _stderr_to(None):
-        subprocess.run(["sh", "-c", "echo shown >&2"], check=True)
-
-    assert "shown" in capfd.readouterr().err
+    assert starting.session() is spark
+    assert not (tmp_path / "spark.log").exists()
 
 
 def test_code_generation_is_off_for_small_data_on_for_large_and_a_configured_value_wins():

@@ -27,6 +27,7 @@ def test_a_run_in_non_utc_time_zones_stores_utc_timestamps(tmp_path):
         "JAVA_TOOL_OPTIONS": f"-Duser.timezone=America/Los_Angeles {SHORT_LIVED_JVM_OPTIONS}",  # UTC-8 or -7
         "CDI_DATA_DIR": str(tmp_path / "data"),
         "CDI_LAKE": str(lake),
+        "CDI_SPARK_LOG": str(tmp_path / "spark.log"),
     }
     before = datetime.now(timezone.utc)
     done = subprocess.run(
@@ -35,6 +36,9 @@ def test_a_run_in_non_utc_time_zones_stores_utc_timestamps(tmp_path):
     )
     after = datetime.now(timezone.utc)
     assert done.returncode == 0, done.stderr
+    # The JVM's console output (here its notice of JAVA_TOOL_OPTIONS) goes to the Spark log, not the terminal.
+    assert "Picked up JAVA_TOOL_OPTIONS" in (tmp_path / "spark.log").read_text()
+    assert "Picked up JAVA_TOOL_OPTIONS" not in done.stderr
 
     audit = DeltaTable(Lake.at(lake).run_audit).to_pandas()
     bronze = DeltaTable(Lake.at(lake).bronze("sales_crm")).to_pandas()
