@@ -10,6 +10,7 @@ from jobs.decisions import PAIR
 from jobs.delta_io import read_table
 from jobs.match_model import (
     collect_term_frequencies,
+    RandomPairPatterns,
     comparison_vectors,
     score_pairs,
     train_model,
@@ -47,13 +48,15 @@ def match_everything(
     with step(spark, "match.block_compare", "blocking and comparing candidate pairs"):
         pairs, guarded = guarded_candidate_pairs(records, settings)
         frequencies = saved.term_frequencies if saved else collect_term_frequencies(records, settings)
+        if saved is None:
+            sizes = [row["count"] for row in records.groupBy("source_system").count().collect()]
+            random_patterns = RandomPairPatterns(records, settings, frequencies, sizes)
         vectors = comparison_vectors(pairs, records, settings, frequencies).localCheckpoint()
     if saved is None:
         with step(spark, "match.train", "training the model"):
             labelled = comparison_vectors(decisions.select(*PAIR), records, settings, frequencies)
             labelled = labelled.join(decisions, PAIR).drop("blocking_rule")
-            sizes = [row["count"] for row in records.groupBy("source_system").count().collect()]
-            model, training = train_model(records, vectors, labelled, settings, sizes, frequencies)
+            model, training = train_model(vectors, labelled, settings, random_patterns)
         saved = SavedModel(model, frequencies)
 
     pairs_path = context.lake.path("silver", "pairs")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import replace
 
 import pandas as pd
@@ -40,6 +42,10 @@ from matching.settings import MatchSettings
 from matching.supervised import train_supervised
 
 log = logging.getLogger("cdi.match")
+
+U_LABEL = "estimating u from samples of random pairs"
+# How often a wait for u's background draw shows its progress.
+PROGRESS_INTERVAL_SECONDS = 0.5
 
 # A supervised model needs at least this many labelled pairs of each class.
 MIN_LABELS_PER_CLASS = 10
@@ -90,7 +96,11 @@ def log_training_report(report: TrainingReport) -> None:
 
 
 def random_pair_patterns(
-    records: DataFrame, settings: MatchSettings, frequencies: TermFrequencies, source_sizes: list[int]
+    records: DataFrame,
+    settings: MatchSettings,
+    frequencies: TermFrequencies,
+    source_sizes: list[int],
+    report: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Comparison patterns of random record pairs, drawn in samples of doubling size until u settles.
 
@@ -98,16 +108,19 @@ def random_pair_patterns(
     more pairs than the data has, and no more samples once a sample twice as
     big as the last one leaves u where it was. Up to ``u_in_memory_records``
     records, the pairs are drawn and compared in memory (``matching.local_pairs``).
+    ``report(samples done, samples planned)`` is called before each sample
+    (by default, as the match stage's progress).
     """
+    report = report or (lambda done, total: progress.show("match", U_LABEL, done, total))
     link_only = settings.link_type == "link_only"
     levels = comparison_levels(settings)
     possible = possible_pairs(source_sizes, settings.link_type)
     sizes = u_sample_sizes(settings.model.u_first_pairs, settings.model.u_random_pairs, possible)
-    in_memory = sum(source_sizes) <= settings.model.u_in_memory_records
+    in_memory = u_in_memory(settings, source_sizes)
     held = _records_in_memory(records, settings) if in_memory else None
     patterns: pd.DataFrame | None = None
     for number, size in enumerate(sizes or [0]):
-        progress.show("match", "estimating u from samples of random pairs", number, len(sizes))
+        report(number, len(sizes))
         seed = settings.model.seed + 10 * number
         if held is not None:
             pairs = draw_pairs(held["source_system"].to_numpy(dtype=object), size, seed, link_only)
@@ -125,6 +138,61 @@ def random_pair_patterns(
     return patterns
 
 
+def u_in_memory(settings: MatchSettings, source_sizes: list[int]) -> bool:
+    """Whether u's random pairs are drawn and compared in this process rather than in Spark."""
+    return sum(source_sizes) <= settings.model.u_in_memory_records
+
+
+class RandomPairPatterns:
+    """``random_pair_patterns`` for a model about to be trained, started early when it runs in memory.
+
+    Drawn in memory, u's samples are compared in this process (pandas,
+    rapidfuzz) while the candidate pairs are compared in Spark's Python
+    workers: so the in-memory draw starts on a background thread as soon as
+    the records and term frequencies are known, and the match stage compares
+    the candidate pairs meanwhile. ``get()`` waits for it, showing its
+    progress. Drawn in Spark, it runs in ``get()``: two Spark workloads at
+    once would only compete for the same cores.
+    """
+
+    def __init__(
+        self, records: DataFrame, settings: MatchSettings, frequencies: TermFrequencies, source_sizes: list[int]
+    ) -> None:
+        self.frequencies = frequencies
+        self.source_sizes = source_sizes
+        self._arguments = (records, settings, frequencies, source_sizes)
+        self._samples = (0, 0)
+        self._patterns: pd.DataFrame | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if u_in_memory(settings, source_sizes) and settings.model.kind != "supervised":
+            self._thread = threading.Thread(target=self._draw, name="cdi-u-sample", daemon=True)
+            self._thread.start()
+
+    def _draw(self) -> None:
+        records = self._arguments[0]
+        try:
+            with step(records.sparkSession, "match.train.u"):
+                self._patterns = random_pair_patterns(*self._arguments, report=self._report)
+        except BaseException as error:  # handed to the thread that calls get()
+            self._error = error
+
+    def _report(self, done: int, total: int) -> None:
+        self._samples = (done, total)
+
+    def get(self) -> pd.DataFrame:
+        if self._thread is None:
+            with step(self._arguments[0].sparkSession, "match.train.u"):
+                return random_pair_patterns(*self._arguments)
+        while self._thread.is_alive():
+            progress.show("match", U_LABEL, *self._samples)
+            self._thread.join(PROGRESS_INTERVAL_SECONDS)
+        if self._error is not None:
+            raise self._error
+        assert self._patterns is not None
+        return self._patterns
+
+
 def _records_in_memory(records: DataFrame, settings: MatchSettings) -> pd.DataFrame:
     """The records' compared attributes as one pandas frame, in ``record_id`` order (the draws then ignore layout)."""
     columns = dict.fromkeys(["record_id", "source_system", *comparison_columns(settings)])
@@ -137,17 +205,16 @@ def _add_patterns(left: pd.DataFrame, right: pd.DataFrame, settings: MatchSettin
 
 
 def train_model(
-    records: DataFrame,
     vectors: DataFrame,
     labelled: DataFrame,
     settings: MatchSettings,
-    source_sizes: list[int],
-    frequencies: TermFrequencies,
+    random_patterns: RandomPairPatterns,
 ) -> tuple[MatchModel, TrainingReport | None]:
     """Supervised when asked for or when enough steward labels exist; else Fellegi-Sunter with EM (and its report).
 
-    ``source_sizes`` are the records per source: u and the prior are for the
-    record pairs the link type allows among them.
+    u comes from ``random_patterns``; its ``source_sizes`` are the records per
+    source, and u and the prior are for the record pairs the link type allows
+    among them.
     """
     levels = comparison_levels(settings)
     labels = labelled.toPandas()
@@ -157,10 +224,9 @@ def train_model(
     if settings.model.kind == "supervised" or enough_labels:
         log.info("training the supervised model on %d labelled pairs", len(labels))
         return train_supervised(labels.drop(columns=["is_match"]), labels["is_match"], levels), None
-    possible = possible_pairs(source_sizes, settings.link_type)
-    with step(records.sparkSession, "match.train.u"):
-        u = estimate_u(random_pair_patterns(records, settings, frequencies, source_sizes), levels)
-    with step(records.sparkSession, "match.train.patterns"):
+    possible = possible_pairs(random_patterns.source_sizes, settings.link_type)
+    u = estimate_u(random_patterns.get(), levels)
+    with step(vectors.sparkSession, "match.train.patterns"):
         patterns = pattern_counts(vectors, settings)
     model, report = train_checked(
         patterns,

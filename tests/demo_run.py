@@ -86,9 +86,9 @@ def publish_demo(spark: SparkSession, folder: Path) -> DemoRun:
     trained: list[SavedModel] = []
     train_model = jobs.match_full.train_model
 
-    def recording_train_model(records, vectors, labelled, settings, source_sizes, frequencies):
-        model, report = train_model(records, vectors, labelled, settings, source_sizes, frequencies)
-        trained.append(SavedModel(model, frequencies))
+    def recording_train_model(vectors, labelled, settings, random_patterns):
+        model, report = train_model(vectors, labelled, settings, random_patterns)
+        trained.append(SavedModel(model, random_patterns.frequencies))
         return model, report
 
     run = DemoRun(data, lake, "run-1", ())
