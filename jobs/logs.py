@@ -11,6 +11,10 @@ import logging
 import sys
 from datetime import datetime, timezone
 
+from pyspark.logger import PySparkLogger
+
+PYSPARK_ERROR_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -35,3 +39,7 @@ def configure_logging(fmt: str = "text", verbose: bool = False) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    # PySpark logs every SQL error it raises, with the JVM's stack trace, as JSON on stderr; cdi reports
+    # the error itself (a ConfigError names file and key), so those lines show only with --verbose.
+    for name in PYSPARK_ERROR_LOGGERS:
+        PySparkLogger.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL)

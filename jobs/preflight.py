@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pyspark.errors import PySparkException
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from config.errors import ConfigError
@@ -34,11 +34,33 @@ def match_expressions(settings: MatchSettings) -> Iterator[tuple[str, str]]:
 
 
 def check_match_expressions(spark: SparkSession, settings: MatchSettings, path: str | Path) -> None:
-    """Raise a ConfigError naming ``path`` and the key of the first expression Spark cannot resolve."""
+    """Raise a ConfigError naming ``path`` and the key of the first expression Spark cannot resolve.
+
+    Every expression is parsed on its own, then all are resolved in one plan;
+    only when that fails is each resolved alone, to name the first that fails.
+    """
     empty = local_frame(spark, [], CANONICAL_SCHEMA)
-    for key, expression in match_expressions(settings):
+    keyed = list(match_expressions(settings))
+    columns = [(key, expression, _parsed(path, key, expression)) for key, expression in keyed]
+    try:
+        empty.select(*[column.alias(f"e{i}") for i, (_, _, column) in enumerate(columns)]).schema  # noqa: B018
+        return
+    except PySparkException:
+        pass
+    for key, expression, column in columns:
         try:
-            empty.select(F.expr(expression)).schema  # noqa: B018 - resolving the plan is the check
+            empty.select(column).schema  # noqa: B018 - resolving the plan is the check
         except PySparkException as exc:
-            reason = (str(exc).strip().splitlines() or ["not a valid Spark SQL expression"])[0]
-            raise ConfigError(f"{path}: {key}: {expression!r}: {reason}") from None
+            raise _config_error(path, key, expression, exc) from None
+
+
+def _parsed(path: str | Path, key: str, expression: str) -> Column:
+    try:
+        return F.expr(expression)
+    except PySparkException as exc:
+        raise _config_error(path, key, expression, exc) from None
+
+
+def _config_error(path: str | Path, key: str, expression: str, exc: PySparkException) -> ConfigError:
+    reason = (str(exc).strip().splitlines() or ["not a valid Spark SQL expression"])[0]
+    return ConfigError(f"{path}: {key}: {expression!r}: {reason}")
