@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from jobs.decisions import open_xref_rows, steward_overrides, steward_pair_decisions
-from jobs.delta_io import read_table, replace_where, sql_string, table_exists
+from jobs.delta_io import is_empty, read_table, replace_where, sql_string, table_exists
 from jobs.faults import fault_point
 from jobs.runs import RunContext
 from jobs.steps import step
@@ -94,13 +94,18 @@ def ensure_tables(spark: SparkSession, context: RunContext) -> None:
 
 def is_published(spark: SparkSession, context: RunContext) -> bool:
     path = context.lake.gold("_publications")
-    return table_exists(spark, path) and not read_table(spark, path).where(F.col("run_id") == context.run_id).isEmpty()
+    return (
+        table_exists(spark, path)
+        and not is_empty(spark, path)
+        and not read_table(spark, path).where(F.col("run_id") == context.run_id).isEmpty()
+    )
 
 
 def previous_state(spark: SparkSession, context: RunContext) -> tuple[DataFrame, DataFrame]:
     """golden_customers and customer_xref as the last completed run left them."""
-    marker = (
-        read_table(spark, context.lake.gold("_publications"))
+    publications = context.lake.gold("_publications")
+    marker = None if is_empty(spark, publications) else (
+        read_table(spark, publications)
         .where(F.col("run_id") != context.run_id)
         .orderBy(F.col("published_at").desc(), F.col("run_id").desc())
         .first()
@@ -336,7 +341,7 @@ def merge_checked(spark: SparkSession, path: str, source: DataFrame, key: str, c
     source = source.persist()
     try:
         target = read_table(spark, path)
-        if target.isEmpty():
+        if is_empty(spark, path):
             # A first publication: appending is the same change as the MERGE, without joining an empty table.
             expected = _expected_inserts(path, source, key)
             if expected["inserted"]:

@@ -11,7 +11,7 @@ from deltalake import DeltaTable
 
 from config.lake import Lake
 from jobs.audit import AuditRow, read_audit, record_audit
-from jobs.delta_io import landed_rows, read_table
+from jobs.delta_io import is_empty, landed_rows, logged_rows, read_table
 from schemas.tables import RUN_AUDIT_SCHEMA
 
 AT = datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
@@ -90,3 +90,14 @@ def test_landed_rows_knows_nothing_of_a_table_delta_rs_cannot_read(spark, tmp_pa
     broken.mkdir(parents=True)
     (broken / "00000000000000000000.json").write_text("not json\n")
     assert landed_rows(str(bronze)) is None
+
+
+def test_a_table_is_empty_by_its_log_on_a_local_lake_and_by_spark_on_a_uri(spark, tmp_path):
+    table = tmp_path / "t"
+    spark.range(0).write.format("delta").save(str(table))
+    assert logged_rows(str(table)) == 0
+    assert is_empty(spark, str(table)) and is_empty(spark, f"file://{table}")
+    spark.range(4).write.format("delta").mode("append").save(str(table))
+    spark.range(0).write.format("delta").mode("append").save(str(table))
+    assert logged_rows(str(table)) == 4 and logged_rows(f"file://{table}") is None
+    assert not is_empty(spark, str(table)) and not is_empty(spark, f"file://{table}")
