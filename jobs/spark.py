@@ -31,6 +31,17 @@ CLASS_ARCHIVE = Path(os.environ.get("CDI_CLASS_ARCHIVE", PROJECT_ROOT / ".cds" /
 QUIET_CLASS_ARCHIVE = ("-Xlog:cds=off", "-Xlog:cds+dynamic=off")
 EXTRA_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 
+# The JIT's optimizing compiler (C2) takes a method only after four times the usual calls and loop
+# iterations. A cold driver compiles thousands of Spark, Catalyst and Delta methods that a run calls
+# a few thousand times and never again; C2's work on them was half the CPU of `cdi dedupe` of 1,000
+# records, which is CPU-bound on a small machine: 40.0-42.2 s and 65-69 CPU-s against 42.8-44.1 s
+# and 77-80 CPU-s, alternated (docs/benchmarks.md). A method hot over a large run still reaches C2
+# within its first seconds.
+JIT_OPTIONS = (
+    "-XX:Tier4InvocationThreshold=20000 -XX:Tier4MinInvocationThreshold=2400 "
+    "-XX:Tier4CompileThreshold=60000 -XX:Tier4BackEdgeThreshold=160000"
+)
+
 DELTA_PACKAGE = "io.delta:delta-spark_2.13:4.0.1"
 SQLITE_PACKAGE = "org.xerial:sqlite-jdbc:3.53.4.0"
 POSTGRES_PACKAGE = "org.postgresql:postgresql:42.7.14"
@@ -43,9 +54,9 @@ DEFAULTS: dict[str, str] = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     # The parallel collector: a batch driver wants throughput, and G1's concurrent work competes for
     # the few cores of a small machine (`cdi dedupe` of 1,000 records: 66.5 s against 70.3 s, three
-    # runs each side by side; docs/benchmarks.md).
+    # runs each side by side; docs/benchmarks.md). Then JIT_OPTIONS.
     EXTRA_JAVA_OPTIONS: (
-        f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG} -Duser.timezone=UTC -XX:+UseParallelGC"
+        f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG} -Duser.timezone=UTC -XX:+UseParallelGC {JIT_OPTIONS}"
     ),
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "8",
