@@ -33,8 +33,8 @@ EXTRA_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 
 # The JIT's optimizing compiler (C2) takes a method only after four times the usual calls and loop
 # iterations. A cold driver compiles thousands of Spark, Catalyst and Delta methods that a run calls
-# a few thousand times and never again; C2's work on them was half the CPU of `cdi dedupe` of 1,000
-# records, which is CPU-bound on a small machine: 40.0-42.2 s and 65-69 CPU-s against 42.8-44.1 s
+# a few thousand times and never again; the JIT compilers used about half the JVM's CPU in `cdi dedupe`
+# of 1,000 records, which is CPU-bound on a small machine: 40.0-42.2 s and 65-69 CPU-s against 42.8-44.1 s
 # and 77-80 CPU-s, alternated (docs/benchmarks.md). A method hot over a large run still reaches C2
 # within its first seconds.
 JIT_OPTIONS = (
@@ -54,7 +54,7 @@ DEFAULTS: dict[str, str] = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     # The parallel collector: a batch driver wants throughput, and G1's concurrent work competes for
     # the few cores of a small machine (`cdi dedupe` of 1,000 records: 66.5 s against 70.3 s, three
-    # runs each side by side; docs/benchmarks.md). Then JIT_OPTIONS.
+    # runs each side by side; docs/benchmarks.md). JIT_OPTIONS says why C2 waits longer.
     EXTRA_JAVA_OPTIONS: (
         f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG} -Duser.timezone=UTC -XX:+UseParallelGC {JIT_OPTIONS}"
     ),
