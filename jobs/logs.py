@@ -43,3 +43,8 @@ def configure_logging(fmt: str = "text", verbose: bool = False) -> None:
     # the error itself (a ConfigError names file and key), so those lines show only with --verbose.
     for name in PYSPARK_ERROR_LOGGERS:
         PySparkLogger.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+    # py4j logs an interrupted call (Ctrl-C) through the root logger itself, which then sets up a stderr
+    # handler of its own and prints a traceback before cdi's "interrupted"; such lines show with --verbose.
+    top = logging.getLogger()
+    if not verbose and not top.handlers:
+        top.addHandler(logging.NullHandler())

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
+
+from demo.generator import generate
+from tests.session import SHORT_LIVED_JVM_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 # A `cdi` command that read a Delta table with delta-rs just before it ends. A bare script doing that
@@ -47,3 +54,46 @@ def test_an_error_exit_code_and_its_message_come_through(tmp_path):
 
     assert done.returncode == 2, done.stderr
     assert str(missing) in done.stderr
+
+
+def test_ctrl_c_stops_a_run_with_exit_130_and_no_traceback_and_leaves_no_jvm(tmp_path):
+    # Before, PySpark's own SIGINT handler called into the JVM from inside an interrupted call: py4j
+    # printed tracebacks and the run went on. The session is now built off the main thread, where
+    # PySpark installs no handler, so Python's own KeyboardInterrupt ends the run.
+    generate(tmp_path / "data", customers=15, seed=2)
+    app = f"cdi-interrupted-{uuid.uuid4().hex}"
+    env = {
+        **os.environ,
+        "CDI_DATA_DIR": str(tmp_path / "data"),
+        "CDI_LAKE": str(tmp_path / "lake"),
+        "CDI_SPARK_CONF_spark__app__name": app,
+        "JAVA_TOOL_OPTIONS": SHORT_LIVED_JVM_OPTIONS,
+    }
+    run = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "run", "--config", "conf/cdi.yaml", "--stages", "ingest-validate"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    for line in run.stdout:
+        if line.startswith("[standardize]"):
+            break
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+
+    assert run.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "cdi: interrupted"
+    assert "Traceback" not in err and "ERROR" not in err
+    deadline = time.monotonic() + 30
+    while _processes_with(app) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_with(app) == []
+
+
+def _processes_with(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
