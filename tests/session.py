@@ -1,5 +1,7 @@
 """The test session's Spark settings: small data, two cores (used by ``tests/conftest.py`` and ``bench.stage_times``)."""
 
+from pathlib import Path
+
 TEST_SESSION = {
     "spark.master": "local[2]",
     "spark.ui.enabled": "false",
@@ -17,3 +19,15 @@ TEST_SESSION = {
 # a cold `cdi run --stages ingest` of 15 demo customers took 28 CPU-s against 45 (wall 22 s against
 # 27). The session's own JVM keeps C2: over a whole suite its compiled code does pay back.
 SHORT_LIVED_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
+
+
+def processes_with(text: str) -> list[int]:
+    """The processes whose command line holds ``text`` (a JVM that should have ended, found by its app name)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found

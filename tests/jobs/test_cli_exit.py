@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 from demo.generator import generate
-from tests.session import SHORT_LIVED_JVM_OPTIONS
+from tests.session import SHORT_LIVED_JVM_OPTIONS, processes_with
 
 ROOT = Path(__file__).resolve().parents[2]
 # A `cdi` command that read a Delta table with delta-rs just before it ends. A bare script doing that
@@ -83,17 +83,7 @@ def test_ctrl_c_stops_a_run_with_exit_130_and_no_traceback_and_leaves_no_jvm(tmp
     assert err.strip().splitlines()[-1] == "cdi: interrupted"
     assert "Traceback" not in err and "ERROR" not in err
     deadline = time.monotonic() + 30
-    while _processes_with(app) and time.monotonic() < deadline:
+    while processes_with(app) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _processes_with(app) == []
+    assert processes_with(app) == []
 
-
-def _processes_with(text: str) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and text.encode() in (proc / "cmdline").read_bytes():
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found

@@ -15,6 +15,7 @@ import pytest
 
 from demo.generator import generate
 from jobs.cli import main
+from tests.session import processes_with
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
@@ -113,18 +114,7 @@ def test_a_config_error_found_while_spark_starts_exits_2_at_once_and_leaves_no_j
     assert (tmp_path / "spark.log").exists()  # the JVM had been launched
     assert not (tmp_path / "lake").exists()
     deadline = time.monotonic() + 30
-    while _processes_with(app) and time.monotonic() < deadline:
+    while processes_with(app) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _processes_with(app) == []
+    assert processes_with(app) == []
 
-
-def _processes_with(text: str) -> list[int]:
-    """The processes whose command line holds ``text``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and text.encode() in (proc / "cmdline").read_bytes():
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
