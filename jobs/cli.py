@@ -142,9 +142,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     out = Path(args.out)
     plan = plan_dedupe(Path(args.file), args.id, args.map)
     print(format_plan(plan), flush=True)
-    config = dedupe_config(
-        Path(args.file), plan.id_column, plan.config_mapping, out, args.region, not args.month_first
-    )
+    config = dedupe_config(plan, out, args.region, not args.month_first)
     starting = _start_session(args, config)
     context = _start(args, config)
     _run_stages(_session(starting, context), context, MATCH_STAGES)
@@ -165,7 +163,11 @@ def _write_clusters(config, out: Path) -> str:
         {"record_id": [i.removeprefix(prefix) for i in assignment.index], "golden_id": assignment.to_numpy()}
     ).sort_values("record_id")
     clusters.to_csv(out / "clusters.csv", index=False)
-    return f"{len(clusters)} records → {clusters['golden_id'].nunique()} customers: {out / 'clusters.csv'}"
+    records, customers = len(clusters), clusters["golden_id"].nunique()
+    return (
+        f"{records} record{'s' * (records != 1)} → {customers} customer{'s' * (customers != 1)}: "
+        f"{out / 'clusters.csv'}"
+    )
 
 
 def cmd_blocking_report(args: argparse.Namespace) -> int:

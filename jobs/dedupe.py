@@ -12,9 +12,10 @@ through a mapping expression. ``--map COLUMN=ATTRIBUTE`` overrides any part of
 the proposal and ``--map COLUMN=none`` leaves a column out. Without ``--id``
 the record id is a column named like one (``ID_NAMES``) or else the first
 remaining column whose values are all present and unique. Columns mapped to
-nothing are carried along in bronze but not compared. Only the header (and,
-to guess the id, the candidate columns' values) is read, with pyarrow, before
-Spark starts.
+nothing are carried along in bronze but not compared. A CSV file's encoding
+and delimiter are guessed from its first bytes (``jobs/csv_dialect.py``).
+Only the header (and, to guess the id, the candidate columns' values) is
+read, with pyarrow, before Spark starts.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from config.pipeline import CONF_DIR, MAPPABLE_ATTRIBUTES, MappingExpression, PipelineConfig
 from config.yaml_files import parse_model
 from config.errors import ConfigError, SourceError
+from jobs.csv_dialect import CsvDialect, sniff_file
 
 SOURCE_NAME = "input"
 NOT_MAPPED = "none"
@@ -190,13 +192,14 @@ def is_unique_key(values: Sequence[object]) -> bool:
 def guess_id_column(
     columns: Sequence[str], mapping: Sequence[MappedColumn], values: Mapping[str, Sequence[object]]
 ) -> tuple[str, str]:
-    """(column, why) for the record id; ``values`` holds the candidates' values (see ``id_candidates``)."""
+    """(column, why) for the record id; ``values`` holds the values of the candidates that can be one
+    (see ``id_candidates``; a name the header repeats cannot)."""
     named, others = id_candidates(columns, mapping)
     for column in named:
-        if is_unique_key(values[column]):
+        if column in values and is_unique_key(values[column]):
             return column, "named like a record id"
     for column in others:
-        if is_unique_key(values[column]):
+        if column in values and is_unique_key(values[column]):
             return column, "its values are all present and unique"
     tried = f" ({', '.join(named)} named like one, but with blank or repeated values)" if named else ""
     raise ConfigError(
@@ -205,23 +208,33 @@ def guess_id_column(
     )
 
 
-def read_header(path: Path) -> list[str]:
-    """The file's column names, without reading its rows."""
+def _csv_options(dialect: CsvDialect) -> dict[str, object]:
+    """pyarrow's options for the file; rows with too many or too few fields are skipped (ingest quarantines them)."""
+    import pyarrow.csv as pa_csv
+
+    return {
+        "read_options": pa_csv.ReadOptions(encoding=dialect.python_encoding),
+        "parse_options": pa_csv.ParseOptions(
+            delimiter=dialect.delimiter, newlines_in_values=True, invalid_row_handler=lambda row: "skip"
+        ),
+    }
+
+
+def read_header(path: Path, dialect: CsvDialect | None) -> list[str]:
+    """The file's column names, without reading its rows (``dialect``: how a CSV file is written)."""
     import pyarrow.csv as pa_csv
     import pyarrow.dataset as ds
 
-    if not path.exists():
-        raise SourceError(f"{path}: file not found")
-    if _kind(path) == "parquet":
+    if dialect is None:
         return list(ds.dataset(str(path), format="parquet").schema.names)
     try:
-        with pa_csv.open_csv(str(path)) as reader:
+        with pa_csv.open_csv(str(path), **_csv_options(dialect)) as reader:
             return list(reader.schema.names)
     except Exception as exc:  # pyarrow.lib.ArrowInvalid and friends
         raise SourceError(f"{path}: cannot read the CSV header ({exc})") from None
 
 
-def read_columns(path: Path, columns: Sequence[str]) -> dict[str, list[object]]:
+def read_columns(path: Path, dialect: CsvDialect | None, columns: Sequence[str]) -> dict[str, list[object]]:
     """The values of ``columns`` (as text for CSV; blanks as None)."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
@@ -229,7 +242,7 @@ def read_columns(path: Path, columns: Sequence[str]) -> dict[str, list[object]]:
 
     if not columns:
         return {}
-    if _kind(path) == "parquet":
+    if dialect is None:
         table = ds.dataset(str(path), format="parquet").to_table(columns=list(columns))
     else:
         options = pa_csv.ConvertOptions(
@@ -237,7 +250,7 @@ def read_columns(path: Path, columns: Sequence[str]) -> dict[str, list[object]]:
             column_types={c: pa.string() for c in columns},
             strings_can_be_null=True,
         )
-        table = pa_csv.read_csv(str(path), convert_options=options)
+        table = pa_csv.read_csv(str(path), convert_options=options, **_csv_options(dialect))
     return {c: table.column(c).to_pylist() for c in columns}
 
 
@@ -257,6 +270,7 @@ class DedupePlan:
     id_column: str
     id_reason: str
     mapping: tuple[MappedColumn, ...]
+    dialect: CsvDialect | None = None  # a CSV file's encoding and delimiter; None for Parquet
 
     @property
     def config_mapping(self) -> dict[str, str | MappingExpression]:
@@ -267,10 +281,33 @@ class DedupePlan:
         return not_compared(self.columns, self.mapping, self.id_column)
 
 
+def _positions(columns: Sequence[str], column: str) -> list[int]:
+    """Where the header names ``column`` (1-based), compared without case as Spark does."""
+    return [number for number, name in enumerate(columns, start=1) if name.casefold() == column.casefold()]
+
+
+def _repeated(columns: Sequence[str], column: str) -> bool:
+    return len(_positions(columns, column)) > 1
+
+
+def check_unique_names(path: Path, columns: Sequence[str], used: Iterable[str]) -> None:
+    """A used column whose name the header repeats is a ConfigError."""
+    for column in dict.fromkeys(used):
+        found = _positions(columns, column)
+        if len(found) > 1:
+            raise ConfigError(
+                f"{path}: the header names {len(found)} columns {column!r} (columns {', '.join(map(str, found))}); "
+                "rename them in the file, or map another column with --map COLUMN=ATTRIBUTE"
+            )
+
+
 def plan_dedupe(path: Path, id_column: str | None, map_items: Sequence[str]) -> DedupePlan:
     """Read the header (and, without ``--id``, the id candidates), propose a mapping and apply ``--map``."""
-    _kind(path)
-    columns = read_header(path)
+    kind = _kind(path)
+    if not path.exists():
+        raise SourceError(f"{path}: file not found")
+    dialect = sniff_file(path) if kind == "csv" else None
+    columns = read_header(path, dialect)
     overrides = parse_overrides(map_items)
     if id_column is not None and id_column not in columns:
         raise ConfigError(f"--id {id_column}: the file has no column {id_column!r}; it has: {', '.join(columns)}")
@@ -286,14 +323,17 @@ def plan_dedupe(path: Path, id_column: str | None, map_items: Sequence[str]) -> 
         reason = "--id"
     else:
         named, others = id_candidates(columns, mapping)
-        id_column, reason = guess_id_column(columns, mapping, read_columns(path, [*named, *others]))
-    return DedupePlan(path, tuple(columns), id_column, reason, tuple(mapping))
+        readable = [c for c in [*named, *others] if not _repeated(columns, c)]  # Spark renames repeated ones
+        id_column, reason = guess_id_column(columns, mapping, read_columns(path, dialect, readable))
+    check_unique_names(path, columns, [id_column, *(c for m in mapping for c in m.columns)])
+    return DedupePlan(path, tuple(columns), id_column, reason, tuple(mapping), dialect)
 
 
 def format_plan(plan: DedupePlan) -> str:
     """The mapping as it will run, one attribute a line, printed before Spark starts."""
     width = max(len("record id"), *(len(m.attribute) for m in plan.mapping))
-    lines = [f"{plan.path}: {len(plan.columns)} columns", f"  {'record id':<{width}}  {plan.id_column} ({plan.id_reason})"]
+    lines = [f"{plan.path}: {len(plan.columns)} columns{_dialect_note(plan.dialect)}",
+             f"  {'record id':<{width}}  {plan.id_column} ({plan.id_reason})"]
     for m in plan.mapping:
         note = "  (--map)" if m.origin == "--map" else ""
         lines.append(f"  {m.attribute:<{width}}  ← {m.describe()}{note}")
@@ -303,24 +343,29 @@ def format_plan(plan: DedupePlan) -> str:
     return "\n".join(lines)
 
 
-def dedupe_config(
-    path: Path,
-    id_column: str,
-    mapping: Mapping[str, str | MappingExpression],
-    out: Path,
-    region: str,
-    day_first: bool,
-) -> PipelineConfig:
+DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "bars"}
+
+
+def _dialect_note(dialect: CsvDialect | None) -> str:
+    """How the CSV file is read, when it is not plain UTF-8 with commas."""
+    if dialect is None or dialect == CsvDialect("UTF-8", ","):
+        return ""
+    return f" (read as {dialect.encoding}, fields separated by {DELIMITER_NAMES[dialect.delimiter]})"
+
+
+def dedupe_config(plan: DedupePlan, out: Path, region: str, day_first: bool) -> PipelineConfig:
     source = {
         "name": SOURCE_NAME,
-        "kind": _kind(path),
-        "path": str(path),
-        "primary_key": [id_column],
-        "mapping": dict(mapping),
+        "kind": _kind(plan.path),
+        "path": str(plan.path),
+        "primary_key": [plan.id_column],
+        "mapping": dict(plan.config_mapping),
         "standardize": {"default_region": region, "day_first": day_first},
     }
-    if source["kind"] == "csv":
+    if plan.dialect is not None:
         source["multiline"] = True  # a file nobody configured: quoted fields may hold line breaks
+        source["encoding"] = plan.dialect.encoding
+        source["delimiter"] = plan.dialect.delimiter
     return parse_model(
         PipelineConfig,
         {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from jobs.dedupe import (
     propose_mapping,
 )
 from config.errors import ConfigError
+from jobs.csv_dialect import CsvDialect
 
 # Every attribute the proposal knows, national_id included whether or not schemas/canonical.py has it yet.
 ATTRIBUTES = frozenset({
@@ -181,6 +183,32 @@ def test_plan_reads_only_the_file_and_guesses_the_id_from_unique_values(tmp_path
     )
 
 
+def test_plan_reads_a_windows_1252_file_with_semicolons_as_it_was_written(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_bytes("uid;Vorname;surname;Ort\nu1;Jürgen;Groß;Köln\nu2;Zoë;Brontë;Paris\n".encode("cp1252"))
+    plan = plan_dedupe(path, None, ["Vorname=given_name", "Ort=city"])
+    assert (plan.dialect, plan.id_column, plan.config_mapping) == (
+        CsvDialect("windows-1252", ";"), "uid", {"given_name": "Vorname", "family_name": "surname", "city": "Ort"},
+    )
+    assert format_plan(plan).startswith(f"{path}: 4 columns (read as windows-1252, fields separated by semicolons)\n")
+
+
+def test_plan_skips_rows_with_the_wrong_number_of_fields_when_guessing_the_id(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("uid,name\nu1,Anna Smith\nu2,Bob,Jones,extra\nu3\nu4,Cy Young\n")
+    assert plan_dedupe(path, None, []).id_column == "uid"
+
+
+def test_a_used_column_the_header_names_twice_is_a_config_error(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("uid,name,notes,Name\nu1,Anna,a,Smith\n")
+    with pytest.raises(ConfigError, match=r"the header names 2 columns 'name' \(columns 2, 4\); rename them"):
+        plan_dedupe(path, None, [])
+    unused = tmp_path / "notes.csv"
+    unused.write_text("notes,uid,surname,Notes\na,u1,Smith,b\na,u2,Jones,b\n")
+    assert plan_dedupe(unused, None, []).id_column == "uid"
+
+
 def test_plan_with_an_unknown_id_column_is_a_config_error(tmp_path):
     path = tmp_path / "people.csv"
     path.write_text("uid,name\nu1,Anna Smith\n")
@@ -217,14 +245,14 @@ def test_cdi_dedupe_without_map_or_id_proposes_a_mapping_and_finds_the_duplicate
     from jobs.cli import main
 
     path = tmp_path / "people.csv"
-    path.write_text(PEOPLE)
-    with path.open("a", newline="") as handle:
-        csv.writer(handle).writerows(HOSTILE)
+    text = io.StringIO()  # as Excel saves "Unicode text": UTF-16 with tabs
+    csv.writer(text, delimiter="\t").writerows([*csv.reader(io.StringIO(PEOPLE)), *HOSTILE])
+    path.write_bytes(text.getvalue().encode("utf-16"))
     out = tmp_path / "out"
     assert main(["dedupe", str(path), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith(
-        f"{path}: 9 columns\n"
+        f"{path}: 9 columns (read as UTF-16, fields separated by tabs)\n"
         "  record id      customer_id (named like a record id)\n"
         "  given_name     ← First Name\n"
         "  family_name    ← surname\n"
