@@ -34,6 +34,7 @@ from matching.fellegi_sunter import (
     train_checked,
     u_sample_sizes,
     u_settled,
+    untrained_model,
 )
 from matching.local_pairs import draw_pairs
 from matching.local_pairs import pattern_counts as local_pattern_counts
@@ -225,9 +226,14 @@ def train_model(
         log.info("training the supervised model on %d labelled pairs", len(labels))
         return train_supervised(labels.drop(columns=["is_match"]), labels["is_match"], levels), None
     possible = possible_pairs(random_patterns.source_sizes, settings.link_type)
-    u = estimate_u(random_patterns.get(), levels)
+    random = random_patterns.get()
     with step(vectors.sparkSession, "match.train.patterns"):
         patterns = pattern_counts(vectors, settings)
+    if patterns["count"].sum() == 0:
+        log.warning("no candidate pairs: nothing to train a model on, and every record is a customer of its own")
+        u = estimate_u(random, levels) if random["count"].sum() > 0 else None
+        return untrained_model(levels, u, tf_comparisons(settings)), None
+    u = estimate_u(random, levels)
     model, report = train_checked(
         patterns,
         levels,

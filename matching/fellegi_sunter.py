@@ -365,6 +365,30 @@ def _validated_u(
     return checked
 
 
+def untrained_model(
+    comparisons: Mapping[str, int], u: Mapping[str, npt.ArrayLike] | None, tf_comparisons: Iterable[str] = ()
+) -> FellegiSunterModel:
+    """EM's starting m, ``u`` (uniform when None) and the smallest prior, for data with no candidate pair.
+
+    With no candidate pair EM has nothing to learn from, and the run has
+    nothing to score: every record is a customer of its own.
+    """
+    tf_names = set(tf_comparisons)
+    return FellegiSunterModel(
+        comparisons=tuple(
+            ComparisonParameters(
+                name=name,
+                levels=k,
+                m=tuple(float(v) for v in _starting_m(k)),
+                u=tuple(float(v) for v in (np.full(k + 1, 1.0 / (k + 1)) if u is None else np.asarray(u[name]))),
+                tf=name in tf_names,
+            )
+            for name, k in comparisons.items()
+        ),
+        lambda_=PROBABILITY_FLOOR**2,
+    )
+
+
 def train(
     patterns: pd.DataFrame,
     comparisons: Mapping[str, int],
@@ -778,9 +802,20 @@ def train_checked(
     re-estimated with the new m. No agreeing level may count against a match
     (``clamp_agreeing``). Last, comparisons relatives share get their
     household u (``with_household``).
+
+    When EM itself fails (its 'match' class favours disagreement, as when the
+    names are missing from every record), the model starts from EM's
+    starting m (``untrained_model``) with lambda estimated for it, and goes
+    through the same anchor re-estimation.
     """
-    model = train_in_sessions(patterns, comparisons, u, sessions, tf_comparisons, max_iterations, tolerance)
-    problems = model_problems(model, identity)
+    try:
+        model = train_in_sessions(patterns, comparisons, u, sessions, tf_comparisons, max_iterations, tolerance)
+        failed = []
+    except ValueError as error:
+        model = untrained_model(comparisons, u, tf_comparisons)
+        model = replace(model, lambda_=estimate_lambda(patterns, model, max_iterations, tolerance))
+        failed = [f"EM failed ({error}); m started from EM's starting values"]
+    problems = failed + model_problems(model, identity)
     recovered: list[str] = []
     if problems:
         anchors = anchor_m(patterns, comparisons, identity)

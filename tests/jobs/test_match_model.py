@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pyspark.errors import AnalysisException
 
-from jobs.match_model import RandomPairPatterns, random_pair_patterns
+from jobs.match_model import RandomPairPatterns, comparison_vectors, random_pair_patterns, train_model
 from matching.settings import load_settings
 
 SETTINGS = load_settings(Path(__file__).resolve().parents[2] / "conf" / "matching.yaml")
@@ -64,3 +64,22 @@ def test_a_failure_of_the_background_draw_is_raised_by_get(spark):
 
     with pytest.raises(AnalysisException):
         patterns.get()
+
+
+@pytest.mark.parametrize("rows", [ROWS[:1], ROWS[:3]], ids=["one record", "three records"])
+def test_with_no_candidate_pair_training_gives_the_untrained_model(spark, rows):
+    """No pair to learn from (a file of one person, or of people who share no blocking key): no failure."""
+    records = spark.createDataFrame(rows, COLUMNS)
+    pairs = spark.createDataFrame([], "record_id_l string, record_id_r string, blocking_rule string")
+    vectors = comparison_vectors(pairs, records, SETTINGS, FREQUENCIES)
+    labelled = vectors.withColumn("is_match", vectors["record_id_l"].isNull())
+
+    model, report = train_model(vectors, labelled, SETTINGS, RandomPairPatterns(records, SETTINGS, FREQUENCIES, [len(rows)]))
+
+    assert report is None
+    assert (model.iterations, model.lambda_) == (0, 1e-12)
+    given_name_u = model.comparison("given_name").u
+    if len(rows) == 1:
+        assert len(set(given_name_u)) == 1  # no random pair either: u is uniform
+    else:
+        assert given_name_u[0] > given_name_u[-1]  # u from the three random pairs: most disagree

@@ -28,6 +28,7 @@ from matching.fellegi_sunter import (
     train_checked,
     train_in_sessions,
     u_sample_sizes,
+    untrained_model,
     u_settled,
 )
 
@@ -419,3 +420,33 @@ def test_u_is_not_settled_when_a_common_level_moves():
     before = count_patterns(first, COMPARISONS)
     after = count_patterns(pd.concat([first, second]), COMPARISONS)
     assert not u_settled(before, after, COMPARISONS)
+
+
+def test_with_no_candidate_pair_the_model_keeps_its_starting_m_and_the_smallest_prior() -> None:
+    model = untrained_model({"a": 1, "b": 2}, {"a": np.array([0.9, 0.1]), "b": np.array([0.7, 0.2, 0.1])}, ["b"])
+    uniform = untrained_model({"a": 1}, None)
+
+    assert [(c.name, c.m, c.u, c.tf) for c in model.comparisons] == [
+        ("a", (0.25, 0.75), (0.9, 0.1), False),
+        ("b", (1 / 13, 3 / 13, 9 / 13), (0.7, 0.2, 0.1), True),
+    ]
+    assert (model.lambda_, model.iterations, model.converged) == (1e-12, 0, False)
+    assert uniform.comparison("a").u == (0.5, 0.5)
+    assert json.loads(model.to_json()) == json.loads(FellegiSunterModel.from_json(model.to_json()).to_json())
+
+
+def test_when_em_fails_the_model_starts_from_its_starting_m_and_takes_m_from_anchor_pairs(simulated) -> None:
+    """u that favours agreement makes EM fail; the checked model is still built, and says why."""
+    _, candidates, _ = simulated
+    agreeing_u = {name: np.asarray(TRUE_M[name]) for name in COMPARISONS}
+    patterns = count_patterns(candidates, COMPARISONS)
+    model, report = train_checked(patterns, COMPARISONS, agreeing_u, [], ["name", "dob"])
+
+    assert report.problems[0] == (
+        "EM failed (EM ended with a 'match' class that favours disagreement; check u (from random pairs) and "
+        "the blocking rules that produced the candidate pairs); m started from EM's starting values"
+    )
+    assert set(report.recovered) == set(COMPARISONS)
+    for name in COMPARISONS:
+        assert model.comparison(name).u == tuple(agreeing_u[name])
+        assert (model.comparison(name).weights[1:] >= -1e-9).all()  # no agreeing level counts against a match
