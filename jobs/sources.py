@@ -164,8 +164,30 @@ def read_json(spark: SparkSession, source: ReadSettings) -> DataFrame:
     return reader.load(source.path)
 
 
+def nanosecond_timestamp_columns(path: str) -> list[str]:
+    """Top-level columns a local Parquet file or folder holds as nanosecond timestamps (pandas' default).
+
+    Spark reads them as longs (``spark.sql.legacy.parquet.nanosAsLong`` in
+    ``jobs.spark.DEFAULTS``). Files behind a URI are not looked into: their
+    columns stay longs.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    if "://" in path and not path.startswith("file://"):
+        return []
+    try:
+        schema = ds.dataset(path.removeprefix("file://"), format="parquet").schema
+    except (OSError, ValueError, pa.ArrowException):
+        return []
+    return [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
+
+
 def read_parquet(spark: SparkSession, source: ReadSettings) -> DataFrame:
-    return spark.read.parquet(source.path)
+    df = spark.read.parquet(source.path)
+    nanos = [c for c in nanosecond_timestamp_columns(source.path) if c in df.columns]
+    micros = {c: F.timestamp_micros(F.floor(F.col(c).cast("decimal(20,0)") / 1000).cast("long")) for c in nanos}
+    return df.withColumns(micros) if micros else df
 
 
 READERS = {"jdbc": read_jdbc, "csv": read_csv, "json": read_json, "parquet": read_parquet}

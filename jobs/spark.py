@@ -76,6 +76,9 @@ DEFAULTS: dict[str, str] = {
     # messages: about ten more round trips per call (F.col 13 instead of 3, .alias 11 instead of 1;
     # the demo's standardize stage made twice as many). cdi names the failing source and step itself.
     "spark.python.sql.dataFrameDebugging.enabled": "false",
+    # pandas writes datetime columns to Parquet as nanosecond timestamps, which Spark refuses to read
+    # (PARQUET_TYPE_ILLEGAL). Read as longs, jobs.sources.read_parquet turns them back into timestamps.
+    "spark.sql.legacy.parquet.nanosAsLong": "true",
 }
 
 ENV_PREFIX = "CDI_SPARK_CONF_"

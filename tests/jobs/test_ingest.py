@@ -6,6 +6,9 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
@@ -181,6 +184,21 @@ def test_a_bom_does_not_rename_the_first_column(spark, tmp_path):
 
     assert counts.landed == 1
     assert [r.ticket for r in bronze(spark, lake, "support").collect()] == ["T1"]
+
+
+def test_nanosecond_timestamps_pandas_wrote_to_parquet_land_as_timestamps(spark, tmp_path):
+    path = tmp_path / "people.parquet"
+    born = pd.to_datetime(["1908-02-29 00:00:00", "1999-12-31 23:59:59.123456789"], format="ISO8601")
+    pd.DataFrame({"id": ["P1", "P2"], "first": ["Ann", "Bob"], "born": born}).to_parquet(path)
+    assert pq.read_schema(path).field("born").type == pa.timestamp("ns")
+    source = {"name": "people", "kind": "parquet", "path": str(path), "primary_key": ["id"],
+              "mapping": {"given_name": "first", "birth_date": "born"}}
+    lake = tmp_path / "lake"
+
+    ingest(spark, config_for(lake, source), Lake.at(lake), "r1", T0)
+
+    rows = bronze(spark, lake, "people").orderBy("id").select("born").collect()
+    assert [r.born for r in rows] == [datetime(1908, 2, 29), datetime(1999, 12, 31, 23, 59, 59, 123456)]
 
 
 @pytest.mark.parametrize(
