@@ -423,7 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
         "mapped to canonical attributes from the header; the proposed mapping is printed before the run, "
         "and --map SOURCE_COLUMN=attribute changes any part of it.",
     )
-    dedupe.add_argument("file", help="a .csv (with a header) or .parquet file")
+    dedupe.add_argument(
+        "file",
+        help="a CSV file with a header (.csv, .tsv or .txt, gzipped too; its encoding and delimiter are guessed) "
+        "or a .parquet file",
+    )
     dedupe.add_argument("--id", help="the column that identifies a record (default: a column named id, "
                         "record_id, rec_id, key, record_key or customer_id, else one whose values are unique)")
     dedupe.add_argument("--map", action="append", default=[], metavar="SOURCE_COLUMN=ATTRIBUTE",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
 from collections import Counter
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ def sniff(sample: bytes) -> CsvDialect:
 
 
 def sniff_file(path: Path) -> CsvDialect:
-    with path.open("rb") as handle:
+    """The dialect of the file at ``path`` (a ``.gz`` name is read through gzip)."""
+    with (gzip.open(path) if path.suffix.lower() == ".gz" else path.open("rb")) as handle:
         return sniff(handle.read(SAMPLE_BYTES))
 

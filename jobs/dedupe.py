@@ -254,13 +254,18 @@ def read_columns(path: Path, dialect: CsvDialect | None, columns: Sequence[str])
     return {c: table.column(c).to_pylist() for c in columns}
 
 
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")  # each may end in .gz as well: Spark and pyarrow read gzip by the name
+
+
 def _kind(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes[-1:] == [".gz"]:
+        suffixes.pop()
+    if suffixes and suffixes[-1] in CSV_SUFFIXES:
         return "csv"
-    if suffix in (".parquet", ".pq"):
+    if path.suffix.lower() in (".parquet", ".pq"):
         return "parquet"
-    raise ConfigError(f"{path}: expected a .csv or .parquet file")
+    raise ConfigError(f"{path}: expected a CSV file ({', '.join(CSV_SUFFIXES)}, or one of them .gz) or a .parquet file")
 
 
 @dataclass(frozen=True)
@@ -306,7 +311,10 @@ def plan_dedupe(path: Path, id_column: str | None, map_items: Sequence[str]) -> 
     kind = _kind(path)
     if not path.exists():
         raise SourceError(f"{path}: file not found")
-    dialect = sniff_file(path) if kind == "csv" else None
+    try:
+        dialect = sniff_file(path) if kind == "csv" else None
+    except (OSError, EOFError) as exc:  # a broken gzip file, a folder
+        raise SourceError(f"{path}: cannot read ({exc})") from None
     columns = read_header(path, dialect)
     overrides = parse_overrides(map_items)
     if id_column is not None and id_column not in columns:

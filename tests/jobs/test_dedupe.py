@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from jobs.dedupe import (
     plan_dedupe,
     propose_mapping,
 )
-from config.errors import ConfigError
+from config.errors import ConfigError, SourceError
 from jobs.csv_dialect import CsvDialect
 
 # Every attribute the proposal knows, national_id included whether or not schemas/canonical.py has it yet.
@@ -191,6 +192,27 @@ def test_plan_reads_a_windows_1252_file_with_semicolons_as_it_was_written(tmp_pa
         CsvDialect("windows-1252", ";"), "uid", {"given_name": "Vorname", "family_name": "surname", "city": "Ort"},
     )
     assert format_plan(plan).startswith(f"{path}: 4 columns (read as windows-1252, fields separated by semicolons)\n")
+
+
+def test_plan_reads_a_gzipped_tab_separated_file(tmp_path):
+    path = tmp_path / "people.tsv.gz"
+    path.write_bytes(gzip.compress("uid\tsurname\nu1\tSmith\nu2\tJones\n".encode()))
+    plan = plan_dedupe(path, None, [])
+    assert (plan.dialect, plan.id_column, plan.config_mapping) == (CsvDialect("UTF-8", "\t"), "uid", {"family_name": "surname"})
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error", "message"),
+    [
+        ("people.csv.gz", b"not gzip", SourceError, r"people.csv.gz: cannot read \(Not a gzipped file"),
+        ("people.xlsx", b"PK", ConfigError, r"people.xlsx: expected a CSV file \(.csv, .tsv, .txt, or one of them .gz\)"),
+    ],
+)
+def test_files_cdi_dedupe_cannot_read_are_one_line_errors(tmp_path, name, content, error, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(error, match=message):
+        plan_dedupe(path, None, [])
 
 
 def test_plan_skips_rows_with_the_wrong_number_of_fields_when_guessing_the_id(tmp_path):
