@@ -5,10 +5,11 @@ CSV with ``;``; database exports often use tabs or ``|``; Excel's "Unicode
 text" is UTF-16; older systems write Windows-1252. Guessing from the first
 bytes is what a user would do by eye:
 
-- encoding: a byte-order mark names it (UTF-8, UTF-16 or UTF-32); else text
-  that decodes as UTF-8 is UTF-8, text that decodes as Windows-1252 is that,
-  and anything else is read as ISO-8859-1, which gives every byte a
-  character (ingest repairs UTF-8 sequences in either);
+- encoding: a byte-order mark names it (UTF-8, UTF-16 or UTF-32), and
+  UTF-16 without one shows in its zero bytes; else text that decodes as
+  UTF-8 is UTF-8, text that decodes as Windows-1252 is that, and anything
+  else is read as ISO-8859-1, which gives every byte a character (ingest
+  repairs UTF-8 sequences in either);
 - delimiter: the candidate (``,`` ``;`` tab ``|``) that splits the header into
   the most columns while the rows of the sample have as many fields as the
   header. A header with one column is read with ``,``.
@@ -54,12 +55,32 @@ def sniff_encoding(sample: bytes) -> str:
     for bom, name in BOMS:
         if sample.startswith(bom):
             return name
+    unmarked = _unmarked_utf16(sample)
+    if unmarked:
+        return unmarked
     try:
         sample.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.reason != "unexpected end of data":  # not just a character cut at the sample's end
             return next(name for name in SINGLE_BYTE if _decodes(sample, name))
     return "UTF-8"
+
+
+def _unmarked_utf16(sample: bytes) -> str | None:
+    """UTF-16LE or UTF-16BE for text without a byte-order mark, told by its zero bytes, else None.
+
+    Latin letters, digits and punctuation in UTF-16 have a zero high byte: in
+    most character pairs one side is zero, always the same side.
+    """
+    pairs = len(sample) // 2
+    if pairs < 4:
+        return None
+    even, odd = sample[0 : 2 * pairs : 2].count(0), sample[1 : 2 * pairs : 2].count(0)
+    if odd >= 0.6 * pairs and even <= 0.1 * pairs:
+        return "UTF-16LE"
+    if even >= 0.6 * pairs and odd <= 0.1 * pairs:
+        return "UTF-16BE"
+    return None
 
 
 def _decodes(sample: bytes, encoding: str) -> bool:

@@ -35,6 +35,11 @@ def test_the_delimiter_and_encoding_a_file_was_written_with_are_found(delimiter,
     assert sniff(written(ROWS, delimiter, encoding)) == CsvDialect(expected, delimiter)
 
 
+@pytest.mark.parametrize(("encoding", "expected"), [("utf-16-le", "UTF-16LE"), ("utf-16-be", "UTF-16BE")])
+def test_utf_16_without_a_byte_order_mark_is_found_by_its_zero_bytes(encoding, expected):
+    assert sniff(written(ROWS, ";", encoding)) == CsvDialect(expected, ";")
+
+
 def test_bytes_windows_1252_leaves_undefined_are_read_as_iso_8859_1():
     assert sniff(b"id,name\n1,\x81\x8d\n").encoding == "ISO-8859-1"
 
@@ -73,7 +78,7 @@ def test_any_bytes_give_a_dialect_that_reads_them(sample):
         except UnicodeDecodeError as exc:
             assert exc.reason == "unexpected end of data"
     else:
-        assert dialect.encoding in ("UTF-16", "UTF-32")
+        assert dialect.encoding in ("UTF-16", "UTF-32", "UTF-16LE", "UTF-16BE")
 
 
 @given(
