@@ -74,8 +74,10 @@ class MappedColumn:
 
     @property
     def source(self) -> str | MappingExpression:
-        """The value of the config's ``mapping`` entry."""
-        return MappingExpression(expr=self.expression) if self.expression else self.columns[0]
+        """The value of the config's ``mapping`` entry: the column by its bronze name, or the expression."""
+        from jobs.sources import safe_column_name
+
+        return MappingExpression(expr=self.expression) if self.expression else safe_column_name(self.columns[0])
 
     def describe(self) -> str:
         return self.expression or self.columns[0]
@@ -287,8 +289,11 @@ class DedupePlan:
 
 
 def _positions(columns: Sequence[str], column: str) -> list[int]:
-    """Where the header names ``column`` (1-based), compared without case as Spark does."""
-    return [number for number, name in enumerate(columns, start=1) if name.casefold() == column.casefold()]
+    """Where the header names ``column`` (1-based), as bronze names compared without case, as Spark does."""
+    from jobs.sources import safe_column_name
+
+    wanted = safe_column_name(column).casefold()
+    return [number for number, name in enumerate(columns, start=1) if safe_column_name(name).casefold() == wanted]
 
 
 def _repeated(columns: Sequence[str], column: str) -> bool:
@@ -300,8 +305,10 @@ def check_unique_names(path: Path, columns: Sequence[str], used: Iterable[str]) 
     for column in dict.fromkeys(used):
         found = _positions(columns, column)
         if len(found) > 1:
+            names = ", ".join(f"{columns[n - 1]!r}" for n in found)
             raise ConfigError(
-                f"{path}: the header names {len(found)} columns {column!r} (columns {', '.join(map(str, found))}); "
+                f"{path}: {column!r} cannot be told apart from another column: {names} "
+                f"(columns {', '.join(map(str, found))}) land under one name; "
                 "rename them in the file, or map another column with --map COLUMN=ATTRIBUTE"
             )
 

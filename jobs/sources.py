@@ -26,12 +26,30 @@ from config.errors import ConfigError, SourceError
 
 CORRUPT_COLUMN = "_corrupt_record"
 DRIVERS = {"jdbc:sqlite:": "org.sqlite.JDBC", "jdbc:postgresql:": "org.postgresql.Driver"}
-_UNSAFE = re.compile(r"[ ,;{}()\n\t=]+")
+# Delta without column mapping (which delta-rs readers lack) refuses " ,;{}()\n\t="; Spark takes a dot
+# in a column reference for a struct field and a backtick for quoting.
+_UNSAFE = re.compile(r"[ ,;{}()\n\t=.`]+")
 
 
 def safe_column_name(name: str) -> str:
-    """A column name Delta accepts without column mapping (which delta-rs readers lack)."""
+    """A column name Delta accepts without column mapping, and that ``F.col`` reads as itself."""
     return _UNSAFE.sub("_", name.strip()).strip("_") or "column"
+
+
+def safe_column_names(names: Iterable[str]) -> list[str]:
+    """``safe_column_name`` of each name; a name that is then taken already (Spark compares names
+    without case: ``First Name`` and ``first_name``) is numbered ``_2``, ``_3`` ..."""
+    taken: set[str] = set()
+    safe = []
+    for name in names:
+        base = candidate = safe_column_name(name)
+        number = 1
+        while candidate.casefold() in taken:
+            number += 1
+            candidate = f"{base}_{number}"
+        taken.add(candidate.casefold())
+        safe.append(candidate)
+    return safe
 
 
 def short_error(exc: BaseException) -> str:
@@ -140,9 +158,13 @@ def read_csv(spark: SparkSession, source: ReadSettings) -> DataFrame:
     """CSV with an explicit schema: the declared one, else every header column as a string."""
     schema = _declared_schema(source)
     if schema is None:
-        header = spark.read.option("header", "true").option("encoding", source.encoding).option(
-            "sep", source.delimiter
-        ).csv(source.path)
+        header = (
+            spark.read.option("header", "true")
+            .option("encoding", source.encoding)
+            .option("sep", source.delimiter)
+            .option("multiLine", str(source.multiline).lower())  # a quoted header name may hold a line break
+            .csv(source.path)
+        )
         schema = StructType([StructField(name, StringType(), True) for name in header.columns])
     return _csv_reader(spark, source).schema(_with_corrupt_column(schema)).load(source.path)
 
@@ -314,7 +336,8 @@ def open_table(spark: SparkSession, settings: ReadSettings, what: str) -> DataFr
         df = READERS[settings.kind](spark, settings)
     except (PySparkException, Py4JJavaError) as exc:
         raise SourceError(f"{what}: cannot read: {short_error(exc)}") from None
-    return df.toDF(*[c if c == CORRUPT_COLUMN else safe_column_name(c) for c in df.columns])
+    safe = iter(safe_column_names(c for c in df.columns if c != CORRUPT_COLUMN))
+    return df.toDF(*[c if c == CORRUPT_COLUMN else next(safe) for c in df.columns])
 
 
 def read_source(spark: SparkSession, source: SourceConfig) -> DataFrame:

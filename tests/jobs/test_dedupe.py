@@ -180,7 +180,7 @@ def test_plan_reads_only_the_file_and_guesses_the_id_from_unique_values(tmp_path
     path.write_text("batch,uid,First Name,Last Name,Post Code\nb1,u1,Anna,Smith,SW1A 1AA\nb1,u2,Bob,Jones,\n")
     plan = plan_dedupe(path, None, ["Post Code=none"])
     assert (plan.id_column, plan.config_mapping, plan.not_compared) == (
-        "uid", {"given_name": "First Name", "family_name": "Last Name"}, ["batch", "Post Code"],
+        "uid", {"given_name": "First_Name", "family_name": "Last_Name"}, ["batch", "Post Code"],
     )
 
 
@@ -215,6 +215,15 @@ def test_files_cdi_dedupe_cannot_read_are_one_line_errors(tmp_path, name, conten
         plan_dedupe(path, None, [])
 
 
+def test_the_mapping_names_columns_as_bronze_does_and_names_that_land_alike_are_told(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("id,first.name,`surname`,e mail,E_Mail\n1,Ann,Lee,a@x.org,b@x.org\n")
+    with pytest.raises(ConfigError, match=r"'e mail', 'E_Mail' \(columns 4, 5\) land under one name"):
+        plan_dedupe(path, None, [])
+    plan = plan_dedupe(path, None, ["e mail=none", "E_Mail=none"])
+    assert plan.config_mapping == {"given_name": "first_name", "family_name": "surname"}
+
+
 def test_plan_skips_rows_with_the_wrong_number_of_fields_when_guessing_the_id(tmp_path):
     path = tmp_path / "people.csv"
     path.write_text("uid,name\nu1,Anna Smith\nu2,Bob,Jones,extra\nu3\nu4,Cy Young\n")
@@ -224,7 +233,7 @@ def test_plan_skips_rows_with_the_wrong_number_of_fields_when_guessing_the_id(tm
 def test_a_used_column_the_header_names_twice_is_a_config_error(tmp_path):
     path = tmp_path / "people.csv"
     path.write_text("uid,name,notes,Name\nu1,Anna,a,Smith\n")
-    with pytest.raises(ConfigError, match=r"the header names 2 columns 'name' \(columns 2, 4\); rename them"):
+    with pytest.raises(ConfigError, match=r"'name' cannot be told apart from another column: 'name', 'Name' \(columns 2, 4\)"):
         plan_dedupe(path, None, [])
     unused = tmp_path / "notes.csv"
     unused.write_text("notes,uid,surname,Notes\na,u1,Smith,b\na,u2,Jones,b\n")

@@ -186,6 +186,22 @@ def test_a_bom_does_not_rename_the_first_column(spark, tmp_path):
     assert [r.ticket for r in bronze(spark, lake, "support").collect()] == ["T1"]
 
 
+def test_header_names_spark_would_misread_land_under_safe_distinct_names(spark, tmp_path):
+    """A dot reads as a struct field and a backtick as quoting; names that then coincide are numbered."""
+    path = tmp_path / "support.csv"
+    path.write_text('ticket,`name`,first.name,First Name,first_name,a.b,"two\nlines"\nT1,Ann Lee,Ann,A,An,x,y\n')
+    lake = tmp_path / "lake"
+
+    [counts] = ingest(spark, config_for(lake, csv_source(path, columns=None, multiline=True)), Lake.at(lake), "r1", T0)
+
+    row = bronze(spark, lake, "support").first().asDict()
+    assert counts.landed == 1
+    assert {k: row[k] for k in ("ticket", "name", "first_name", "First_Name_2", "first_name_3", "a_b", "two_lines")} == {
+        "ticket": "T1", "name": "Ann Lee", "first_name": "Ann", "First_Name_2": "A", "first_name_3": "An", "a_b": "x",
+        "two_lines": "y",
+    }
+
+
 def test_nanosecond_timestamps_pandas_wrote_to_parquet_land_as_timestamps(spark, tmp_path):
     path = tmp_path / "people.parquet"
     born = pd.to_datetime(["1908-02-29 00:00:00", "1999-12-31 23:59:59.123456789"], format="ISO8601")
