@@ -288,22 +288,27 @@ class DedupePlan:
         return not_compared(self.columns, self.mapping, self.id_column)
 
 
-def _positions(columns: Sequence[str], column: str) -> list[int]:
-    """Where the header names ``column`` (1-based), as bronze names compared without case, as Spark does."""
+def _bronze_positions(columns: Sequence[str]) -> dict[str, list[int]]:
+    """Each bronze name (compared without case, as Spark does) -> where the header has it (1-based)."""
     from jobs.sources import safe_column_name
 
-    wanted = safe_column_name(column).casefold()
-    return [number for number, name in enumerate(columns, start=1) if safe_column_name(name).casefold() == wanted]
+    positions: dict[str, list[int]] = {}
+    for number, name in enumerate(columns, start=1):
+        positions.setdefault(safe_column_name(name).casefold(), []).append(number)
+    return positions
 
 
-def _repeated(columns: Sequence[str], column: str) -> bool:
-    return len(_positions(columns, column)) > 1
+def _positions(positions: Mapping[str, list[int]], column: str) -> list[int]:
+    from jobs.sources import safe_column_name
+
+    return positions[safe_column_name(column).casefold()]
 
 
 def check_unique_names(path: Path, columns: Sequence[str], used: Iterable[str]) -> None:
-    """A used column whose name the header repeats is a ConfigError."""
+    """A used column that lands in bronze under the same name as another column is a ConfigError."""
+    positions = _bronze_positions(columns)
     for column in dict.fromkeys(used):
-        found = _positions(columns, column)
+        found = _positions(positions, column)
         if len(found) > 1:
             names = ", ".join(f"{columns[n - 1]!r}" for n in found)
             raise ConfigError(
@@ -338,7 +343,8 @@ def plan_dedupe(path: Path, id_column: str | None, map_items: Sequence[str]) -> 
         reason = "--id"
     else:
         named, others = id_candidates(columns, mapping)
-        readable = [c for c in [*named, *others] if not _repeated(columns, c)]  # Spark renames repeated ones
+        positions = _bronze_positions(columns)
+        readable = [c for c in [*named, *others] if len(_positions(positions, c)) == 1]  # others get renamed
         id_column, reason = guess_id_column(columns, mapping, read_columns(path, dialect, readable))
     check_unique_names(path, columns, [id_column, *(c for m in mapping for c in m.columns)])
     return DedupePlan(path, tuple(columns), id_column, reason, tuple(mapping), dialect)
