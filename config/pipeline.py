@@ -172,6 +172,10 @@ class ReadSettings(_Strict):
     columns: dict[str, str] | None = None
     encoding: str = "UTF-8"
     delimiter: str = ","
+    # What escapes a quote inside a quoted CSV value: '"' doubles it (RFC 4180: Excel, pandas, Python's
+    # csv); '\\' for exports that write \". Spark's own default is the backslash, which splits a
+    # doubled quote followed by a comma into two fields.
+    escape: str = Field(default='"', min_length=1, max_length=1)
     multiline: bool = False
     # both
     watermark: str | None = None

@@ -365,6 +365,9 @@ def format_plan(plan: DedupePlan) -> str:
 
 
 DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "bars"}
+# The charsets Spark 4 reads without spark.sql.legacy.javaCharsets.
+SPARK_CHARSETS = {"UTF-8", "UTF-16", "UTF-16LE", "UTF-16BE", "UTF-32", "ISO-8859-1", "US-ASCII"}
+JAVA_CHARSETS = "spark.sql.legacy.javaCharsets"
 
 
 def _dialect_note(dialect: CsvDialect | None) -> str:
@@ -383,16 +386,20 @@ def dedupe_config(plan: DedupePlan, out: Path, region: str, day_first: bool) -> 
         "mapping": dict(plan.config_mapping),
         "standardize": {"default_region": region, "day_first": day_first},
     }
+    spark: dict[str, str] = {}
     if plan.dialect is not None:
         source["multiline"] = True  # a file nobody configured: quoted fields may hold line breaks
         source["encoding"] = plan.dialect.encoding
         source["delimiter"] = plan.dialect.delimiter
+        if plan.dialect.encoding not in SPARK_CHARSETS:
+            spark[JAVA_CHARSETS] = "true"  # Spark 4 reads windows-1252 only with Java's charsets allowed
     return parse_model(
         PipelineConfig,
         {
             "lake": str(out / "lake"),
             "canonical_suite": str(CONF_DIR / "quality" / "dedupe.yaml"),
             "sources": [source],
+            "spark": spark,
         },
         "command line",
     )

@@ -147,6 +147,7 @@ def _csv_reader(spark: SparkSession, source: ReadSettings):
         .option("header", "true")
         .option("encoding", source.encoding)
         .option("sep", source.delimiter)
+        .option("escape", source.escape)
         .option("multiLine", str(source.multiline).lower())
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
@@ -162,6 +163,7 @@ def read_csv(spark: SparkSession, source: ReadSettings) -> DataFrame:
             spark.read.option("header", "true")
             .option("encoding", source.encoding)
             .option("sep", source.delimiter)
+            .option("escape", source.escape)
             .option("multiLine", str(source.multiline).lower())  # a quoted header name may hold a line break
             .csv(source.path)
         )

@@ -14,6 +14,7 @@ from jobs.dedupe import (
     DedupePlan,
     MappedColumn,
     apply_overrides,
+    dedupe_config,
     format_plan,
     guess_id_column,
     normalize_name,
@@ -192,6 +193,9 @@ def test_plan_reads_a_windows_1252_file_with_semicolons_as_it_was_written(tmp_pa
         CsvDialect("windows-1252", ";"), "uid", {"given_name": "Vorname", "family_name": "surname", "city": "Ort"},
     )
     assert format_plan(plan).startswith(f"{path}: 4 columns (read as windows-1252, fields separated by semicolons)\n")
+    config = dedupe_config(plan, tmp_path / "out", "GB", True)
+    assert (config.sources[0].encoding, config.sources[0].delimiter) == ("windows-1252", ";")
+    assert config.spark == {"spark.sql.legacy.javaCharsets": "true"}  # Spark 4 reads windows-1252 only with it
 
 
 def test_plan_reads_a_gzipped_tab_separated_file(tmp_path):

@@ -186,6 +186,32 @@ def test_a_bom_does_not_rename_the_first_column(spark, tmp_path):
     assert [r.ticket for r in bronze(spark, lake, "support").collect()] == ["T1"]
 
 
+# What Excel, pandas and Python's csv write (RFC 4180: a quote inside a quoted value is doubled) and
+# what some database exports write (a backslash before it), with the values both mean.
+DOUBLED = 'ticket,name,visits\nT1,"Ann ""Annie"", Lee",1\nT2,"back\\slash ""q""",2\nT3,"""x""",3\n'
+BACKSLASHED = 'ticket,name,visits\nT1,"Ann \\"Annie\\", Lee",1\nT2,"say \\"q\\"",2\nT3,"\\"x\\"",3\n'
+
+
+@pytest.mark.parametrize(
+    ("escape", "text", "names"),
+    [
+        ('"', DOUBLED, ['Ann "Annie", Lee', 'back\\slash "q"', '"x"']),
+        ("\\", BACKSLASHED, ['Ann "Annie", Lee', 'say "q"', '"x"']),
+    ],
+    ids=["doubled quotes (the default)", "backslash"],
+)
+def test_quotes_inside_quoted_values_land_as_written(spark, tmp_path, escape, text, names):
+    path = tmp_path / "support.csv"
+    path.write_text(text)
+    lake = tmp_path / "lake"
+
+    [counts] = ingest(spark, config_for(lake, csv_source(path, escape=escape)), Lake.at(lake), "r1", T0)
+
+    rows = bronze(spark, lake, "support").orderBy("ticket").collect()
+    assert counts.landed == 3
+    assert [(r.name, r.visits) for r in rows] == list(zip(names, [1, 2, 3]))
+
+
 def test_header_names_spark_would_misread_land_under_safe_distinct_names(spark, tmp_path):
     """A dot reads as a struct field and a backtick as quoting; names that then coincide are numbered."""
     path = tmp_path / "support.csv"
