@@ -365,6 +365,10 @@ def _validated_u(
     return checked
 
 
+class DisagreeingMatchClass(ValueError):
+    """EM with u fixed ended on a 'match' class that favours disagreement: EM failed on these patterns."""
+
+
 def untrained_model(
     comparisons: Mapping[str, int], u: Mapping[str, npt.ArrayLike] | None, tf_comparisons: Iterable[str] = ()
 ) -> FellegiSunterModel:
@@ -449,7 +453,7 @@ def train(
 
     if not _favours_agreement(m_now, u_now):
         if fix_u:
-            raise ValueError(
+            raise DisagreeingMatchClass(
                 "EM ended with a 'match' class that favours disagreement; check u (from random "
                 "pairs) and the blocking rules that produced the candidate pairs"
             )
@@ -811,7 +815,7 @@ def train_checked(
     try:
         model = train_in_sessions(patterns, comparisons, u, sessions, tf_comparisons, max_iterations, tolerance)
         failed = []
-    except ValueError as error:
+    except DisagreeingMatchClass as error:
         model = untrained_model(comparisons, u, tf_comparisons)
         model = replace(model, lambda_=estimate_lambda(patterns, model, max_iterations, tolerance))
         failed = [f"EM failed ({error}); m started from EM's starting values"]

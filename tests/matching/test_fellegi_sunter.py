@@ -13,6 +13,7 @@ from matching.fellegi_sunter import (
     COUNT_COLUMN,
     TF_MAX_ADJUSTMENT,
     ComparisonParameters,
+    DisagreeingMatchClass,
     FellegiSunterModel,
     estimate_u,
     gamma_column,
@@ -97,7 +98,7 @@ def test_em_with_free_u_recovers_u_and_fixes_swapped_classes(simulated) -> None:
 def test_em_with_fixed_u_favouring_agreement_is_rejected(simulated) -> None:
     _, candidates, _ = simulated
     agreeing_u = {name: np.asarray(TRUE_M[name]) for name in COMPARISONS}
-    with pytest.raises(ValueError, match="favours disagreement"):
+    with pytest.raises(DisagreeingMatchClass, match="favours disagreement"):
         train(count_patterns(candidates, COMPARISONS), COMPARISONS, agreeing_u, fix_u=True)
 
 
