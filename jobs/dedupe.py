@@ -304,9 +304,11 @@ def _positions(positions: Mapping[str, list[int]], column: str) -> list[int]:
     return positions[safe_column_name(column).casefold()]
 
 
-def check_unique_names(path: Path, columns: Sequence[str], used: Iterable[str]) -> None:
-    """A used column that lands in bronze under the same name as another column is a ConfigError."""
-    positions = _bronze_positions(columns)
+def check_unique_names(
+    path: Path, columns: Sequence[str], positions: Mapping[str, list[int]], used: Iterable[str]
+) -> None:
+    """A used column that lands in bronze under the same name as another column is a ConfigError
+    (``positions``: ``_bronze_positions`` of ``columns``)."""
     for column in dict.fromkeys(used):
         found = _positions(positions, column)
         if len(found) > 1:
@@ -328,6 +330,7 @@ def plan_dedupe(path: Path, id_column: str | None, map_items: Sequence[str]) -> 
     except (OSError, EOFError) as exc:  # a broken gzip file, a folder
         raise SourceError(f"{path}: cannot read ({exc})") from None
     columns = read_header(path, dialect)
+    positions = _bronze_positions(columns)
     overrides = parse_overrides(map_items)
     if id_column is not None and id_column not in columns:
         raise ConfigError(f"--id {id_column}: the file has no column {id_column!r}; it has: {', '.join(columns)}")
@@ -343,10 +346,9 @@ def plan_dedupe(path: Path, id_column: str | None, map_items: Sequence[str]) -> 
         reason = "--id"
     else:
         named, others = id_candidates(columns, mapping)
-        positions = _bronze_positions(columns)
         readable = [c for c in [*named, *others] if len(_positions(positions, c)) == 1]  # others get renamed
         id_column, reason = guess_id_column(columns, mapping, read_columns(path, dialect, readable))
-    check_unique_names(path, columns, [id_column, *(c for m in mapping for c in m.columns)])
+    check_unique_names(path, columns, positions, [id_column, *(c for m in mapping for c in m.columns)])
     return DedupePlan(path, tuple(columns), id_column, reason, tuple(mapping), dialect)
 
 
