@@ -46,12 +46,16 @@ from matching.fellegi_sunter import (
 )
 from matching.model_io import SavedModel, saved_model_from_json
 from matching.placeholders import (
+    NAME_ATTRIBUTES,
     Placeholder,
     attribute_value_counts,
     find_placeholders,
+    held_by_one_person,
+    holder_agreements,
     mask_placeholders,
 )
 from matching.placeholders import describe as describe_placeholder
+from matching.placeholders import describe_one_person
 from matching.settings import MatchSettings
 
 log = logging.getLogger("cdi.match")
@@ -87,9 +91,20 @@ def run_match(
     key_attributes = sorted(set().union(*(rule.attributes for rule in settings.blocking_rules)) - {"source_system"})
     with step(spark, "match.placeholders", "looking for placeholder values"):
         counts = attribute_value_counts(stored, sorted({*settings.placeholders.attributes, *key_attributes}))
-    placeholders = find_placeholders(
+    candidates = find_placeholders(
         {a: c for a, c in counts.items() if a in settings.placeholders.attributes}, settings.placeholders
     )
+    if candidates:
+        with step(spark, "match.placeholder_holders", "checking whether common values are one person's"):
+            agreements = holder_agreements(stored, candidates, [*settings.placeholders.attributes, *NAME_ATTRIBUTES])
+    else:
+        agreements = []
+    placeholders = []
+    for candidate, agreement in zip(candidates, agreements):
+        if held_by_one_person(candidate.records, agreement):
+            log.info("not a placeholder: %s", describe_one_person(candidate))
+        else:
+            placeholders.append(candidate)
     for placeholder in placeholders:
         log.warning("placeholder value: %s", describe_placeholder(placeholder))
     records = mask_placeholders(stored, placeholders).persist()

@@ -10,6 +10,13 @@ so is a value that alone covers ``max_share`` of the records that have the
 attribute. Real values fall off smoothly: the commonest family names of a
 country are a few times more frequent than the next ones, not ten times. The
 match stage treats placeholders as missing, for blocking and for comparison.
+
+One person's records repeated many times also make such a value (800 copies of
+one record: every value is held by all of them). What tells the two apart is
+whether the records holding the value agree elsewhere: a placeholder is shared
+by strangers, whose names differ, while one person's copies agree on their name
+and on every other attribute most of them have. A candidate whose holders do
+(``held_by_one_person``) is kept as that person's value.
 """
 
 from __future__ import annotations
@@ -25,6 +32,13 @@ from matching.settings import PlaceholderSettings
 
 # At most this many values per attribute are flagged (the commonest first).
 MAX_PER_ATTRIBUTE = 20
+
+# A candidate's holders are one person's records only when they agree on one of these.
+NAME_ATTRIBUTES = ("given_name", "family_name", "full_name")
+
+# Holders "agree" on an attribute when its commonest value among them is held by this share of
+# those that have it; an attribute most of them lack is not asked.
+AGREEMENT_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,60 @@ def find_placeholders(counts: Mapping[str, ValueCounts], settings: PlaceholderSe
             if records >= settings.min_records and (j <= before_gap or share >= settings.max_share):
                 found.append(Placeholder(attribute, str(value), int(records), float(share)))
     return found
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How the records holding one candidate value agree on another attribute."""
+
+    commonest: int  # holders with the commonest value of the attribute
+    present: int  # holders with any value of it
+
+
+def held_by_one_person(holders: int, agreements: Mapping[str, Agreement]) -> bool:
+    """True when the ``holders`` records of a candidate agree on a name and on every attribute most of them have.
+
+    ``agreements`` covers the attributes other than the candidate's own. Without a
+    name most holders have there is no evidence they are one person, and the
+    value stays a placeholder.
+    """
+    asked = {a: g for a, g in agreements.items() if g.present > 0 and 2 * g.present >= holders}
+    if not any(a in NAME_ATTRIBUTES for a in asked):
+        return False
+    return all(g.commonest >= AGREEMENT_SHARE * g.present for g in asked.values())
+
+
+def holder_agreements(
+    records: DataFrame, candidates: Sequence[Placeholder], attributes: Sequence[str]
+) -> list[dict[str, Agreement]]:
+    """For each candidate, how its holders agree on each of ``attributes`` but its own (one query)."""
+    present = [a for a in attributes if a in records.columns]
+    if not candidates or not present:
+        return [{} for _ in candidates]
+    held = [
+        F.when(F.col(c.attribute).cast("string") == F.lit(c.value), F.lit(i))
+        for i, c in enumerate(candidates)
+    ]
+    values = F.array(*[F.struct(F.lit(a).alias("attribute"), F.col(a).cast("string").alias("value")) for a in present])
+    holders = (
+        records.select(F.array_compact(F.array(*held)).alias("held"), values.alias("values"))
+        .where(F.size("held") > 0)
+        .select(F.explode("held").alias("candidate"), "values")
+        .select("candidate", F.explode("values").alias("v"))
+        .select("candidate", "v.attribute", "v.value")
+        .where(F.col("value").isNotNull())
+    )
+    rows = (
+        holders.groupBy("candidate", "attribute", "value").count()
+        .groupBy("candidate", "attribute")
+        .agg(F.max("count").alias("commonest"), F.sum("count").alias("present"))
+        .collect()
+    )
+    result: list[dict[str, Agreement]] = [{} for _ in candidates]
+    for row in rows:
+        if row["attribute"] != candidates[row["candidate"]].attribute:
+            result[row["candidate"]][row["attribute"]] = Agreement(int(row["commonest"]), int(row["present"]))
+    return result
 
 
 def attribute_value_counts(records: DataFrame, attributes: Sequence[str]) -> dict[str, ValueCounts]:
@@ -111,4 +179,13 @@ def describe(placeholder: Placeholder) -> str:
     return (
         f"{placeholder.attribute}: one value is held by {placeholder.records} records "
         f"({placeholder.share:.1%} of those with a {placeholder.attribute}); treated as missing"
+    )
+
+
+def describe_one_person(placeholder: Placeholder) -> str:
+    """A log line for a common value whose holders agree elsewhere, naming the attribute, never the value."""
+    return (
+        f"{placeholder.attribute}: one value is held by {placeholder.records} records "
+        f"({placeholder.share:.1%} of those with a {placeholder.attribute}) that agree on their name and "
+        "the rest: kept as one person's"
     )

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RECORDS = 6000
 HOT = RECORDS // 10
 HOT_POSTCODE = "ZZ99ZZ"
+COPIES = 30
 HOT_BLOCKS = [
     GuardedBlock("family_prefix_birth_year", ("smi", 1980), HOT, "sub_blocked"),
     GuardedBlock("family_name_postcode", ("smith", HOT_POSTCODE), HOT, "sub_blocked"),
@@ -209,15 +210,29 @@ def test_with_a_small_pair_budget_the_match_stage_refines_the_hot_rule_first(spa
 
 
 def test_placeholders_mask_the_hot_key(spark, records, tmp_path, caplog):
-    """With the default settings the hot family name, birth date and postcode are placeholders."""
+    """With the default settings the hot family name, birth date and postcode are placeholders.
+
+    Thirty copies of one more person are not: their email, phone and birth date are as far
+    above the rest as a placeholder, but the records holding them agree on everything.
+    """
     defaults = load_settings(ROOT / "conf" / "matching.yaml")
     quick = defaults.model_copy(update={"model": defaults.model.model_copy(update={"u_random_pairs": 20_000})})
     context = demo_context(tmp_path / "lake", "run-3")
-    records.write.format("delta").save(context.lake.customers_std)
+    one = person(RECORDS, random.Random(3), "okafor", date(1961, 4, 9), "LS61OK")
+    copies = [{**one, "record_id": f"shop:{i}", "source_system": "shop", "source_key": str(i)} for i in range(COPIES)]
+    columns = CANONICAL_SCHEMA.fieldNames()
+    copied = spark.createDataFrame([tuple(row[c] for c in columns) for row in copies], CANONICAL_SCHEMA)
+    records.unionByName(copied).write.format("delta").save(context.lake.customers_std)
     (tmp_path / "run").mkdir()
-    with caplog.at_level(logging.WARNING, logger="cdi.match"):
+    with caplog.at_level(logging.INFO, logger="cdi.match"):
         outcome = run_match(spark, context, quick, tmp_path / "run")
     assert outcome.guarded_blocks == []
     assert {p.attribute for p in outcome.placeholders} >= {"postcode"}
     assert all(p.records == HOT for p in outcome.placeholders if p.attribute == "postcode")
+    assert all(p.records != COPIES for p in outcome.placeholders)
     assert HOT_POSTCODE not in caplog.text and "placeholder value: postcode" in caplog.text
+    assert "not a placeholder: email: one value is held by 30 records" in caplog.text
+    assert one["email"] not in caplog.text
+    clusters = spark.read.format("delta").load(context.lake.path("silver", "clusters"))
+    copied_clusters = clusters.where(F.col("record_id").startswith("shop:")).select("cluster_id").distinct().count()
+    assert copied_clusters == 1

@@ -7,12 +7,19 @@ import datetime as dt
 import pandas as pd
 from chispa import assert_df_equality
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from matching.placeholders import (
+    Agreement,
     Placeholder,
     ValueCounts,
     attribute_value_counts,
     describe,
+    describe_one_person,
     find_placeholders,
+    held_by_one_person,
+    holder_agreements,
     mask_placeholders,
 )
 from matching.settings import PlaceholderSettings
@@ -82,3 +89,76 @@ def test_counts_on_spark_and_masking_keep_everything_else(spark) -> None:
         records.schema,
     )
     assert_df_equality(mask_placeholders(records, found), expected, ignore_row_order=True)
+
+
+def test_copies_of_one_person_agree_on_everything_and_keep_their_values() -> None:
+    everywhere = {a: Agreement(800, 800) for a in ("given_name", "family_name", "email", "postcode")}
+    assert held_by_one_person(800, everywhere)
+
+
+def test_strangers_sharing_a_value_differ_in_name() -> None:
+    """A placeholder birth date of 60 people: their names differ, their postcodes happen to agree."""
+    agreements = {"given_name": Agreement(4, 60), "family_name": Agreement(3, 58), "postcode": Agreement(60, 60)}
+    assert not held_by_one_person(60, agreements)
+
+
+def test_one_name_among_strangers_is_not_enough() -> None:
+    """'Unknown Unknown' for anonymous customers: the names agree, their birth dates do not."""
+    agreements = {"family_name": Agreement(50, 50), "birth_date": Agreement(2, 40)}
+    assert not held_by_one_person(50, agreements)
+
+
+def test_one_person_with_typos_and_missing_values() -> None:
+    """Most copies spell the name one way; an attribute few copies have is not asked."""
+    agreements = {"given_name": Agreement(20, 30), "family_name": Agreement(25, 30), "phone": Agreement(1, 4)}
+    assert held_by_one_person(30, agreements)
+
+
+def test_without_a_name_the_holders_are_not_known_to_be_one_person() -> None:
+    assert not held_by_one_person(12, {"postcode": Agreement(12, 12)})
+    assert not held_by_one_person(12, {"given_name": Agreement(5, 5), "postcode": Agreement(12, 12)})
+    assert not held_by_one_person(12, {})
+
+
+@given(
+    holders=st.integers(min_value=1, max_value=10_000),
+    agreements=st.dictionaries(
+        st.sampled_from(["given_name", "family_name", "full_name", "birth_date", "email", "postcode"]),
+        st.tuples(st.integers(min_value=0, max_value=10_000), st.integers(min_value=0, max_value=10_000)),
+    ),
+)
+def test_disagreement_on_any_attribute_most_holders_have_keeps_a_placeholder(holders, agreements) -> None:
+    shaped = {a: Agreement(min(c, p), p) for a, (c, p) in agreements.items()}
+    asked = {a: g for a, g in shaped.items() if g.present and 2 * g.present >= holders}
+    one = held_by_one_person(holders, shaped)
+    if one:
+        assert any(a in ("given_name", "family_name", "full_name") for a in asked)
+        assert all(2 * g.commonest >= g.present for g in asked.values())
+    disagreeing = {**shaped, "postcode": Agreement(0, holders)}
+    assert not held_by_one_person(holders, disagreeing)
+
+
+def test_the_one_person_log_line_never_names_the_value() -> None:
+    line = describe_one_person(Placeholder("email", "ann@example.com", 800, 1.0))
+    assert "ann@example.com" not in line and line.startswith("email: one value is held by 800 records (100.0%")
+
+
+def test_holder_agreements_on_spark(spark) -> None:
+    """Copies of one person beside a placeholder birth date held by strangers."""
+    copies = [(f"c{i}", "ann", "lee", "ann@example.com", dt.date(1970, 5, 6)) for i in range(30)]
+    strangers = [(f"s{i}", f"g{i % 7}", f"f{i}", None if i % 3 else f"s{i}@example.com", dt.date(1900, 1, 1))
+                 for i in range(20)]
+    records = spark.createDataFrame(
+        copies + strangers, "record_id string, given_name string, family_name string, email string, birth_date date"
+    )
+    candidates = [
+        Placeholder("email", "ann@example.com", 30, 30 / 37),
+        Placeholder("birth_date", "1900-01-01", 20, 0.4),
+    ]
+    found = holder_agreements(records, candidates, ["given_name", "family_name", "email", "birth_date", "absent"])
+    assert found == [
+        {"given_name": Agreement(30, 30), "family_name": Agreement(30, 30), "birth_date": Agreement(30, 30)},
+        {"given_name": Agreement(3, 20), "family_name": Agreement(1, 20), "email": Agreement(1, 7)},
+    ]
+    assert [held_by_one_person(c.records, a) for c, a in zip(candidates, found)] == [True, False]
+    assert holder_agreements(records, [], ["given_name"]) == []
