@@ -254,6 +254,10 @@ class SourceConfig(ReadSettings):
     standardize: StandardizeSettings = StandardizeSettings()
     suite: str | None = None
     activities: tuple[ActivityConfig, ...] = ()
+    # A file with no key column: cdi adds a column of this name holding each row's number in the
+    # file (1 for the first row), for primary_key. The number moves when rows are added or removed
+    # above a row, so it suits a file read once (``cdi dedupe``), not one that changes between runs.
+    row_number_column: str | None = None
 
     @field_validator("mapping")
     @classmethod
@@ -273,6 +277,12 @@ class SourceConfig(ReadSettings):
         if duplicates:
             raise ValueError(f"activity name {duplicates[0]!r} appears more than once")
         return value
+
+    @model_validator(mode="after")
+    def _row_numbers_of_a_file(self) -> "SourceConfig":
+        if self.row_number_column is not None and self.kind == "jdbc":
+            raise ValueError("row_number_column: a database query has no row order to number; use a key column")
+        return self
 
     @model_validator(mode="after")
     def _customer_keys_fit(self) -> "SourceConfig":

@@ -146,12 +146,12 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     starting = _start_session(args, config)
     context = _start(args, config)
     _run_stages(_session(starting, context), context, MATCH_STAGES)
-    print(_write_clusters(config, out))
+    print(_write_clusters(config, out, numbered=plan.numbered))
     return 0
 
 
-def _write_clusters(config, out: Path) -> str:
-    """``clusters.csv``: each input record's id beside its golden id, from the published lake."""
+def _write_clusters(config, out: Path, numbered: bool) -> str:
+    """``clusters.csv``: each input record's id (or row number) beside its golden id, from the published lake."""
     import pandas as pd
 
     from jobs.dedupe import SOURCE_NAME
@@ -161,7 +161,7 @@ def _write_clusters(config, out: Path) -> str:
     prefix = SOURCE_NAME + ":"
     clusters = pd.DataFrame(
         {"record_id": [i.removeprefix(prefix) for i in assignment.index], "golden_id": assignment.to_numpy()}
-    ).sort_values("record_id")
+    ).sort_values("record_id", key=(lambda ids: ids.astype("int64")) if numbered else None)
     clusters.to_csv(out / "clusters.csv", index=False)
     records, customers = len(clusters), clusters["golden_id"].nunique()
     return (

@@ -11,7 +11,8 @@ normalized (lower case, letters and digits only, so ``First Name``,
 through a mapping expression. ``--map COLUMN=ATTRIBUTE`` overrides any part of
 the proposal and ``--map COLUMN=none`` leaves a column out. Without ``--id``
 the record id is a column named like one (``ID_NAMES``) or else the first
-remaining column whose values are all present and unique. Columns mapped to
+remaining column whose values are all present and unique; when no column is,
+each record is numbered by its row in the file (``row_number``). Columns mapped to
 nothing are carried along in bronze but not compared. A CSV file's encoding
 and delimiter are guessed from its first bytes (``jobs/csv_dialect.py``).
 Only the header (and, to guess the id, the candidate columns' values) is
@@ -53,6 +54,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 STREET_NUMBER = ("street_number", "street_no", "house_number", "house_no")
 STREET_NAME = ("street_name",)
 ID_NAMES = ("id", "record_id", "rec_id", "key", "record_key", "customer_id")
+ROW_NUMBER = "row_number"
 
 
 def normalize_name(name: str) -> str:
@@ -193,9 +195,12 @@ def is_unique_key(values: Sequence[object]) -> bool:
 
 def guess_id_column(
     columns: Sequence[str], mapping: Sequence[MappedColumn], values: Mapping[str, Sequence[object]]
-) -> tuple[str, str]:
-    """(column, why) for the record id; ``values`` holds the values of the candidates that can be one
-    (see ``id_candidates``; a name the header repeats cannot)."""
+) -> tuple[str | None, str]:
+    """(column, why) for the record id, or (None, why) when no column can be one and rows are numbered.
+
+    ``values`` holds the values of the candidates that can be one (see
+    ``id_candidates``; a name the header repeats cannot).
+    """
     named, others = id_candidates(columns, mapping)
     for column in named:
         if column in values and is_unique_key(values[column]):
@@ -203,11 +208,15 @@ def guess_id_column(
     for column in others:
         if column in values and is_unique_key(values[column]):
             return column, "its values are all present and unique"
-    tried = f" ({', '.join(named)} named like one, but with blank or repeated values)" if named else ""
-    raise ConfigError(
-        f"--id: no column can be the record id{tried}: none is named {', '.join(ID_NAMES)} with unique values, "
-        "and no column left uncompared holds unique values; pass --id COLUMN"
-    )
+    tried = f"{', '.join(named)} has blank or repeated values" if named else "no column holds unique values"
+    return None, f"{tried}: each record is numbered by its row in the file, 1 for the first; --id COLUMN names one"
+
+
+def row_number_column(columns: Sequence[str]) -> str:
+    """The name of the column of row numbers: ``row_number``, numbered on when the file has it already."""
+    from jobs.sources import safe_column_names
+
+    return safe_column_names([*columns, ROW_NUMBER])[-1]
 
 
 def _csv_options(dialect: CsvDialect) -> dict[str, object]:
@@ -278,6 +287,7 @@ class DedupePlan:
     id_reason: str
     mapping: tuple[MappedColumn, ...]
     dialect: CsvDialect | None = None  # a CSV file's encoding and delimiter; None for Parquet
+    numbered: bool = False  # id_column is not the file's: cdi adds it, holding each row's number
 
     @property
     def config_mapping(self) -> dict[str, str | MappingExpression]:
@@ -348,8 +358,12 @@ def plan_dedupe(path: Path, id_column: str | None, map_items: Sequence[str]) -> 
         named, others = id_candidates(columns, mapping)
         readable = [c for c in [*named, *others] if len(_positions(positions, c)) == 1]  # others get renamed
         id_column, reason = guess_id_column(columns, mapping, read_columns(path, dialect, readable))
-    check_unique_names(path, columns, positions, [id_column, *(c for m in mapping for c in m.columns)])
-    return DedupePlan(path, tuple(columns), id_column, reason, tuple(mapping), dialect)
+    numbered = id_column is None
+    if numbered:
+        id_column = row_number_column(columns)
+    used = [*([] if numbered else [id_column]), *(c for m in mapping for c in m.columns)]
+    check_unique_names(path, columns, positions, used)
+    return DedupePlan(path, tuple(columns), id_column, reason, tuple(mapping), dialect, numbered)
 
 
 def format_plan(plan: DedupePlan) -> str:
@@ -388,6 +402,8 @@ def dedupe_config(plan: DedupePlan, out: Path, region: str, day_first: bool) -> 
         "mapping": dict(plan.config_mapping),
         "standardize": {"default_region": region, "day_first": day_first},
     }
+    if plan.numbered:
+        source["row_number_column"] = plan.id_column
     spark: dict[str, str] = {}
     if plan.dialect is not None:
         source["multiline"] = True  # a file nobody configured: quoted fields may hold line breaks

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.errors import AnalysisException, ParseException, PySparkException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StructField, StructType, StringType
 from py4j.protocol import Py4JJavaError
@@ -342,9 +342,25 @@ def open_table(spark: SparkSession, settings: ReadSettings, what: str) -> DataFr
     return df.toDF(*[c if c == CORRUPT_COLUMN else next(safe) for c in df.columns])
 
 
+def with_row_numbers(df: DataFrame, source: SourceConfig) -> DataFrame:
+    """``df`` with ``source.row_number_column``: each row's number in the file, 1 for the first.
+
+    Spark numbers a file's rows in order: its partitions are consecutive byte
+    ranges of the file, in order, and rows keep their order within each.
+    """
+    name = safe_column_name(source.row_number_column)
+    if name.casefold() in {c.casefold() for c in df.columns}:
+        raise SourceError(
+            f"source {source.name!r}: row_number_column {source.row_number_column!r} is a column of the file already"
+        )
+    return df.withColumn(name, F.row_number().over(Window.orderBy(F.monotonically_increasing_id())))
+
+
 def read_source(spark: SparkSession, source: SourceConfig) -> DataFrame:
     """Open a source and check it against its config; raises SourceError with one line."""
     df = open_table(spark, source, f"source {source.name!r}")
+    if source.row_number_column is not None:
+        df = with_row_numbers(df, source)
     check_columns(df, source)
     if CORRUPT_COLUMN not in df.columns:
         df = df.withColumn(CORRUPT_COLUMN, F.lit(None).cast("string"))

@@ -57,6 +57,9 @@ def test_valid_config_parses_into_typed_objects(tmp_path):
          "retention.vacuum_hours: Input should be greater than or equal to 0"),
         ("sources:" + VALID_SOURCE + "retention: {run_folder_days: 0}\n",
          "retention.run_folder_days: Input should be greater than or equal to 1"),
+        ("sources:\n  - name: crm\n    kind: jdbc\n    url: jdbc:sqlite:x\n    table: t\n    primary_key: [n]\n"
+         "    row_number_column: n\n    mapping: {email: e}\n",
+         "sources[0]: row_number_column: a database query has no row order to number"),
         ("sources: [\n", "not valid YAML at line"),
         ("- just\n- a list\n", "expected a mapping at the top level"),
     ],

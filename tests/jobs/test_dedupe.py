@@ -146,10 +146,28 @@ def test_otherwise_the_id_is_the_first_uncompared_column_with_unique_values():
     assert guess_id_column(columns, mapping, values) == ("uid", "its values are all present and unique")
 
 
-def test_no_possible_id_asks_for_id():
-    with pytest.raises(ConfigError, match=r"--id: no column can be the record id \(id named like one, but with "
-                                          r"blank or repeated values\).*; pass --id COLUMN$"):
-        guess_id_column(["id", "name"], [MappedColumn("full_name", ("name",))], {"id": ["1", "1"]})
+def test_without_a_possible_id_rows_are_numbered():
+    assert guess_id_column(["id", "name"], [MappedColumn("full_name", ("name",))], {"id": ["1", "1"]}) == (
+        None, "id has blank or repeated values: each record is numbered by its row in the file, 1 for the first; "
+        "--id COLUMN names one",
+    )
+    assert guess_id_column(["name"], [MappedColumn("full_name", ("name",))], {})[0] is None
+
+
+def test_a_file_without_a_key_column_is_planned_with_row_numbers(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("Row Number,given,surname,city\n1,Ann,Lee,Leeds\n1,Ann,Lee,Leeds\n2,Bob,Cole,York\n")
+    plan = plan_dedupe(path, None, [])
+    assert (plan.id_column, plan.numbered, plan.not_compared) == ("row_number_2", True, ["Row Number"])
+    assert format_plan(plan).splitlines()[1] == (
+        "  record id    row_number_2 (no column holds unique values: each record is numbered by its row in the "
+        "file, 1 for the first; --id COLUMN names one)"
+    )
+    source = dedupe_config(plan, tmp_path / "out", "GB", True).sources[0]
+    assert (source.primary_key, source.row_number_column) == (("row_number_2",), "row_number_2")
+    named = plan_dedupe(path, "Row Number", [])
+    assert (named.id_column, named.numbered) == ("Row Number", False)
+    assert dedupe_config(named, tmp_path / "out", "GB", True).sources[0].row_number_column is None
 
 
 def test_the_plan_prints_one_attribute_a_line_and_the_columns_left_out():

@@ -228,6 +228,34 @@ def test_header_names_spark_would_misread_land_under_safe_distinct_names(spark, 
     }
 
 
+def test_a_file_without_a_key_is_keyed_by_row_number_across_its_partitions(spark, tmp_path):
+    path = tmp_path / "support.csv"
+    names = [f"Person {i:03d}" for i in range(1, 121)]
+    path.write_text("name,visits\n" + "".join(f"{name},1\n" for name in names[:-1]) + "Person 120,oops\n")
+    source = csv_source(path, primary_key=["row"], row_number_column="row", columns={"name": "string", "visits": "int"})
+    lake = tmp_path / "lake"
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "256")  # a dozen partitions of the one file
+    try:
+        assert spark.read.csv(str(path), header=True).rdd.getNumPartitions() > 5
+        [counts] = ingest(spark, config_for(lake, source), Lake.at(lake), "r1", T0)
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+
+    rows = bronze(spark, lake, "support").select("source_key", "row", "name").collect()
+    assert (counts.read, counts.landed, counts.rejected) == (120, 119, 1)
+    assert sorted((int(r.source_key), r.row, r.name) for r in rows) == [(i, i, names[i - 1]) for i in range(1, 120)]
+    quarantined = spark.read.format("delta").load(Lake.at(lake).quarantine).select("source_key").collect()
+    assert [r.source_key for r in quarantined] == ["120"]
+
+
+def test_a_row_number_column_the_file_has_already_is_a_one_line_source_error(spark, tmp_path):
+    path = tmp_path / "support.csv"
+    path.write_text("ticket,name,Row\nT1,Ann,1\n")
+    source = csv_source(path, primary_key=["row"], row_number_column="row", columns=None)
+    with pytest.raises(SourceError, match="^source 'support': row_number_column 'row' is a column of the file already$"):
+        ingest(spark, config_for(tmp_path / "lake", source), Lake.at(tmp_path / "lake"), "r1", T0)
+
+
 def test_nanosecond_timestamps_pandas_wrote_to_parquet_land_as_timestamps(spark, tmp_path):
     path = tmp_path / "people.parquet"
     born = pd.to_datetime(["1908-02-29 00:00:00", "1999-12-31 23:59:59.123456789"], format="ISO8601")
