@@ -7,8 +7,10 @@ header, runs every stage into ``OUT/lake`` and writes ``OUT/clusters.csv``
 Without ``--map`` the mapping is proposed from the header: each column name is
 normalized (lower case, letters and digits only, so ``First Name``,
 ``first-name`` and ``FIRST_NAME`` are all ``firstname``) and looked up in
-``ALIASES``. ``street_number`` joins ``street_name`` (or the address column)
-through a mapping expression. ``--map COLUMN=ATTRIBUTE`` overrides any part of
+``ALIASES``; failing that, a name that contains an alias among its words
+(``attribute_by_part``). ``street_number`` joins ``street_name`` (or the
+address column), and birth year, month and day columns join into
+``birth_date``, through a mapping expression. ``--map COLUMN=ATTRIBUTE`` overrides any part of
 the proposal and ``--map COLUMN=none`` leaves a column out. Without ``--id``
 the record id is a column named like one (``ID_NAMES``) or else the first
 remaining column whose values are all present and unique; when no column is,
@@ -21,6 +23,7 @@ read, with pyarrow, before Spark starts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,25 +38,45 @@ NOT_MAPPED = "none"
 
 # Canonical attribute -> column names that hold it, before normalization.
 ALIASES: dict[str, tuple[str, ...]] = {
-    "given_name": ("first_name", "firstname", "forename", "given", "given_name", "fname"),
-    "middle_name": ("middle_name", "middle_initial", "middlename"),
-    "family_name": ("surname", "last_name", "lastname", "family_name", "lname"),
-    "full_name": ("name", "full_name", "fullname"),
-    "birth_date": ("dob", "date_of_birth", "birth_date", "birthdate", "birthday"),
+    "given_name": ("first_name", "firstname", "forename", "forenames", "given", "given_name", "given_names",
+                   "fname", "first", "first_names", "christian_name", "name_first"),
+    "middle_name": ("middle_name", "middle_initial", "middlename", "middle", "middle_names", "midl_name", "mname"),
+    "family_name": ("surname", "last_name", "lastname", "family_name", "lname", "last", "surnames", "family",
+                    "name_last"),
+    "full_name": ("name", "full_name", "fullname", "customer_name", "person_name", "client_name", "contact_name"),
+    "birth_date": ("dob", "date_of_birth", "birth_date", "birthdate", "birthday", "date_birth", "bdate",
+                   "birth_dt", "born"),
     "gender": ("sex", "gender"),
-    "email": ("email", "e_mail", "email_address"),
-    "phone": ("phone", "telephone", "phone_number", "mobile", "tel"),
-    "address_line1": ("address", "address_1", "address1", "street", "street_address", "address_line1"),
-    "address_line2": ("address_2", "address2", "address_line2"),
-    "city": ("city", "town", "suburb"),
-    "postcode": ("zip", "zipcode", "zip_code", "postcode", "postal_code"),
+    "email": ("email", "e_mail", "email_address", "mail", "e_mail_address"),
+    "phone": ("phone", "telephone", "phone_number", "mobile", "tel", "phone_no", "tel_no", "telephone_number",
+              "mobile_number", "cell", "cell_phone", "contact_number"),
+    "address_line1": ("address", "address_1", "address1", "street", "street_address", "address_line1", "addr",
+                      "addr1", "add1", "street_address_1", "residential_address"),
+    "address_line2": ("address_2", "address2", "address_line2", "addr2", "add2"),
+    "city": ("city", "town", "suburb", "locality", "municipality"),
+    "postcode": ("zip", "zipcode", "zip_code", "postcode", "postal_code", "postal"),
     "region": ("state", "county", "region", "province"),
     "country": ("country",),
-    "national_id": ("ssn", "soc_sec_id", "social_security_number", "national_id", "nino", "tax_id"),
+    "national_id": ("ssn", "soc_sec_id", "social_security_number", "national_id", "nino", "tax_id",
+                    "national_insurance_number"),
 }
-STREET_NUMBER = ("street_number", "street_no", "house_number", "house_no")
+# A column whose name only contains an alias (``postcode_fake``, ``home_phone``, ``res_city_desc``,
+# ``fname_c1``) is proposed for an attribute no column names exactly; never for full_name, as
+# ``street_name`` or ``company_name`` are not a person's name.
+NOT_BY_PART = frozenset({"full_name"})
+# ... nor when another word of the name says the column describes the value rather than holds it.
+NOT_A_VALUE = frozenset({
+    "type", "kind", "flag", "verified", "valid", "validated", "status", "consent", "opt", "optin", "count",
+    "source", "updated", "created", "date", "time", "format", "score", "quality", "length", "confidence",
+    "year", "month", "day", "age",
+})
+STREET_NUMBER = ("street_number", "street_no", "house_number", "house_no", "st_no", "street_num", "house_num")
 STREET_NAME = ("street_name",)
-ID_NAMES = ("id", "record_id", "rec_id", "key", "record_key", "customer_id")
+# A birth date held as three columns, joined when no column holds the date.
+BIRTH_YEAR = ("birth_year", "year_of_birth", "yob", "byear", "by", "dob_year")
+BIRTH_MONTH = ("birth_month", "month_of_birth", "mob", "bmonth", "bm", "dob_month")
+BIRTH_DAY = ("birth_day", "day_of_birth", "bday", "bd", "dob_day")
+ID_NAMES = ("id", "record_id", "rec_id", "key", "record_key", "customer_id", "unique_id", "uid", "person_id")
 ROW_NUMBER = "row_number"
 
 
@@ -96,6 +119,34 @@ def street_expression(number: str, street: str) -> str:
     return f"concat_ws(' ', {_quoted(number)}, {_quoted(street)})"
 
 
+def date_expression(year: str, month: str, day: str) -> str:
+    """``yyyy-MM-dd`` from three columns; a part without digits leaves a string no date format reads."""
+    parts = [
+        f"lpad(nullif(regexp_extract(cast({_quoted(c)} AS string), '^ *([0-9]{{1,4}})', 1), ''), {width}, '0')"
+        for c, width in ((year, 4), (month, 2), (day, 2))
+    ]
+    return f"concat_ws('-', {', '.join(parts)})"
+
+
+def name_tokens(name: str) -> list[str]:
+    """``'resCityDesc'`` → ``['res', 'city', 'desc']``; ``'fname_c1'`` → ``['fname', 'c', '1']``."""
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
+    return [t.casefold() for t in re.findall(r"[^\W\d_]+|\d+", spaced)]
+
+
+def attribute_by_part(name: str) -> str | None:
+    """The attribute of the longest run of the name's words that is an alias, the rightmost of equal runs."""
+    tokens = name_tokens(name)
+    if NOT_A_VALUE.intersection(tokens):
+        return None
+    for size in range(len(tokens) - 1, 0, -1):
+        for start in range(len(tokens) - size, -1, -1):
+            attribute = _ATTRIBUTE_BY_NAME.get("".join(tokens[start : start + size]))
+            if attribute is not None and attribute not in NOT_BY_PART:
+                return attribute
+    return None
+
+
 def _first(columns: Iterable[str], names: Collection[str]) -> str | None:
     wanted = {normalize_name(n) for n in names}
     return next((c for c in columns if normalize_name(c) in wanted), None)
@@ -114,19 +165,32 @@ def propose_mapping(
     an address column, with that one (FEBRL's ``street_number + address_1``).
     """
     free = [c for c in columns if c not in exclude]
+    joined: dict[str, MappedColumn] = {}
+    date_parts = [_first(free, names) for names in (BIRTH_YEAR, BIRTH_MONTH, BIRTH_DAY)]
+    exact = {c: _ATTRIBUTE_BY_NAME.get(normalize_name(c)) for c in free}
+    dated = any(a == "birth_date" for c, a in exact.items() if c not in date_parts)  # birth_day is "birthday"
+    if all(date_parts) and not dated and "birth_date" in attributes:
+        year, month, day = date_parts
+        joined["birth_date"] = MappedColumn("birth_date", (year, month, day), date_expression(year, month, day))
     by_attribute: dict[str, str] = {}
+    taken = {c for m in joined.values() for c in m.columns}
     for column in free:
-        attribute = _ATTRIBUTE_BY_NAME.get(normalize_name(column))
-        if attribute in attributes and attribute not in by_attribute:
+        attribute = exact[column]
+        if column not in taken and attribute in attributes and attribute not in by_attribute:
             by_attribute[attribute] = column
-    proposal = [MappedColumn(a, (by_attribute[a],)) for a in ALIASES if a in by_attribute]
     number = _first(free, STREET_NUMBER)
     street = by_attribute.get("address_line1") or _first(free, STREET_NAME)
     if number and street and "address_line1" in attributes:
-        joined = MappedColumn("address_line1", (number, street), street_expression(number, street))
-        proposal = [m for m in proposal if m.attribute != "address_line1"]
-        proposal.insert(_position(proposal, "address_line1"), joined)
-    return proposal
+        joined["address_line1"] = MappedColumn("address_line1", (number, street), street_expression(number, street))
+        by_attribute.pop("address_line1", None)
+    taken |= {c for m in joined.values() for c in m.columns} | set(by_attribute.values())
+    for column in free:
+        attribute = attribute_by_part(column) if exact[column] is None else None
+        if column not in taken and attribute in attributes and attribute not in by_attribute and attribute not in joined:
+            by_attribute[attribute] = column
+            taken.add(column)
+    return [joined[a] if a in joined else MappedColumn(a, (by_attribute[a],)) for a in ALIASES
+            if a in joined or a in by_attribute]
 
 
 def _position(mapping: Sequence[MappedColumn], attribute: str) -> int:

@@ -78,6 +78,48 @@ def test_a_typical_header_is_mapped_column_by_column_and_the_first_column_wins()
     }
 
 
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (["rec_id", "postcode_fake", "home_phone", "fname_c1", "fname_c2", "state_cd"],
+         {"postcode": "postcode_fake", "phone": "home_phone", "given_name": "fname_c1", "region": "state_cd"}),
+        (["rec_id", "resCityDesc", "res_street_address", "full_phone_number", "gender_code"],
+         {"city": "resCityDesc", "address_line1": "res_street_address", "phone": "full_phone_number",
+          "gender": "gender_code"}),
+        (["rec_id", "address_city", "address_zip"], {"city": "address_city", "postcode": "address_zip"}),
+        (["rec_id", "zip", "zip_fake", "city"], {"postcode": "zip", "city": "city"}),
+        (["rec_id", "company_name", "email_verified", "phone_type", "dob_year", "birth_age"], {}),
+    ],
+    ids=["qualified", "words inside", "the last word wins", "an exact name wins", "names that do not hold the value"],
+)
+def test_a_name_that_contains_an_alias_maps_to_an_attribute_no_column_names_exactly(header, expected):
+    assert proposed(header) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "parts"),
+    [(["rec_id", "fname_c1", "lname_c1", "by", "bm", "bd"], ("by", "bm", "bd")),
+     (["id", "surname", "Birth Year", "Birth Month", "Birth Day"], ("Birth Year", "Birth Month", "Birth Day"))],
+)
+def test_a_birth_date_in_year_month_and_day_columns_is_joined(header, parts):
+    [birth] = [m for m in propose_mapping(header, attributes=ATTRIBUTES) if m.attribute == "birth_date"]
+    assert birth.columns == parts
+    assert birth.expression.startswith("concat_ws('-', lpad(nullif(regexp_extract(cast(`")
+
+
+def test_a_date_column_wins_over_date_parts():
+    assert proposed(["id", "dob", "by", "bm", "bd"])["birth_date"] == "dob"
+    assert "birth_date" not in proposed(["id", "by", "bm"])  # two parts are not a date
+
+
+def test_date_parts_join_into_dates_spark_reads(spark):
+    mapping = propose_mapping(["by", "bm", "bd"], attributes=ATTRIBUTES)
+    rows = [("1949", "3", "7"), ("1949.0", "12", "31"), ("NA", "1", "2"), (None, "1", "2"), (" 2001", "02", "29")]
+    df = spark.createDataFrame(rows, "by string, bm string, bd string")
+    joined = [r[0] for r in df.selectExpr(mapping[0].expression).collect()]
+    assert joined == ["1949-03-07", "1949-12-31", "01-02", "01-02", "2001-02-29"]
+
+
 def test_street_number_joins_the_street_name_through_an_expression():
     mapping = propose_mapping(["rec_id", "street_number", "Street Name", "city"], attributes=ATTRIBUTES)
     assert mapping == [
