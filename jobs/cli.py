@@ -140,9 +140,9 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     from jobs.stages import MATCH_STAGES
 
     out = Path(args.out)
-    plan = plan_dedupe(Path(args.file), args.id, args.map)
+    plan = plan_dedupe(Path(args.file), args.id, args.map, args.day_first)
     print(format_plan(plan), flush=True)
-    config = dedupe_config(plan, out, args.region, not args.month_first)
+    config = dedupe_config(plan, out, args.region)
     starting = _start_session(args, config)
     context = _start(args, config)
     _run_stages(_session(starting, context), context, MATCH_STAGES)
@@ -435,7 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "matching; overrides the mapping proposed from the header (repeatable)")
     dedupe.add_argument("--out", required=True, help="output folder")
     dedupe.add_argument("--region", default="GB", help="default phone region (ISO 3166 alpha-2, default GB)")
-    dedupe.add_argument("--month-first", action="store_true", help="read ambiguous dates as MM/DD (default DD/MM)")
+    order = dedupe.add_mutually_exclusive_group()
+    order.add_argument("--day-first", dest="day_first", action="store_const", const=True,
+                       help="read 03/04/1990 as 3 April (default: the order most of the file's birth dates "
+                       "that tell show, else day first)")
+    order.add_argument("--month-first", dest="day_first", action="store_const", const=False,
+                       help="read 03/04/1990 as 4 March")
     _add_run_id(dedupe)
     dedupe.set_defaults(handler=cmd_dedupe)
 

@@ -276,6 +276,43 @@ def guess_id_column(
     return None, f"{tried}: each record is numbered by its row in the file, 1 for the first; --id COLUMN names one"
 
 
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{4}\b")
+
+
+@dataclass(frozen=True)
+class DateOrder:
+    """Whether ``03/04/1990`` is read day first, and why (a line of the plan)."""
+
+    day_first: bool
+    reason: str
+
+
+def date_order(values: Iterable[object], given: bool | None = None) -> DateOrder:
+    """Day or month first, as given on the command line or else as the file's own dates tell.
+
+    A date whose first number is over 12 is written day first (``31/12/1990``),
+    one whose second is over 12 month first (``12/31/1990``). The order most
+    such dates have wins; without any, or on a tie, day first.
+    """
+    if given is not None:
+        return DateOrder(given, "--day-first" if given else "--month-first")
+    day_first = month_first = 0
+    for value in values:
+        found = _NUMERIC_DATE.match(str(value)) if value is not None else None
+        if found:
+            first, second = int(found.group(1)), int(found.group(2))
+            day_first += first > 12 >= second
+            month_first += second > 12 >= first
+    told = day_first + month_first
+    if month_first > day_first:
+        return DateOrder(False, f"month first: {month_first:,} of the {told:,} birth dates that show the order "
+                         "are written like 12/31/1990")
+    if day_first:
+        return DateOrder(True, f"day first: {day_first:,} of the {told:,} birth dates that show the order "
+                         "are written like 31/12/1990")
+    return DateOrder(True, "day first: no birth date shows the order (--month-first reads 03/04/1990 as 4 March)")
+
+
 def row_number_column(columns: Sequence[str]) -> str:
     """The name of the column of row numbers: ``row_number``, numbered on when the file has it already."""
     from jobs.sources import safe_column_names
@@ -352,6 +389,7 @@ class DedupePlan:
     mapping: tuple[MappedColumn, ...]
     dialect: CsvDialect | None = None  # a CSV file's encoding and delimiter; None for Parquet
     numbered: bool = False  # id_column is not the file's: cdi adds it, holding each row's number
+    dates: DateOrder = DateOrder(True, "day first")
 
     @property
     def config_mapping(self) -> dict[str, str | MappingExpression]:
@@ -394,8 +432,14 @@ def check_unique_names(
             )
 
 
-def plan_dedupe(path: Path, id_column: str | None, map_items: Sequence[str]) -> DedupePlan:
-    """Read the header (and, without ``--id``, the id candidates), propose a mapping and apply ``--map``."""
+def plan_dedupe(
+    path: Path, id_column: str | None, map_items: Sequence[str], day_first: bool | None = None
+) -> DedupePlan:
+    """Read the header (and, without ``--id``, the id candidates), propose a mapping and apply ``--map``.
+
+    Without ``day_first`` (``--day-first`` / ``--month-first``) the birth date column's
+    values tell the date order (``date_order``).
+    """
     kind = _kind(path)
     if not path.exists():
         raise SourceError(f"{path}: file not found")
@@ -416,18 +460,23 @@ def plan_dedupe(path: Path, id_column: str | None, map_items: Sequence[str]) -> 
             f"{path}: no column is named like a canonical attribute ({', '.join(ALIASES)}); "
             "map columns with --map COLUMN=ATTRIBUTE"
         )
+    birth = [m.columns[0] for m in mapping if m.attribute == "birth_date" and not m.expression]
+    dated = birth if birth and day_first is None and len(_positions(positions, birth[0])) == 1 else []
     if id_column is not None:
         reason = "--id"
+        values = read_columns(path, dialect, dated)
     else:
         named, others = id_candidates(columns, mapping)
         readable = [c for c in [*named, *others] if len(_positions(positions, c)) == 1]  # others get renamed
-        id_column, reason = guess_id_column(columns, mapping, read_columns(path, dialect, readable))
+        values = read_columns(path, dialect, list(dict.fromkeys([*readable, *dated])))
+        id_column, reason = guess_id_column(columns, mapping, values)
+    dates = date_order(values.get(dated[0], []) if dated else [], day_first)
     numbered = id_column is None
     if numbered:
         id_column = row_number_column(columns)
     used = [*([] if numbered else [id_column]), *(c for m in mapping for c in m.columns)]
     check_unique_names(path, columns, positions, used)
-    return DedupePlan(path, tuple(columns), id_column, reason, tuple(mapping), dialect, numbered)
+    return DedupePlan(path, tuple(columns), id_column, reason, tuple(mapping), dialect, numbered, dates)
 
 
 def format_plan(plan: DedupePlan) -> str:
@@ -438,6 +487,8 @@ def format_plan(plan: DedupePlan) -> str:
     for m in plan.mapping:
         note = "  (--map)" if m.origin == "--map" else ""
         lines.append(f"  {m.attribute:<{width}}  ← {m.describe()}{note}")
+    if any(m.attribute == "birth_date" for m in plan.mapping):
+        lines.append(f"  dates: {plan.dates.reason}")
     rest = plan.not_compared
     lines.append(f"  not compared: {', '.join(rest) if rest else '(none)'}")
     lines.append("Change a line with --map COLUMN=ATTRIBUTE, leave a column out with --map COLUMN=none.")
@@ -457,14 +508,14 @@ def _dialect_note(dialect: CsvDialect | None) -> str:
     return f" (read as {dialect.encoding}, fields separated by {DELIMITER_NAMES[dialect.delimiter]})"
 
 
-def dedupe_config(plan: DedupePlan, out: Path, region: str, day_first: bool) -> PipelineConfig:
+def dedupe_config(plan: DedupePlan, out: Path, region: str) -> PipelineConfig:
     source = {
         "name": SOURCE_NAME,
         "kind": _kind(plan.path),
         "path": str(plan.path),
         "primary_key": [plan.id_column],
         "mapping": dict(plan.config_mapping),
-        "standardize": {"default_region": region, "day_first": day_first},
+        "standardize": {"default_region": region, "day_first": plan.dates.day_first},
     }
     if plan.numbered:
         source["row_number_column"] = plan.id_column

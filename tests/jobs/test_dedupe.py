@@ -8,12 +8,16 @@ import io
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from config.pipeline import MappingExpression
 from jobs.dedupe import (
+    DateOrder,
     DedupePlan,
     MappedColumn,
     apply_overrides,
+    date_order,
     dedupe_config,
     format_plan,
     guess_id_column,
@@ -120,6 +124,42 @@ def test_date_parts_join_into_dates_spark_reads(spark):
     assert joined == ["1949-03-07", "1949-12-31", "01-02", "01-02", "2001-02-29"]
 
 
+@pytest.mark.parametrize(
+    ("values", "given", "expected"),
+    [
+        (["12/31/1990", "01/02/1980", "11/13/1975", "31/01/1990", None, "1990-12-31"], None,
+         DateOrder(False, "month first: 2 of the 3 birth dates that show the order are written like 12/31/1990")),
+        (["31.12.1990", "13-01-1980", "03/04/1990"], None,
+         DateOrder(True, "day first: 2 of the 2 birth dates that show the order are written like 31/12/1990")),
+        (["12/31/1990", "31/12/1990"], None,
+         DateOrder(True, "day first: 1 of the 2 birth dates that show the order are written like 31/12/1990")),
+        (["03/04/1990", "1990-12-31", "", "n/a", 19900101], None,
+         DateOrder(True, "day first: no birth date shows the order (--month-first reads 03/04/1990 as 4 March)")),
+        (["12/31/1990"], True, DateOrder(True, "--day-first")),
+        (["31/12/1990"], False, DateOrder(False, "--month-first")),
+    ],
+    ids=["month first", "day first", "a tie", "none tells", "--day-first", "--month-first"],
+)
+def test_the_date_order_is_what_most_dates_that_show_it_say(values, given, expected):
+    assert date_order(values, given) == expected
+
+
+@given(st.lists(st.one_of(st.none(), st.text(), st.integers(), st.floats())))
+def test_any_values_give_a_date_order(values):
+    assert isinstance(date_order(values).day_first, bool)
+
+
+def test_the_plan_reads_the_date_order_from_the_birth_date_column(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("uid,surname,dob\nu1,Lee,12/31/1990\nu2,Ray,11/14/1980\nu3,Orr,03/04/1990\n")
+    plan = plan_dedupe(path, None, [])
+    assert plan.dates == DateOrder(False, "month first: 2 of the 2 birth dates that show the order are written like "
+                                   "12/31/1990")
+    assert dedupe_config(plan, tmp_path / "out", "US").sources[0].standardize.day_first is False
+    assert plan_dedupe(path, "uid", []).dates.day_first is False  # read with --id too
+    assert plan_dedupe(path, None, [], day_first=True).dates == DateOrder(True, "--day-first")
+
+
 def test_street_number_joins_the_street_name_through_an_expression():
     mapping = propose_mapping(["rec_id", "street_number", "Street Name", "city"], attributes=ATTRIBUTES)
     assert mapping == [
@@ -205,11 +245,11 @@ def test_a_file_without_a_key_column_is_planned_with_row_numbers(tmp_path):
         "  record id    row_number_2 (no column holds unique values: each record is numbered by its row in the "
         "file, 1 for the first; --id COLUMN names one)"
     )
-    source = dedupe_config(plan, tmp_path / "out", "GB", True).sources[0]
+    source = dedupe_config(plan, tmp_path / "out", "GB").sources[0]
     assert (source.primary_key, source.row_number_column) == (("row_number_2",), "row_number_2")
     named = plan_dedupe(path, "Row Number", [])
     assert (named.id_column, named.numbered) == ("Row Number", False)
-    assert dedupe_config(named, tmp_path / "out", "GB", True).sources[0].row_number_column is None
+    assert dedupe_config(named, tmp_path / "out", "GB").sources[0].row_number_column is None
 
 
 def test_the_plan_prints_one_attribute_a_line_and_the_columns_left_out():
@@ -253,7 +293,7 @@ def test_plan_reads_a_windows_1252_file_with_semicolons_as_it_was_written(tmp_pa
         CsvDialect("windows-1252", ";"), "uid", {"given_name": "Vorname", "family_name": "surname", "city": "Ort"},
     )
     assert format_plan(plan).startswith(f"{path}: 4 columns (read as windows-1252, fields separated by semicolons)\n")
-    config = dedupe_config(plan, tmp_path / "out", "GB", True)
+    config = dedupe_config(plan, tmp_path / "out", "GB")
     assert (config.sources[0].encoding, config.sources[0].delimiter) == ("windows-1252", ";")
     assert config.spark == {"spark.sql.legacy.javaCharsets": "true"}  # Spark 4 reads windows-1252 only with it
 
@@ -336,31 +376,35 @@ HOSTILE = [
 
 
 def test_cdi_dedupe_without_map_or_id_proposes_a_mapping_and_finds_the_duplicates(spark, tmp_path, capsys):
-    """One real run on a header cdi has to map itself, with hostile rows that must not stop it."""
+    """One real run on a header cdi has to map itself, with no id column and hostile rows that must not stop it."""
     from jobs.cli import main
 
     path = tmp_path / "people.csv"
     text = io.StringIO()  # as Excel saves "Unicode text": UTF-16 with tabs
-    csv.writer(text, delimiter="\t").writerows([*csv.reader(io.StringIO(PEOPLE)), *HOSTILE])
+    rows = [row[1:] for row in [*csv.reader(io.StringIO(PEOPLE)), *HOSTILE]]  # no id: rows are numbered
+    csv.writer(text, delimiter="\t").writerows(rows)
     path.write_bytes(text.getvalue().encode("utf-16"))
     out = tmp_path / "out"
     assert main(["dedupe", str(path), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith(
-        f"{path}: 9 columns (read as UTF-16, fields separated by tabs)\n"
-        "  record id      customer_id (named like a record id)\n"
+        f"{path}: 8 columns (read as UTF-16, fields separated by tabs)\n"
+        "  record id      row_number (no column holds unique values: each record is numbered by its row in the "
+        "file, 1 for the first; --id COLUMN names one)\n"
         "  given_name     ← First Name\n"
         "  family_name    ← surname\n"
         "  birth_date     ← dob\n"
         "  email          ← e-mail\n"
         "  address_line1  ← concat_ws(' ', `street_number`, `street_name`)\n"
         "  postcode       ← zip\n"
+        "  dates: day first: 2 of the 2 birth dates that show the order are written like 31/12/1990\n"
         "  not compared: notes\n"
     )
     with (out / "clusters.csv").open() as handle:
-        golden = {row["record_id"]: row["golden_id"] for row in csv.DictReader(handle)}
-    assert sorted(golden) == ["c1", "c2", "c3", "c4", "c5", "c6", *[row[0] for row in HOSTILE]]
-    assert golden["c1"] == golden["c2"]
-    assert golden["c3"] == golden["c4"]
-    assert len({golden["c1"], golden["c3"], golden["c5"], golden["c6"]}) == 4
-    assert len({golden[row[0]] for row in HOSTILE}) == len(HOSTILE)
+        golden = [(int(row["record_id"]), row["golden_id"]) for row in csv.DictReader(handle)]
+    assert [number for number, _ in golden] == list(range(1, 6 + len(HOSTILE) + 1))  # in row order
+    customer = dict(golden)
+    assert customer[1] == customer[2]
+    assert customer[3] == customer[4]
+    assert len({customer[1], customer[3], customer[5], customer[6]}) == 4
+    assert len({customer[number] for number in range(7, 7 + len(HOSTILE))}) == len(HOSTILE)
