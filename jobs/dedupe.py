@@ -448,6 +448,11 @@ def plan_dedupe(
     except (OSError, EOFError) as exc:  # a broken gzip file, a folder
         raise SourceError(f"{path}: cannot read ({exc})") from None
     columns = read_header(path, dialect)
+    if dialect is not None and columns and re.fullmatch(r"sep=.?", columns[0].strip(), re.IGNORECASE):
+        raise ConfigError(
+            f"{path}: the first line ({columns[0].strip()!r}…) is Excel's delimiter hint, not the header; "
+            "Spark cannot skip it: delete that line and run again"
+        )
     positions = _bronze_positions(columns)
     overrides = parse_overrides(map_items)
     if id_column is not None and id_column not in columns:

@@ -310,6 +310,8 @@ def test_plan_reads_a_gzipped_tab_separated_file(tmp_path):
     [
         ("people.csv.gz", b"not gzip", SourceError, r"people.csv.gz: cannot read \(Not a gzipped file"),
         ("people.xlsx", b"PK", ConfigError, r"people.xlsx: expected a CSV file \(.csv, .tsv, .txt, or one of them .gz\)"),
+        ("people.csv", b"sep=;\r\nid;surname\r\n1;Lee\r\n", ConfigError,
+         r"people.csv: the first line \('sep='…\) is Excel's delimiter hint, not the header; .*delete that line"),
     ],
 )
 def test_files_cdi_dedupe_cannot_read_are_one_line_errors(tmp_path, name, content, error, message):
