@@ -150,28 +150,47 @@ def key_fingerprint(values: tuple[Any, ...]) -> str:
     return "#" + hashlib.sha256(repr(tuple(values)).encode("utf-8")).hexdigest()[:10]
 
 
-def _rule_level_pairs(records: DataFrame, rules: Sequence[BlockingRule]) -> dict[tuple[int, int], int]:
-    """Pairs of every rule at every refine level, ``(rule index, level) -> n(n-1)/2`` summed over blocks.
+def _rule_level_pairs(
+    records: DataFrame, rules: Sequence[BlockingRule], levels: Mapping[int, int]
+) -> dict[tuple[int, int], int]:
+    """Pairs of rule ``i`` at refine level ``levels[i]``, ``(i, level) -> n(n-1)/2`` summed over blocks.
 
-    Rules without refine keys are left out. One Spark job: each record's key
-    tuple at each level is hashed (64 bits), and blocks are counted by hash.
-    For ``link_only`` this is an upper bound.
+    One Spark job: each record's key tuple is hashed (64 bits), and blocks are
+    counted by hash. For ``link_only`` this is an upper bound.
     """
     keyed: list[DataFrame] = []
-    for index, rule in enumerate(rules):
-        if not rule.refine:
-            continue
-        for level in range(len(rule.refine) + 1):
-            keys = [F.expr(key) for key in rule.refined(level).keys]
-            keyed.append(
-                records.filter(_all_not_null(keys)).select(
-                    F.lit(index).alias("rule"), F.lit(level).alias("level"), F.xxhash64(*keys).alias("block")
-                )
+    for index, level in levels.items():
+        keys = [F.expr(key) for key in rules[index].refined(level).keys]
+        keyed.append(
+            records.filter(_all_not_null(keys)).select(
+                F.lit(index).alias("rule"), F.lit(level).alias("level"), F.xxhash64(*keys).alias("block")
             )
-    union = _union_all(keyed)
-    counts = union.groupBy("rule", "level", "block").count()
+        )
+    counts = _union_all(keyed).groupBy("rule", "level", "block").count()
     totals = counts.groupBy("rule", "level").agg(F.sum(F.col("count") * (F.col("count") - 1) / 2).alias("pairs"))
     return {(row["rule"], row["level"]): int(row["pairs"]) for row in totals.collect()}
+
+
+def _counted_levels(records: DataFrame, settings: MatchSettings, records_count: int) -> dict[tuple[int, int], int]:
+    """The pairs ``apply_pair_budget`` looks at: each rule with refine keys at level 0, and the next
+    level of a rule while it is over the budget; one Spark job per level reached, so data under the
+    budget costs one."""
+    budget = pair_budget(settings, records_count)
+    rules = settings.blocking_rules
+    pending = {index: 0 for index, rule in enumerate(rules) if rule.refine}
+    counted: dict[tuple[int, int], int] = {}
+    while pending:
+        counted |= _rule_level_pairs(records, rules, pending)
+        pending = {
+            index: level + 1 for index, level in pending.items()
+            if counted.get((index, level), 0) > budget and level < len(rules[index].refine)
+        }
+    return counted
+
+
+def pair_budget(settings: MatchSettings, records: int) -> int:
+    """Pairs a rule may give: ``max_pairs_per_record`` per record, never below ``min_pair_budget``."""
+    return max(int((settings.max_pairs_per_record or 0) * records), settings.min_pair_budget)
 
 
 def apply_pair_budget(
@@ -189,7 +208,7 @@ def apply_pair_budget(
     """
     if settings.max_pairs_per_record is None:
         return settings, []
-    budget = max(int(settings.max_pairs_per_record * records), settings.min_pair_budget)
+    budget = pair_budget(settings, records)
     rules: list[BlockingRule] = []
     refinements: list[Refinement] = []
     for index, rule in enumerate(settings.blocking_rules):
@@ -233,7 +252,8 @@ def refine_rules(records: DataFrame, settings: MatchSettings) -> tuple[MatchSett
     """``apply_pair_budget`` with the rules' pairs counted on ``records`` (one Spark job), refinements logged."""
     if settings.max_pairs_per_record is None or not any(rule.refine for rule in settings.blocking_rules):
         return settings, []
-    refined, refinements = apply_pair_budget(settings, _rule_level_pairs(records, settings.blocking_rules), records.count())
+    count = records.count()
+    refined, refinements = apply_pair_budget(settings, _counted_levels(records, settings, count), count)
     for refinement in refinements:
         LOGGER.warning(
             "blocking rule %r would give %d pairs, over the budget of %d (max_pairs_per_record %s): "

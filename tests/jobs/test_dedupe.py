@@ -222,10 +222,10 @@ def test_the_id_is_a_column_named_like_one_when_its_values_are_unique():
 
 
 def test_otherwise_the_id_is_the_first_uncompared_column_with_unique_values():
-    columns = ["email", "batch", "ref", "uid"]
+    columns = ["email", "batch", "ref", "token"]
     mapping = [MappedColumn("email", ("email",))]
-    values = {"batch": ["x", "x", "y"], "ref": ["r1", None, "r3"], "uid": ["7", "8", "9"]}
-    assert guess_id_column(columns, mapping, values) == ("uid", "its values are all present and unique")
+    values = {"batch": ["x", "x", "y"], "ref": ["r1", None, "r3"], "token": ["7", "8", "9"]}
+    assert guess_id_column(columns, mapping, values) == ("token", "its values are all present and unique")
 
 
 def test_without_a_possible_id_rows_are_numbered():

@@ -21,6 +21,7 @@ from matching.blocking import (
     key_fingerprint,
     possible_pairs,
     random_pairs,
+    _counted_levels,
     refine_rules,
 )
 from matching.settings import MatchSettings
@@ -266,19 +267,19 @@ def test_no_budget_leaves_the_rules_alone():
     assert apply_pair_budget(settings, {(1, 0): 10**9}, 10) == (settings, [])
 
 
+# Six "anna"s: 15 pairs on given_name alone; by family initial s (4 records) and j (2): 6 + 1 = 7.
+ANNAS = [
+    ("a", "s1", "anna", "smith", None),
+    ("b", "s1", "anna", "smyth", None),
+    ("c", "s2", "anna", "smith", None),
+    ("d", "s2", "anna", "sims", None),
+    ("e", "s1", "anna", "jones", None),
+    ("f", "s2", "anna", "jonas", None),
+]
+
+
 def test_refine_rules_counts_pairs_on_the_records_and_blocks_with_the_refined_keys(spark, caplog):
-    # Six "anna"s: 15 pairs on given_name alone; by family initial s (4 records) and j (2): 6 + 1 = 7.
-    records = spark.createDataFrame(
-        [
-            ("a", "s1", "anna", "smith", None),
-            ("b", "s1", "anna", "smyth", None),
-            ("c", "s2", "anna", "smith", None),
-            ("d", "s2", "anna", "sims", None),
-            ("e", "s1", "anna", "jones", None),
-            ("f", "s2", "anna", "jonas", None),
-        ],
-        RECORDS_SCHEMA,
-    )
+    records = spark.createDataFrame(ANNAS, RECORDS_SCHEMA)
     with caplog.at_level(logging.WARNING, logger="cdi.matching.blocking"):
         refined, refinements = refine_rules(records, _budget_settings(7 / 6))
 
@@ -293,6 +294,16 @@ def test_refine_rules_counts_pairs_on_the_records_and_blocks_with_the_refined_ke
     assert_df_equality(pairs, expected, ignore_row_order=True)
     unrefined, none = refine_rules(records, _budget_settings(2.5))
     assert none == [] and candidate_pairs(records, unrefined).count() == 15
+
+
+@pytest.mark.parametrize(
+    ("budget", "counted"),
+    [(2.5, {(1, 0): 15}), (7 / 6, {(1, 0): 15, (1, 1): 7}), (0.5, {(1, 0): 15, (1, 1): 7, (1, 2): 1})],
+    ids=["under the budget: level 0 only", "the first refine key fits", "every level"],
+)
+def test_only_the_levels_the_budget_reaches_are_counted(spark, budget, counted):
+    records = spark.createDataFrame(ANNAS, RECORDS_SCHEMA)
+    assert _counted_levels(records, _budget_settings(budget), len(ANNAS)) == counted
 
 
 def test_format_refinements_names_the_budget_rules_keys_and_counts():
