@@ -342,10 +342,15 @@ def _posterior(
     return 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700.0, 700.0)))
 
 
-def _favours_agreement(m: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray]) -> bool:
-    """True when m beats u at the exact level for most comparisons (the 'match' class)."""
-    wins = sum(1 for name in m if m[name][-1] > u[name][-1])
-    return 2 * wins > len(m)
+def _favours_agreement(m: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray], observed: Sequence[str]) -> bool:
+    """True when m beats u at the exact level for most ``observed`` comparisons (the 'match' class).
+
+    A comparison missing from every pair (a file without emails) teaches EM
+    nothing, and its m and u stay equal: counting it would outvote the
+    comparisons the data has.
+    """
+    wins = sum(1 for name in observed if m[name][-1] > u[name][-1])
+    return 2 * wins > len(observed)
 
 
 def _validated_u(
@@ -451,7 +456,8 @@ def train(
             converged = True
             break
 
-    if not _favours_agreement(m_now, u_now):
+    observed = [name for name in comparisons if (levels[name] != MISSING).any()]
+    if not _favours_agreement(m_now, u_now, observed):
         if fix_u:
             raise DisagreeingMatchClass(
                 "EM ended with a 'match' class that favours disagreement; check u (from random "

@@ -102,6 +102,22 @@ def test_em_with_fixed_u_favouring_agreement_is_rejected(simulated) -> None:
         train(count_patterns(candidates, COMPARISONS), COMPARISONS, agreeing_u, fix_u=True)
 
 
+def test_comparisons_no_pair_has_do_not_outvote_the_ones_the_data_has(simulated) -> None:
+    """A file of names and birth dates only: phone, address and national id are missing from every pair."""
+    u, candidates, _ = simulated
+    absent = {"phone": 1, "address": 3, "national_id": 1, "city": 1}
+    padded = candidates.assign(**{f"gamma_{name}": -1 for name in absent})
+    comparisons = {**COMPARISONS, **absent}
+    uniform = {name: np.full(k + 1, 1.0 / (k + 1)) for name, k in absent.items()}
+    model = train(count_patterns(padded, comparisons), comparisons, {**u, **uniform})
+
+    assert model.lambda_ == pytest.approx(TRUE_LAMBDA, abs=0.01)
+    for name in COMPARISONS:
+        np.testing.assert_allclose(model.comparison(name).m, TRUE_M[name], atol=0.02)
+    for name in absent:
+        np.testing.assert_allclose(model.comparison(name).m, model.comparison(name).u)
+
+
 def test_em_stops_at_max_iterations_without_converging(simulated) -> None:
     u, candidates, _ = simulated
     model = train(count_patterns(candidates, COMPARISONS), COMPARISONS, u, max_iterations=2)
