@@ -504,6 +504,13 @@ def train_in_sessions(
     is then re-estimated over all the patterns with the final m and u
     (``estimate_lambda``): the first EM's lambda goes with its own m, which
     took relatives for matches, and overstates the share of matches.
+    A session whose free comparisons are mostly missing from the data (a file
+    without emails, phones or an id: the names session has only the birth date
+    and the address left) is skipped: among pairs that agree exactly on its
+    fixed comparisons nearly all are matches, and its EM then sends every
+    disagreement on the rest to the non-match class, which drives m of
+    disagreeing to zero (a names and birth dates file: -20 bits for a birth
+    date typo).
     """
     tf_names = tuple(tf_comparisons)
     model = train(patterns, comparisons, u, tf_names, max_iterations, tolerance)
@@ -516,6 +523,9 @@ def train_in_sessions(
         free = {name: k for name, k in comparisons.items() if name not in fixed}
         if not free or patterns.loc[agree, COUNT_COLUMN].sum() <= 0:
             continue
+        observed = [name for name, k in free.items() if (level_array(patterns[agree], name, k) != MISSING).any()]
+        if 2 * len(observed) <= len(free):
+            continue  # most of what the session would estimate is missing from the data
         try:
             trained = train(patterns[agree], free, {n: u[n] for n in free}, (), max_iterations, tolerance)
         except ValueError:

@@ -118,6 +118,24 @@ def test_comparisons_no_pair_has_do_not_outvote_the_ones_the_data_has(simulated)
         np.testing.assert_allclose(model.comparison(name).m, model.comparison(name).u)
 
 
+def test_a_session_whose_free_comparisons_are_mostly_missing_is_skipped(simulated) -> None:
+    """Fixing the name leaves dob, email and four comparisons no pair has: the session estimates nothing."""
+    u, candidates, _ = simulated
+    absent = {"phone": 1, "address": 3, "national_id": 1, "city": 1}
+    padded = candidates.assign(**{f"gamma_{name}": -1 for name in absent})
+    comparisons = {**COMPARISONS, **absent}
+    u_all = {**u, **{name: np.full(k + 1, 1.0 / (k + 1)) for name, k in absent.items()}}
+    patterns = count_patterns(padded, comparisons)
+
+    first = train(patterns, comparisons, u_all)
+    skipped = train_in_sessions(patterns, comparisons, u_all, [["name"]])
+    run = train_in_sessions(count_patterns(candidates, COMPARISONS), COMPARISONS, u, [["name"]])
+
+    for name in ("dob", "email"):
+        assert skipped.comparison(name).m == first.comparison(name).m
+        assert run.comparison(name).m != train(count_patterns(candidates, COMPARISONS), COMPARISONS, u).comparison(name).m
+
+
 def test_em_stops_at_max_iterations_without_converging(simulated) -> None:
     u, candidates, _ = simulated
     model = train(count_patterns(candidates, COMPARISONS), COMPARISONS, u, max_iterations=2)
