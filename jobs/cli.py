@@ -437,8 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     dedupe.add_argument("--region", default="GB", help="default phone region (ISO 3166 alpha-2, default GB)")
     order = dedupe.add_mutually_exclusive_group()
     order.add_argument("--day-first", dest="day_first", action="store_const", const=True,
-                       help="read 03/04/1990 as 3 April (default: the order most of the file's birth dates "
-                       "that tell show, else day first)")
+                       help="read 03/04/1990 as 3 April (default: the order most of the file's unambiguous "
+                       "birth dates are written in, else day first)")
     order.add_argument("--month-first", dest="day_first", action="store_const", const=False,
                        help="read 03/04/1990 as 4 March")
     _add_run_id(dedupe)

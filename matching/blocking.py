@@ -249,7 +249,8 @@ def sparse_rules(
 
 
 def refine_rules(records: DataFrame, settings: MatchSettings) -> tuple[MatchSettings, list[Refinement]]:
-    """``apply_pair_budget`` with the rules' pairs counted on ``records`` (one Spark job), refinements logged."""
+    """``apply_pair_budget`` with the rules' pairs counted on ``records`` (a Spark job per refine level
+    reached, ``_counted_levels``), refinements logged."""
     if settings.max_pairs_per_record is None or not any(rule.refine for rule in settings.blocking_rules):
         return settings, []
     count = records.count()
