@@ -102,30 +102,33 @@ def test_em_with_fixed_u_favouring_agreement_is_rejected(simulated) -> None:
         train(count_patterns(candidates, COMPARISONS), COMPARISONS, agreeing_u, fix_u=True)
 
 
-def test_comparisons_no_pair_has_do_not_outvote_the_ones_the_data_has(simulated) -> None:
-    """A file of names and birth dates only: phone, address and national id are missing from every pair."""
+# Comparisons a file lacks (no phone, address, national id or city): missing from every pair.
+ABSENT = {"phone": 1, "address": 3, "national_id": 1, "city": 1}
+
+
+def with_absent_comparisons(simulated) -> tuple[pd.DataFrame, dict[str, int], dict[str, np.ndarray]]:
+    """The simulated candidates' patterns, comparisons and u with ``ABSENT`` added (u uniform)."""
     u, candidates, _ = simulated
-    absent = {"phone": 1, "address": 3, "national_id": 1, "city": 1}
-    padded = candidates.assign(**{f"gamma_{name}": -1 for name in absent})
-    comparisons = {**COMPARISONS, **absent}
-    uniform = {name: np.full(k + 1, 1.0 / (k + 1)) for name, k in absent.items()}
-    model = train(count_patterns(padded, comparisons), comparisons, {**u, **uniform})
+    comparisons = {**COMPARISONS, **ABSENT}
+    padded = candidates.assign(**{f"gamma_{name}": -1 for name in ABSENT})
+    u_all = {**u, **{name: np.full(k + 1, 1.0 / (k + 1)) for name, k in ABSENT.items()}}
+    return count_patterns(padded, comparisons), comparisons, u_all
+
+
+def test_comparisons_no_pair_has_do_not_outvote_the_ones_the_data_has(simulated) -> None:
+    model = train(*with_absent_comparisons(simulated))
 
     assert model.lambda_ == pytest.approx(TRUE_LAMBDA, abs=0.01)
     for name in COMPARISONS:
         np.testing.assert_allclose(model.comparison(name).m, TRUE_M[name], atol=0.02)
-    for name in absent:
+    for name in ABSENT:
         np.testing.assert_allclose(model.comparison(name).m, model.comparison(name).u)
 
 
 def test_a_session_whose_free_comparisons_are_mostly_missing_is_skipped(simulated) -> None:
     """Fixing the name leaves dob, email and four comparisons no pair has: the session estimates nothing."""
     u, candidates, _ = simulated
-    absent = {"phone": 1, "address": 3, "national_id": 1, "city": 1}
-    padded = candidates.assign(**{f"gamma_{name}": -1 for name in absent})
-    comparisons = {**COMPARISONS, **absent}
-    u_all = {**u, **{name: np.full(k + 1, 1.0 / (k + 1)) for name, k in absent.items()}}
-    patterns = count_patterns(padded, comparisons)
+    patterns, comparisons, u_all = with_absent_comparisons(simulated)
 
     first = train(patterns, comparisons, u_all)
     skipped = train_in_sessions(patterns, comparisons, u_all, [["name"]])
