@@ -104,7 +104,7 @@ def holder_agreements(
     records: DataFrame, candidates: Sequence[Placeholder], attributes: Sequence[str]
 ) -> list[dict[str, Agreement]]:
     """For each candidate, how its holders agree on each of ``attributes`` but its own (one query)."""
-    present = [a for a in attributes if a in records.columns]
+    present = [a for a in dict.fromkeys(attributes) if a in records.columns]
     if not candidates or not present:
         return [{} for _ in candidates]
     held = [

@@ -155,7 +155,8 @@ def test_holder_agreements_on_spark(spark) -> None:
         Placeholder("email", "ann@example.com", 30, 30 / 37),
         Placeholder("birth_date", "1900-01-01", 20, 0.4),
     ]
-    found = holder_agreements(records, candidates, ["given_name", "family_name", "email", "birth_date", "absent"])
+    attributes = ["given_name", "family_name", "email", "birth_date", "absent", "given_name"]  # named twice: once
+    found = holder_agreements(records, candidates, attributes)
     assert found == [
         {"given_name": Agreement(30, 30), "family_name": Agreement(30, 30), "birth_date": Agreement(30, 30)},
         {"given_name": Agreement(3, 20), "family_name": Agreement(1, 20), "email": Agreement(1, 7)},
