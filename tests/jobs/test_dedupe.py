@@ -410,3 +410,12 @@ def test_cdi_dedupe_without_map_or_id_proposes_a_mapping_and_finds_the_duplicate
     assert customer[3] == customer[4]
     assert len({customer[1], customer[3], customer[5], customer[6]}) == 4
     assert len({customer[number] for number in range(7, 7 + len(HOSTILE))}) == len(HOSTILE)
+
+
+@given(st.lists(st.text(max_size=30), max_size=12, unique=True))
+def test_any_header_gives_a_mapping_that_uses_each_column_and_attribute_once(header):
+    mapping = propose_mapping(header, attributes=ATTRIBUTES)
+    attributes = [m.attribute for m in mapping]
+    columns = [c for m in mapping for c in m.columns]
+    assert len(set(attributes)) == len(attributes) and set(attributes) <= ATTRIBUTES
+    assert len(set(columns)) == len(columns) and set(columns) <= set(header)
