@@ -231,16 +231,20 @@ def ingest_activity(
         if rejected_count or failed_rows or label in quarantined_before:
             replace_where(quarantined, lake.quarantine, scope)
 
-        new_rows = new_rows.persist()
-        try:
-            landed = new_rows.count()
-            if landed or not exists:
-                append(new_rows, path, user_metadata=run_id)
-        finally:
-            new_rows.unpersist()
+        good_count = read - rejected_count - suppressed
+        if exists or suite is not None:
+            new_rows = new_rows.persist()
+            try:
+                landed = new_rows.count()
+                if landed or not exists:
+                    append(new_rows, path, user_metadata=run_id)
+            finally:
+                new_rows.unpersist()
+        else:
+            landed = good_count  # a first landing that no suite filtered takes every good row, counted as read
+            append(new_rows, path, user_metadata=run_id)
     finally:
         prepared.unpersist()
-    good_count = read - rejected_count - suppressed
     return IngestCounts(
         source=label,
         read=read,

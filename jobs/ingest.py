@@ -265,19 +265,25 @@ def _has_rows(spark: SparkSession, path: str, predicate: str) -> bool:
     return table_exists(spark, path) and not read_table(spark, path).where(predicate).isEmpty()
 
 
-def _read_source(prepared: DataFrame, source: SourceConfig) -> dict[str | None, int]:
-    """Rows per reject reason: the first action, where the source is read (``prepared`` caches it).
+def _read_source(prepared: DataFrame, source: SourceConfig) -> tuple[dict[str | None, int], int]:
+    """Rows per reject reason, and the good rows flagged as deletions: the first action, where the source is read.
 
-    A failure here is the source's (a CSV header that no longer matches its
-    declared columns, a database that drops the connection mid-read): a
-    SourceError (exit 3) naming the source and the cause in one line; the
-    trace is logged at debug level (``--verbose``), Spark's side is in its log.
+    ``prepared`` caches what it reads. A failure here is the source's (a CSV
+    header that no longer matches its declared columns, a database that drops
+    the connection mid-read): a SourceError (exit 3) naming the source and the
+    cause in one line; the trace is logged at debug level (``--verbose``),
+    Spark's side is in its log.
     """
     try:
-        return {row[CHECK_COLUMN]: row["count"] for row in prepared.groupBy(CHECK_COLUMN).count().collect()}
+        rows = prepared.groupBy(CHECK_COLUMN, TOMBSTONE).count().collect()
     except (Py4JJavaError, PySparkException) as exc:
         log.debug("reading source %s failed", source.name, exc_info=True)
         raise SourceError(f"source {source.name!r}: reading failed: {short_error(exc)}") from None
+    reasons: dict[str | None, int] = {}
+    for row in rows:
+        reasons[row[CHECK_COLUMN]] = reasons.get(row[CHECK_COLUMN], 0) + row["count"]
+    flagged = sum(row["count"] for row in rows if row[CHECK_COLUMN] is None and row[TOMBSTONE])
+    return reasons, flagged
 
 
 def _land(
@@ -290,7 +296,7 @@ def _land(
     full_read: bool,
     repairs: TextRepairs,
 ) -> IngestCounts:
-    reasons = _read_source(prepared, source)
+    reasons, flagged_good = _read_source(prepared, source)
     repaired = repairs.totals(source.name)
     read = sum(reasons.values())
     suppressed = reasons.pop(SUPPRESSED, 0)
@@ -316,16 +322,21 @@ def _land(
     if rejected_count or _has_rows(spark, lake.quarantine, scope):
         replace_where(quarantine_rows(rejected, run_id, ingested_at), lake.quarantine, scope)
 
-    new_rows = new_rows.persist()
-    try:
-        landed = new_rows.count()
-        flagged = new_rows.where(F.col(TOMBSTONE)).count() - tombstones_landed if source.deletes.mode == "flag" else 0
-        if landed or not exists:
-            fault_point(f"ingest:during:{source.name}")
-            append(new_rows, path, user_metadata=run_id)
-    finally:
-        new_rows.unpersist()
     good_count = read - rejected_count - suppressed
+    if exists:
+        new_rows = new_rows.persist()
+        try:
+            landed = new_rows.count()
+            flagged = new_rows.where(F.col(TOMBSTONE)).count() - tombstones_landed if source.deletes.mode == "flag" else 0
+            if landed:
+                fault_point(f"ingest:during:{source.name}")
+                append(new_rows, path, user_metadata=run_id)
+        finally:
+            new_rows.unpersist()
+    else:
+        landed, flagged = good_count, flagged_good  # a first landing takes every good row: counted as it was read
+        fault_point(f"ingest:during:{source.name}")
+        append(new_rows, path, user_metadata=run_id)
     return IngestCounts(
         source=source.name,
         read=read,

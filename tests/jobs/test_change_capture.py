@@ -166,6 +166,17 @@ def test_flagged_rows_land_as_tombstones(spark, tmp_path):
     assert versions(spark, lake)[-1] == (2, "Bob", "r2", True)
 
 
+def test_a_first_landing_counts_its_flagged_rows_as_deletions(spark, tmp_path):
+    db, lake = tmp_path / "crm.db", tmp_path / "lake"
+    config = config_for(lake, source(db, deletes={"mode": "flag", "column": "deleted", "value": 1}))
+    crm(db, [(1, "Ann", 1, 0), (2, "Bob", 1, 1), (3, "Cy", 1, 1)])
+
+    counts = run(spark, lake, config, "r1")
+
+    assert (counts.read, counts.landed, counts.deleted, counts.unchanged) == (3, 3, 2, 0)
+    assert [v[3] for v in versions(spark, lake)] == [False, True, True]
+
+
 def test_suppressed_keys_are_counted_and_never_land_or_reach_quarantine(spark, tmp_path):
     db, lake = tmp_path / "crm.db", tmp_path / "lake"
     config = config_for(lake, source(db))
