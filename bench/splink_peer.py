@@ -59,6 +59,7 @@ from matching.settings import (
     DamerauLevenshteinLevel,
     DateDistanceLevel,
     DateTransposedLevel,
+    DateTypoLevel,
     ExactLevel,
     JaroLevel,
     JaroWinklerLevel,
@@ -141,6 +142,12 @@ def _level(comparison: Comparison, level: Level) -> ComparisonLevelCreator:
         return _custom(
             f"{col}_l = {col}_r OR (year({col}_l) = year({col}_r) "
             f"AND month({col}_l) = day({col}_r) AND day({col}_l) = month({col}_r))"
+        )
+    if isinstance(level, DateTypoLevel):
+        # Both written as YYYY-MM-DD: one substitution, or two neighbouring digits swapped, is distance 1.
+        return _custom(
+            f"{col}_l <> {col}_r AND damerau_levenshtein(strftime({col}_l, '%Y-%m-%d'), "
+            f"strftime({col}_r, '%Y-%m-%d')) = 1"
         )
     if isinstance(level, DateDistanceLevel):
         return _custom(f"abs(date_diff('day', {col}_l, {col}_r)) <= {level.max_days}")

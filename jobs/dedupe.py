@@ -320,12 +320,16 @@ def row_number_column(columns: Sequence[str]) -> str:
     return safe_column_names([*columns, ROW_NUMBER])[-1]
 
 
-def _csv_options(dialect: CsvDialect) -> dict[str, object]:
-    """pyarrow's options for the file; rows with too many or too few fields are skipped (ingest quarantines them)."""
+def _csv_options(dialect: CsvDialect, names: Sequence[str] | None = None) -> dict[str, object]:
+    """pyarrow's options for the file; rows with too many or too few fields are skipped (ingest quarantines them).
+
+    With ``names`` the header line is read as a row and skipped, and the columns take those names.
+    """
     import pyarrow.csv as pa_csv
 
+    header = {"column_names": list(names), "skip_rows_after_names": 1} if names is not None else {}
     return {
-        "read_options": pa_csv.ReadOptions(encoding=dialect.python_encoding),
+        "read_options": pa_csv.ReadOptions(encoding=dialect.python_encoding, **header),
         "parse_options": pa_csv.ParseOptions(
             delimiter=dialect.delimiter, newlines_in_values=True, invalid_row_handler=lambda row: "skip"
         ),
@@ -341,9 +345,10 @@ def read_header(path: Path, dialect: CsvDialect | None) -> list[str]:
         return list(ds.dataset(str(path), format="parquet").schema.names)
     try:
         with pa_csv.open_csv(str(path), **_csv_options(dialect)) as reader:
-            return list(reader.schema.names)
+            names = list(reader.schema.names)
     except Exception as exc:  # pyarrow.lib.ArrowInvalid and friends
         raise SourceError(f"{path}: cannot read the CSV header ({exc})") from None
+    return [name or f"_c{index}" for index, name in enumerate(names)]  # Spark's name for a blank one
 
 
 def read_columns(path: Path, dialect: CsvDialect | None, columns: Sequence[str]) -> dict[str, list[object]]:
@@ -362,7 +367,8 @@ def read_columns(path: Path, dialect: CsvDialect | None, columns: Sequence[str])
             column_types={c: pa.string() for c in columns},
             strings_can_be_null=True,
         )
-        table = pa_csv.read_csv(str(path), convert_options=options, **_csv_options(dialect))
+        names = read_header(path, dialect)  # as Spark names them: a blank name is _c<index>
+        table = pa_csv.read_csv(str(path), convert_options=options, **_csv_options(dialect, names))
     return {c: table.column(c).to_pylist() for c in columns}
 
 

@@ -28,6 +28,7 @@ from matching.compare import (
 )
 from matching.fellegi_sunter import (
     Household,
+    Strangers,
     TrainingReport,
     estimate_u,
     random_pair_prior,
@@ -88,8 +89,10 @@ def log_training_report(report: TrainingReport) -> None:
         if report.recovered:
             log.warning("m re-estimated from anchor pairs (exact agreement on identity comparisons) for: %s",
                         ", ".join(report.recovered))
-        else:
+        elif not report.pooled:
             log.warning("no anchor pairs to re-estimate m from; the model is kept as EM left it")
+        if report.pooled:
+            log.warning("m pooled over the likely matches of the EM sessions (%.0f candidate pairs)", report.pooled)
         if report.remaining:
             log.warning("still implausible after re-estimation: %s", "; ".join(report.remaining))
     if report.clamped:
@@ -244,6 +247,7 @@ def train_model(
         max_iterations=settings.model.em_max_iterations,
         tolerance=settings.model.em_tolerance,
         household=household_of(settings),
+        strangers=Strangers.from_random(random, levels, possible),
     )
     log_training_report(report)
     prior = random_pair_prior(model.lambda_, int(patterns["count"].sum()), possible)

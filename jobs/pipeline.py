@@ -63,8 +63,12 @@ def stage_match(spark: SparkSession, context: RunContext) -> None:
     for placeholder in outcome.placeholders:
         print(f"  placeholder value: {describe_placeholder(placeholder)}")
     if outcome.training is not None and outcome.training.problems:
-        print(f"  EM's model was implausible ({'; '.join(outcome.training.problems)}); "
-              f"m re-estimated from anchor pairs for: {', '.join(outcome.training.recovered) or 'none'}")
+        fix = (
+            f"m pooled over the EM sessions' likely matches ({outcome.training.pooled:.0f} candidate pairs)"
+            if outcome.training.pooled
+            else f"m re-estimated from anchor pairs for: {', '.join(outcome.training.recovered) or 'none'}"
+        )
+        print(f"  EM's model was implausible ({'; '.join(outcome.training.problems)}); {fix}")
     if outcome.changed_records is not None:
         print(f"  incremental: {outcome.changed_records} new or changed records scored with the last model")
     print(

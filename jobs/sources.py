@@ -168,7 +168,23 @@ def read_csv(spark: SparkSession, source: ReadSettings) -> DataFrame:
             .csv(source.path)
         )
         schema = StructType([StructField(name, StringType(), True) for name in header.columns])
+        if renamed_by_spark(header.columns):
+            # Spark's header check compares the raw names with these and would fail every row.
+            return _csv_reader(spark, source).option("enforceSchema", "true").schema(_with_corrupt_column(schema)).load(source.path)
     return _csv_reader(spark, source).schema(_with_corrupt_column(schema)).load(source.path)
+
+
+def renamed_by_spark(names: list[str]) -> bool:
+    """Whether Spark had to name header columns itself: a blank name is ``_c<index>``, and each copy of a
+    name the header repeats gets its index appended (``id0``, ``id3``)."""
+    bases: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name == f"_c{index}":
+            return True
+        if name.endswith(str(index)) and len(name) > len(str(index)):
+            base = name[: -len(str(index))].casefold()
+            bases[base] = bases.get(base, 0) + 1
+    return any(count > 1 for count in bases.values())
 
 
 def read_json(spark: SparkSession, source: ReadSettings) -> DataFrame:

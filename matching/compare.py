@@ -38,6 +38,7 @@ from matching.settings import (
     DamerauLevenshteinLevel,
     DateDistanceLevel,
     DateTransposedLevel,
+    DateTypoLevel,
     ExactLevel,
     JaroLevel,
     JaroWinklerLevel,
@@ -249,6 +250,33 @@ def _same_or_transposed(
     return np.where(missing, np.nan, same.astype(float))
 
 
+# Positions of neighbouring digits of one part in YYYYMMDD: a swap within a part is one typo.
+_NEIGHBOURS_WITHIN_A_PART = ((0, 1), (1, 2), (2, 3), (4, 5), (6, 7))
+
+
+def _digits(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """The eight digits of YYYYMMDD per date, as a (n, 8) array (any year 1 to 9999 has four)."""
+    y, m, d = (np.nan_to_num(part).astype(np.int64) for part in (year, month, day))
+    return np.stack([y // 1000 % 10, y // 100 % 10, y // 10 % 10, y % 10, m // 10, m % 10, d // 10, d % 10], axis=1)
+
+
+def _date_typo(
+    year_l: pd.Series, month_l: pd.Series, day_l: pd.Series, year_r: pd.Series, month_r: pd.Series, day_r: pd.Series
+) -> np.ndarray:
+    """1.0 where two dates as written differ in one digit, or in two neighbouring digits of one part
+    swapped; 0.0 where they are equal or differ more; NaN where either is missing."""
+    left = _digits(*(s.to_numpy(dtype=float) for s in (year_l, month_l, day_l)))
+    right = _digits(*(s.to_numpy(dtype=float) for s in (year_r, month_r, day_r)))
+    differ = left != right
+    count = differ.sum(axis=1)
+    swapped = np.zeros(len(count), dtype=bool)
+    for i, j in _NEIGHBOURS_WITHIN_A_PART:
+        swapped |= differ[:, i] & differ[:, j] & (left[:, i] == right[:, j]) & (left[:, j] == right[:, i])
+    typo = (count == 1) | ((count == 2) & swapped)
+    missing = year_l.isna().to_numpy() | year_r.isna().to_numpy()
+    return np.where(missing, np.nan, typo.astype(float))
+
+
 def _graphemes_are_code_points(texts: np.ndarray) -> np.ndarray:
     """Element-wise: whether every grapheme cluster of the text (as jellyfish splits them) is one code point.
 
@@ -406,6 +434,10 @@ def _add_feature(compare: recordlinkage.Compare, column: str, level: Level, adde
         parts = [f"{col}__year", f"{col}__month", f"{col}__day"]
         label = f"{col}__same_or_transposed"
         register = partial(compare.compare_vectorized, _same_or_transposed, parts, parts)
+    elif isinstance(level, DateTypoLevel):
+        parts = [f"{col}__year", f"{col}__month", f"{col}__day"]
+        label = f"{col}__typo"
+        register = partial(compare.compare_vectorized, _date_typo, parts, parts)
     elif isinstance(level, (DateDistanceLevel, NumericDistanceLevel)):
         derived = f"{col}__days" if isinstance(level, DateDistanceLevel) else f"{col}__number"
         offset = level.max_days if isinstance(level, DateDistanceLevel) else level.max_abs

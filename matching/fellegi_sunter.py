@@ -406,8 +406,11 @@ def train(
     max_iterations: int = 100,
     tolerance: float = 1e-5,
     fix_u: bool = True,
+    fixed_lambda: float | None = None,
+    check_agreement: bool = True,
 ) -> FellegiSunterModel:
-    """Estimate m (and lambda; u too unless ``fix_u``) by EM over candidate-pair patterns.
+    """Estimate m (and lambda unless ``fixed_lambda`` is given; u too unless ``fix_u``) by EM over
+    candidate-pair patterns.
 
     ``patterns`` has one ``gamma_<c>`` column per comparison plus ``count``.
     Stops when no parameter moves by ``tolerance`` or more, or after
@@ -415,7 +418,8 @@ def train(
     score with a term-frequency adjustment; EM ignores tf, as Splink does.
     Raises ValueError when, with u fixed, EM ends on a
     'match' class that favours disagreement: such a model would score
-    non-matches as matches.
+    non-matches as matches (unless ``check_agreement`` is False: a caller
+    that only wants the posteriors).
     """
     if not comparisons:
         raise ValueError("at least one comparison is needed")
@@ -429,7 +433,7 @@ def train(
     levels = {name: level_array(patterns, name, k) for name, k in comparisons.items()}
     u_now = _validated_u(u, comparisons)
     m_now = {name: _starting_m(k) for name, k in comparisons.items()}
-    lambda_now = _starting_lambda(levels, counts)
+    lambda_now = _starting_lambda(levels, counts) if fixed_lambda is None else fixed_lambda
 
     converged = False
     iterations = 0
@@ -443,7 +447,7 @@ def train(
             u_next = {
                 n: _level_shares(levels[n], non_match_weights, k) for n, k in comparisons.items()
             }
-        lambda_next = float(
+        lambda_next = fixed_lambda if fixed_lambda is not None else float(
             np.clip(match_weights.sum() / counts.sum(), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
         )
         change = max(
@@ -457,7 +461,7 @@ def train(
             break
 
     observed = [name for name in comparisons if (levels[name] != MISSING).any()]
-    if not _favours_agreement(m_now, u_now, observed):
+    if check_agreement and not _favours_agreement(m_now, u_now, observed):
         if fix_u:
             raise DisagreeingMatchClass(
                 "EM ended with a 'match' class that favours disagreement; check u (from random "
@@ -646,6 +650,7 @@ class TrainingReport:
     recovered: tuple[str, ...]  # comparisons whose m was taken from anchor pairs
     clamped: tuple[str, ...]  # agreeing levels whose m was raised to u ("name level k")
     remaining: tuple[str, ...]  # problems the final model still has
+    pooled: float = 0.0  # matches the EM sessions found, when m was pooled over them (session_m); 0: it was not
 
 
 def model_problems(model: FellegiSunterModel, identity: Iterable[str]) -> list[str]:
@@ -697,6 +702,114 @@ def anchor_m(
         tally = np.bincount(levels[name][present], weights=counts[present], minlength=k + 1)
         estimates[name] = (tally + smoothing) / (tally.sum() + smoothing * (k + 1))
     return estimates
+
+
+@dataclass(frozen=True)
+class Strangers:
+    """How often two strangers agree exactly, and how many record pairs there are.
+
+    ``exact[c]`` is the share of random pairs (nearly all strangers) that
+    agree exactly on comparison c, a pair with c missing counting as not
+    agreeing. Strangers are taken to agree on different comparisons
+    independently: the pairs expected to agree exactly on several
+    comparisons are ``possible_pairs`` times the product of their shares.
+    Among 10,000 records where a few names are common, thousands of
+    strangers agree on both names exactly.
+    """
+
+    exact: Mapping[str, float]
+    possible_pairs: int
+
+    @classmethod
+    def from_random(cls, random: pd.DataFrame, comparisons: Mapping[str, int], possible_pairs: int) -> Strangers | None:
+        """From the patterns of random pairs; None when there is none."""
+        counts = _pattern_counts(random)
+        total = float(counts.sum())
+        if total <= 0 or possible_pairs <= 0:
+            return None
+        exact = {name: float(counts[level_array(random, name, k) == k].sum()) / total for name, k in comparisons.items()}
+        return cls(exact, possible_pairs)
+
+    def expected(self, agreeing: Iterable[str]) -> float:
+        """Pairs of strangers expected to agree exactly on every comparison in ``agreeing``."""
+        return self.possible_pairs * float(np.prod([self.exact[name] for name in agreeing]))
+
+
+@dataclass(frozen=True)
+class PooledM:
+    """m counted over the likely matches of every EM session, and how many candidate pairs they make."""
+
+    m: dict[str, np.ndarray]
+    matches: float
+
+
+def session_m(
+    patterns: pd.DataFrame,
+    comparisons: Mapping[str, int],
+    u: Mapping[str, npt.ArrayLike],
+    sessions: Iterable[Sequence[str]],
+    strangers: Strangers,
+    max_iterations: int = 100,
+    tolerance: float = 1e-5,
+    smoothing: float = 0.5,
+) -> PooledM | None:
+    """m of every comparison counted over the pairs each session's EM takes for matches (no EM over all pairs).
+
+    For data where every other estimate fails: EM over all candidate pairs
+    calls nearly all of them matches (the blocking rules picked pairs that
+    agree), and the anchors (``anchor_m``) tell nothing when a duplicate has
+    one error only, as in files of names and birth dates: pairs agreeing
+    exactly on both names then disagree on the birth date whenever they are
+    the same person. Within a session (pairs agreeing exactly on its
+    comparisons) the strangers' other comparisons are distributed as u, so
+    EM there is sound, given its share of matches: taken from ``strangers``
+    for a session of two or more comparisons (the strangers expected to
+    agree on all of them), estimated by EM for one that leaves two or more
+    comparisons observed, and skipped otherwise (one free comparison cannot
+    tell EM how many of its pairs match). Each pair counts as a match with
+    its highest probability over the sessions that hold it; m is the level
+    shares over those weights. The matches (the summed weights) give the
+    share of matches among the candidates. None when the sessions find
+    fewer than ``MIN_ANCHOR_PAIRS`` matches.
+    """
+    counts = _pattern_counts(patterns)
+    levels = {name: level_array(patterns, name, k) for name, k in comparisons.items()}
+    u_checked = _validated_u(u, comparisons)
+    probability = np.zeros(len(counts))
+    for session in sessions:
+        fixed = [name for name in session if name in comparisons]
+        agree = np.ones(len(counts), dtype=bool)
+        for name in fixed:
+            agree &= levels[name] == comparisons[name]
+        held = float(counts[agree].sum())
+        free = {name: k for name, k in comparisons.items() if name not in fixed}
+        observed = [name for name in free if (levels[name][agree] != MISSING).any()]
+        if not fixed or held <= 0 or not observed:
+            continue
+        share: float | None = None
+        if len(fixed) >= 2:
+            share = 1.0 - strangers.expected(fixed) / held
+            if share <= 0.0:
+                continue
+            share = float(np.clip(share, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR))
+        elif len(observed) < 2:
+            continue
+        trained = train(
+            patterns[agree], free, {n: u_checked[n] for n in free}, (), max_iterations, tolerance,
+            fixed_lambda=share, check_agreement=False,
+        )
+        m = {c.name: np.asarray(c.m) for c in trained.comparisons}
+        posterior = _posterior({n: levels[n][agree] for n in free}, m, {n: u_checked[n] for n in free}, trained.lambda_)
+        probability[agree] = np.maximum(probability[agree], posterior)
+    weights = counts * probability
+    if weights.sum() < MIN_ANCHOR_PAIRS:
+        return None
+    pooled = {}
+    for name, k in comparisons.items():
+        present = levels[name] != MISSING
+        tally = np.bincount(levels[name][present], weights=weights[present], minlength=k + 1)
+        pooled[name] = (tally + smoothing) / (tally.sum() + smoothing * (k + 1))
+    return PooledM(pooled, float(weights.sum()))
 
 
 def clamp_agreeing(model: FellegiSunterModel) -> tuple[FellegiSunterModel, list[str]]:
@@ -812,6 +925,7 @@ def train_checked(
     max_iterations: int = 100,
     tolerance: float = 1e-5,
     household: Household | None = None,
+    strangers: Strangers | None = None,
 ) -> tuple[FellegiSunterModel, TrainingReport]:
     """``train_in_sessions``, then checked; an implausible model gets m from anchor pairs.
 
@@ -827,6 +941,10 @@ def train_checked(
     names are missing from every record), the model starts from EM's
     starting m (``untrained_model``) with lambda estimated for it, and goes
     through the same anchor re-estimation.
+
+    A model still implausible after that gets m pooled over the sessions'
+    likely matches (``session_m``, given ``strangers``) and their share of
+    the candidates as lambda, when that model is plausible.
     """
     try:
         model = train_in_sessions(patterns, comparisons, u, sessions, tf_comparisons, max_iterations, tolerance)
@@ -849,6 +967,18 @@ def train_checked(
             )
             model = replace(model, lambda_=estimate_lambda(patterns, model, max_iterations, tolerance))
             recovered = [c.name for c in model.comparisons if c.name in anchors]
+    pooled_matches = 0.0
+    if problems and strangers is not None and model_problems(model, identity):
+        pooled = session_m(patterns, comparisons, u, sessions, strangers, max_iterations, tolerance)
+        if pooled is not None:
+            share = float(np.clip(pooled.matches / _pattern_counts(patterns).sum(), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR))
+            candidate = replace(
+                model,
+                comparisons=tuple(replace(c, m=tuple(float(v) for v in pooled.m[c.name])) for c in model.comparisons),
+                lambda_=share,
+            )
+            if not model_problems(candidate, identity):
+                model, pooled_matches = candidate, pooled.matches
     model, clamped = clamp_agreeing(model)
     household_model = with_household(model, patterns, comparisons, household)
     if household_model is not model:
@@ -858,5 +988,6 @@ def train_checked(
         recovered=tuple(recovered),
         clamped=tuple(clamped),
         remaining=tuple(model_problems(model, identity)) if problems else (),
+        pooled=pooled_matches,
     )
     return model, report

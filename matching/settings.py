@@ -170,6 +170,13 @@ class DateTransposedLevel(_Level):
     kind: Literal["date_transposed"]
 
 
+class DateTypoLevel(_Level):
+    """The dates as written (YYYY-MM-DD) differ in one digit, or in two neighbouring digits of one part
+    swapped: 1961 / 1991, 05 / 08, 1916 / 1961, 12 / 21."""
+
+    kind: Literal["date_typo"]
+
+
 class DateDistanceLevel(_Level):
     kind: Literal["date_distance"]
     max_days: int = Field(ge=1)
@@ -197,6 +204,7 @@ Level = Annotated[
         LevenshteinLevel,
         DamerauLevenshteinLevel,
         DateTransposedLevel,
+        DateTypoLevel,
         DateDistanceLevel,
         NumericDistanceLevel,
         NamesSwappedLevel,
@@ -210,11 +218,12 @@ LEVEL_KINDS: tuple[str, ...] = (
     "levenshtein",
     "damerau_levenshtein",
     "date_transposed",
+    "date_typo",
     "date_distance",
     "numeric_distance",
     "names_swapped",
 )
-_DATE_KINDS = frozenset({"date_transposed", "date_distance"})
+_DATE_KINDS = frozenset({"date_transposed", "date_typo", "date_distance"})
 _STRING_KINDS = frozenset({"jaro_winkler", "jaro", "levenshtein", "damerau_levenshtein", "names_swapped"})
 
 

@@ -87,6 +87,8 @@ def _similar_words(comparison: Comparison, gamma: int, attribute: str) -> str:
         return f"{noun(attribute)} and {noun(level.other)} swapped"
     if kind == "date_transposed":
         return f"{noun(attribute)} with day and month swapped"
+    if kind == "date_typo":
+        return f"{noun(attribute)} one typed digit apart"
     if kind == "date_distance":
         return f"{noun(attribute)} within {level.max_days} days"
     if kind == "numeric_distance":

@@ -99,13 +99,16 @@ def test_special_levels_say_what_held() -> None:
                              {"given_name": "george", "family_name": "baxter"},
                              {"given_name": 3, "family_name": 0}, {"given_name": 3.0, "family_name": -2.0},
                              SETTINGS.comparisons)
-    transposed = attribute_rows({"birth_date": D(1972, 7, 3)}, {"birth_date": D(1972, 3, 7)}, {"birth_date": 3},
+    transposed = attribute_rows({"birth_date": D(1972, 7, 3)}, {"birth_date": D(1972, 3, 7)}, {"birth_date": 4},
                                 {"birth_date": 2.0}, SETTINGS.comparisons)
+    typo = attribute_rows({"birth_date": D(1972, 7, 3)}, {"birth_date": D(1992, 7, 3)}, {"birth_date": 3},
+                          {"birth_date": 5.0}, SETTINGS.comparisons)
     assert [(r.attribute, r.words, r.tone) for r in swapped] == [
         ("given_name", "given name and family name swapped", "similar"),
         ("family_name", "different family name", "disagree"),
     ]
     assert [(r.words, r.tone) for r in transposed] == [("birth date with day and month swapped", "similar")]
+    assert [(r.words, r.tone) for r in typo] == [("birth date one typed digit apart", "similar")]
 
 
 def test_an_attribute_no_comparison_reads_is_shown_masked_when_it_differs() -> None:
