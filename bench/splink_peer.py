@@ -75,6 +75,12 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Deterministic rules for Splink's prior (probability two random records match) and their assumed recall.
 PRIOR_RULES = ("l.given_name = r.given_name AND l.family_name = r.family_name AND l.birth_date = r.birth_date",)
 PRIOR_RECALL = 0.7
+# When no pair agrees on all three (a file whose every duplicate has one error, as RLdata), each pair of them.
+FALLBACK_PRIOR_RULES = (
+    "l.given_name = r.given_name AND l.family_name = r.family_name",
+    "l.given_name = r.given_name AND l.birth_date = r.birth_date",
+    "l.family_name = r.family_name AND l.birth_date = r.birth_date",
+)
 # EM sessions: each fixes the attributes it blocks on and estimates m for the rest.
 EM_RULES = (("given_name", "family_name"), ("birth_date",))
 BACKENDS = ("duckdb", "spark")
@@ -87,6 +93,8 @@ class SplinkResult:
     seconds: float
     # every scored pair (record_id_l, record_id_r, match_probability) when asked for with keep_pairs
     pairs: pd.DataFrame | None = None
+    # EM sessions (their blocking columns joined by "+") Splink could not train, which a user would drop
+    failed_sessions: tuple[str, ...] = ()
 
 
 def _sided(expression: str, side: str) -> str:
@@ -273,9 +281,15 @@ def run_splink(
         tables = [backend.register(_linkage_table(group, settings)) for _, group in records.groupby("source_system")]
     linker = Linker(tables, creator, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match(list(PRIOR_RULES), recall=PRIOR_RECALL)
+    if not linker._settings_obj._probability_two_random_records_match > 0:  # a prior of 0 fails in log2
+        linker.training.estimate_probability_two_random_records_match(list(FALLBACK_PRIOR_RULES), recall=PRIOR_RECALL)
     linker.training.estimate_u_using_random_sampling(max_pairs=settings.model.u_random_pairs, seed=seed)
+    failed = []
     for rule in EM_RULES:
-        linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+        except (ValueError, ZeroDivisionError):  # a session whose pairs are all matches: prior 1, log of 0
+            failed.append("+".join(rule))
     predictions = linker.inference.predict(
         threshold_match_probability=None if keep_pairs else settings.thresholds.review
     )
@@ -290,6 +304,7 @@ def run_splink(
         clusters=pd.Series(clustered["cluster_id"].astype(str).to_numpy(), index=clustered["record_id"].to_numpy()),
         seconds=seconds,
         pairs=pairs,
+        failed_sessions=tuple(failed),
     )
 
 

@@ -74,6 +74,13 @@ def logged_rows(path: str) -> int | None:
     return pc.sum(counts).as_py() or 0
 
 
+def rows_in_new_table(path: str, written: DataFrame) -> int:
+    """Rows of the table just created at ``path`` from ``written``: from its log when it can be read (no
+    Spark job), else ``written`` counted."""
+    rows = logged_rows(path)
+    return written.count() if rows is None else rows
+
+
 def is_empty(spark: SparkSession, path: str) -> bool:
     """Whether the Delta table at ``path`` holds no rows: read from its log when it can be, else by a Spark job.
 

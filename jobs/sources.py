@@ -176,7 +176,9 @@ def read_csv(spark: SparkSession, source: ReadSettings) -> DataFrame:
 
 def renamed_by_spark(names: list[str]) -> bool:
     """Whether Spark had to name header columns itself: a blank name is ``_c<index>``, and each copy of a
-    name the header repeats gets its index appended (``id0``, ``id3``)."""
+    name the header repeats gets its index appended (``id0``, ``id3``). A file whose own names look
+    the same (``addr1``, ``addr2`` in columns 1 and 2) counts too: its read then goes without the
+    header check, nothing else changes."""
     bases: dict[str, int] = {}
     for index, name in enumerate(names):
         if name == f"_c{index}":

@@ -9,7 +9,7 @@ Pure DataFrame logic, no I/O. The ingest job writes every department's activity
 2. ``customer_360`` sums the linked activity up into one row per active golden
    customer (``CUSTOMER_360_SCHEMA``), with a ``content_hash`` so that a job
    can MERGE only the rows that changed.
-3. ``orphan_counts``, ``segment_sizes`` and ``department_combinations`` are the
+3. ``link_counts``, ``segment_sizes`` and ``department_combinations`` are the
    run report's tables.
 
 Decisions:
@@ -86,7 +86,7 @@ LINKED_ACTIVITY_SCHEMA = StructType(
     ]
 )
 
-ORPHAN_COUNTS_SCHEMA = StructType(
+LINK_COUNTS_SCHEMA = StructType(
     [
         StructField("source_system", StringType(), False),
         StructField("activity", StringType(), False),
@@ -222,11 +222,10 @@ def link_activities(activities: DataFrame, xref: DataFrame, salt: str | None = N
     )
 
 
-def orphan_counts(linked: DataFrame) -> DataFrame:
-    """Rows of ``link_activities`` output that found no golden customer, by source, activity and reason."""
+def link_counts(linked: DataFrame) -> DataFrame:
+    """Rows of ``link_activities`` output by source, activity and ``link_status``: linked, or why not."""
     return (
-        linked.where(F.col("link_status") != LINKED)
-        .groupBy("source_system", "activity", "link_status")
+        linked.groupBy("source_system", "activity", "link_status")
         .agg(F.count(F.lit(1)).alias("rows"))
         .orderBy("source_system", "activity", "link_status")
     )

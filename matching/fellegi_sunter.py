@@ -722,11 +722,11 @@ class Strangers:
 
     @classmethod
     def from_random(cls, random: pd.DataFrame, comparisons: Mapping[str, int], possible_pairs: int) -> Strangers | None:
-        """From the patterns of random pairs; None when there is none."""
+        """From the patterns of random pairs (at least one); None when the data has no pair."""
+        if possible_pairs <= 0:
+            return None
         counts = _pattern_counts(random)
         total = float(counts.sum())
-        if total <= 0 or possible_pairs <= 0:
-            return None
         exact = {name: float(counts[level_array(random, name, k) == k].sum()) / total for name, k in comparisons.items()}
         return cls(exact, possible_pairs)
 

@@ -285,6 +285,15 @@ def test_plan_reads_only_the_file_and_guesses_the_id_from_unique_values(tmp_path
     )
 
 
+def test_a_blank_header_name_is_planned_as_spark_names_it(tmp_path):
+    """R's write.csv heads its row names with "": Spark calls that column _c0, and so does the plan."""
+    path = tmp_path / "RLdata.csv"
+    path.write_text('"","fname_c1","lname_c1","by","bm","bd"\n"1","CARSTEN","MEIER",1949,7,22\n"2","GERD","BAUER",1968,7,27\n')
+    plan = plan_dedupe(path, None, [])
+    assert (plan.columns[0], plan.id_column, plan.numbered) == ("_c0", "_c0", False)
+    assert plan.config_mapping["given_name"] == "fname_c1"
+
+
 def test_plan_reads_a_windows_1252_file_with_semicolons_as_it_was_written(tmp_path):
     path = tmp_path / "people.csv"
     path.write_bytes("uid;Vorname;surname;Ort\nu1;Jürgen;Groß;Köln\nu2;Zoë;Brontë;Paris\n".encode("cp1252"))

@@ -228,6 +228,20 @@ def test_header_names_spark_would_misread_land_under_safe_distinct_names(spark, 
     }
 
 
+def test_a_blank_or_repeated_header_name_lands_under_the_name_spark_gives_it(spark, tmp_path):
+    """Spark's header check compares the file's names with its own (_c0, name0): it must not reject every row."""
+    path = tmp_path / "support.csv"
+    path.write_text('"",ticket,name,name\n1,T1,Ann,Lee\n2,T2,Bob,Ray\n')
+    lake = tmp_path / "lake"
+
+    source = csv_source(path, columns=None, mapping={"full_name": "name2"})
+    [counts] = ingest(spark, config_for(lake, source), Lake.at(lake), "r1", T0)
+
+    rows = bronze(spark, lake, "support").orderBy("ticket").collect()
+    assert (counts.landed, counts.rejected) == (2, 0)
+    assert [(r.c0, r.ticket, r.name2, r.name3) for r in rows] == [("1", "T1", "Ann", "Lee"), ("2", "T2", "Bob", "Ray")]
+
+
 def test_a_file_without_a_key_is_keyed_by_row_number_across_its_partitions(spark, tmp_path):
     path = tmp_path / "support.csv"
     names = [f"Person {i:03d}" for i in range(1, 121)]

@@ -7,6 +7,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 from chispa import assert_df_equality
+from hypothesis import given, settings as hypothesis_settings
+from hypothesis import strategies as st
+from rapidfuzz.distance import OSA
 
 from matching.compare import (
     attach_attributes,
@@ -93,6 +96,33 @@ def test_date_levels_exact_transposed_near_far_missing():
     ]
 
     assert _gammas(birth, {"birth_date": pairs}) == [3, 2, 1, 0, 0, -1]
+
+
+def test_date_typo_level_holds_for_one_typed_digit_or_two_neighbours_swapped():
+    birth = _comparison("birth_date", {"kind": "exact"}, {"kind": "date_typo"}, {"kind": "date_distance", "max_days": 31})
+    pairs = [
+        (dt.date(1961, 5, 3), dt.date(1961, 5, 3)),  # exact -> 3
+        (dt.date(1961, 5, 3), dt.date(1991, 5, 3)),  # one digit of the year, 30 years apart -> 2
+        (dt.date(1961, 5, 3), dt.date(1916, 5, 3)),  # two neighbouring digits swapped -> 2
+        (dt.date(1961, 5, 12), dt.date(1961, 5, 21)),  # the day's digits swapped -> 2
+        (dt.date(5, 1, 1), dt.date(1005, 1, 1)),  # year 0005 / 1005: one digit -> 2
+        (dt.date(1961, 5, 3), dt.date(1961, 5, 24)),  # two digits, 21 days -> 1
+        (dt.date(1961, 5, 3), dt.date(1962, 6, 3)),  # two parts differ -> 0
+        (dt.date(1961, 5, 3), None),  # missing -> -1
+    ]
+
+    assert _gammas(birth, {"birth_date": pairs}) == [3, 2, 2, 2, 2, 1, 0, -1]
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.dates(), st.dates()), min_size=1, max_size=20))
+def test_date_typo_is_one_edit_between_the_written_dates(pairs):
+    """Any dates from year 1 to 9999: the level holds exactly when YYYY-MM-DD differ by one edit."""
+    typo = _comparison("birth_date", {"kind": "date_typo"})
+
+    expected = [1 if OSA.distance(a.isoformat(), b.isoformat()) == 1 else 0 for a, b in pairs]
+
+    assert _gammas(typo, {"birth_date": pairs}) == expected
 
 
 def test_numeric_distance_level_parses_values():

@@ -19,12 +19,12 @@ from matching.customer_360 import (
     ACTIVITY_SCHEMA,
     CUSTOMER_360_SCHEMA,
     LINKED_ACTIVITY_SCHEMA,
-    ORPHAN_COUNTS_SCHEMA,
+    LINK_COUNTS_SCHEMA,
     SegmentThresholds,
     customer_360,
     department_combinations,
     link_activities,
-    orphan_counts,
+    link_counts,
     segment_sizes,
 )
 from schemas.golden import CUSTOMER_XREF_SCHEMA, GOLDEN_CUSTOMERS_SCHEMA
@@ -184,7 +184,7 @@ def test_a_record_with_several_xref_rows_links_each_activity_once_to_the_current
     ]
 
 
-def test_orphan_counts_count_orphans_by_source_activity_and_reason(spark):
+def test_link_counts_count_rows_by_source_activity_and_link_status(spark):
     rows = [
         (*activity("crm:1", "a1"), "G1", "linked"),
         (*activity("crm:2", "a2"), None, "unknown_customer"),
@@ -193,11 +193,12 @@ def test_orphan_counts_count_orphans_by_source_activity_and_reason(spark):
         (*activity("crm:5", "a5", source="billing", table="invoices"), None, "customer_deleted"),
     ]
 
-    result = orphan_counts(frame(spark, rows, LINKED_ACTIVITY_SCHEMA))
+    result = link_counts(frame(spark, rows, LINKED_ACTIVITY_SCHEMA))
 
-    assert result.schema == ORPHAN_COUNTS_SCHEMA
+    assert result.schema == LINK_COUNTS_SCHEMA
     assert [tuple(r) for r in result.collect()] == [
         ("billing", "invoices", "customer_deleted", 1),
+        ("crm", "orders", "linked", 1),
         ("crm", "orders", "unknown_customer", 2),
         ("crm", "visits", "unknown_customer", 1),
     ]

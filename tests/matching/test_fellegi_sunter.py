@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -20,6 +21,7 @@ from matching.fellegi_sunter import (
     random_pair_prior,
     score,
     Household,
+    Strangers,
     anchor_m,
     household_u,
     with_household,
@@ -488,3 +490,61 @@ def test_when_em_fails_the_model_starts_from_its_starting_m_and_takes_m_from_anc
     for name in COMPARISONS:
         assert model.comparison(name).u == tuple(agreeing_u[name])
         assert (model.comparison(name).weights[1:] >= -1e-9).all()  # no agreeing level counts against a match
+
+
+ONE_ERROR = {"given": 2, "family": 2, "dob": 2}  # 2 exact, 1 similar (a typo), 0 else
+
+
+def _one_error_patterns() -> pd.DataFrame:
+    """Candidates of a names and birth dates file where every duplicate has exactly one error (a typo).
+
+    1,200 matches, 400 with each field mistyped; the blocking rules let in 5,000 strangers who share
+    both names (common names), 2,000 who share a birth date and 40,000 who share one name.
+    """
+    rows = [
+        ((1, 2, 2), 400), ((2, 1, 2), 400), ((2, 2, 1), 400),
+        ((2, 2, 0), 5_000), ((0, 0, 2), 2_000), ((2, 0, 0), 20_000), ((0, 2, 0), 20_000),
+    ]
+    return pd.DataFrame(
+        [{**{gamma_column(n): g for n, g in zip(ONE_ERROR, levels)}, COUNT_COLUMN: count} for levels, count in rows]
+    )
+
+
+def _stranger_patterns(shares: dict[str, tuple[float, float]], total: float = 1e6) -> pd.DataFrame:
+    """Random pairs: each comparison at level 1 and 2 with its shares, independently of the others."""
+    rows = []
+    for levels in itertools.product([0, 1, 2], repeat=len(shares)):
+        chance = np.prod([(1.0 - sum(s), *s)[g] for s, g in zip(shares.values(), levels)])
+        rows.append({**{gamma_column(n): g for n, g in zip(shares, levels)}, COUNT_COLUMN: total * chance})
+    return pd.DataFrame(rows)
+
+
+STRANGER_SHARES = {"given": (0.003, 0.01), "family": (0.003, 0.01), "dob": (5e-4, 1e-4)}
+
+
+def test_m_is_pooled_over_the_sessions_when_every_duplicate_has_one_error() -> None:
+    """EM over all candidates calls every pair a match; anchors (two other fields exact) are exactly the
+    pairs with their one error in the third field. The sessions' likely matches give m and their count."""
+    u = estimate_u(_stranger_patterns(STRANGER_SHARES), ONE_ERROR)
+    strangers = Strangers.from_random(_stranger_patterns(STRANGER_SHARES), ONE_ERROR, possible_pairs=50_000_000)
+    patterns = _one_error_patterns()
+    sessions = [["given", "family"], ["dob"]]
+    identity = list(ONE_ERROR)
+
+    without, before = train_checked(patterns, ONE_ERROR, u, sessions, identity)
+    model, report = train_checked(patterns, ONE_ERROR, u, sessions, identity, strangers=strangers)
+
+    assert before.remaining and not before.pooled
+    assert report.problems and not report.remaining
+    assert report.pooled == pytest.approx(1_200, rel=0.05)
+    assert model.lambda_ == pytest.approx(1_200 / patterns[COUNT_COLUMN].sum(), rel=0.05)
+    for name in ONE_ERROR:
+        assert model.comparison(name).m == pytest.approx((0.0, 1 / 3, 2 / 3), abs=0.03)
+
+
+def test_strangers_expected_to_agree_on_several_comparisons_multiply_their_shares() -> None:
+    strangers = Strangers.from_random(_stranger_patterns(STRANGER_SHARES), ONE_ERROR, 1_000_000)
+
+    assert strangers.expected(["given", "family"]) == pytest.approx(100.0)
+    assert strangers.expected(["dob"]) == pytest.approx(100.0)
+    assert Strangers.from_random(_stranger_patterns(STRANGER_SHARES), ONE_ERROR, 0) is None
