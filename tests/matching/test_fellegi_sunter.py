@@ -9,6 +9,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import assume as hypothesis_assume
+from hypothesis import given, settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from matching.fellegi_sunter import (
     COUNT_COLUMN,
@@ -27,6 +30,7 @@ from matching.fellegi_sunter import (
     with_household,
     clamp_agreeing,
     model_problems,
+    session_m,
     train,
     train_checked,
     train_in_sessions,
@@ -548,3 +552,23 @@ def test_strangers_expected_to_agree_on_several_comparisons_multiply_their_share
     assert strangers.expected(["given", "family"]) == pytest.approx(100.0)
     assert strangers.expected(["dob"]) == pytest.approx(100.0)
     assert Strangers.from_random(_stranger_patterns(STRANGER_SHARES), ONE_ERROR, 0) is None
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 5_000), min_size=27, max_size=27), st.integers(1, 10**9))
+def test_pooled_m_is_always_a_distribution_over_no_more_matches_than_pairs(counts, possible_pairs) -> None:
+    """Any candidate counts: session_m gives nothing, or m that sums to 1 per comparison from at most every pair."""
+    grid = list(itertools.product([0, 1, 2], repeat=3))
+    patterns = pd.DataFrame(
+        [{**{gamma_column(n): g for n, g in zip(ONE_ERROR, levels)}, COUNT_COLUMN: c} for levels, c in zip(grid, counts)]
+    )
+    hypothesis_assume(sum(counts) > 0)
+    u = estimate_u(_stranger_patterns(STRANGER_SHARES), ONE_ERROR)
+    strangers = Strangers.from_random(_stranger_patterns(STRANGER_SHARES), ONE_ERROR, possible_pairs)
+
+    pooled = session_m(patterns, ONE_ERROR, u, [["given", "family"], ["dob"]], strangers)
+
+    if pooled is not None:
+        assert 0 < pooled.matches <= sum(counts) + 1e-6
+        for values in pooled.m.values():
+            assert (values > 0).all() and values.sum() == pytest.approx(1.0)
