@@ -982,7 +982,9 @@ def train_checked(
     model, clamped = clamp_agreeing(model)
     household_model = with_household(model, patterns, comparisons, household)
     if household_model is not model:
-        model = replace(household_model, lambda_=estimate_lambda(patterns, household_model, max_iterations, tolerance))
+        # A pooled model's lambda is the sessions' count of matches; EM's over all candidates is what failed.
+        lambda_ = model.lambda_ if pooled_matches else estimate_lambda(patterns, household_model, max_iterations, tolerance)
+        model = replace(household_model, lambda_=lambda_)
     report = TrainingReport(
         problems=tuple(problems),
         recovered=tuple(recovered),

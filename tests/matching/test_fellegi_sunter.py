@@ -572,3 +572,28 @@ def test_pooled_m_is_always_a_distribution_over_no_more_matches_than_pairs(count
         assert 0 < pooled.matches <= sum(counts) + 1e-6
         for values in pooled.m.values():
             assert (values > 0).all() and values.sum() == pytest.approx(1.0)
+
+
+def test_a_pooled_model_keeps_its_count_of_matches_when_households_get_their_own_u() -> None:
+    """Households (same family name, another given name, one address) get their u; lambda stays the sessions'."""
+    comparisons = {**ONE_ERROR, "address": 1}
+    patterns = _one_error_patterns().assign(gamma_address=-1)
+    relatives = {gamma_column("given"): 0, gamma_column("family"): 2, gamma_column("dob"): 0, "gamma_address": 1}
+    patterns = pd.concat([patterns, pd.DataFrame([{**relatives, COUNT_COLUMN: 500}])], ignore_index=True)
+    strangers_alone = _stranger_patterns(STRANGER_SHARES)
+    random = pd.concat(
+        [strangers_alone.assign(gamma_address=0, count=strangers_alone[COUNT_COLUMN] * 0.999),
+         strangers_alone.assign(gamma_address=1, count=strangers_alone[COUNT_COLUMN] * 0.001)],
+        ignore_index=True,
+    )
+    household = Household(key="family", own=("given", "dob"), shared=("address",))
+    identity = list(ONE_ERROR)
+
+    model, report = train_checked(
+        patterns, comparisons, estimate_u(random, comparisons), [["given", "family"], ["dob"]], identity,
+        household=household, strangers=Strangers.from_random(random, comparisons, possible_pairs=50_000_000),
+    )
+
+    assert report.pooled == pytest.approx(1_200, rel=0.05)
+    assert model.household_key == "family"
+    assert model.lambda_ == pytest.approx(report.pooled / patterns[COUNT_COLUMN].sum())
