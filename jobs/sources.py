@@ -168,10 +168,10 @@ def read_csv(spark: SparkSession, source: ReadSettings) -> DataFrame:
             .csv(source.path)
         )
         schema = StructType([StructField(name, StringType(), True) for name in header.columns])
-        if renamed_by_spark(header.columns):
-            # Spark's header check compares the raw names with these and would fail every row.
-            return _csv_reader(spark, source).option("enforceSchema", "true").schema(_with_corrupt_column(schema)).load(source.path)
-    return _csv_reader(spark, source).schema(_with_corrupt_column(schema)).load(source.path)
+    reader = _csv_reader(spark, source)
+    if not source.columns and renamed_by_spark(schema.fieldNames()):
+        reader = reader.option("enforceSchema", "true")  # Spark's header check would compare '' with _c0: every row fails
+    return reader.schema(_with_corrupt_column(schema)).load(source.path)
 
 
 def renamed_by_spark(names: list[str]) -> bool:
