@@ -44,7 +44,7 @@ from matching.blocking import (
 from matching.fellegi_sunter import (
     TrainingReport,
 )
-from matching.model_io import SavedModel, saved_model_from_json
+from matching.model_io import SavedModel, misfits, saved_model_from_json
 from matching.placeholders import (
     NAME_ATTRIBUTES,
     Placeholder,
@@ -118,6 +118,11 @@ def run_match(
     with step(spark, "match.refine", "counting pairs per blocking rule"):
         settings, refinements = refine_rules(records, settings)
     state = last_match_state(spark, context) if context.incremental and model is None else None
+    problems = misfits(saved_model_from_json(state["model_json"]).model, settings) if state is not None else []
+    if problems:
+        log.warning("incremental match: the last full match's model does not fit the comparison settings (%s); "
+                    "training a new one on all records", "; ".join(problems))
+        state = None
     if state is not None and not silver_goes_with(spark, context, state):
         log.warning("incremental match: the silver tables changed since the last match finished; "
                     "scoring all pairs with its model")
@@ -133,7 +138,7 @@ def run_match(
         elif state is not None:
             given = saved_model_from_json(state["model_json"])
         else:
-            if context.incremental:
+            if context.incremental and not problems:
                 log.warning("incremental match: no model from an earlier full match; training one on all records")
             given = None
         saved, guarded, training = match_everything(spark, context, settings, records, decisions, given, refinements)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Union
 
 from config.errors import ConfigError
-from matching.compare import tf_columns
+from matching.compare import comparison_levels, tf_columns
 from matching.fellegi_sunter import MODEL_TYPE as FS_TYPE
 from matching.fellegi_sunter import FellegiSunterModel, score
 from matching.settings import MatchSettings
@@ -62,6 +62,22 @@ def saved_model_from_json(text: str) -> SavedModel:
     )
 
 
+def misfits(model: MatchModel, settings: MatchSettings) -> list[str]:
+    """How the model's comparisons differ from the settings' ([] when they fit): a model trained before the
+    settings changed (a level added, a comparison dropped, a newer cdi's defaults) cannot score their pairs."""
+    wanted = comparison_levels(settings)
+    found = {c.name: c.levels for c in model.comparisons}
+    problems = []
+    for name in [*wanted, *(n for n in found if n not in wanted)]:
+        if name not in found:
+            problems.append(f"{name}: not in the model")
+        elif name not in wanted:
+            problems.append(f"{name}: not in the settings")
+        elif found[name] != wanted[name]:
+            problems.append(f"{name}: {found[name]} levels in the model, {wanted[name]} in the settings")
+    return problems
+
+
 def score_with(model: MatchModel, pairs):
     """``mw_<c>``, ``match_weight``, ``match_probability`` for a pandas batch of comparison vectors."""
     if isinstance(model, FellegiSunterModel):
@@ -75,6 +91,10 @@ def load_model_file(path: Path, settings: MatchSettings) -> SavedModel:
         saved = saved_model_from_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise ConfigError(f"--model {path}: {error}") from None
+    problems = misfits(saved.model, settings)
+    if problems:
+        raise ConfigError(f"--model {path}: it does not fit the comparisons of the settings ({'; '.join(problems)}); "
+                          "train a new model")
     lacking = [c for c in tf_columns(settings) if c not in saved.term_frequencies]
     if lacking:
         raise ConfigError(

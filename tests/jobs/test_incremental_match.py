@@ -264,3 +264,32 @@ def test_a_failed_full_match_keeps_the_last_model_and_the_next_incremental_score
     assert (run_dir / "model.json").read_text() == before["model_json"].iloc[0]
     pairs = DeltaTable(Lake.at(lake).path("silver", "pairs")).to_pandas()
     assert set(pairs["run_id"]) == {"run-4"}
+
+
+def test_an_incremental_run_whose_last_model_no_longer_fits_the_comparisons_trains_a_new_one(
+    spark, lakes, tmp_path, caplog
+):
+    """A model saved before the comparison settings changed (here birth_date with a level fewer, as an older
+    cdi trained it) cannot score today's pairs: the run says so and matches every record with a new model."""
+    from jobs.match_state import MODEL_STATE_SCHEMA
+    from matching.fellegi_sunter import FellegiSunterModel
+    from tests.matching.test_model_io import _with_fewer_birth_date_levels
+
+    lake = tmp_path / "lake"
+    shutil.copytree(lakes[0], lake)
+    state_path = Lake.at(lake).path("silver", "match_model")
+    state = DeltaTable(state_path).to_pandas()
+    saved = json.loads(state["model_json"].iloc[0])
+    older = json.loads(_with_fewer_birth_date_levels(FellegiSunterModel.from_json(saved)).to_json())
+    state["model_json"] = json.dumps({**older, "term_frequencies": saved["term_frequencies"]})
+    spark.createDataFrame(state, MODEL_STATE_SCHEMA).write.format("delta").mode("overwrite").save(state_path)
+
+    with caplog.at_level("WARNING", logger="cdi.match"):
+        run_pipeline(spark, demo_context(lake, "run-3", incremental=True), ("match",))
+
+    assert "model does not fit the comparison settings (birth_date: 4 levels in the model, 5 in the settings)" in caplog.text
+    assert "no model from an earlier full match" not in caplog.text
+    run_dir = Path(Lake.at(lake).run_dir("run-3"))
+    assert json.loads((run_dir / "matching.json").read_text())["training"] is not None
+    trained = FellegiSunterModel.from_json(json.loads((run_dir / "model.json").read_text()))
+    assert trained.comparison("birth_date").levels == 5
