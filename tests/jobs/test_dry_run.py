@@ -13,7 +13,9 @@ from jobs.dry_run import dry_run
 from config.errors import ConfigError, SourceError
 from jobs.pipeline import STAGES
 from jobs.runs import RunContext
-from matching.fellegi_sunter import ComparisonParameters, FellegiSunterModel
+from matching.compare import comparison_levels
+from matching.fellegi_sunter import untrained_model
+from matching.settings import load_settings
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "cdi.yaml"
 
@@ -89,10 +91,10 @@ def test_a_lake_inside_a_file_is_a_config_error(spark, demo_data, tmp_path):
 
 
 def test_a_model_without_term_frequencies_is_a_config_error_naming_the_file(demo_data, tmp_path):
-    model = FellegiSunterModel((ComparisonParameters("given_name", 1, m=(0.1, 0.9), u=(0.9, 0.1), tf=True),), 0.01)
+    config = context_for(demo_data, tmp_path / "lake").config
+    model = untrained_model(comparison_levels(load_settings(Path(config.matching))), None)  # fits, but no shares
     path = tmp_path / "old-model.json"
     path.write_text(model.to_json())
-    config = context_for(demo_data, tmp_path / "lake").config
 
     with pytest.raises(ConfigError, match=f"--model {path}: no term frequencies for given_name, family_name"):
         RunContext.create(config, "dry-1", model_path=path)
