@@ -351,8 +351,10 @@ def read_header(path: Path, dialect: CsvDialect | None) -> list[str]:
     return [name or f"_c{index}" for index, name in enumerate(names)]  # Spark's name for a blank one
 
 
-def read_columns(path: Path, dialect: CsvDialect | None, columns: Sequence[str]) -> dict[str, list[object]]:
-    """The values of ``columns`` (as text for CSV; blanks as None)."""
+def read_columns(
+    path: Path, dialect: CsvDialect | None, header: Sequence[str], columns: Sequence[str]
+) -> dict[str, list[object]]:
+    """The values of ``columns`` (as text for CSV; blanks as None); ``header`` is ``read_header``'s names."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
     import pyarrow.dataset as ds
@@ -367,8 +369,7 @@ def read_columns(path: Path, dialect: CsvDialect | None, columns: Sequence[str])
             column_types={c: pa.string() for c in columns},
             strings_can_be_null=True,
         )
-        names = read_header(path, dialect)  # as Spark names them: a blank name is _c<index>
-        table = pa_csv.read_csv(str(path), convert_options=options, **_csv_options(dialect, names))
+        table = pa_csv.read_csv(str(path), convert_options=options, **_csv_options(dialect, header))
     return {c: table.column(c).to_pylist() for c in columns}
 
 
@@ -475,11 +476,11 @@ def plan_dedupe(
     dated = birth if birth and day_first is None and len(_positions(positions, birth[0])) == 1 else []
     if id_column is not None:
         reason = "--id"
-        values = read_columns(path, dialect, dated)
+        values = read_columns(path, dialect, columns, dated)
     else:
         named, others = id_candidates(columns, mapping)
         readable = [c for c in [*named, *others] if len(_positions(positions, c)) == 1]  # others get renamed
-        values = read_columns(path, dialect, list(dict.fromkeys([*readable, *dated])))
+        values = read_columns(path, dialect, columns, list(dict.fromkeys([*readable, *dated])))
         id_column, reason = guess_id_column(columns, mapping, values)
     dates = date_order(values.get(dated[0], []) if dated else [], day_first)
     numbered = id_column is None
