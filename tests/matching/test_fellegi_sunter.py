@@ -535,7 +535,7 @@ def test_m_is_pooled_over_the_sessions_when_every_duplicate_has_one_error() -> N
     sessions = [["given", "family"], ["dob"]]
     identity = list(ONE_ERROR)
 
-    without, before = train_checked(patterns, ONE_ERROR, u, sessions, identity)
+    _, before = train_checked(patterns, ONE_ERROR, u, sessions, identity)
     model, report = train_checked(patterns, ONE_ERROR, u, sessions, identity, strangers=strangers)
 
     assert before.remaining and not before.pooled
