@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import deltalake
 import pyarrow as pa
@@ -72,6 +73,46 @@ def logged_rows(path: str) -> int | None:
     if counts.null_count:
         return None
     return pc.sum(counts).as_py() or 0
+
+
+def last_commit(spark: SparkSession, path: str) -> dict[str, Any]:
+    """The last commit of the Delta table at ``path``: ``version``, ``operation`` and ``operationMetrics`` (a
+    dict of strings, empty when the commit has none). Read from its log with delta-rs on a local lake (Spark's
+    ``history(1)`` is a Spark job), else, or when delta-rs cannot read the table, by Spark."""
+    if Lake(path).is_local:
+        try:
+            commit = deltalake.DeltaTable(path).history(1)[0]
+        except DeltaError:
+            commit = None
+        if commit is not None:
+            return {"version": commit["version"], "operation": commit.get("operation"),
+                    "operationMetrics": dict(commit.get("operationMetrics") or {})}
+    row = DeltaTable.forPath(spark, path).history(1).select("version", "operation", "operationMetrics").first()
+    return {"version": row["version"], "operation": row["operation"], "operationMetrics": dict(row["operationMetrics"] or {})}
+
+
+def table_version(spark: SparkSession, path: str) -> int | None:
+    """The current version of the Delta table at ``path``; None when there is no table."""
+    return last_commit(spark, path)["version"] if table_exists(spark, path) else None
+
+
+def sole_commit(path: str) -> dict[str, Any] | None:
+    """The commit info of the local Delta table at ``path`` when the table holds that one commit only (version
+    0), read from its log with delta-rs (no Spark job); None for a table of several commits, or when it cannot
+    be told (a table on a URI, a log delta-rs cannot read)."""
+    if not Lake(path).is_local:
+        return None
+    try:
+        table = deltalake.DeltaTable(path)
+        return table.history(1)[0] if table.version() == 0 else None
+    except DeltaError:
+        return None
+
+
+def row_count(spark: SparkSession, path: str) -> int:
+    """Rows in the Delta table at ``path``: from its log when it can be read (no Spark job), else counted."""
+    rows = logged_rows(path)
+    return read_table(spark, path).count() if rows is None else rows
 
 
 def rows_in_new_table(path: str, written: DataFrame) -> int:

@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
 from config.lake import Lake
-from jobs.delta_io import append, read_table, table_exists
+from jobs.delta_io import append, last_commit, read_table, table_exists, table_version
 from jobs.ingest import TOMBSTONE
 from jobs.publish import HASHED, content_hash
 from jobs.spark import session_conf
@@ -210,8 +210,7 @@ def doomed_rows(spark: SparkSession, deletion: Deletion, scope: Scope) -> DataFr
 
 
 def last_metric(spark: SparkSession, path: str, metric: str) -> int:
-    metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"] or {}
-    return int(metrics.get(metric, 0))
+    return int(last_commit(spark, path)["operationMetrics"].get(metric, 0))
 
 
 def merge_delete(spark: SparkSession, path: str, doomed: DataFrame, on: tuple[str, ...]) -> int:
@@ -373,10 +372,6 @@ def announce_erasure(spark: SparkSession, lake: Lake, scope: Scope) -> None:
                 .whenMatchedUpdate(condition=erased, set={"run_id": "t.run_id"})
                 .execute()
             )
-
-
-def table_version(spark: SparkSession, path: str) -> int | None:
-    return DeltaTable.forPath(spark, path).history(1).first()["version"] if table_exists(spark, path) else None
 
 
 def latest_publication(spark: SparkSession, lake: Lake) -> Row | None:

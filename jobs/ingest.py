@@ -43,7 +43,7 @@ from config.errors import SourceError, ValidationStopped
 from config.lake import Lake
 from config.pipeline import PipelineConfig, SourceConfig
 from jobs.audit import AuditRow, Stopwatch, record_audit
-from jobs.delta_io import append, read_table, replace_where, sql_string, table_exists
+from jobs.delta_io import append, read_table, replace_where, sole_commit, sql_string, table_exists
 from jobs.faults import fault_point
 from jobs.ingest_checks import TextRepairs, check_null_drift, live_rows, repair_text
 from jobs.suppressions import lake_salt, mark_suppressed
@@ -219,18 +219,37 @@ def ingest_source(
         repairs.checked.unpersist()
 
 
+def newest_rows(bronze: DataFrame, path: str) -> DataFrame:
+    """The newest row of every source key of the bronze table at ``path`` (read as ``bronze``), ``cdi_tombstone``
+    never null.
+
+    A table that holds one landing only, where every key is unique (a key seen twice is rejected), is taken as
+    it is, without the sort by key that picks the newest of several landings.
+    """
+    if TOMBSTONE not in bronze.columns:
+        bronze = bronze.withColumn(TOMBSTONE, F.lit(False))
+    if not one_landing(path):
+        newest_first = Window.partitionBy("source_key").orderBy(F.col("ingested_at").desc(), F.col("run_id").desc())
+        bronze = bronze.withColumn("_rank", F.row_number().over(newest_first)).where("_rank = 1").drop("_rank")
+    return bronze.withColumn(TOMBSTONE, F.coalesce(F.col(TOMBSTONE), F.lit(False)))
+
+
+def one_landing(path: str) -> bool:
+    """Whether the bronze table at ``path`` holds one landing only: its one commit is an append ingest tagged
+    with a run id. A table made otherwise in one commit (a copy, a clone) may hold several versions of a key."""
+    commit = sole_commit(path)
+    return (
+        commit is not None
+        and commit.get("operation") == "WRITE"
+        and (commit.get("operationParameters") or {}).get("mode") == "Append"
+        and bool(commit.get("userMetadata"))
+    )
+
+
 def current_versions(spark: SparkSession, path: str) -> DataFrame:
     """The newest bronze row of every source key (``source_key``, ``record_hash``, ``cdi_tombstone``)."""
     bronze = read_table(spark, path)
-    if TOMBSTONE not in bronze.columns:
-        bronze = bronze.withColumn(TOMBSTONE, F.lit(False))
-    newest_first = Window.partitionBy("source_key").orderBy(F.col("ingested_at").desc(), F.col("run_id").desc())
-    return (
-        bronze.select("source_key", "record_hash", TOMBSTONE, "ingested_at", "run_id")
-        .withColumn("_rank", F.row_number().over(newest_first))
-        .where("_rank = 1")
-        .select("source_key", "record_hash", F.coalesce(F.col(TOMBSTONE), F.lit(False)).alias(TOMBSTONE))
-    )
+    return newest_rows(bronze, path).select("source_key", "record_hash", TOMBSTONE)
 
 
 def snapshot_tombstones(

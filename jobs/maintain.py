@@ -42,7 +42,7 @@ from pyspark.sql import functions as F
 from config.lake import Lake
 from config.pipeline import PipelineConfig, RetentionSettings
 from jobs.audit import AuditRow, Stopwatch, record_audit
-from jobs.delta_io import read_table, table_exists
+from jobs.delta_io import last_commit, read_table, table_exists
 from jobs.lock import lake_lock
 from jobs.progress import progress
 from jobs.spark import session_conf
@@ -169,10 +169,6 @@ def retention_for(
     return Retention(configured, f"configured; {need}")
 
 
-def _current_version(spark: SparkSession, path: str) -> int:
-    return DeltaTable.forPath(spark, path).history(1).first()["version"]
-
-
 def _file_count(spark: SparkSession, path: str) -> int:
     return DeltaTable.forPath(spark, path).detail().first()["numFiles"]
 
@@ -212,7 +208,7 @@ def maintain_table(
 ) -> TableOutcome:
     path = lake.path(name)
     # A version the match state records must stay the current one (see the module's docstring).
-    pinned = recorded is not None and recorded.recorded_by == MATCH_STATE and recorded.version == _current_version(spark, path)
+    pinned = recorded is not None and recorded.recorded_by == MATCH_STATE and recorded.version == last_commit(spark, path)["version"]
     before = _file_count(spark, path)
     if pinned:
         compacted = f"not compacted: {MATCH_STATE} records its current version"

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 
-from delta.tables import DeltaTable
 from pyspark.sql import Row, SparkSession
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from jobs.delta_io import read_table, table_exists
+from jobs.delta_io import read_table, table_exists, table_version
 from jobs.runs import RunContext
 from matching.blocking import (
     GuardedBlock,
@@ -56,14 +55,10 @@ def last_match_state(spark: SparkSession, context: RunContext) -> Row | None:
     return read_table(spark, path).first()
 
 
-def _table_version(spark: SparkSession, path: str) -> int | None:
-    return DeltaTable.forPath(spark, path).history(1).first()["version"] if table_exists(spark, path) else None
-
-
 def _silver_versions(spark: SparkSession, context: RunContext) -> tuple[int | None, int | None]:
     return (
-        _table_version(spark, context.lake.path("silver", "pairs")),
-        _table_version(spark, context.lake.path("silver", "clusters")),
+        table_version(spark, context.lake.path("silver", "pairs")),
+        table_version(spark, context.lake.path("silver", "clusters")),
     )
 
 

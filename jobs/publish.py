@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from jobs.decisions import open_xref_rows, steward_overrides, steward_pair_decisions
-from jobs.delta_io import is_empty, read_table, replace_where, sql_string, table_exists
+from jobs.delta_io import is_empty, last_commit, read_table, replace_where, row_count, sql_string, table_exists
 from jobs.faults import fault_point
 from jobs.runs import RunContext
 from jobs.steps import step
@@ -271,7 +271,7 @@ def candidate_rows(records: DataFrame, pairs: DataFrame, clusters: DataFrame, de
 
 def _merge_metrics(spark: SparkSession, path: str) -> dict[str, int]:
     """Rows the table's last commit inserted, updated and deleted, from Delta's operation metrics."""
-    metrics = DeltaTable.forPath(spark, path).history(1).select("operation", "operationMetrics").first()
+    metrics = last_commit(spark, path)
     m = metrics["operationMetrics"]
     if metrics["operation"] == "WRITE":
         return {"inserted": int(m.get("numOutputRows", 0)), "updated": 0, "deleted": 0}
@@ -428,8 +428,7 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
     replace_where(stamped, lake.gold("golden_id_history"), f"run_id = {sql_string(context.run_id)}")
     fault_point("publish:after:golden_id_history")
 
-    versions = {name: DeltaTable.forPath(spark, lake.gold(name)).history(1).first()["version"]
-                for name in ("golden_customers", "customer_xref")}
+    versions = {name: last_commit(spark, lake.gold(name))["version"] for name in ("golden_customers", "customer_xref")}
     marker = local_frame(
         spark,
         [(context.run_id, context.started_at, versions["golden_customers"], versions["customer_xref"])],
@@ -444,7 +443,7 @@ def run_publish(spark: SparkSession, context: RunContext, survivorship: Survivor
         golden_updated=golden_counts["updated"],
         xref_inserted=xref_counts["inserted"],
         xref_updated=xref_counts["updated"],
-        candidates=read_table(spark, lake.gold("match_candidates")).count(),
+        candidates=row_count(spark, lake.gold("match_candidates")),
         active_golden=active,
         events=events,
     )

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from config.pipeline import MappingExpression, SourceConfig
 from jobs.delta_io import read_table, replace_where, sql_string, table_exists
-from jobs.ingest import TOMBSTONE
+from jobs.ingest import TOMBSTONE, newest_rows
 from config.errors import ConfigError
 from jobs.runs import RunContext
 from jobs.sources import safe_path
@@ -40,16 +40,8 @@ def staged_path(context: RunContext) -> str:
 
 def current_bronze(spark: SparkSession, context: RunContext, source: SourceConfig) -> DataFrame:
     """The current version of every record of a source, tombstones (``cdi_tombstone``) included."""
-    bronze = read_table(spark, context.lake.bronze(source.name))
-    if TOMBSTONE not in bronze.columns:
-        bronze = bronze.withColumn(TOMBSTONE, F.lit(False))
-    newest_first = Window.partitionBy("source_key").orderBy(F.col("ingested_at").desc(), F.col("run_id").desc())
-    return (
-        bronze.withColumn("_rank", F.row_number().over(newest_first))
-        .where("_rank = 1")
-        .drop("_rank")
-        .withColumn(TOMBSTONE, F.coalesce(F.col(TOMBSTONE), F.lit(False)))
-    )
+    path = context.lake.bronze(source.name)
+    return newest_rows(read_table(spark, path), path)
 
 
 def latest_bronze(spark: SparkSession, context: RunContext, source: SourceConfig) -> DataFrame:

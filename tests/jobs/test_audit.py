@@ -7,11 +7,12 @@ import json
 from datetime import datetime, timezone
 
 from chispa import assert_df_equality
+from delta.tables import DeltaTable as SparkDeltaTable
 from deltalake import DeltaTable
 
 from config.lake import Lake
 from jobs.audit import AuditRow, read_audit, record_audit
-from jobs.delta_io import is_empty, landed_rows, logged_rows, read_table
+from jobs.delta_io import is_empty, landed_rows, last_commit, logged_rows, read_table, row_count, table_version
 from schemas.tables import RUN_AUDIT_SCHEMA
 
 AT = datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
@@ -101,3 +102,20 @@ def test_a_table_is_empty_by_its_log_on_a_local_lake_and_by_spark_on_a_uri(spark
     spark.range(0).write.format("delta").mode("append").save(str(table))
     assert logged_rows(str(table)) == 4 and logged_rows(f"file://{table}") is None
     assert not is_empty(spark, str(table)) and not is_empty(spark, f"file://{table}")
+
+
+def test_the_last_commit_reads_alike_from_the_log_and_from_spark(spark, tmp_path):
+    table = tmp_path / "t"
+    spark.createDataFrame([(1, "a"), (2, "b")], "k int, v string").write.format("delta").save(str(table))
+    assert table_version(spark, str(table)) == 0 and table_version(spark, str(tmp_path / "none")) is None
+    (
+        SparkDeltaTable.forPath(spark, str(table)).alias("t")
+        .merge(spark.createDataFrame([(2, "c"), (3, "d")], "k int, v string").alias("s"), "t.k = s.k")
+        .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+    )
+    from_log, from_spark = last_commit(spark, str(table)), last_commit(spark, f"file://{table}")
+    assert from_log == from_spark
+    assert from_log["version"] == 1 and from_log["operation"] == "MERGE"
+    metrics = from_log["operationMetrics"]
+    assert (metrics["numTargetRowsInserted"], metrics["numTargetRowsUpdated"]) == ("1", "1")
+    assert row_count(spark, str(table)) == row_count(spark, f"file://{table}") == 3

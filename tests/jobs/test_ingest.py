@@ -10,11 +10,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from config.pipeline import PipelineConfig
 from config.errors import SourceError
-from jobs.ingest import ingest
+from jobs.delta_io import append
+from jobs.ingest import current_versions, ingest, one_landing
 from config.lake import Lake
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
@@ -390,3 +392,42 @@ def test_a_postgresql_error_in_the_middle_of_a_read_is_a_one_line_source_error(s
 
     assert "\n" not in str(error.value)
     assert not (lake / "bronze" / "pgcrm").exists()
+
+
+
+BRONZE_COLUMNS = "source_key string, record_hash string, run_id string, ingested_at timestamp, cdi_tombstone boolean"
+CURRENT_COLUMNS = "source_key string, record_hash string, cdi_tombstone boolean"
+
+
+def test_the_newest_row_of_each_key_is_each_row_of_one_landing_and_the_latest_of_several(spark, tmp_path):
+    path = str(tmp_path / "bronze")
+    append(spark.createDataFrame([("a", "h1", "r1", T0, False), ("b", "h2", "r1", T0, None)], BRONZE_COLUMNS), path, "r1")
+    assert one_landing(path)
+    assert_df_equality(
+        current_versions(spark, path),
+        spark.createDataFrame([("a", "h1", False), ("b", "h2", False)], CURRENT_COLUMNS),
+        ignore_row_order=True, ignore_nullable=True,
+    )
+    later = T0.replace(hour=13)
+    append(spark.createDataFrame([("a", "h3", "r2", later, False), ("b", "tomb", "r2", later, True)], BRONZE_COLUMNS), path, "r2")
+    assert not one_landing(path)
+    assert_df_equality(
+        current_versions(spark, path),
+        spark.createDataFrame([("a", "h3", False), ("b", "tomb", True)], CURRENT_COLUMNS),
+        ignore_row_order=True, ignore_nullable=True,
+    )
+
+
+def test_a_table_made_in_one_commit_otherwise_than_by_a_landing_is_not_taken_for_one(spark, tmp_path):
+    copy = tmp_path / "copy"  # several landings copied in one write: a key twice
+    rows = [("a", "h1", "r1", T0, False), ("a", "h2", "r2", T0.replace(hour=13), False)]
+    spark.createDataFrame(rows, BRONZE_COLUMNS).write.format("delta").save(str(copy))
+    assert not one_landing(str(copy))
+    assert_df_equality(
+        current_versions(spark, str(copy)), spark.createDataFrame([("a", "h2", False)], CURRENT_COLUMNS), ignore_nullable=True
+    )
+    landed = tmp_path / "landed"
+    append(spark.createDataFrame(rows[:1], BRONZE_COLUMNS), str(landed), "r1")
+    assert one_landing(str(landed))
+    assert not one_landing(f"file://{landed}")  # a URI: its log is not read with delta-rs
+    assert not one_landing(str(tmp_path / "missing"))
