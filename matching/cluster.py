@@ -4,8 +4,9 @@
 
 1. ``linked_edges``: pairs scored at or above the match threshold plus the
    steward's must-links, restricted to known records;
-2. ``connected_components``: large-star / small-star (Kiveris et al.,
-   "Connected Components in MapReduce and Beyond", 2014) in DataFrame
+2. ``connected_components``: up to a million distinct links, collected and
+   solved on the driver (scipy); more, large-star / small-star (Kiveris et
+   al., "Connected Components in MapReduce and Beyond", 2014) in DataFrame
    operations, with no collect to the driver;
 3. ``split_disagreeing``: components holding both ends of a steward's
    cannot-link, or a scored pair below the review threshold, are
@@ -28,15 +29,23 @@ Must-links still go first in the greedy re-partition, ahead of model scores.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from scipy import sparse
+from scipy.sparse import csgraph
 
 REVIEW_FLAG = "review: members disagree"
 
 PAIR_COLUMNS = ("record_id_l", "record_id_r")
 SCORED_PAIR_COLUMNS = (*PAIR_COLUMNS, "match_probability")
 CLUSTER_SCHEMA = "record_id string, cluster_id string"
+PARENT_SCHEMA = "record_id string, parent string"
+# Distinct links solved on the driver: a million pairs of ids is some 100 MB of pandas, and scipy labels
+# them in about a second, where the distributed rounds cost two Spark jobs or more each.
+LOCAL_EDGES = 1_000_000
 
 
 class ClusteringDidNotConverge(RuntimeError):
@@ -114,13 +123,17 @@ def linked_edges(
     )
 
 
-def connected_components(nodes: DataFrame, edges: DataFrame, max_iterations: int = 50) -> DataFrame:
+def connected_components(
+    nodes: DataFrame, edges: DataFrame, max_iterations: int = 50, local_edges: int = LOCAL_EDGES
+) -> DataFrame:
     """``record_id``, ``cluster_id``: each node with the smallest record id of its component.
 
     ``edges`` (``record_id_l``, ``record_id_r``) must name only records in
-    ``nodes``. Each iteration runs a large-star then a small-star step on
-    edges kept as (larger id -> smaller id), cut from the previous lineage by a
-    local checkpoint. The fixed point is a forest of stars centred on each
+    ``nodes``. Up to ``local_edges`` distinct edges are collected and labelled
+    on the driver (``star_forest``). More are solved in DataFrame operations:
+    each iteration runs a large-star then a small-star step on edges kept as
+    (larger id -> smaller id), cut from the previous lineage by a local
+    checkpoint. The fixed point is a forest of stars centred on each
     component's smallest id; reaching it costs one small job per iteration.
     """
     current = (
@@ -131,6 +144,10 @@ def connected_components(nodes: DataFrame, edges: DataFrame, max_iterations: int
         .distinct()
         .localCheckpoint(eager=False)
     )
+    if local_edges > 0:
+        few = current.limit(local_edges + 1).toPandas()
+        if len(few) <= local_edges:
+            return _with_parents(nodes, _parents_frame(nodes.sparkSession, star_forest(few["src"], few["dst"])))
     iterations = 0
     while not _is_star_forest(current):
         if iterations == max_iterations:
@@ -139,7 +156,28 @@ def connected_components(nodes: DataFrame, edges: DataFrame, max_iterations: int
             )
         current = _small_star(_large_star(current)).localCheckpoint(eager=False)
         iterations += 1
-    parents = current.select(F.col("src").alias("record_id"), F.col("dst").alias("parent"))
+    return _with_parents(nodes, current.select(F.col("src").alias("record_id"), F.col("dst").alias("parent")))
+
+
+def star_forest(left: pd.Series, right: pd.Series) -> pd.DataFrame:
+    """``record_id``, ``parent``: every id of an edge (``left[i]``, ``right[i]``) with the smallest id of its
+    connected component, where that is not itself (the component's centre has no row)."""
+    ids, uniques = pd.factorize(pd.concat([left, right], ignore_index=True).astype(object))
+    count = len(uniques)
+    half = len(left)
+    graph = sparse.coo_matrix((np.ones(half, dtype=np.int32), (ids[:half], ids[half:])), shape=(count, count))
+    _, labels = csgraph.connected_components(graph, directed=False)
+    table = pd.DataFrame({"record_id": pd.Series(uniques, dtype=object), "label": labels})
+    table["parent"] = table.groupby("label")["record_id"].transform("min")
+    return table.loc[table["record_id"] != table["parent"], ["record_id", "parent"]].reset_index(drop=True)
+
+
+def _parents_frame(spark: SparkSession, parents: pd.DataFrame) -> DataFrame:
+    arrow = pa.table({name: pa.array(parents[name].tolist(), pa.string()) for name in ("record_id", "parent")})
+    return spark.createDataFrame(arrow, PARENT_SCHEMA)
+
+
+def _with_parents(nodes: DataFrame, parents: DataFrame) -> DataFrame:
     return nodes.select("record_id").join(parents, "record_id", "left").select(
         "record_id", F.coalesce("parent", "record_id").alias("cluster_id")
     )

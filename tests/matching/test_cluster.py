@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import random
 
+import pandas as pd
 import pytest
 from chispa import assert_df_equality
+from hypothesis import given
+from hypothesis import strategies as st
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
 from matching.cluster import (
+    LOCAL_EDGES,
     REVIEW_FLAG,
     ClusteringDidNotConverge,
     cluster_pairs,
     connected_components,
+    star_forest,
 )
+
+# Each connected-components case runs both ways: solved on the driver, and in distributed rounds.
+BOTH_WAYS = pytest.mark.parametrize("local_edges", [LOCAL_EDGES, 0], ids=["driver", "distributed"])
 
 NODES = StructType([StructField("record_id", StringType(), False)])
 LINKS = StructType(
@@ -62,43 +70,79 @@ def cluster(spark, ids, scored, must=(), cannot=(), match_threshold=0.9, review_
 # connected_components
 
 
-def test_chain_is_one_cluster_named_by_its_smallest_id(spark):
+@BOTH_WAYS
+def test_chain_is_one_cluster_named_by_its_smallest_id(spark, local_edges):
     edges = links(spark, [("d", "c"), ("b", "c"), ("a", "b")])
-    actual = connected_components(nodes(spark, "abcd"), edges)
+    actual = connected_components(nodes(spark, "abcd"), edges, local_edges=local_edges)
     check(actual, components(spark, [(r, "a") for r in "abcd"]))
 
 
-def test_star_with_centre_in_the_middle_of_the_order(spark):
+@BOTH_WAYS
+def test_star_with_centre_in_the_middle_of_the_order(spark, local_edges):
     edges = links(spark, [("e", leaf) for leaf in "bfag"])
-    actual = connected_components(nodes(spark, "abefg"), edges)
+    actual = connected_components(nodes(spark, "abefg"), edges, local_edges=local_edges)
     check(actual, components(spark, [(r, "a") for r in "abefg"]))
 
 
-def test_singletons_are_their_own_clusters(spark):
-    actual = connected_components(nodes(spark, "xyz"), links(spark))
+@BOTH_WAYS
+def test_singletons_are_their_own_clusters(spark, local_edges):
+    actual = connected_components(nodes(spark, "xyz"), links(spark), local_edges=local_edges)
     check(actual, components(spark, [(r, r) for r in "xyz"]))
 
 
-def test_two_components_and_a_singleton(spark):
+@BOTH_WAYS
+def test_two_components_and_a_singleton(spark, local_edges):
     edges = links(spark, [("q", "p"), ("r", "q"), ("c", "b"), ("b", "d"), ("p", "r")])
-    actual = connected_components(nodes(spark, "bcdpqrz"), edges)
+    actual = connected_components(nodes(spark, "bcdpqrz"), edges, local_edges=local_edges)
     expected = [("b", "b"), ("c", "b"), ("d", "b"), ("p", "p"), ("q", "p"), ("r", "p"), ("z", "z")]
     check(actual, components(spark, expected))
 
 
-def test_long_chain_in_random_order_converges(spark):
+@BOTH_WAYS
+def test_long_chain_in_random_order_converges(spark, local_edges):
     ids = [f"n{i:02d}" for i in range(30)]
     order = random.Random(7).sample(ids, len(ids))
     rng = random.Random(11)
     chain = [(a, b) if rng.random() < 0.5 else (b, a) for a, b in zip(order, order[1:])]
-    actual = connected_components(nodes(spark, ids), links(spark, chain))
+    actual = connected_components(nodes(spark, ids), links(spark, chain), local_edges=local_edges)
     check(actual, components(spark, [(r, "n00") for r in ids]))
+
+
+def test_more_edges_than_the_driver_takes_are_solved_in_distributed_rounds(spark):
+    ids = [f"n{i:02d}" for i in range(12)]
+    edges = [(a, b) for a, b in zip(ids, ids[1:])] + [("x", "y")]
+    actual = connected_components(nodes(spark, [*ids, "x", "y"]), links(spark, edges), local_edges=5)
+    check(actual, components(spark, [(r, "n00") for r in ids] + [("x", "x"), ("y", "x")]))
 
 
 def test_not_converging_within_max_iterations_raises(spark):
     with pytest.raises(ClusteringDidNotConverge, match="max_iterations=0"):
         chain = links(spark, [("a", "b"), ("b", "c")])
-        connected_components(nodes(spark, "abc"), chain, max_iterations=0)
+        connected_components(nodes(spark, "abc"), chain, max_iterations=0, local_edges=0)
+
+
+def smallest_of_each_component(edges: list[tuple[str, str]]) -> dict[str, str]:
+    """Reference: a plain union-find over the edges, each id mapped to its component's smallest id."""
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: root(x) for x in list(parent)}
+
+
+@given(st.lists(st.tuples(st.text(max_size=3), st.text(max_size=3)), max_size=40))
+def test_the_driver_s_star_forest_points_every_id_at_its_component_s_smallest(edges):
+    found = star_forest(pd.Series([a for a, _ in edges], dtype=object), pd.Series([b for _, b in edges], dtype=object))
+    expected = {x: smallest for x, smallest in smallest_of_each_component(edges).items() if x != smallest}
+    assert dict(zip(found["record_id"], found["parent"])) == expected
+    assert len(found) == len(expected)
 
 
 # cluster_pairs
