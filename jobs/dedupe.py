@@ -376,15 +376,40 @@ def read_columns(
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")  # each may end in .gz as well: Spark and pyarrow read gzip by the name
 
 
+PARQUET_SUFFIXES = (".parquet", ".pq")
+# Files known by their name or first bytes that cdi dedupe does not read: the user is told to export them.
+NOT_READ_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods", ".zip", ".json", ".jsonl", ".ndjson", ".xml", ".sav", ".dta", ".sas7bdat")
+ZIP_MAGIC, OLE_MAGIC, GZIP_MAGIC, PARQUET_MAGIC = b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"\x1f\x8b", b"PAR1"
+
+
 def _kind(path: Path) -> str:
+    """``csv`` or ``parquet``, by the file's name, or by its first bytes when the name does not say (``people``,
+    ``people.dat``): Parquet's magic number, else delimited text, which the dialect sniffer reads. A ``.gz``
+    name of any other file is taken as gzipped text."""
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes[-1:] == [".gz"]:
+    compressed = suffixes[-1:] == [".gz"]
+    if compressed:
         suffixes.pop()
-    if suffixes and suffixes[-1] in CSV_SUFFIXES:
+    last = suffixes[-1] if suffixes else ""
+    if last in CSV_SUFFIXES:
         return "csv"
-    if path.suffix.lower() in (".parquet", ".pq"):
+    if last in PARQUET_SUFFIXES and not compressed:
         return "parquet"
-    raise ConfigError(f"{path}: expected a CSV file ({', '.join(CSV_SUFFIXES)}, or one of them .gz) or a .parquet file")
+    expected = f"expected a CSV file ({', '.join(CSV_SUFFIXES)}, or one of them .gz) or a .parquet file"
+    if last in NOT_READ_SUFFIXES or last in PARQUET_SUFFIXES:
+        raise ConfigError(f"{path}: {expected}")
+    if compressed:
+        return "csv"
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return "csv"  # not found, or a folder: the plan says so in its own words
+    if head == PARQUET_MAGIC:
+        return "parquet"
+    if head in (ZIP_MAGIC, OLE_MAGIC) or head[:2] == GZIP_MAGIC:
+        raise ConfigError(f"{path}: a compressed file or a spreadsheet by its first bytes; {expected}")
+    return "csv"
 
 
 @dataclass(frozen=True)

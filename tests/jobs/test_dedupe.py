@@ -7,6 +7,8 @@ import gzip
 import io
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -314,11 +316,34 @@ def test_plan_reads_a_gzipped_tab_separated_file(tmp_path):
     assert (plan.dialect, plan.id_column, plan.config_mapping) == (CsvDialect("UTF-8", "\t"), "uid", {"family_name": "surname"})
 
 
+
+@pytest.mark.parametrize("name", ["people", "people.dat", "people.v2.data", "people.dat.gz"])
+def test_a_file_named_otherwise_is_read_as_delimited_text(tmp_path, name):
+    path = tmp_path / name
+    text = "uid|surname|first name\nu1|Smith|Anna\nu2|Jones|Bob\n".encode()
+    path.write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+    plan = plan_dedupe(path, None, [])
+    assert (plan.dialect, plan.id_column, plan.config_mapping) == (
+        CsvDialect("UTF-8", "|"), "uid", {"given_name": "first_name", "family_name": "surname"},
+    )
+    assert dedupe_config(plan, tmp_path / "out", "GB").sources[0].kind == "csv"
+
+
+def test_a_parquet_file_without_its_suffix_is_known_by_its_first_bytes(tmp_path):
+    path = tmp_path / "people_export"
+    pq.write_table(pa.table({"uid": ["u1", "u2"], "surname": ["Smith", "Jones"]}), str(path))
+    plan = plan_dedupe(path, None, [])
+    assert (plan.dialect, plan.id_column, plan.config_mapping) == (None, "uid", {"family_name": "surname"})
+    assert dedupe_config(plan, tmp_path / "out", "GB").sources[0].kind == "parquet"
+
 @pytest.mark.parametrize(
     ("name", "content", "error", "message"),
     [
         ("people.csv.gz", b"not gzip", SourceError, r"people.csv.gz: cannot read \(Not a gzipped file"),
         ("people.xlsx", b"PK", ConfigError, r"people.xlsx: expected a CSV file \(.csv, .tsv, .txt, or one of them .gz\)"),
+        ("people.json", b'{"id": 1}', ConfigError, r"people.json: expected a CSV file"),
+        ("people.dat", b"PK\x03\x04rest", ConfigError, r"people.dat: a compressed file or a spreadsheet by its first bytes"),
+        ("people", b"\x1f\x8b\x08\x00", ConfigError, r"people: a compressed file or a spreadsheet by its first bytes"),
         ("people.csv", b"sep=;\r\nid;surname\r\n1;Lee\r\n", ConfigError,
          r"people.csv: the first line \('sep='…\) is Excel's delimiter hint, not the header; .*delete that line"),
     ],
