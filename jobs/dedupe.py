@@ -374,8 +374,6 @@ def read_columns(
 
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")  # each may end in .gz as well: Spark and pyarrow read gzip by the name
-
-
 PARQUET_SUFFIXES = (".parquet", ".pq")
 # Files known by their name or first bytes that cdi dedupe does not read: the user is told to export them.
 NOT_READ_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods", ".zip", ".json", ".jsonl", ".ndjson", ".xml", ".sav", ".dta", ".sas7bdat")
