@@ -4,7 +4,7 @@
 
 1. ``linked_edges``: pairs scored at or above the match threshold plus the
    steward's must-links, restricted to known records;
-2. ``connected_components``: up to a million distinct links, collected and
+2. ``connected_components``: up to 200,000 distinct links, collected and
    solved on the driver (scipy); more, large-star / small-star (Kiveris et
    al., "Connected Components in MapReduce and Beyond", 2014) in DataFrame
    operations, with no collect to the driver;
@@ -43,9 +43,11 @@ PAIR_COLUMNS = ("record_id_l", "record_id_r")
 SCORED_PAIR_COLUMNS = (*PAIR_COLUMNS, "match_probability")
 CLUSTER_SCHEMA = "record_id string, cluster_id string"
 PARENT_SCHEMA = "record_id string, parent string"
-# Distinct links solved on the driver: a million pairs of ids is some 100 MB of pandas, and scipy labels
-# them in about a second, where the distributed rounds cost two Spark jobs or more each.
-LOCAL_EDGES = 1_000_000
+# Distinct links solved on the driver, where the distributed rounds cost two Spark jobs or more each. The
+# parents go back to Spark as a local relation, which the plan carries: kept to a few MB. (At 1M demo rows,
+# over 500,000 links, a run with a limit of a million had a slower match stage than an earlier run without
+# it; the cause was not isolated.)
+LOCAL_EDGES = 200_000
 
 
 class ClusteringDidNotConverge(RuntimeError):
