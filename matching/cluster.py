@@ -45,7 +45,7 @@ CLUSTER_SCHEMA = "record_id string, cluster_id string"
 PARENT_SCHEMA = "record_id string, parent string"
 # Distinct links solved on the driver, where the distributed rounds cost two Spark jobs or more each. The
 # parents go back to Spark as a local relation, which the plan carries: kept to a few MB. (At 1M demo rows,
-# over 500,000 links, a run with a limit of a million had a slower match stage than an earlier run without
+# 769,282 links, a run with a limit of a million had a slower match stage than an earlier run without
 # it; the cause was not isolated.)
 LOCAL_EDGES = 200_000
 
