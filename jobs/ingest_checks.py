@@ -41,8 +41,6 @@ from __future__ import annotations
 import codecs
 import logging
 from dataclasses import dataclass
-from functools import reduce
-from operator import or_
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -188,13 +186,22 @@ def _repair_leaf(path: FieldPath, index: int, charset: str | None) -> _Leaf:
     return _Leaf(checks, stripped.otherwise(value), changed)
 
 
+def any_of(flags: list[Column]) -> Column:
+    """The flags or-ed as a balanced tree: a file of hundreds of columns chained one after the other nests
+    the expression so deep that Spark's conversion of it overflows the JVM's stack."""
+    if len(flags) == 1:
+        return flags[0]
+    middle = len(flags) // 2
+    return any_of(flags[:middle]) | any_of(flags[middle:])
+
+
 def _metrics(leaves: dict[FieldPath, _Leaf]) -> list[Column]:
     """Per repair, the rows it changed in any column (``repair``) and in each (``repair:column``)."""
     metrics: list[Column] = []
     for repair in (REPAIRED_ENCODING, REPAIRED_CONTROL_CHARACTERS):
         flags = {".".join(path): leaf.changed[repair] for path, leaf in leaves.items() if repair in leaf.changed}
         if flags:
-            metrics.append(F.count_if(reduce(or_, flags.values())).alias(repair))
+            metrics.append(F.count_if(any_of(list(flags.values()))).alias(repair))
             metrics += [F.count_if(flag).alias(f"{repair}:{name}") for name, flag in flags.items()]
     return metrics
 

@@ -76,6 +76,17 @@ def test_windows_1252_mojibake_is_repaired_through_its_own_characters(spark):
     assert repairs.totals("support") == {"repaired_encoding": 2, "repaired_control_characters": 0}
 
 
+def test_control_characters_are_counted_in_a_row_of_a_thousand_columns(spark):
+    # Or-ed one after the other, a thousand flags nest too deep for Spark's expression conversion.
+    names = [f"c{i}" for i in range(1000)]
+    df = spark.createDataFrame([tuple(["x"] * 999 + ["y\x00"]), tuple(["x"] * 1000)], ", ".join(f"{n} string" for n in names))
+
+    repairs = repair_text(df, source_config())
+
+    assert repairs.totals("wide") == {"repaired_encoding": 0, "repaired_control_characters": 1}
+    assert repairs.repaired.where("c999 = 'y'").count() == 1
+
+
 def test_mojibake_inside_a_json_struct_is_repaired_and_a_null_struct_stays_null(spark, tmp_path):
     path = tmp_path / "people.json"
     path.write_bytes(
