@@ -147,6 +147,9 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     context = _start(args, config)
     _run_stages(_session(starting, context), context, MATCH_STAGES)
     print(_write_clusters(config, out, numbered=plan.numbered))
+    rejected = _write_rejected(config, out, context.run_id)
+    if rejected:
+        print(rejected)
     return 0
 
 
@@ -168,6 +171,28 @@ def _write_clusters(config, out: Path, numbered: bool) -> str:
         f"{records} record{'s' * (records != 1)} → {customers} customer{'s' * (customers != 1)}: "
         f"{out / 'clusters.csv'}"
     )
+
+
+def _write_rejected(config, out: Path, run_id: str) -> str | None:
+    """``rejected.csv``: the rows of the file this run quarantined, with the stage, check and reason, and the
+    row as read (a quote left open holds the rows after it); with ``clusters.csv`` every row is accounted for."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    from config.lake import Lake
+
+    (out / "rejected.csv").unlink(missing_ok=True)  # an earlier run's into the same folder
+    try:
+        quarantine = DeltaTable(Lake.at(config.lake).quarantine).to_pandas(
+            columns=["run_id", "stage", "source_key", "check", "reason", "record"]
+        )
+    except TableNotFoundError:
+        return None
+    rows = quarantine[quarantine["run_id"] == run_id].drop(columns="run_id").rename(columns={"source_key": "record_id"})
+    if rows.empty:
+        return None
+    rows.to_csv(out / "rejected.csv", index=False)
+    return f"{len(rows)} row{'s' * (len(rows) != 1)} rejected, each with its reason: {out / 'rejected.csv'}"
 
 
 def cmd_blocking_report(args: argparse.Namespace) -> int:

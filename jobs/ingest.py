@@ -124,7 +124,7 @@ def with_reject_reasons(df: DataFrame) -> DataFrame:
         .when(F.col("_key_rows") > 1, F.lit("primary_key_unique")),
     ).withColumn(
         REJECT_COLUMN,
-        F.when(F.col(CHECK_COLUMN) == "malformed_row", F.lit("row does not fit the declared schema"))
+        F.when(F.col(CHECK_COLUMN) == "malformed_row", F.lit("row does not fit the declared schema (its number of fields or a value's type; or a quote left open, which holds the rows after it)"))
         .when(F.col(CHECK_COLUMN) == "primary_key_not_null", F.lit("primary key is null"))
         .when(F.col(CHECK_COLUMN) == "customer_key_not_null", F.lit("customer key is null"))
         .when(

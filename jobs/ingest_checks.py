@@ -48,7 +48,7 @@ from pyspark.sql.types import DataType, StringType, StructType
 
 from config.errors import ValidationStopped
 from config.pipeline import SourceConfig
-from jobs.sources import CORRUPT_COLUMN, safe_path
+from jobs.sources import CORRUPT_COLUMN, any_of, safe_path
 
 log = logging.getLogger("cdi.ingest")
 
@@ -184,15 +184,6 @@ def _repair_leaf(path: FieldPath, index: int, charset: str | None) -> _Leaf:
         changed[REPAIRED_ENCODING] = F.col(f"_cdi_utf8_{index}").isNotNull()
     stripped = F.when(changed[REPAIRED_CONTROL_CHARACTERS], F.regexp_replace(value, CONTROL_CHARACTERS, ""))
     return _Leaf(checks, stripped.otherwise(value), changed)
-
-
-def any_of(flags: list[Column]) -> Column:
-    """The flags or-ed as a balanced tree: a file of hundreds of columns chained one after the other nests
-    the expression so deep that Spark's conversion of it overflows the JVM's stack."""
-    if len(flags) == 1:
-        return flags[0]
-    middle = len(flags) // 2
-    return any_of(flags[:middle]) | any_of(flags[middle:])
 
 
 def _metrics(leaves: dict[FieldPath, _Leaf]) -> list[Column]:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.errors import AnalysisException, ParseException, PySparkException
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StructField, StructType, StringType
 from py4j.protocol import Py4JJavaError
@@ -25,6 +25,8 @@ from config.pipeline import MappingExpression, ReadSettings, SourceConfig
 from config.errors import ConfigError, SourceError
 
 CORRUPT_COLUMN = "_corrupt_record"
+# Rows of files whose rows hold this many delimiters or more are found in a value that swallowed them (``holds_rows``).
+RUNAWAY_MIN_DELIMITERS = 3
 DRIVERS = {"jdbc:sqlite:": "org.sqlite.JDBC", "jdbc:postgresql:": "org.postgresql.Driver"}
 # Delta without column mapping (which delta-rs readers lack) refuses " ,;{}()\n\t="; Spark takes a dot
 # in a column reference for a struct field and a backtick for quoting.
@@ -171,7 +173,48 @@ def read_csv(spark: SparkSession, source: ReadSettings) -> DataFrame:
     reader = _csv_reader(spark, source)
     if not source.columns and renamed_by_spark(schema.fieldNames()):
         reader = reader.option("enforceSchema", "true")  # Spark's header check would compare '' with _c0: every row fails
-    return reader.schema(_with_corrupt_column(schema)).load(source.path)
+    df = reader.schema(_with_corrupt_column(schema)).load(source.path)
+    strings = [f.name for f in schema.fields if isinstance(f.dataType, StringType)]
+    if not source.multiline or len(schema.fields) - 1 < RUNAWAY_MIN_DELIMITERS or not strings:
+        return df
+    runaway = holds_rows(strings, source.delimiter, len(schema.fields) - 1)
+    raw = F.to_json(F.struct(*[F.col(_quoted(f.name)) for f in schema.fields]))
+    return df.withColumn(CORRUPT_COLUMN, F.when(F.col(CORRUPT_COLUMN).isNull() & runaway, raw).otherwise(F.col(CORRUPT_COLUMN)))
+
+
+def holds_rows(columns: list[str], delimiter: str, delimiters: int) -> Column:
+    """Whether a value of ``columns`` has a line holding ``delimiters`` delimiters or more: a row of the file.
+
+    Read with quoted values over line breaks (``multiLine``), a quote that is
+    opened and never closed runs on over the rows after it: they become part
+    of one value, and the row still has the right number of fields, so Spark
+    reads it as well formed and the rows it swallowed vanish. ``read_csv``
+    marks such a row malformed (its values as JSON), and ingest quarantines it
+    with the rows it holds. Only in files of four columns or more
+    (``RUNAWAY_MIN_DELIMITERS``): a value of a narrower file may hold a line
+    with as many delimiters as its rows have, an address over two lines say.
+    """
+    def has_row(line: Column) -> Column:
+        return F.length(line) - F.length(F.replace(line, F.lit(delimiter), F.lit(""))) >= delimiters * len(delimiter)
+
+    flags = [
+        F.coalesce(F.col(_quoted(c)).rlike("[\\r\\n]") & F.exists(F.split(F.col(_quoted(c)), "\\r\\n|\\r|\\n"), has_row), F.lit(False))
+        for c in columns
+    ]
+    return any_of(flags)
+
+
+def any_of(flags: list[Column]) -> Column:
+    """The flags or-ed as a balanced tree: a file of hundreds of columns chained one after the other nests
+    the expression so deep that Spark's conversion of it overflows the JVM's stack."""
+    if len(flags) == 1:
+        return flags[0]
+    middle = len(flags) // 2
+    return any_of(flags[:middle]) | any_of(flags[middle:])
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
 
 def renamed_by_spark(names: list[str]) -> bool:

@@ -410,6 +410,8 @@ HOSTILE = [
     ["h8", "Anna", "Smith", "1500-02-29", "", "", "", "", ""],  # not a leap year in Spark's calendar
 ]
 
+RAGGED = ["r1", "Only", "three"]  # three fields of eight: the row goes to rejected.csv
+
 
 def test_cdi_dedupe_without_map_or_id_proposes_a_mapping_and_finds_the_duplicates(spark, tmp_path, capsys):
     """One real run on a header cdi has to map itself, with no id column and hostile rows that must not stop it."""
@@ -417,7 +419,7 @@ def test_cdi_dedupe_without_map_or_id_proposes_a_mapping_and_finds_the_duplicate
 
     path = tmp_path / "people.csv"
     text = io.StringIO()  # as Excel saves "Unicode text": UTF-16 with tabs
-    rows = [row[1:] for row in [*csv.reader(io.StringIO(PEOPLE)), *HOSTILE]]  # no id: rows are numbered
+    rows = [row[1:] for row in [*csv.reader(io.StringIO(PEOPLE)), *HOSTILE, RAGGED]]  # no id: rows are numbered
     csv.writer(text, delimiter="\t").writerows(rows)
     path.write_bytes(text.getvalue().encode("utf-16"))
     out = tmp_path / "out"
@@ -444,6 +446,10 @@ def test_cdi_dedupe_without_map_or_id_proposes_a_mapping_and_finds_the_duplicate
     assert customer[3] == customer[4]
     assert len({customer[1], customer[3], customer[5], customer[6]}) == 4
     assert len({customer[number] for number in range(7, 7 + len(HOSTILE))}) == len(HOSTILE)
+    with (out / "rejected.csv").open() as handle:
+        rejected = [(row["record_id"], row["stage"], row["check"]) for row in csv.DictReader(handle)]
+    assert rejected == [(str(7 + len(HOSTILE)), "ingest", "malformed_row")]
+    assert printed.endswith(f"1 row rejected, each with its reason: {out / 'rejected.csv'}\n")
 
 
 @given(st.lists(st.text(max_size=30), max_size=12, unique=True))

@@ -143,6 +143,35 @@ def test_bad_csv_rows_go_to_quarantine_with_a_reason(spark, tmp_path):
     assert sorted(r.ticket for r in bronze(spark, lake, "support").collect()) == ["T1", "T5"]
 
 
+def test_a_quote_left_open_sends_its_row_and_the_rows_it_holds_to_quarantine(spark, tmp_path):
+    # Read over line breaks, the quote opened in T2 runs on to the one that opens T5's name: T3 and T4
+    # become part of T2's name, and T2 still has its four fields. T1's address over two lines stays.
+    path = tmp_path / "support.csv"
+    path.write_text(
+        "ticket,name,address,visits\n"
+        'T1,Ann Lee,"1 High St,\nLeeds",3\n'
+        'T2,"Bob Ray,Main St,2\n'
+        "T3,Cy Orr,Mill Rd,1\n"
+        "T4,Di Fox,Elm Rd,5\n"
+        'T5,"Ed Lum",Oak Rd,2\n'
+        "T6,Flo Kim,Ash Rd,4\n",
+        encoding="utf-8",
+    )
+    source = {**csv_source(path), "multiline": True, "columns": {"ticket": "string", "name": "string", "address": "string", "visits": "int"}}
+    lake = tmp_path / "lake"
+
+    [counts] = ingest(spark, config_for(lake, source), Lake.at(lake), "r1", T0)
+
+    assert (counts.read, counts.landed, counts.reasons) == (3, 2, {"malformed_row": 1})
+    assert sorted((r.ticket, r.address) for r in bronze(spark, lake, "support").collect()) == [
+        ("T1", "1 High St,\nLeeds"), ("T6", "Ash Rd"),
+    ]
+    [quarantined] = spark.read.format("delta").load(Lake.at(lake).quarantine).collect()
+    assert (quarantined.source_key, quarantined.check) == ("T2", "malformed_row")
+    assert "quote left open" in quarantined.reason
+    assert all(row in quarantined.record for row in ("T3,Cy Orr,Mill Rd,1", "T4,Di Fox,Elm Rd,5"))
+
+
 def test_latin1_file_rows_are_rejected_not_garbled(spark, tmp_path):
     path = tmp_path / "support.csv"
     path.write_bytes("ticket,name,visits\nT1,Zoë Müller,1\nT2,Ann Lee,2\n".encode("latin-1"))
