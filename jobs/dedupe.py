@@ -24,9 +24,10 @@ read, with pyarrow, before Spark starts.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from config.pipeline import CONF_DIR, MAPPABLE_ATTRIBUTES, MappingExpression, PipelineConfig
 from config.yaml_files import parse_model
@@ -312,6 +313,8 @@ def date_order(values: Iterable[object], given: bool | None = None) -> DateOrder
                          "are written like 31/12/1990")
     return DateOrder(True, "day first: no birth date shows the order (--month-first reads 03/04/1990 as 4 March)")
 
+T = TypeVar("T")
+
 
 def row_number_column(columns: Sequence[str]) -> str:
     """The name of the column of row numbers: ``row_number``, numbered on when the file has it already."""
@@ -320,7 +323,13 @@ def row_number_column(columns: Sequence[str]) -> str:
     return safe_column_names([*columns, ROW_NUMBER])[-1]
 
 
-def _csv_options(dialect: CsvDialect, names: Sequence[str] | None = None) -> dict[str, object]:
+# pyarrow reads a CSV file in blocks, and a row longer than one block stops it ("straddling object"):
+# the block grows fourfold from pyarrow's default until the longest row fits, up to a gibibyte.
+BLOCK_BYTES = 1 << 20
+MAX_BLOCK_BYTES = 1 << 30
+
+
+def _csv_options(dialect: CsvDialect, names: Sequence[str] | None = None, block_bytes: int = BLOCK_BYTES) -> dict[str, object]:
     """pyarrow's options for the file; rows with too many or too few fields are skipped (ingest quarantines them).
 
     With ``names`` the header line is read as a row and skipped, and the columns take those names.
@@ -329,7 +338,7 @@ def _csv_options(dialect: CsvDialect, names: Sequence[str] | None = None) -> dic
 
     header = {"column_names": list(names), "skip_rows_after_names": 1} if names is not None else {}
     return {
-        "read_options": pa_csv.ReadOptions(encoding=dialect.python_encoding, **header),
+        "read_options": pa_csv.ReadOptions(encoding=dialect.python_encoding, block_size=block_bytes, **header),
         "parse_options": pa_csv.ParseOptions(
             delimiter=dialect.delimiter, newlines_in_values=True, invalid_row_handler=lambda row: "skip"
         ),
@@ -343,9 +352,12 @@ def read_header(path: Path, dialect: CsvDialect | None) -> list[str]:
 
     if dialect is None:
         return list(ds.dataset(str(path), format="parquet").schema.names)
+    def header_names(block_bytes: int) -> list[str]:
+        with pa_csv.open_csv(str(path), **_csv_options(dialect, block_bytes=block_bytes)) as reader:
+            return list(reader.schema.names)
+
     try:
-        with pa_csv.open_csv(str(path), **_csv_options(dialect)) as reader:
-            names = list(reader.schema.names)
+        names = _in_growing_blocks(header_names)
     except Exception as exc:  # pyarrow.lib.ArrowInvalid and friends
         raise SourceError(f"{path}: cannot read the CSV header ({exc})") from None
     return [name or f"_c{index}" for index, name in enumerate(names)]  # Spark's name for a blank one
@@ -369,8 +381,24 @@ def read_columns(
             column_types={c: pa.string() for c in columns},
             strings_can_be_null=True,
         )
-        table = pa_csv.read_csv(str(path), convert_options=options, **_csv_options(dialect, header))
+        table = _in_growing_blocks(
+            lambda block_bytes: pa_csv.read_csv(str(path), convert_options=options, **_csv_options(dialect, header, block_bytes))
+        )
     return {c: table.column(c).to_pylist() for c in columns}
+
+
+def _in_growing_blocks(read: Callable[[int], T]) -> T:
+    """``read(block_bytes)``, again with blocks four times as big while a row straddles two of them."""
+    import pyarrow as pa
+
+    block_bytes = BLOCK_BYTES
+    while True:
+        try:
+            return read(block_bytes)
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc) or block_bytes >= MAX_BLOCK_BYTES:
+                raise
+            block_bytes *= 4
 
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")  # each may end in .gz as well: Spark and pyarrow read gzip by the name

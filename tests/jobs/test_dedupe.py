@@ -287,6 +287,14 @@ def test_plan_reads_only_the_file_and_guesses_the_id_from_unique_values(tmp_path
     )
 
 
+def test_plan_reads_a_file_whose_row_is_longer_than_a_read_block(tmp_path):
+    # pyarrow reads 1 MiB blocks: a 5 MB value once stopped the plan with "straddling object".
+    path = tmp_path / "people.csv"
+    path.write_text("batch,uid,First Name,notes\nb1,u1,Anna," + "x" * 5_000_000 + "\nb1,u2,Bob,\n")
+    plan = plan_dedupe(path, None, [])
+    assert (plan.id_column, plan.config_mapping, plan.not_compared) == ("uid", {"given_name": "First_Name"}, ["batch", "notes"])
+
+
 def test_a_blank_header_name_is_planned_as_spark_names_it(tmp_path):
     """R's write.csv heads its row names with "": Spark calls that column _c0, and so does the plan."""
     path = tmp_path / "RLdata.csv"
