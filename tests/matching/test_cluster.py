@@ -17,6 +17,8 @@ from matching.cluster import (
     ClusteringDidNotConverge,
     cluster_pairs,
     connected_components,
+    greedy_partitions,
+    partition_batches,
     star_forest,
 )
 
@@ -146,6 +148,44 @@ def test_the_driver_s_star_forest_points_every_id_at_its_component_s_smallest(ed
 
 
 # cluster_pairs
+
+
+def partition_rows(clusters: dict[str, tuple[str, list, list, list]]) -> pd.DataFrame:
+    """``split_disagreeing``'s rows for ``greedy_partitions``: per cluster its members, edges (l, r, p, must),
+    cannot-links (l, r) and scored pairs (l, r, p), sorted by cluster as Spark hands them over."""
+    rows = []
+    for cluster_id, (members, edges, cannots, scored) in sorted(clusters.items()):
+        rows += [(cluster_id, "member", m, None, None, None) for m in members]
+        rows += [(cluster_id, "edge", l, r, p, must) for l, r, p, must in edges]
+        rows += [(cluster_id, "cannot", l, r, None, None) for l, r in cannots]
+        rows += [(cluster_id, "scored", l, r, p, None) for l, r, p in scored]
+    return pd.DataFrame(rows, columns=["cluster_id", "kind", "record_id_l", "record_id_r", "match_probability", "must_link"])
+
+
+# Two clusters in one: c-a cannot be linked, so the chain a-b-c splits at its weakest link.
+SPLIT = ("abc", [("a", "b", 0.99, False), ("b", "c", 0.95, False)], [("a", "c")], [("a", "b", 0.99), ("b", "c", 0.95)])
+# A must-link joins d and e although they were scored low.
+JOINED = ("de", [("d", "e", None, True)], [], [("d", "e", 0.1)])
+# Two groups held apart by their disagreeing pairs, one strong link between them notwithstanding.
+TWINS = ("fghi", [("f", "g", 0.99, False), ("h", "i", 0.99, False), ("g", "h", 0.96, False)], [],
+         [("f", "g", 0.99), ("h", "i", 0.99), ("g", "h", 0.96), ("f", "h", 0.05), ("f", "i", 0.05), ("g", "i", 0.05)])
+
+
+def test_greedy_partitions_split_each_cluster_on_its_own():
+    rows = partition_rows({"a": SPLIT, "d": JOINED, "f": TWINS})
+    actual = greedy_partitions(rows, 0.5).sort_values("record_id").reset_index(drop=True)
+    expected = pd.DataFrame({"record_id": list("abcdefghi"), "cluster_id": list("aacddffhh")})
+    pd.testing.assert_frame_equal(actual, expected)
+
+
+@given(st.lists(st.integers(min_value=1, max_value=40), max_size=6))
+def test_batches_that_cut_through_a_cluster_partition_as_one_frame_does(cuts):
+    rows = partition_rows({"a": SPLIT, "d": JOINED, "f": TWINS})
+    bounds = [0, *sorted(set(cuts)), len(rows)]
+    batches = [rows.iloc[start:end] for start, end in zip(bounds, bounds[1:])]
+    actual = pd.concat(list(partition_batches(batches, 0.5))).sort_values("record_id").reset_index(drop=True)
+    expected = greedy_partitions(rows, 0.5).sort_values("record_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(actual, expected)
 
 
 def test_pairs_below_match_threshold_do_not_link(spark):
