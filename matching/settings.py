@@ -313,8 +313,9 @@ class ModelSettings(_Frozen):
     u_random_pairs: int = Field(default=1_000_000, ge=1)
     u_first_pairs: int = Field(default=100_000, ge=1)
     # Up to this many records, u's random pairs are drawn and compared in the driver's memory
-    # (matching/local_pairs.py) instead of by Spark jobs; 0 always uses Spark.
-    u_in_memory_records: int = Field(default=200_000, ge=0)
+    # (matching/local_pairs.py) instead of by Spark jobs; 0 always uses Spark. At a million records:
+    # 0.9 GiB of the driver's memory.
+    u_in_memory_records: int = Field(default=2_000_000, ge=0)
     seed: int = 42
 
 
