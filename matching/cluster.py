@@ -165,7 +165,11 @@ def connected_components(
 def star_forest(left: pd.Series, right: pd.Series) -> pd.DataFrame:
     """``record_id``, ``parent``: every id of an edge (``left[i]``, ``right[i]``) with the smallest id of its
     connected component, where that is not itself (the component's centre has no row)."""
-    ids, uniques = pd.factorize(pd.concat([left, right], ignore_index=True).astype(object))
+    # Numbered through a dict: pandas' factorize hashes strings as C strings, so "" and "\x00" would be one id.
+    numbers: dict[str, int] = {}
+    values = [*left.tolist(), *right.tolist()]
+    ids = np.fromiter((numbers.setdefault(value, len(numbers)) for value in values), dtype=np.int64, count=len(values))
+    uniques = list(numbers)
     count = len(uniques)
     half = len(left)
     graph = sparse.coo_matrix((np.ones(half, dtype=np.int32), (ids[:half], ids[half:])), shape=(count, count))
