@@ -314,6 +314,10 @@ def date_order(values: Iterable[object], given: bool | None = None) -> DateOrder
     return DateOrder(True, "day first: no birth date shows the order (--month-first reads 03/04/1990 as 4 March)")
 
 T = TypeVar("T")
+# A header name that is a number, a date, a phone number or an email address is a value: a file whose
+# first line holds two of them has no header (its first record would be taken for the columns' names).
+RECORD_VALUE = re.compile(r"[+(]?\d[\d\s().,:/+-]*|[^@\s]+@[^@\s]+\.[^@\s]+")
+MIN_VALUES_IN_HEADER = 2
 
 
 def row_number_column(columns: Sequence[str]) -> str:
@@ -510,6 +514,13 @@ def plan_dedupe(
         raise ConfigError(
             f"{path}: the first line ({columns[0].strip()!r}…) is Excel's delimiter hint, not the header; "
             "Spark cannot skip it: delete that line and run again"
+        )
+    values_in_header = [c for c in columns if RECORD_VALUE.fullmatch(c.strip())]
+    if dialect is not None and len(values_in_header) >= MIN_VALUES_IN_HEADER:
+        raise ConfigError(
+            f"{path}: the first line looks like a record, not a header "
+            f"({', '.join(repr(c) for c in values_in_header[:3])} are values, not column names); "
+            "cdi dedupe reads the first line as the columns' names: add a header line and run again"
         )
     positions = _bronze_positions(columns)
     overrides = parse_overrides(map_items)

@@ -295,6 +295,19 @@ def test_plan_reads_a_file_whose_row_is_longer_than_a_read_block(tmp_path):
     assert (plan.id_column, plan.config_mapping, plan.not_compared) == ("uid", {"given_name": "First_Name"}, ["batch", "notes"])
 
 
+def test_a_file_whose_first_line_is_a_record_is_a_config_error(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("r1,Anna,Smith,1990-02-01,anna@example.com\nr2,Bob,Jones,1985-07-12,bob@example.com\n")
+    with pytest.raises(ConfigError, match=r"first line looks like a record.*'1990-02-01', 'anna@example.com'"):
+        plan_dedupe(path, None, [])
+
+
+def test_a_header_with_one_name_that_looks_like_a_value_is_a_header(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("uid,first_name,2024\nu1,Anna,x\nu2,Bob,y\n")
+    assert plan_dedupe(path, None, []).config_mapping == {"given_name": "first_name"}
+
+
 def test_a_blank_header_name_is_planned_as_spark_names_it(tmp_path):
     """R's write.csv heads its row names with "": Spark calls that column _c0, and so does the plan."""
     path = tmp_path / "RLdata.csv"
