@@ -34,6 +34,8 @@ from config.yaml_files import parse_model
 from config.errors import ConfigError, SourceError
 from jobs.csv_dialect import CsvDialect, sniff_file
 
+T = TypeVar("T")
+
 SOURCE_NAME = "input"
 NOT_MAPPED = "none"
 
@@ -313,7 +315,6 @@ def date_order(values: Iterable[object], given: bool | None = None) -> DateOrder
                          "are written like 31/12/1990")
     return DateOrder(True, "day first: no birth date shows the order (--month-first reads 03/04/1990 as 4 March)")
 
-T = TypeVar("T")
 # A header name that is a number, a date, a phone number or an email address is a value: a file whose
 # first line holds two of them has no header (its first record would be taken for the columns' names).
 RECORD_VALUE = re.compile(r"[+(]?\d[\d\s().,:/+-]*|[^@\s]+@[^@\s]+\.[^@\s]+")

@@ -25,7 +25,7 @@ from config.pipeline import MappingExpression, ReadSettings, SourceConfig
 from config.errors import ConfigError, SourceError
 
 CORRUPT_COLUMN = "_corrupt_record"
-# Rows of files whose rows hold this many delimiters or more are found in a value that swallowed them (``holds_rows``).
+# ``holds_rows`` looks for rows swallowed by an open quote only in files whose rows hold this many delimiters.
 RUNAWAY_MIN_DELIMITERS = 3
 DRIVERS = {"jdbc:sqlite:": "org.sqlite.JDBC", "jdbc:postgresql:": "org.postgresql.Driver"}
 # Delta without column mapping (which delta-rs readers lack) refuses " ,;{}()\n\t="; Spark takes a dot

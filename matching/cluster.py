@@ -47,7 +47,7 @@ CLUSTER_SCHEMA = "record_id string, cluster_id string"
 PARENT_SCHEMA = "record_id string, parent string"
 # Distinct links solved on the driver, where the distributed rounds cost two Spark jobs or more each. The
 # parents go back to Spark as a local relation, which the plan carries. At 1M demo rows (769,548 links)
-# the match stage took 230 s this way against 245 s with a limit of 200,000 (run one after the other).
+# clustering took 57 s this way against 63 s in distributed rounds (run one after the other).
 LOCAL_EDGES = 1_000_000
 
 
