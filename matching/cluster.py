@@ -29,12 +29,13 @@ Must-links still go first in the greedy re-partition, ahead of model scores.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession, Window
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from scipy import sparse
 from scipy.sparse import csgraph
@@ -148,9 +149,10 @@ def connected_components(
         .localCheckpoint(eager=False)
     )
     if local_edges > 0:
-        few = current.limit(local_edges + 1).toPandas()
-        if len(few) <= local_edges:
-            return _with_parents(nodes, _parents_frame(nodes.sparkSession, star_forest(few["src"], few["dst"])))
+        few = current.limit(local_edges + 1).toArrow()
+        if few.num_rows <= local_edges:
+            parents = star_forest(few.column("src").combine_chunks(), few.column("dst").combine_chunks())
+            return _with_parents(nodes, nodes.sparkSession.createDataFrame(parents, PARENT_SCHEMA))
     iterations = 0
     while not _is_star_forest(current):
         if iterations == max_iterations:
@@ -162,26 +164,33 @@ def connected_components(
     return _with_parents(nodes, current.select(F.col("src").alias("record_id"), F.col("dst").alias("parent")))
 
 
-def star_forest(left: pd.Series, right: pd.Series) -> pd.DataFrame:
+def star_forest(left: Sequence[str] | pa.Array, right: Sequence[str] | pa.Array) -> pa.Table:
     """``record_id``, ``parent``: every id of an edge (``left[i]``, ``right[i]``) with the smallest id of its
-    connected component, where that is not itself (the component's centre has no row)."""
-    # Numbered through a dict: pandas' factorize hashes strings as C strings, so "" and "\x00" would be one id.
-    numbers: dict[str, int] = {}
-    values = [*left.tolist(), *right.tolist()]
-    ids = np.fromiter((numbers.setdefault(value, len(numbers)) for value in values), dtype=np.int64, count=len(values))
-    uniques = list(numbers)
+    connected component, where that is not itself (the component's centre has no row).
+
+    In Arrow and numpy, not Python objects (a million links take about a second): ids are numbered by
+    Arrow's dictionary encoding (pandas' ``factorize`` would take ``""`` and ``"\\x00"`` for one string, as
+    it hashes C strings), and each component's smallest id found by the ids' rank in byte order, which
+    is Python's string order and Spark's.
+    """
+    ends = [side if isinstance(side, pa.Array) else pa.array(list(side), pa.string()) for side in (left, right)]
+    half = len(ends[0])
+    if half == 0:
+        return pa.table({"record_id": pa.array([], pa.string()), "parent": pa.array([], pa.string())})
+    encoded = pc.dictionary_encode(pa.concat_arrays(ends))
+    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    uniques = encoded.dictionary
     count = len(uniques)
-    half = len(left)
     graph = sparse.coo_matrix((np.ones(half, dtype=np.int32), (ids[:half], ids[half:])), shape=(count, count))
     _, labels = csgraph.connected_components(graph, directed=False)
-    table = pd.DataFrame({"record_id": pd.Series(uniques, dtype=object), "label": labels})
-    table["parent"] = table.groupby("label")["record_id"].transform("min")
-    return table.loc[table["record_id"] != table["parent"], ["record_id", "parent"]].reset_index(drop=True)
-
-
-def _parents_frame(spark: SparkSession, parents: pd.DataFrame) -> DataFrame:
-    arrow = pa.table({name: pa.array(parents[name].tolist(), pa.string()) for name in ("record_id", "parent")})
-    return spark.createDataFrame(arrow, PARENT_SCHEMA)
+    order = pc.sort_indices(uniques).to_numpy()
+    rank = np.empty(count, dtype=np.int64)
+    rank[order] = np.arange(count)
+    smallest = np.full(labels.max() + 1, count, dtype=np.int64)
+    np.minimum.at(smallest, labels, rank)
+    parent = order[smallest[labels]]
+    moved = np.flatnonzero(parent != np.arange(count))
+    return pa.table({"record_id": uniques.take(moved), "parent": uniques.take(parent[moved])})
 
 
 def _with_parents(nodes: DataFrame, parents: DataFrame) -> DataFrame:
