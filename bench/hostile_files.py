@@ -172,7 +172,10 @@ def run_one(file: Path, out: Path) -> dict[str, object]:
     done = subprocess.run([sys.executable, "-m", "jobs.cli", "dedupe", str(file), "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    told = done.stdout if done.returncode == 0 else done.stderr + done.stdout  # the result, or the error
+    lines = [line for line in told.splitlines() if line.strip()]
+    if done.returncode != 0:
+        lines = [line for line in lines if line.startswith("cdi: ")] or lines
     clusters = out / "clusters.csv"
     customers = len(set(pd.read_csv(clusters, dtype=str)["golden_id"])) if clusters.exists() else None
     return {"exit": done.returncode, "seconds": seconds, "records": _count_rows(clusters) if clusters.exists() else None,
