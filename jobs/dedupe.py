@@ -357,6 +357,7 @@ def read_header(path: Path, dialect: CsvDialect | None) -> list[str]:
 
     if dialect is None:
         return list(ds.dataset(str(path), format="parquet").schema.names)
+
     def header_names(block_bytes: int) -> list[str]:
         with pa_csv.open_csv(str(path), **_csv_options(dialect, block_bytes=block_bytes)) as reader:
             return list(reader.schema.names)

@@ -48,7 +48,7 @@ from pyspark.sql.types import DataType, StringType, StructType
 
 from config.errors import ValidationStopped
 from config.pipeline import SourceConfig
-from jobs.sources import CORRUPT_COLUMN, any_of, safe_path
+from jobs.sources import CORRUPT_COLUMN, any_of, column_named, safe_path
 
 log = logging.getLogger("cdi.ingest")
 
@@ -116,7 +116,7 @@ def string_paths(schema: StructType, parent: FieldPath = ()) -> list[FieldPath]:
 
 
 def column_at(path: FieldPath) -> Column:
-    column = F.col("`" + path[0].replace("`", "``") + "`")
+    column = column_named(path[0])
     for name in path[1:]:
         column = column.getField(name)
     return column

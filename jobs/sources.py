@@ -178,7 +178,7 @@ def read_csv(spark: SparkSession, source: ReadSettings) -> DataFrame:
     if not source.multiline or len(schema.fields) - 1 < RUNAWAY_MIN_DELIMITERS or not strings:
         return df
     runaway = holds_rows(strings, source.delimiter, len(schema.fields) - 1)
-    raw = F.to_json(F.struct(*[F.col(_quoted(f.name)) for f in schema.fields]))
+    raw = F.to_json(F.struct(*[column_named(f.name) for f in schema.fields]))
     return df.withColumn(CORRUPT_COLUMN, F.when(F.col(CORRUPT_COLUMN).isNull() & runaway, raw).otherwise(F.col(CORRUPT_COLUMN)))
 
 
@@ -198,7 +198,7 @@ def holds_rows(columns: list[str], delimiter: str, delimiters: int) -> Column:
         return F.length(line) - F.length(F.replace(line, F.lit(delimiter), F.lit(""))) >= delimiters * len(delimiter)
 
     flags = [
-        F.coalesce(F.col(_quoted(c)).rlike("[\\r\\n]") & F.exists(F.split(F.col(_quoted(c)), "\\r\\n|\\r|\\n"), has_row), F.lit(False))
+        F.coalesce(column_named(c).rlike("[\\r\\n]") & F.exists(F.split(column_named(c), "\\r\\n|\\r|\\n"), has_row), F.lit(False))
         for c in columns
     ]
     return any_of(flags)
@@ -213,8 +213,9 @@ def any_of(flags: list[Column]) -> Column:
     return any_of(flags[:middle]) | any_of(flags[middle:])
 
 
-def _quoted(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+def column_named(name: str) -> Column:
+    """The top-level column ``name``, whatever it holds (a dot, a backtick)."""
+    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def renamed_by_spark(names: list[str]) -> bool:

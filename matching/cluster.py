@@ -4,7 +4,7 @@
 
 1. ``linked_edges``: pairs scored at or above the match threshold plus the
    steward's must-links, restricted to known records;
-2. ``connected_components``: up to 200,000 distinct links, collected and
+2. ``connected_components``: up to a million distinct links, collected and
    solved on the driver (scipy); more, large-star / small-star (Kiveris et
    al., "Connected Components in MapReduce and Beyond", 2014) in DataFrame
    operations, with no collect to the driver;
