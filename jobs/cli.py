@@ -203,7 +203,7 @@ def cmd_blocking_report(args: argparse.Namespace) -> int:
     spark, context = _session_and_context(args)
     settings = load_settings(Path(args.settings or context.config.matching))
     records = read_table(spark, context.lake.customers_std).persist()
-    settings, refinements = refine_rules(records, settings)
+    settings, refinements, _ = refine_rules(records, settings)
     if refinements:
         print(format_refinements(refinements) + "\n")
     print(format_blocking_report(blocking_report(records, settings)))

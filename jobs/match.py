@@ -116,7 +116,7 @@ def run_match(
         decisions = steward_pair_decisions(spark, context).localCheckpoint()
     sparse = sparse_rules(settings.blocking_rules, present, record_count)
     with step(spark, "match.refine", "counting pairs per blocking rule"):
-        settings, refinements = refine_rules(records, settings)
+        settings, refinements, big_rules = refine_rules(records, settings, record_count)
     state = last_match_state(spark, context) if context.incremental and model is None else None
     problems = misfits(saved_model_from_json(state["model_json"]).model, settings) if state is not None else []
     if problems:
@@ -128,7 +128,7 @@ def run_match(
                     "scoring all pairs with its model")
         incremental = None
     else:
-        incremental = match_changed(spark, context, settings, records, decisions, state, refinements) if state else None
+        incremental = match_changed(spark, context, settings, records, decisions, state, refinements, big_rules) if state else None
     if incremental is not None:
         saved, guarded, changed = incremental
         training = None
@@ -141,7 +141,9 @@ def run_match(
             if context.incremental and not problems:
                 log.warning("incremental match: no model from an earlier full match; training one on all records")
             given = None
-        saved, guarded, training = match_everything(spark, context, settings, records, decisions, given, refinements)
+        saved, guarded, training = match_everything(
+            spark, context, settings, records, decisions, given, refinements, big_rules
+        )
         changed = None
     for block in guarded:
         log.warning(

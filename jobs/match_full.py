@@ -38,15 +38,17 @@ def match_everything(
     decisions: DataFrame,
     saved: SavedModel | None,
     refinements: list[Refinement],
+    big_rules: frozenset[int],
 ) -> tuple[SavedModel, list[GuardedBlock], TrainingReport | None]:
     """Score every candidate pair (training a model unless ``saved``) and cluster all records.
 
-    ``settings`` carry the blocking rules as refined for the pair budget (``refinements``).
+    ``settings`` carry the blocking rules as refined for the pair budget (``refinements``); ``big_rules``
+    are those with a huge block (see ``matching.blocking.refine_rules``).
     The training report is None when no Fellegi-Sunter model was trained here.
     """
     training = None
     with step(spark, "match.block_compare", "blocking and comparing candidate pairs"):
-        pairs, guarded = guarded_candidate_pairs(records, settings)
+        pairs, guarded = guarded_candidate_pairs(records, settings, big_rules=big_rules)
         frequencies = saved.term_frequencies if saved else collect_term_frequencies(records, settings)
         if saved is None:
             sizes = [row["count"] for row in records.groupBy("source_system").count().collect()]

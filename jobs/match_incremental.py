@@ -32,12 +32,13 @@ def match_changed(
     decisions: DataFrame,
     state: Row,
     refinements: list[Refinement],
+    big_rules: frozenset[int],
 ) -> tuple[SavedModel, list[GuardedBlock], int] | None:
     """Score and re-cluster only what records new or changed since the last match touch.
 
     Returns None, having written nothing, when the pair budget's refinements or
     the guard's blocks differ from the last full run's: then only a full
-    scoring equals a full run.
+    scoring equals a full run. ``big_rules`` as for ``match_full.match_everything``.
     """
     saved = saved_model_from_json(state["model_json"])
     clusters_path = context.lake.path("silver", "clusters")
@@ -52,7 +53,7 @@ def match_changed(
     gone = before.select("record_id").join(records.select("record_id"), "record_id", "left_anti")
     touched = changed.unionByName(gone).localCheckpoint()
 
-    pairs, guarded = guarded_candidate_pairs(records, settings, new_record_ids=changed)
+    pairs, guarded = guarded_candidate_pairs(records, settings, new_record_ids=changed, big_rules=big_rules)
     if guard_signature(guarded, refinements) != state["guarded_blocks"]:
         log.warning(
             "incremental match: the pair budget or the huge-block guard acts otherwise than at the last full run; "

@@ -30,7 +30,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -150,13 +150,22 @@ def key_fingerprint(values: tuple[Any, ...]) -> str:
     return "#" + hashlib.sha256(repr(tuple(values)).encode("utf-8")).hexdigest()[:10]
 
 
+@dataclass(frozen=True)
+class LevelCount:
+    """A rule's blocks at one refine level: the pairs they give (``n(n-1)/2`` summed) and the largest one's records."""
+
+    pairs: int
+    largest: int
+
+
 def _rule_level_pairs(
     records: DataFrame, rules: Sequence[BlockingRule], levels: Mapping[int, int]
-) -> dict[tuple[int, int], int]:
-    """Pairs of rule ``i`` at refine level ``levels[i]``, ``(i, level) -> n(n-1)/2`` summed over blocks.
+) -> dict[tuple[int, int], LevelCount]:
+    """Blocks of rule ``i`` at refine level ``levels[i]``, ``(i, level) -> LevelCount``.
 
     One Spark job: each record's key tuple is hashed (64 bits), and blocks are
-    counted by hash. For ``link_only`` this is an upper bound.
+    counted by hash. For ``link_only`` the pairs are an upper bound; a hash
+    collision can only make a block look bigger.
     """
     keyed: list[DataFrame] = []
     for index, level in levels.items():
@@ -167,30 +176,54 @@ def _rule_level_pairs(
             )
         )
     counts = _union_all(keyed).groupBy("rule", "level", "block").count()
-    totals = counts.groupBy("rule", "level").agg(F.sum(F.col("count") * (F.col("count") - 1) / 2).alias("pairs"))
-    return {(row["rule"], row["level"]): int(row["pairs"]) for row in totals.collect()}
+    totals = counts.groupBy("rule", "level").agg(
+        F.sum(F.col("count") * (F.col("count") - 1) / 2).alias("pairs"), F.max("count").alias("largest")
+    )
+    return {(row["rule"], row["level"]): LevelCount(int(row["pairs"]), int(row["largest"])) for row in totals.collect()}
 
 
-def _counted_levels(records: DataFrame, settings: MatchSettings, records_count: int) -> dict[tuple[int, int], int]:
-    """The pairs ``apply_pair_budget`` looks at: each rule with refine keys at level 0, and the next
-    level of a rule while it is over the budget; one Spark job per level reached, so data under the
-    budget costs one."""
+def _counted_levels(
+    records: DataFrame, settings: MatchSettings, records_count: int
+) -> dict[tuple[int, int], LevelCount]:
+    """The blocks ``apply_pair_budget`` and the huge-block guard look at: every rule at level 0, and the next
+    level of a rule with refine keys while it is over the budget (none without a budget); one Spark job per
+    level reached, so data under the budget costs one."""
     budget = pair_budget(settings, records_count)
     rules = settings.blocking_rules
-    pending = {index: 0 for index, rule in enumerate(rules) if rule.refine}
-    counted: dict[tuple[int, int], int] = {}
+    pending = {index: 0 for index in range(len(rules))}
+    counted: dict[tuple[int, int], LevelCount] = {}
     while pending:
         counted |= _rule_level_pairs(records, rules, pending)
         pending = {
             index: level + 1 for index, level in pending.items()
-            if counted.get((index, level), 0) > budget and level < len(rules[index].refine)
+            if settings.max_pairs_per_record is not None
+            and _pairs_at(counted, index, level) > budget and level < len(rules[index].refine)
         }
     return counted
+
+
+def _pairs_at(counted: Mapping[tuple[int, int], LevelCount], index: int, level: int) -> int:
+    found = counted.get((index, level))
+    return 0 if found is None else found.pairs
 
 
 def pair_budget(settings: MatchSettings, records: int) -> int:
     """Pairs a rule may give: ``max_pairs_per_record`` per record, never below ``min_pair_budget``."""
     return max(int((settings.max_pairs_per_record or 0) * records), settings.min_pair_budget)
+
+
+def budget_levels(settings: MatchSettings, level_pairs: Mapping[tuple[int, int], int], records: int) -> list[int]:
+    """Each rule's refine level under the pair budget (pure logic; see ``apply_pair_budget``)."""
+    if settings.max_pairs_per_record is None:
+        return [0] * len(settings.blocking_rules)
+    budget = pair_budget(settings, records)
+    levels = []
+    for index, rule in enumerate(settings.blocking_rules):
+        level = 0
+        while level < len(rule.refine) and level_pairs.get((index, level), 0) > budget:
+            level += 1
+        levels.append(level)
+    return levels
 
 
 def apply_pair_budget(
@@ -206,21 +239,17 @@ def apply_pair_budget(
     fit (or it has none left: it then keeps them all, and ``Refinement.fits``
     is false).
     """
-    if settings.max_pairs_per_record is None:
+    levels = budget_levels(settings, level_pairs, records)
+    if not any(levels):
         return settings, []
     budget = pair_budget(settings, records)
     rules: list[BlockingRule] = []
     refinements: list[Refinement] = []
-    for index, rule in enumerate(settings.blocking_rules):
-        level = 0
-        while level < len(rule.refine) and level_pairs.get((index, level), 0) > budget:
-            level += 1
+    for index, (rule, level) in enumerate(zip(settings.blocking_rules, levels)):
         rules.append(rule.refined(level))
         if level:
             before, after = level_pairs.get((index, 0), 0), level_pairs.get((index, level), 0)
             refinements.append(Refinement(rule.name, tuple(rule.refine[:level]), before, after, budget))
-    if not refinements:
-        return settings, []
     return settings.model_copy(update={"blocking_rules": rules}), refinements
 
 
@@ -248,13 +277,25 @@ def sparse_rules(
     return found
 
 
-def refine_rules(records: DataFrame, settings: MatchSettings) -> tuple[MatchSettings, list[Refinement]]:
-    """``apply_pair_budget`` with the rules' pairs counted on ``records`` (a Spark job per refine level
-    reached, ``_counted_levels``), refinements logged."""
-    if settings.max_pairs_per_record is None or not any(rule.refine for rule in settings.blocking_rules):
-        return settings, []
-    count = records.count()
-    refined, refinements = apply_pair_budget(settings, _counted_levels(records, settings, count), count)
+class RefinedRules(NamedTuple):
+    """``refine_rules``' answer: the refined settings, what was refined, and the rules (indices in the
+    refined settings) with a block over ``max_block_size``, for ``guarded_candidate_pairs``."""
+
+    settings: MatchSettings
+    refinements: list[Refinement]
+    big_rules: frozenset[int]
+
+
+def refine_rules(records: DataFrame, settings: MatchSettings, records_count: int | None = None) -> RefinedRules:
+    """``apply_pair_budget`` with the rules' pairs counted on ``records``, refinements logged.
+
+    The same counts find the rules with a huge block at their refined keys, so
+    ``guarded_candidate_pairs`` need not count blocks again: a Spark job per
+    refine level reached (``_counted_levels``), one when nothing needs refining.
+    """
+    count = records.count() if records_count is None else records_count
+    counted = _counted_levels(records, settings, count)
+    refined, refinements = apply_pair_budget(settings, {key: found.pairs for key, found in counted.items()}, count)
     for refinement in refinements:
         LOGGER.warning(
             "blocking rule %r would give %d pairs, over the budget of %d (max_pairs_per_record %s): "
@@ -262,7 +303,12 @@ def refine_rules(records: DataFrame, settings: MatchSettings) -> tuple[MatchSett
             refinement.rule, refinement.pairs_before, refinement.budget, settings.max_pairs_per_record,
             ", ".join(refinement.added), refinement.pairs_after, "" if refinement.fits else ", still over",
         )
-    return refined, refinements
+    levels = budget_levels(settings, {key: found.pairs for key, found in counted.items()}, count)
+    big = frozenset(
+        index for index, level in enumerate(levels)
+        if counted.get((index, level), LevelCount(0, 0)).largest > settings.max_block_size
+    )
+    return RefinedRules(refined, refinements, big)
 
 
 def rules_with_big_blocks(records: DataFrame, rules: Sequence[BlockingRule], limit: int) -> set[int]:
@@ -370,19 +416,25 @@ def _pairs_of_blocks(blocks: DataFrame, settings: MatchSettings, new_record_ids:
 
 
 def guarded_candidate_pairs(
-    records: DataFrame, settings: MatchSettings, new_record_ids: DataFrame | None = None
+    records: DataFrame,
+    settings: MatchSettings,
+    new_record_ids: DataFrame | None = None,
+    big_rules: frozenset[int] | None = None,
 ) -> tuple[DataFrame, list[GuardedBlock]]:
     """Candidate pairs and the blocks the huge-block guard sub-blocked or skipped.
 
     Each pair appears once, ``record_id_l < record_id_r``, with the first rule
     (in settings order) that produced it. With ``new_record_ids`` (a frame with
     ``record_id``) only pairs with at least one new record are produced.
+    ``big_rules`` (from ``refine_rules``, counted on the same records) saves
+    looking for the rules with a huge block.
     """
     guarded: list[GuardedBlock] = []
-    big = rules_with_big_blocks(records, settings.blocking_rules, settings.max_block_size)
+    if big_rules is None:
+        big_rules = frozenset(rules_with_big_blocks(records, settings.blocking_rules, settings.max_block_size))
     per_rule: list[DataFrame] = []
     for index, rule in enumerate(settings.blocking_rules):
-        keyed, rule_guarded = _guard(_keyed(records, rule, settings), rule, settings, index in big)
+        keyed, rule_guarded = _guard(_keyed(records, rule, settings), rule, settings, index in big_rules)
         guarded.extend(rule_guarded)
         per_rule.append(_rule_blocks(keyed, rule, index))
     names = local_frame(

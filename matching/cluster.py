@@ -92,10 +92,13 @@ def cluster_pairs(
     components = connected_components(nodes, links, max_iterations).localCheckpoint(eager=False)
     accepted = _normalized_pairs(must_links)
     unreviewed = _normalized_pairs(pairs.select(*SCORED_PAIR_COLUMNS)).join(accepted, list(PAIR_COLUMNS), "left_anti")
+    # Splits only cut components, so a pair inside a cluster is inside a component: the scored pairs are
+    # matched to components once, and the steps below read those few instead of every scored pair.
+    within = _within_components(components, unreviewed).localCheckpoint(eager=False)
     clusters = split_disagreeing(
-        components, links, _known_pairs(nodes, cannot_links), unreviewed, review_threshold
+        components, links, _known_pairs(nodes, cannot_links), within, review_threshold
     ).localCheckpoint(eager=False)
-    flagged = flag_disagreeing_clusters(clusters, unreviewed, review_threshold)
+    flagged = flag_disagreeing_clusters(clusters, within, review_threshold)
     return flagged.join(components.withColumnRenamed("cluster_id", "component_id"), "record_id")
 
 
@@ -458,6 +461,17 @@ def _normalized_pairs(pairs: DataFrame) -> DataFrame:
         F.least(*PAIR_COLUMNS).alias("record_id_l"),
         F.greatest(*PAIR_COLUMNS).alias("record_id_r"),
         *others,
+    )
+
+
+def _within_components(components: DataFrame, pairs: DataFrame) -> DataFrame:
+    """The ``pairs`` whose two records are in one component (``record_id``, ``cluster_id``); columns kept."""
+    component_l = components.select(F.col("record_id").alias("record_id_l"), F.col("cluster_id").alias("__l"))
+    component_r = components.select(F.col("record_id").alias("record_id_r"), F.col("cluster_id").alias("__r"))
+    return (
+        pairs.join(component_l, "record_id_l").join(component_r, "record_id_r")
+        .filter(F.col("__l") == F.col("__r"))
+        .select(*pairs.columns)
     )
 
 

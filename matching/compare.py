@@ -24,6 +24,7 @@ from functools import partial
 import jellyfish
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import recordlinkage
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -48,6 +49,11 @@ from matching.settings import (
     NamesSwappedLevel,
     NumericDistanceLevel,
 )
+
+# Day 0 of Arrow's date32 (1970-01-01) as a proleptic Gregorian ordinal (``date.toordinal``).
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# What pandas infers for a column of dates, of datetimes, or of nothing but nulls.
+_BULK_DATES = ("date", "datetime", "empty")
 
 # No name, email, phone or address is longer; a 100 KB value would cost minutes per pair.
 MAX_COMPARED_CHARS = 200
@@ -197,10 +203,20 @@ def side_frame(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: s
             for part, numbers in parts.items():
                 frame[f"{column}__{part}"] = numbers
         else:
-            frame[column] = values.map(_bounded_text, na_action="ignore")
+            frame[column] = _bounded_texts(values)
         if column in numeric:
             frame[f"{column}__number"] = pd.to_numeric(values, errors="coerce")
     return frame
+
+
+def _bounded_texts(values: pd.Series) -> pd.Series:
+    """``_bounded_text`` of every present value; a column of strings none too long comes back as it is
+    (checked in bulk, as mapping every value costs more)."""
+    items = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(items, skipna=True) == "string":
+        if max(map(len, items[pd.notna(items)]), default=0) <= MAX_COMPARED_CHARS:
+            return values
+    return values.map(_bounded_text, na_action="ignore")
 
 
 def _bounded_text(value: object) -> str:
@@ -212,7 +228,9 @@ def _bounded_text(value: object) -> str:
 
 
 def _date_tuple(value: object) -> tuple[int, int, int] | None:
-    """(year, month, day) of a date, datetime or ISO text; None when it is not one."""
+    """(year, month, day) of a date, datetime or ISO text; None when it is not one (pandas' NaT is a datetime)."""
+    if value is pd.NaT:
+        return None
     if isinstance(value, np.datetime64) and not np.isnat(value):
         value = value.astype("datetime64[D]").astype(object)
     if isinstance(value, (date, datetime)):
@@ -230,7 +248,26 @@ def date_parts(values: pd.Series) -> dict[str, np.ndarray]:
     """Float arrays ``days`` (proleptic Gregorian ordinal), ``year``, ``month``, ``day``; NaN where no date.
 
     Works for every year from 1 to 9999: no nanosecond timestamps involved.
+    Dates and datetimes alone (Spark's dates arrive as ``datetime.date``) are
+    converted in bulk through Arrow's ``date32``; other values (ISO text, or
+    numbers, which Arrow would take for days since 1970) one by one.
     """
+    if pd.api.types.infer_dtype(values, skipna=True) not in _BULK_DATES:
+        return _date_parts_one_by_one(values)
+    dates = pa.array(values.to_numpy(dtype=object), type=pa.date32(), from_pandas=True)
+    present = dates.is_valid().to_numpy(zero_copy_only=False)
+    days = dates.fill_null(0).to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    parts = {
+        "days": days.astype(np.int64) + _EPOCH_ORDINAL,
+        "year": days.astype("datetime64[Y]").astype(np.int64) + 1970,
+        "month": months.astype(np.int64) % 12 + 1,
+        "day": (days - months).astype(np.int64) + 1,
+    }
+    return {name: np.where(present, numbers.astype(float), np.nan) for name, numbers in parts.items()}
+
+
+def _date_parts_one_by_one(values: pd.Series) -> dict[str, np.ndarray]:
     tuples = [_date_tuple(value) for value in values]
     year = np.array([t[0] if t else np.nan for t in tuples], dtype=float)
     month = np.array([t[1] if t else np.nan for t in tuples], dtype=float)

@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame
 from matching.blocking import (
     BlockSize,
     GuardedBlock,
+    LevelCount,
     Refinement,
     RuleReport,
     apply_pair_budget,
@@ -23,6 +24,7 @@ from matching.blocking import (
     random_pairs,
     _counted_levels,
     refine_rules,
+    rules_with_big_blocks,
 )
 from matching.settings import MatchSettings
 
@@ -281,9 +283,10 @@ ANNAS = [
 def test_refine_rules_counts_pairs_on_the_records_and_blocks_with_the_refined_keys(spark, caplog):
     records = spark.createDataFrame(ANNAS, RECORDS_SCHEMA)
     with caplog.at_level(logging.WARNING, logger="cdi.matching.blocking"):
-        refined, refinements = refine_rules(records, _budget_settings(7 / 6))
+        refined, refinements, big_rules = refine_rules(records, _budget_settings(7 / 6))
 
     assert refinements == [Refinement("given", ("substring(family_name, 1, 1)",), 15, 7, 7)]
+    assert big_rules == frozenset()
     assert "blocking rule 'given' would give 15 pairs, over the budget of 7" in caplog.text
     assert "anna" not in caplog.text
     pairs = candidate_pairs(records, refined).select("record_id_l", "record_id_r")
@@ -292,18 +295,40 @@ def test_refine_rules_counts_pairs_on_the_records_and_blocks_with_the_refined_ke
         "record_id_l string, record_id_r string",
     )
     assert_df_equality(pairs, expected, ignore_row_order=True)
-    unrefined, none = refine_rules(records, _budget_settings(2.5))
+    unrefined, none, _ = refine_rules(records, _budget_settings(2.5))
     assert none == [] and candidate_pairs(records, unrefined).count() == 15
 
 
 @pytest.mark.parametrize(
     ("budget", "counted"),
-    [(2.5, {(1, 0): 15}), (7 / 6, {(1, 0): 15, (1, 1): 7}), (0.5, {(1, 0): 15, (1, 1): 7, (1, 2): 1})],
-    ids=["under the budget: level 0 only", "the first refine key fits", "every level"],
+    [
+        (2.5, {(1, 0): LevelCount(15, 6)}),
+        (7 / 6, {(1, 0): LevelCount(15, 6), (1, 1): LevelCount(7, 4)}),
+        (0.5, {(1, 0): LevelCount(15, 6), (1, 1): LevelCount(7, 4), (1, 2): LevelCount(1, 2)}),
+        (None, {(1, 0): LevelCount(15, 6)}),
+    ],
+    ids=["under the budget: level 0 only", "the first refine key fits", "every level", "no budget"],
 )
 def test_only_the_levels_the_budget_reaches_are_counted(spark, budget, counted):
+    """Every rule is counted at level 0 (the email rule has no keyed record here, so no blocks)."""
     records = spark.createDataFrame(ANNAS, RECORDS_SCHEMA)
     assert _counted_levels(records, _budget_settings(budget), len(ANNAS)) == counted
+
+
+@pytest.mark.parametrize(
+    ("max_block_size", "budget", "expected"),
+    [(5, None, {1}), (5, 7 / 6, set()), (3, 7 / 6, {1}), (3, 0.5, set()), (6, None, set())],
+    ids=["six annas", "refined to four", "four over three", "refined to two", "at the limit"],
+)
+def test_refine_rules_finds_the_rules_with_a_huge_block_at_their_refined_keys(spark, max_block_size, budget, expected):
+    records = spark.createDataFrame(ANNAS, RECORDS_SCHEMA)
+    settings = _budget_settings(budget).model_copy(update={"max_block_size": max_block_size})
+    refined, _, big_rules = refine_rules(records, settings)
+
+    assert big_rules == frozenset(expected)
+    assert big_rules == frozenset(
+        rules_with_big_blocks(records, refined.blocking_rules, max_block_size)
+    ), "the same rules as counted on their own"
 
 
 def test_format_refinements_names_the_budget_rules_keys_and_counts():

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from rapidfuzz.distance import OSA
 
 from matching.compare import (
+    date_parts,
     attach_attributes,
     attach_for_settings,
     compare_pairs,
@@ -274,3 +275,39 @@ def test_levels_on_other_columns_share_one_comparison_and_missing_needs_all_unju
     # street agrees -> 3; street differs but postcode agrees -> 2; no street, postcode differs,
     # city agrees -> 1; nothing present on both sides -> -1 (twice)
     assert _gammas(address, values) == [3, 2, 1, -1, -1]
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.dates(),
+            st.datetimes(),
+            st.dates().map(lambda d: d.isoformat()),
+            st.integers(-1000, 100_000),
+            st.just(pd.NaT),
+        ),
+        max_size=30,
+    )
+)
+def test_date_parts_in_bulk_are_the_parts_one_by_one(values):
+    """Dates and datetimes go through Arrow in bulk, anything else one by one; the parts are the same
+    (a number is no date, not days since 1970; NaT is missing)."""
+    series = pd.Series(values, dtype=object)
+    expected = {
+        name: [float("nan")] * len(values) for name in ("days", "year", "month", "day")
+    }
+    for position, value in enumerate(values):
+        if isinstance(value, str):
+            value = dt.date.fromisoformat(value)
+        if isinstance(value, dt.date) and value is not pd.NaT:
+            for name, number in zip(
+                ("days", "year", "month", "day"), (value.toordinal(), value.year, value.month, value.day)
+            ):
+                expected[name][position] = float(number)
+
+    actual = date_parts(series)
+
+    for name, numbers in expected.items():
+        assert actual[name].tolist() == pytest.approx(numbers, nan_ok=True), name
