@@ -142,7 +142,7 @@ def run_match(
                 log.warning("incremental match: no model from an earlier full match; training one on all records")
             given = None
         saved, guarded, training = match_everything(
-            spark, context, settings, records, decisions, given, refinements, big_rules
+            spark, context, settings, records, decisions, given, refinements, big_rules, record_count
         )
         changed = None
     for block in guarded:
