@@ -295,7 +295,8 @@ def refine_rules(records: DataFrame, settings: MatchSettings, records_count: int
     """
     count = records.count() if records_count is None else records_count
     counted = _counted_levels(records, settings, count)
-    refined, refinements = apply_pair_budget(settings, {key: found.pairs for key, found in counted.items()}, count)
+    pairs = {key: found.pairs for key, found in counted.items()}
+    refined, refinements = apply_pair_budget(settings, pairs, count)
     for refinement in refinements:
         LOGGER.warning(
             "blocking rule %r would give %d pairs, over the budget of %d (max_pairs_per_record %s): "
@@ -303,9 +304,8 @@ def refine_rules(records: DataFrame, settings: MatchSettings, records_count: int
             refinement.rule, refinement.pairs_before, refinement.budget, settings.max_pairs_per_record,
             ", ".join(refinement.added), refinement.pairs_after, "" if refinement.fits else ", still over",
         )
-    levels = budget_levels(settings, {key: found.pairs for key, found in counted.items()}, count)
     big = frozenset(
-        index for index, level in enumerate(levels)
+        index for index, level in enumerate(budget_levels(settings, pairs, count))
         if counted.get((index, level), LevelCount(0, 0)).largest > settings.max_block_size
     )
     return RefinedRules(refined, refinements, big)
