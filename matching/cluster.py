@@ -94,7 +94,7 @@ def cluster_pairs(
     unreviewed = _normalized_pairs(pairs.select(*SCORED_PAIR_COLUMNS)).join(accepted, list(PAIR_COLUMNS), "left_anti")
     # Splits only cut components, so a pair inside a cluster is inside a component: the scored pairs are
     # matched to components once, and the steps below read those few instead of every scored pair.
-    within = _within_components(components, unreviewed).localCheckpoint(eager=False)
+    within = _inside_clusters(components, unreviewed).select(*unreviewed.columns).localCheckpoint(eager=False)
     clusters = split_disagreeing(
         components, links, _known_pairs(nodes, cannot_links), within, review_threshold
     ).localCheckpoint(eager=False)
@@ -217,21 +217,11 @@ def split_disagreeing(
     One small job finds the clusters to re-partition; when there are none, the
     clusters come back unchanged.
     """
-    clusters_l = clusters.select(F.col("record_id").alias("record_id_l"), "cluster_id")
-    clusters_r = clusters.select(
-        F.col("record_id").alias("record_id_r"), F.col("cluster_id").alias("cluster_id_r")
+    cannot = (
+        _inside_clusters(clusters, _normalized_pairs(cannot_links))
+        .select("cluster_id", *PAIR_COLUMNS).localCheckpoint(eager=False)
     )
-
-    def inside(pairs: DataFrame) -> DataFrame:
-        return (
-            pairs.join(clusters_l, "record_id_l")
-            .join(clusters_r, "record_id_r")
-            .filter(F.col("cluster_id") == F.col("cluster_id_r"))
-            .drop("cluster_id_r")
-        )
-
-    cannot = inside(_normalized_pairs(cannot_links)).select("cluster_id", *PAIR_COLUMNS).localCheckpoint(eager=False)
-    low = inside(scored.filter(F.col("match_probability") < review_threshold)).select("cluster_id")
+    low = _inside_clusters(clusters, scored.filter(F.col("match_probability") < review_threshold)).select("cluster_id")
     conflicted = cannot.select("cluster_id").unionByName(low).distinct().localCheckpoint(eager=False)
     if conflicted.isEmpty():
         return clusters
@@ -244,14 +234,14 @@ def split_disagreeing(
         "cluster_id", F.lit("member").alias("kind"), F.col("record_id").alias("record_id_l"),
         *[value.alias(name) for name, value in nulls.items()],
     )
-    edges = inside(links).join(conflicted, "cluster_id").select(
+    edges = _inside_clusters(clusters, links).join(conflicted, "cluster_id").select(
         "cluster_id", F.lit("edge").alias("kind"), *PAIR_COLUMNS, "match_probability", "must_link"
     )
     cannots = cannot.join(conflicted, "cluster_id").select(
         "cluster_id", F.lit("cannot").alias("kind"), *PAIR_COLUMNS, nulls["match_probability"].alias("match_probability"),
         nulls["must_link"].alias("must_link"),
     )
-    scores = inside(scored).join(conflicted, "cluster_id").select(
+    scores = _inside_clusters(clusters, scored).join(conflicted, "cluster_id").select(
         "cluster_id", F.lit("scored").alias("kind"), *PAIR_COLUMNS, "match_probability",
         nulls["must_link"].alias("must_link"),
     )
@@ -281,18 +271,9 @@ def flag_disagreeing_clusters(
     Such a cluster is usually a chain of good links between records that
     clearly differ; it is left whole for a steward to split.
     """
-    member_l = clusters.select(F.col("record_id").alias("record_id_l"), "cluster_id")
-    member_r = clusters.select(
-        F.col("record_id").alias("record_id_r"), F.col("cluster_id").alias("cluster_id_r")
-    )
+    low = pairs.filter(F.col("match_probability") < review_threshold).filter(F.col("record_id_l") != F.col("record_id_r"))
     disagreeing = (
-        pairs.filter(F.col("match_probability") < review_threshold)
-        .filter(F.col("record_id_l") != F.col("record_id_r"))
-        .join(member_l, "record_id_l")
-        .join(member_r, "record_id_r")
-        .filter(F.col("cluster_id") == F.col("cluster_id_r"))
-        .select("cluster_id", F.lit(REVIEW_FLAG).alias("cluster_flag"))
-        .distinct()
+        _inside_clusters(clusters, low).select("cluster_id", F.lit(REVIEW_FLAG).alias("cluster_flag")).distinct()
     )
     return clusters.join(disagreeing, "cluster_id", "left").select(
         "record_id", "cluster_id", "cluster_flag"
@@ -464,14 +445,15 @@ def _normalized_pairs(pairs: DataFrame) -> DataFrame:
     )
 
 
-def _within_components(components: DataFrame, pairs: DataFrame) -> DataFrame:
-    """The ``pairs`` whose two records are in one component (``record_id``, ``cluster_id``); columns kept."""
-    component_l = components.select(F.col("record_id").alias("record_id_l"), F.col("cluster_id").alias("__l"))
-    component_r = components.select(F.col("record_id").alias("record_id_r"), F.col("cluster_id").alias("__r"))
+def _inside_clusters(clusters: DataFrame, pairs: DataFrame) -> DataFrame:
+    """The ``pairs`` whose two records are in one cluster of ``clusters`` (``record_id``, ``cluster_id``),
+    with that ``cluster_id``."""
+    cluster_l = clusters.select(F.col("record_id").alias("record_id_l"), "cluster_id")
+    cluster_r = clusters.select(F.col("record_id").alias("record_id_r"), F.col("cluster_id").alias("__cluster_r"))
     return (
-        pairs.join(component_l, "record_id_l").join(component_r, "record_id_r")
-        .filter(F.col("__l") == F.col("__r"))
-        .select(*pairs.columns)
+        pairs.join(cluster_l, "record_id_l").join(cluster_r, "record_id_r")
+        .filter(F.col("cluster_id") == F.col("__cluster_r"))
+        .drop("__cluster_r")
     )
 
 
