@@ -48,6 +48,7 @@ from jobs.ingest import (
     IngestCounts,
     check_deletion_share,
     current_versions,
+    newest_rows,
     past_watermark,
     quarantine_rows,
     roll_back_landing,
@@ -309,12 +310,7 @@ def current_activity(spark: SparkSession, lake: Lake, config: PipelineConfig) ->
         path = activity_path(lake, source, activity)
         if not table_exists(spark, path):
             continue
-        bronze = read_table(spark, path)
-        newest = bronze.join(
-            current_versions(spark, path).where(~F.col(TOMBSTONE)).select("source_key", "record_hash"),
-            ["source_key", "record_hash"],
-            "left_semi",
-        ).dropDuplicates(["source_key"])
+        newest = newest_rows(read_table(spark, path), path).where(~F.col(TOMBSTONE))
         fields = {
             name: SqlExpression(m.expr) if isinstance(m, MappingExpression) else (safe_path(m) if m else None)
             for name, m in _fields(activity).items()

@@ -176,10 +176,8 @@ def run_customer_360(spark: SparkSession, context: RunContext) -> Customer360Out
         activity = current_activity(spark, lake, context.config)
         if activity is None:
             activity = local_frame(spark, [], StructType([*ACTIVITY_SCHEMA.fields, CUSTOMER_ACTIVITY_SCHEMA[ISSUES_COLUMN]]))
-        issues = activity.select("source_system", "activity", "activity_key", ISSUES_COLUMN)
         linked = (
-            link_activities(activity.drop(ISSUES_COLUMN), xref, lake_salt(spark, lake))
-            .join(issues, ["source_system", "activity", "activity_key"], "left")
+            link_activities(activity, xref, lake_salt(spark, lake))
             .withColumn("run_id", F.lit(run_id))
             .select(*CUSTOMER_ACTIVITY_SCHEMA.fieldNames())
         )

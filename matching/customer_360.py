@@ -192,7 +192,9 @@ def link_activities(activities: DataFrame, xref: DataFrame, salt: str | None = N
     ``xref`` is ``gold/customer_xref``. A record with several xref rows uses the
     current one (``valid_to`` null), so every activity row comes out once.
     ``salt`` is the lake's salt, to recognise erased records (module docstring).
+    Columns of ``activities`` beyond ``ACTIVITY_SCHEMA`` come out after ``link_status``, as they came in.
     """
+    extra = [c for c in activities.columns if c not in ACTIVITY_SCHEMA.fieldNames()]
     joined = activities.join(_current_xref(xref), "record_id", "left")
     linked_by = F.col("_linked_by")
     if salt is None:
@@ -219,6 +221,7 @@ def link_activities(activities: DataFrame, xref: DataFrame, salt: str | None = N
         *ACTIVITY_SCHEMA.fieldNames(),
         F.when(F.col("link_status") == LINKED, F.col("_golden_id")).alias("golden_id"),
         "link_status",
+        *extra,
     )
 
 

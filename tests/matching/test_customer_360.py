@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
 from jobs.suppressions import key_hash
 from matching.customer_360 import (
@@ -159,6 +159,22 @@ def test_an_xref_row_that_still_holds_the_plain_key_of_an_erased_record_is_erase
 
     assert rows_of(link_activities(activities, xref), "activity_key", "golden_id", "link_status") == [
         ("a1", None, "customer_erased")
+    ]
+
+
+def test_columns_beyond_the_activity_schema_pass_through_after_the_link(spark):
+    schema = StructType([*ACTIVITY_SCHEMA.fields, StructField("value_issues", ArrayType(StringType(), False), False)])
+    activities = frame(
+        spark, [(*activity("crm:1", "a1"), ["amount: not a number"]), (*activity("crm:9", "a2"), [])], schema
+    )
+    xref = frame(spark, [xref_row("crm:1", "G1")], CUSTOMER_XREF_SCHEMA)
+
+    result = link_activities(activities, xref, "lake-salt")
+
+    assert result.columns == [*LINKED_ACTIVITY_SCHEMA.fieldNames(), "value_issues"]
+    assert rows_of(result, "activity_key", "golden_id", "link_status", "value_issues") == [
+        ("a1", "G1", "linked", ["amount: not a number"]),
+        ("a2", None, "unknown_customer", []),
     ]
 
 
