@@ -18,7 +18,7 @@ from jobs.match_model import (
 from jobs.match_silver import cluster_records, clusters_with_lineage, write_table
 from jobs.match_state import guard_signature, write_match_state
 from jobs.runs import RunContext
-from jobs.spark import SMALL_DATA_ROWS, session_conf
+from jobs.spark import session_conf
 from jobs.steps import step
 from matching.blocking import (
     GuardedBlock,
@@ -35,8 +35,10 @@ from matching.settings import MatchSettings
 # canonicalize apart, SPARK-58767), so the blocking self-join computed and shuffled every rule's blocks
 # twice: 11 million rows a side at a million records. Planned statically, both sides read one exchange
 # (the candidate pairs of 1M demo records: 38.1 and 41.0 s adaptive, 32.0 and 33.5 s static, alternated).
-# Small data keeps adaptive execution, whose coalesced partitions matter more there.
+# Small data (up to STATIC_PLAN_RECORDS records) keeps adaptive execution, whose coalesced partitions
+# matter more there.
 STATIC_PLAN = {"spark.sql.adaptive.enabled": "false"}
+STATIC_PLAN_RECORDS = 20_000
 
 
 def match_everything(
@@ -63,7 +65,7 @@ def match_everything(
         if saved is None:
             sizes = [row["count"] for row in records.groupBy("source_system").count().collect()]
             random_patterns = RandomPairPatterns(records, settings, frequencies, sizes)
-        with session_conf(spark, STATIC_PLAN if records_count > SMALL_DATA_ROWS else {}):
+        with session_conf(spark, STATIC_PLAN if records_count > STATIC_PLAN_RECORDS else {}):
             vectors = comparison_vectors(pairs, records, settings, frequencies).localCheckpoint()
     if saved is None:
         with step(spark, "match.train", "training the model"):

@@ -10,7 +10,7 @@ from config.pipeline import ReadSettings
 from demo.generator import generate
 from jobs.pipeline import _size_session
 from jobs.sources import BYTES_PER_ROW, estimated_rows
-from jobs.spark import CODEGEN_FACTORY_MODE, SMALL_DATA_ROWS, WHOLE_STAGE_CODEGEN
+from jobs.spark import CODEGEN_FACTORY_MODE, CODEGEN_ROWS, WHOLE_STAGE_CODEGEN
 from tests.demo_run import data_dir, demo_context
 
 SIZED = (WHOLE_STAGE_CODEGEN, CODEGEN_FACTORY_MODE)
@@ -34,7 +34,7 @@ def test_code_generation_follows_the_landed_rows_and_is_restored_for_large_data(
         spark.range(10).write.format("delta").save(context.lake.bronze("crm"))
         _size_session(spark, context, "standardize")
         assert sized(spark) == SMALL
-        spark.range(SMALL_DATA_ROWS).write.format("delta").save(context.lake.bronze_activity("crm", "orders"))
+        spark.range(CODEGEN_ROWS).write.format("delta").save(context.lake.bronze_activity("crm", "orders"))
         _size_session(spark, context, "standardize")
         assert sized(spark) == LARGE
     finally:
@@ -53,7 +53,7 @@ def test_before_ingest_the_sources_files_size_the_session(spark, tmp_path):
         _size_session(spark, context, "ingest")
         assert sized(spark) == SMALL
         with (data / "webshop_orders.jsonl").open("a", encoding="utf-8") as orders:
-            orders.write("\n" * (SMALL_DATA_ROWS * BYTES_PER_ROW))
+            orders.write("\n" * (CODEGEN_ROWS * BYTES_PER_ROW))
         _size_session(spark, context, "ingest")
         assert sized(spark) == LARGE
     finally:

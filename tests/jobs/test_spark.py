@@ -1,5 +1,5 @@
 from jobs.spark import (
-    CODEGEN_FACTORY_MODE, SMALL_DATA_ROWS, WHOLE_STAGE_CODEGEN, SessionStart, resolve_settings, settings_from_env,
+    CODEGEN_FACTORY_MODE, CODEGEN_ROWS, WHOLE_STAGE_CODEGEN, SessionStart, resolve_settings, settings_from_env,
     size_settings,
 )
 from tests.session import TEST_SESSION
@@ -44,8 +44,8 @@ def test_code_generation_is_off_for_small_data_on_for_large_and_a_configured_val
     large = {WHOLE_STAGE_CODEGEN: "true", CODEGEN_FACTORY_MODE: "FALLBACK"}
 
     assert size_settings(0, {}) == small
-    assert size_settings(SMALL_DATA_ROWS, {}) == small
-    assert size_settings(SMALL_DATA_ROWS + 1, {}) == large
+    assert size_settings(CODEGEN_ROWS, {}) == small
+    assert size_settings(CODEGEN_ROWS + 1, {}) == large
     assert size_settings(10, resolve_settings({WHOLE_STAGE_CODEGEN: "true"}, {})) == {CODEGEN_FACTORY_MODE: "NO_CODEGEN"}
     assert size_settings(10, resolve_settings({}, {"CDI_SPARK_CONF_spark__sql__codegen__factoryMode": "FALLBACK"})) == {
         WHOLE_STAGE_CODEGEN: "false"
