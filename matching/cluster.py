@@ -4,10 +4,11 @@
 
 1. ``linked_edges``: pairs scored at or above the match threshold plus the
    steward's must-links, restricted to known records;
-2. ``connected_components``: up to a million distinct links, collected and
-   solved on the driver (scipy); more, large-star / small-star (Kiveris et
-   al., "Connected Components in MapReduce and Beyond", 2014) in DataFrame
-   operations, with no collect to the driver;
+2. ``component_parents``: up to a million distinct links, collected and
+   solved on the driver (scipy), the answer broadcast to the joins that
+   follow; more, large-star / small-star (Kiveris et al., "Connected
+   Components in MapReduce and Beyond", 2014) in DataFrame operations, with
+   no collect to the driver;
 3. ``split_disagreeing``: components holding both ends of a steward's
    cannot-link, or a scored pair below the review threshold, are
    re-partitioned greedily, one component per pandas group. Links join two
@@ -30,6 +31,7 @@ Must-links still go first in the greedy re-partition, ahead of model scores.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -89,12 +91,13 @@ def cluster_pairs(
 
     # Each step reads its input several times: keep the inputs computed once.
     links = linked_edges(nodes, pairs, match_threshold, must_links).localCheckpoint(eager=False)
-    components = connected_components(nodes, links, max_iterations).localCheckpoint(eager=False)
+    parents = component_parents(links, max_iterations)
+    components = _with_parents(nodes, parents).localCheckpoint(eager=False)
     accepted = _normalized_pairs(must_links)
     unreviewed = _normalized_pairs(pairs.select(*SCORED_PAIR_COLUMNS)).join(accepted, list(PAIR_COLUMNS), "left_anti")
     # Splits only cut components, so a pair inside a cluster is inside a component: the scored pairs are
     # matched to components once, and the steps below read those few instead of every scored pair.
-    within = _inside_clusters(components, unreviewed).select(*unreviewed.columns).localCheckpoint(eager=False)
+    within = _inside_components(parents, unreviewed).select(*unreviewed.columns).localCheckpoint(eager=False)
     clusters = split_disagreeing(
         components, links, _known_pairs(nodes, cannot_links), within, review_threshold
     ).localCheckpoint(eager=False)
@@ -130,15 +133,30 @@ def linked_edges(
     )
 
 
+class Parents(NamedTuple):
+    """``record_id``, ``parent``: every record of a link with its component's smallest record id, where that is
+    not itself. ``local``: solved on the driver, small enough to broadcast."""
+
+    frame: DataFrame
+    local: bool
+
+
 def connected_components(
     nodes: DataFrame, edges: DataFrame, max_iterations: int = 50, local_edges: int = LOCAL_EDGES
 ) -> DataFrame:
     """``record_id``, ``cluster_id``: each node with the smallest record id of its component.
 
-    ``edges`` (``record_id_l``, ``record_id_r``) must name only records in
-    ``nodes``. Up to ``local_edges`` distinct edges are collected and labelled
-    on the driver (``star_forest``). More are solved in DataFrame operations:
-    each iteration runs a large-star then a small-star step on edges kept as
+    ``edges`` (``record_id_l``, ``record_id_r``) must name only records in ``nodes``; see ``component_parents``.
+    """
+    return _with_parents(nodes, component_parents(edges, max_iterations, local_edges))
+
+
+def component_parents(edges: DataFrame, max_iterations: int = 50, local_edges: int = LOCAL_EDGES) -> Parents:
+    """The ``Parents`` of the connected components of ``edges`` (``record_id_l``, ``record_id_r``).
+
+    Up to ``local_edges`` distinct edges are collected and labelled on the
+    driver (``star_forest``). More are solved in DataFrame operations: each
+    iteration runs a large-star then a small-star step on edges kept as
     (larger id -> smaller id), cut from the previous lineage by a local
     checkpoint. The fixed point is a forest of stars centred on each
     component's smallest id; reaching it costs one small job per iteration.
@@ -155,7 +173,7 @@ def connected_components(
         few = current.limit(local_edges + 1).toArrow()
         if few.num_rows <= local_edges:
             parents = star_forest(few.column("src").combine_chunks(), few.column("dst").combine_chunks())
-            return _with_parents(nodes, nodes.sparkSession.createDataFrame(parents, PARENT_SCHEMA))
+            return Parents(edges.sparkSession.createDataFrame(parents, PARENT_SCHEMA), local=True)
     iterations = 0
     while not _is_star_forest(current):
         if iterations == max_iterations:
@@ -164,7 +182,7 @@ def connected_components(
             )
         current = _small_star(_large_star(current)).localCheckpoint(eager=False)
         iterations += 1
-    return _with_parents(nodes, current.select(F.col("src").alias("record_id"), F.col("dst").alias("parent")))
+    return Parents(current.select(F.col("src").alias("record_id"), F.col("dst").alias("parent")), local=False)
 
 
 def star_forest(left: Sequence[str] | pa.Array, right: Sequence[str] | pa.Array) -> pa.Table:
@@ -196,9 +214,32 @@ def star_forest(left: Sequence[str] | pa.Array, right: Sequence[str] | pa.Array)
     return pa.table({"record_id": uniques.take(moved), "parent": uniques.take(parent[moved])})
 
 
-def _with_parents(nodes: DataFrame, parents: DataFrame) -> DataFrame:
-    return nodes.select("record_id").join(parents, "record_id", "left").select(
+def _with_parents(nodes: DataFrame, parents: Parents) -> DataFrame:
+    return nodes.select("record_id").join(_shared(parents), "record_id", "left").select(
         "record_id", F.coalesce("parent", "record_id").alias("cluster_id")
+    )
+
+
+def _shared(parents: Parents) -> DataFrame:
+    """The parents, broadcast to the joins when they were solved on the driver (at most ``LOCAL_EDGES`` links'
+    records, which the driver held)."""
+    return F.broadcast(parents.frame) if parents.local else parents.frame
+
+
+def _inside_components(parents: Parents, pairs: DataFrame) -> DataFrame:
+    """The ``pairs`` (of two different records, as ``_normalized_pairs`` gives them) whose two records are in
+    one component, with its ``cluster_id``: as ``_inside_clusters`` over the components, but joined to the
+    parents (a record without one is its own component), which are broadcast when small: the pairs are not
+    shuffled."""
+    names = [c for c in pairs.columns if c != "cluster_id"]
+    shared = _shared(parents)
+    parent_l = shared.select(F.col("record_id").alias("record_id_l"), F.col("parent").alias("__parent_l"))
+    parent_r = shared.select(F.col("record_id").alias("record_id_r"), F.col("parent").alias("__parent_r"))
+    component_l = F.coalesce("__parent_l", "record_id_l")
+    return (
+        pairs.join(parent_l, "record_id_l", "left").join(parent_r, "record_id_r", "left")
+        .filter(component_l == F.coalesce("__parent_r", "record_id_r"))
+        .select(*names, component_l.alias("cluster_id"))
     )
 
 

@@ -1,15 +1,26 @@
-"""u's random-pair patterns drawn on a background thread (``jobs.match_model.RandomPairPatterns``)."""
+"""u's random-pair patterns drawn on a background thread (``jobs.match_model.RandomPairPatterns``); scores in Spark."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from pyspark.errors import AnalysisException
 
-from jobs.match_model import RandomPairPatterns, comparison_vectors, random_pair_patterns, train_model
+from jobs.match_model import (
+    RandomPairPatterns,
+    comparison_vectors,
+    fellegi_sunter_scores,
+    random_pair_patterns,
+    train_model,
+)
+from matching.fellegi_sunter import ComparisonParameters, FellegiSunterModel, score
 from matching.settings import load_settings
 
 SETTINGS = load_settings(Path(__file__).resolve().parents[2] / "conf" / "matching.yaml")
@@ -83,3 +94,75 @@ def test_with_no_candidate_pair_training_gives_the_untrained_model(spark, rows):
         assert len(set(given_name_u)) == 1  # no random pair either: u is uniform
     else:
         assert given_name_u[0] > given_name_u[-1]  # u from the three random pairs: most disagree
+
+
+
+def _model(tf: bool, household: bool) -> FellegiSunterModel:
+    return FellegiSunterModel(
+        (
+            ComparisonParameters("given_name", 2, (0.1, 0.2, 0.7), (0.9, 0.08, 0.02), tf=tf),
+            ComparisonParameters(
+                "family_name", 1, (0.05, 0.95), (0.99, 0.01), u_household=(0.6, 0.4) if household else None
+            ),
+            ComparisonParameters("birth_date", 3, (0.2, 0.1, 0.1, 0.6), (0.7, 0.2, 0.09, 0.01), tf=tf),
+        ),
+        lambda_=1e-4,
+        household_key="family_name" if household else None,
+    )
+
+
+VECTOR_COLUMNS = ["record_id_l", "record_id_r", "gamma_given_name", "gamma_family_name", "gamma_birth_date",
+                  "tf_given_name", "tf_birth_date"]
+VECTORS = (
+    "record_id_l string, record_id_r string, gamma_given_name int, gamma_family_name int, gamma_birth_date int, "
+    "tf_given_name double, tf_birth_date double"
+)
+TERM_FREQUENCIES = st.one_of(
+    st.none(), st.just(float("nan")), st.just(0.0), st.just(-0.5), st.just(float("inf")),
+    st.floats(min_value=1e-300, max_value=1.0),
+)
+
+
+@hypothesis_settings(max_examples=15, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(-1, 2), st.integers(-1, 1), st.integers(-1, 3), TERM_FREQUENCIES, TERM_FREQUENCIES),
+        min_size=1, max_size=30,
+    ),
+    tf=st.booleans(),
+    household=st.booleans(),
+)
+def test_spark_scores_equal_the_pandas_scores(spark, rows, tf, household):
+    """Missing levels, household u, and term frequencies null, NaN, zero, negative, infinite or tiny."""
+    model = _model(tf, household)
+    pairs = [(f"a{i}", f"b{i}", *row) for i, row in enumerate(rows)]
+    vectors = spark.createDataFrame(pairs, VECTORS)
+
+    got = vectors.select("*", *fellegi_sunter_scores(model, list(model.comparisons))).toPandas()
+
+    frame = pd.DataFrame(pairs, columns=VECTOR_COLUMNS).astype({"tf_given_name": float, "tf_birth_date": float})
+    expected = score(model, frame)
+    assert list(got.columns) == [*VECTOR_COLUMNS, *expected.columns]
+    for column in expected.columns:
+        assert np.allclose(got[column], expected[column], rtol=1e-12, atol=1e-12), column
+
+
+def test_spark_scores_fail_on_a_level_the_model_lacks(spark):
+    model = _model(tf=False, household=False)
+    vectors = spark.createDataFrame([("a", "b", 3, 0, 0, None, None)], VECTORS)
+
+    with pytest.raises(Exception, match="'gamma_given_name' has level 3 outside -1..2"):
+        vectors.select(*fellegi_sunter_scores(model, list(model.comparisons))).collect()
+
+
+def test_spark_scores_are_never_null(spark):
+    """As the pandas scores' schema says: the pairs table's columns do not depend on the model's kind."""
+    model = _model(tf=True, household=True)
+    vectors = spark.createDataFrame([("a", "b", 2, 1, 3, None, float("nan"))], VECTORS)
+
+    scored = vectors.select(*fellegi_sunter_scores(model, list(model.comparisons)))
+
+    assert [(f.name, f.nullable) for f in scored.schema.fields] == [
+        ("mw_given_name", False), ("mw_family_name", False), ("mw_birth_date", False),
+        ("match_weight", False), ("match_probability", False),
+    ]

@@ -7,15 +7,19 @@ import random
 import pandas as pd
 import pytest
 from chispa import assert_df_equality
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
+from jobs.spark import session_conf
 from matching.cluster import (
     LOCAL_EDGES,
     REVIEW_FLAG,
     ClusteringDidNotConverge,
+    _inside_clusters,
+    _inside_components,
     cluster_pairs,
+    component_parents,
     connected_components,
     greedy_partitions,
     partition_batches,
@@ -147,6 +151,39 @@ def test_the_driver_s_star_forest_points_every_id_at_its_component_s_smallest(ed
     expected = {x: smallest for x, smallest in smallest_of_each_component(edges).items() if x != smallest}
     assert dict(zip(found["record_id"], found["parent"])) == expected
     assert len(found["record_id"]) == len(expected)
+
+
+
+IDS = st.sampled_from("abcdefgh")
+
+
+@BOTH_WAYS
+@settings(max_examples=10, deadline=None)
+@given(
+    edges=st.lists(st.tuples(IDS, IDS), max_size=10),
+    scored=st.lists(
+        st.tuples(st.sampled_from("abcdefghxy"), st.sampled_from("abcdefghxy")).filter(lambda pair: pair[0] != pair[1]),
+        max_size=15,
+    ),
+)
+def test_pairs_inside_components_found_from_the_parents_as_from_the_components(spark, local_edges, edges, scored):
+    """x and y are no nodes: a pair naming one is inside no component."""
+    graph = links(spark, edges)
+    found = _inside_components(component_parents(graph, local_edges=local_edges), links(spark, scored))
+    by_components = _inside_clusters(connected_components(nodes(spark, "abcdefgh"), graph, local_edges=local_edges),
+                                     links(spark, scored))
+    check(found, by_components.select(*found.columns))
+
+
+def test_pairs_meet_parents_solved_on_the_driver_in_a_broadcast_join(spark):
+    """However many they are: Spark's own size threshold is off here."""
+    graph = links(spark, [("a", "b"), ("c", "b")])
+    parents = component_parents(graph)
+    with session_conf(spark, {"spark.sql.autoBroadcastJoinThreshold": "-1"}):
+        inside = _inside_components(parents, pairs(spark, [("a", "c", 0.1)]))
+        plan = inside._jdf.queryExecution().executedPlan().toString()
+    assert parents.local
+    assert "BroadcastHashJoin" in plan and "SortMergeJoin" not in plan
 
 
 # cluster_pairs
