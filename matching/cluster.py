@@ -231,7 +231,6 @@ def _inside_components(parents: Parents, pairs: DataFrame) -> DataFrame:
     one component, with its ``cluster_id``: as ``_inside_clusters`` over the components, but joined to the
     parents (a record without one is its own component), which are broadcast when small: the pairs are not
     shuffled."""
-    names = [c for c in pairs.columns if c != "cluster_id"]
     shared = _shared(parents)
     parent_l = shared.select(F.col("record_id").alias("record_id_l"), F.col("parent").alias("__parent_l"))
     parent_r = shared.select(F.col("record_id").alias("record_id_r"), F.col("parent").alias("__parent_r"))
@@ -239,7 +238,7 @@ def _inside_components(parents: Parents, pairs: DataFrame) -> DataFrame:
     return (
         pairs.join(parent_l, "record_id_l", "left").join(parent_r, "record_id_r", "left")
         .filter(component_l == F.coalesce("__parent_r", "record_id_r"))
-        .select(*names, component_l.alias("cluster_id"))
+        .select(*pairs.columns, component_l.alias("cluster_id"))
     )
 
 
