@@ -39,11 +39,11 @@ from matching.fellegi_sunter import (
     estimate_u,
     gamma_column,
     random_pair_prior,
+    tf_column,
     train_checked,
     u_sample_sizes,
     u_settled,
     untrained_model,
-    tf_column,
     weight_column,
 )
 from matching.local_pairs import draw_pairs
@@ -299,18 +299,18 @@ def fellegi_sunter_scores(model: FellegiSunterModel, comparisons: list[Compariso
     """``matching.fellegi_sunter.score`` as Spark columns: ``mw_<c>`` for ``comparisons`` (in that order),
     ``match_weight``, ``match_probability``; equal to it up to rounding in the last digits.
 
-    A level outside -1..levels (or null) fails the query, as it fails ``score``.
+    A level outside -1..levels (or null) fails the query, as it fails ``score``. Each column is wrapped in a
+    ``coalesce`` that never applies, so Spark types it non-null, as the pandas scores' schema declares it.
     """
-    shared = F.lit(False)
+    shared = None
     if model.household_key is not None:
-        key = model.comparison(model.household_key)
-        shared = F.col(gamma_column(key.name)) >= 1
+        shared = F.col(gamma_column(model.comparison(model.household_key).name)) >= 1
     weights = []
     for parameters in comparisons:
         level = F.col(gamma_column(parameters.name))
-        plain = _by_level(level, parameters.weights)
-        household = _by_level(level, parameters.household_weights)
-        weight = F.when(shared, household).otherwise(plain)
+        weight = _by_level(level, parameters.weights)
+        if shared is not None:
+            weight = F.when(shared, _by_level(level, parameters.household_weights)).otherwise(weight)
         if parameters.tf:
             tf = F.col(tf_column(parameters.name))
             usable = (level == parameters.levels) & ~F.isnan(tf) & (tf > 0) & (tf < float("inf"))
