@@ -158,7 +158,7 @@ IDS = st.sampled_from("abcdefgh")
 
 
 @BOTH_WAYS
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(
     edges=st.lists(st.tuples(IDS, IDS), max_size=10),
     scored=st.lists(
@@ -166,6 +166,7 @@ IDS = st.sampled_from("abcdefgh")
         max_size=15,
     ),
 )
+@example(edges=[("c", "b"), ("a", "b"), ("e", "d")], scored=[("a", "c"), ("c", "d"), ("a", "x"), ("x", "y"), ("e", "d")])
 def test_pairs_inside_components_found_from_the_parents_as_from_the_components(spark, local_edges, edges, scored):
     """x and y are no nodes: a pair naming one is inside no component."""
     graph = links(spark, edges)
