@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from pyspark.errors import AnalysisException
+from pyspark.errors import AnalysisException, PySparkException
 
 from jobs.match_model import (
     RandomPairPatterns,
@@ -96,7 +96,6 @@ def test_with_no_candidate_pair_training_gives_the_untrained_model(spark, rows):
         assert given_name_u[0] > given_name_u[-1]  # u from the three random pairs: most disagree
 
 
-
 def _model(tf: bool, household: bool) -> FellegiSunterModel:
     return FellegiSunterModel(
         (
@@ -151,7 +150,7 @@ def test_spark_scores_fail_on_a_level_the_model_lacks(spark):
     model = _model(tf=False, household=False)
     vectors = spark.createDataFrame([("a", "b", 3, 0, 0, None, None)], VECTORS)
 
-    with pytest.raises(Exception, match="'gamma_given_name' has level 3 outside -1..2"):
+    with pytest.raises(PySparkException, match="'gamma_given_name' has level 3 outside -1..2"):
         vectors.select(*fellegi_sunter_scores(model, list(model.comparisons))).collect()
 
 
