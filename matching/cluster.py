@@ -97,7 +97,7 @@ def cluster_pairs(
     unreviewed = _normalized_pairs(pairs.select(*SCORED_PAIR_COLUMNS)).join(accepted, list(PAIR_COLUMNS), "left_anti")
     # Splits only cut components, so a pair inside a cluster is inside a component: the scored pairs are
     # matched to components once, and the steps below read those few instead of every scored pair.
-    within = _inside_components(parents, unreviewed).select(*unreviewed.columns).localCheckpoint(eager=False)
+    within = _inside_components(parents, unreviewed).localCheckpoint(eager=False)
     clusters = split_disagreeing(
         components, links, _known_pairs(nodes, cannot_links), within, review_threshold
     ).localCheckpoint(eager=False)
@@ -228,17 +228,15 @@ def _shared(parents: Parents) -> DataFrame:
 
 def _inside_components(parents: Parents, pairs: DataFrame) -> DataFrame:
     """The ``pairs`` (of two different records, as ``_normalized_pairs`` gives them) whose two records are in
-    one component, with its ``cluster_id``: as ``_inside_clusters`` over the components, but joined to the
-    parents (a record without one is its own component), which are broadcast when small: the pairs are not
-    shuffled."""
+    one component: as ``_inside_clusters`` over the components, but joined to the parents (a record without
+    one is its own component), which are broadcast when small: the pairs are not shuffled."""
     shared = _shared(parents)
     parent_l = shared.select(F.col("record_id").alias("record_id_l"), F.col("parent").alias("__parent_l"))
     parent_r = shared.select(F.col("record_id").alias("record_id_r"), F.col("parent").alias("__parent_r"))
-    component_l = F.coalesce("__parent_l", "record_id_l")
     return (
         pairs.join(parent_l, "record_id_l", "left").join(parent_r, "record_id_r", "left")
-        .filter(component_l == F.coalesce("__parent_r", "record_id_r"))
-        .select(*pairs.columns, component_l.alias("cluster_id"))
+        .filter(F.coalesce("__parent_l", "record_id_l") == F.coalesce("__parent_r", "record_id_r"))
+        .select(*pairs.columns)
     )
 
 
