@@ -19,8 +19,9 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 
 .PHONY: setup demo test clean system-packages
 
-## setup: the venv with every Python package, Spark's JVM jars in .ivy/, and the JVM class archive in .cds/
-setup: $(VENV)/.installed .ivy/.resolved .cds/.built
+## setup: the venv with every Python package, Spark's JVM jars in .ivy/, cdi's own JVM classes in .jvm/ and the JVM
+## class archive in .cds/
+setup: $(VENV)/.installed .ivy/.resolved .jvm/cdi.jar .cds/.built
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,8 +33,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m jobs.jars
 	touch $@
 
+# cdi's own JVM classes (jvm/src), compiled against the Hadoop classes pyspark ships; jobs/spark.py puts the jar
+# on a local driver's class path when it is there.
+.jvm/cdi.jar: $(VENV)/.installed $(wildcard jvm/src/cdi/*/*.java)
+	rm -rf .jvm && mkdir -p .jvm/classes
+	javac -Xlint:all,-path -Werror -d .jvm/classes -cp "$$($(PY) -c 'import pyspark, pathlib; print(pathlib.Path(pyspark.__file__).parent / "jars")')/*" jvm/src/cdi/*/*.java
+	jar cf $@ -C .jvm/classes .
+
 # The classes a Spark driver loads, archived once so that every later session maps them (jobs/class_archive.py).
-.cds/.built: .ivy/.resolved jobs/class_archive.py
+.cds/.built: .ivy/.resolved .jvm/cdi.jar jobs/class_archive.py
 	rm -f .cds/spark.jsa
 	$(PY) -m jobs.class_archive
 	touch $@

@@ -30,6 +30,16 @@ CLASS_ARCHIVE = Path(os.environ.get("CDI_CLASS_ARCHIVE", PROJECT_ROOT / ".cds" /
 # starts without one, which is all cdi wants.
 QUIET_CLASS_ARCHIVE = ("-Xlog:cds=off", "-Xlog:cds+dynamic=off")
 EXTRA_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+DRIVER_CLASS_PATH = "spark.driver.extraClassPath"
+# cdi's own JVM classes, which `make setup` compiles from jvm/src; git-ignored.
+CDI_JAR = Path(os.environ.get("CDI_JAR", PROJECT_ROOT / ".jvm" / "cdi.jar"))
+# Hadoop's local file system, with permissions and symbolic links found in the JVM rather than by a
+# chmod or readlink process each (jvm/src/cdi/hadoop): both APIs, FileSystem and FileContext (Delta's
+# log store commits through the latter).
+NIO_LOCAL_FS = {
+    "spark.hadoop.fs.file.impl": "cdi.hadoop.NioLocalFileSystem",
+    "spark.hadoop.fs.AbstractFileSystem.file.impl": "cdi.hadoop.NioLocalFs",
+}
 
 # The JIT's optimizing compiler (C2) takes a method only after four times the usual calls and loop
 # iterations. A cold driver compiles thousands of Spark, Catalyst and Delta methods that a run calls
@@ -203,9 +213,33 @@ def _prepare_process() -> None:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
+def local_fs_settings(settings: Mapping[str, str], jar: Path | None = None) -> dict[str, str]:
+    """The NIO local file system (``NIO_LOCAL_FS``), for a local master whose driver JVM cdi starts.
+
+    Hadoop's own starts a ``chmod`` process for every file and directory it
+    creates and a ``readlink`` process for both sides of every rename when its
+    native library is missing, as it is from pip's pyspark: about 18 processes
+    per Delta commit, 457 in ``cdi dedupe`` of 1,000 records (docs/benchmarks.md).
+    Only a driver JVM started with ``jar`` on its class path can load the
+    classes, and only a local master runs every task in that JVM; a file
+    system configured in ``settings`` is left as it is.
+    """
+    jar = CDI_JAR if jar is None else jar
+    local = settings.get("spark.master", "").startswith("local")
+    if not local or not jar.is_file() or any(key in settings for key in NIO_LOCAL_FS):
+        return {}
+    class_path = os.pathsep.join(filter(None, [settings.get(DRIVER_CLASS_PATH), str(jar)]))
+    return {**NIO_LOCAL_FS, DRIVER_CLASS_PATH: class_path}
+
+
 def _session_settings(configured: Mapping[str, str] | None) -> dict[str, str]:
     settings = resolve_settings(configured)
-    settings.update(submitted_settings())
+    submitted = submitted_settings()
+    if submitted:
+        # spark-submit started the driver JVM: its class path is set.
+        settings.update(submitted)
+    else:
+        settings.update(local_fs_settings(settings))
     settings.setdefault("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
     return settings
 
