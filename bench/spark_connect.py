@@ -1,0 +1,207 @@
+"""Which operations cdi's jobs use work through a Spark Connect server here, and which do not.
+
+Starts a Spark Connect server from the pip distribution (pyspark ships
+``spark-connect_2.13`` in its jars) with the Delta jars ``make setup``
+resolved and Delta's SQL extension and catalog, connects to it, runs each
+probe on its own, prints a table, writes ``bench/out/spark_connect.json`` and
+stops the server. It also asks Maven Central for Delta's Connect server
+plugin, which the ``DeltaTable`` API needs on Spark Connect::
+
+    JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 .venv/bin/python -m bench.spark_connect
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pyspark
+
+from jobs.spark import DELTA_PACKAGE, jar_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out" / "spark_connect.json"
+SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+MAVEN = "https://repo1.maven.org/maven2"
+DELTA_VERSION = DELTA_PACKAGE.rsplit(":", 1)[1]
+# Delta's Connect server plugin (the DeltaTable API's handler on the server) and its client, as published.
+DELTA_CONNECT_ARTIFACTS = ("delta-connect-server_2.13", "delta-connect-common_2.13")
+START_TIMEOUT = 180
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(port: int, log: Path) -> subprocess.Popen:
+    """The Connect server on 127.0.0.1:``port``, its Python workers on this interpreter."""
+    jars = jar_settings()
+    given = ["--jars", jars["spark.jars"]] if "spark.jars" in jars else ["--packages", jars["spark.jars.packages"]]
+    command = [
+        str(Path(pyspark.__file__).parent / "bin" / "spark-submit"),
+        "--class", SERVER_CLASS,
+        "--master", "local[*]",
+        *given,
+        "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+        "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+        "--conf", f"spark.connect.grpc.binding.port={port}",
+        "--conf", "spark.sql.session.timeZone=UTC",
+    ]
+    environment = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+    server = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=environment)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the Connect server exited with {server.returncode}; see {log}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return server
+        time.sleep(1)
+    server.kill()
+    raise RuntimeError(f"the Connect server did not listen within {START_TIMEOUT} s; see {log}")
+
+
+def probes(spark, folder: Path) -> dict[str, Callable[[], str]]:
+    """Each operation cdi's jobs rely on, as a call that returns what it found or raises."""
+    from pyspark.sql import functions as F
+
+    table = str(folder / "table")
+
+    def delta_write() -> str:
+        spark.range(5).withColumn("name", F.lit("a")).write.format("delta").save(table)
+        return "5 rows written"
+
+    def delta_read() -> str:
+        return f"{spark.read.format('delta').load(table).count()} rows read"
+
+    def sql_merge() -> str:
+        spark.range(3, 8).withColumn("name", F.lit("b")).createOrReplaceTempView("changes")
+        spark.sql(
+            f"MERGE INTO delta.`{table}` t USING changes s ON t.id = s.id "
+            "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+        ).collect()
+        return f"{spark.read.format('delta').load(table).count()} rows after the merge"
+
+    def describe_history() -> str:
+        row = spark.sql(f"DESCRIBE HISTORY delta.`{table}` LIMIT 1").first()
+        return f"last commit {row['version']}: {row['operation']}"
+
+    def local_checkpoint() -> str:
+        return f"{spark.range(3).localCheckpoint().count()} rows"
+
+    @F.pandas_udf("long")
+    def plus_one(values: pd.Series) -> pd.Series:
+        return values + 1
+
+    def pandas_udf() -> str:
+        return str([row[0] for row in spark.range(3).select(plus_one("id")).collect()])
+
+    def job_tags() -> str:
+        spark.addTag("cdi:probe")
+        spark.range(1).collect()
+        spark.removeTag("cdi:probe")
+        return "tagged"
+
+    def arrow_frame() -> str:
+        import pyarrow as pa
+
+        return f"{spark.createDataFrame(pa.table({'x': [1, 2]}).to_pandas()).count()} rows"
+
+    def delta_table_api() -> str:
+        from delta.tables import DeltaTable
+
+        return f"{DeltaTable.forPath(spark, table).toDF().count()} rows"
+
+    def delta_table_merge() -> str:
+        from delta.tables import DeltaTable
+
+        changes = spark.range(9, 10).withColumn("name", F.lit("c"))
+        DeltaTable.forPath(spark, table).alias("t").merge(changes.alias("s"), "t.id = s.id").whenNotMatchedInsertAll().execute()
+        return "merged"
+
+    def spark_context() -> str:
+        return str(spark.sparkContext)
+
+    return {
+        "Delta write (DataFrameWriter)": delta_write,
+        "Delta read (DataFrameReader)": delta_read,
+        "MERGE INTO in SQL": sql_merge,
+        "DESCRIBE HISTORY in SQL": describe_history,
+        "localCheckpoint": local_checkpoint,
+        "pandas UDF": pandas_udf,
+        "job tags (addTag)": job_tags,
+        "createDataFrame from pandas": arrow_frame,
+        "DeltaTable.forPath (delta-spark)": delta_table_api,
+        "DeltaTable merge (delta-spark)": delta_table_merge,
+        "sparkContext": spark_context,
+    }
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
+
+
+def maven_status(artifact: str, version: str) -> str:
+    """Whether Maven Central serves ``io.delta:<artifact>:<version>`` here (its POM)."""
+    url = f"{MAVEN}/io/delta/{artifact}/{version}/{artifact}-{version}.pom"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return f"served ({response.status})"
+    except urllib.error.HTTPError as error:
+        return f"not served (HTTP {error.code})"
+    except OSError as error:
+        return f"unreachable ({error})"
+
+
+def main() -> int:
+    from pyspark.sql import SparkSession
+
+    folder = Path(tempfile.mkdtemp(prefix="cdi-connect-"))
+    port = _free_port()
+    log = folder / "server.log"
+    started = time.monotonic()
+    server = start_server(port, log)
+    results: dict[str, dict[str, str]] = {}
+    try:
+        spark = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").getOrCreate()
+        print(f"Spark Connect server up in {time.monotonic() - started:.1f} s (Spark {spark.version})")
+        for name, probe in probes(spark, folder).items():
+            try:
+                results[name] = {"status": "works", "detail": probe()}
+            except Exception as error:  # a probe's failure is its result
+                results[name] = {"status": "fails", "detail": _first_line(error)}
+        spark.stop()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    plugins = {artifact: maven_status(artifact, DELTA_VERSION) for artifact in DELTA_CONNECT_ARTIFACTS}
+
+    print("\n| operation | on Spark Connect | detail |\n| --- | --- | --- |")
+    for name, found in results.items():
+        print(f"| {name} | {found['status']} | {found['detail']} |")
+    print()
+    for artifact, status in plugins.items():
+        print(f"io.delta:{artifact}:{DELTA_VERSION} on Maven Central: {status}")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps({"probes": results, "delta_connect": plugins}, indent=2))
+    shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
