@@ -221,11 +221,13 @@ def local_fs_settings(settings: Mapping[str, str], jar: Path | None = None) -> d
     native library is missing, as it is from pip's pyspark: about 18 processes
     per Delta commit, 457 in ``cdi dedupe`` of 1,000 records (docs/benchmarks.md).
     Only a driver JVM started with ``jar`` on its class path can load the
-    classes, and only a local master runs every task in that JVM; a file
-    system configured in ``settings`` is left as it is.
+    classes, and only a local master (``local``, ``local[N]``, not
+    ``local-cluster``, whose executors are JVMs of their own) runs every task
+    in that JVM; a file system configured in ``settings`` is left as it is.
     """
     jar = CDI_JAR if jar is None else jar
-    local = settings.get("spark.master", "").startswith("local")
+    master = settings.get("spark.master", "")
+    local = master == "local" or master.startswith("local[")
     if not local or not jar.is_file() or any(key in settings for key in NIO_LOCAL_FS):
         return {}
     class_path = os.pathsep.join(filter(None, [settings.get(DRIVER_CLASS_PATH), str(jar)]))

@@ -68,6 +68,8 @@ def test_the_nio_local_file_system_is_for_a_local_master_with_the_jar_and_a_conf
     assert local_fs_settings({"spark.master": "local[2]", DRIVER_CLASS_PATH: "/x.jar"}, jar)[DRIVER_CLASS_PATH] == (
         f"/x.jar:{jar}"
     )
+    assert local_fs_settings({"spark.master": "local"}, jar) == {**NIO_LOCAL_FS, DRIVER_CLASS_PATH: str(jar)}
     assert local_fs_settings({"spark.master": "spark://127.0.0.1:7077"}, jar) == {}
+    assert local_fs_settings({"spark.master": "local-cluster[2,1,1024]"}, jar) == {}
     assert local_fs_settings({"spark.master": "local[*]"}, tmp_path / "not built.jar") == {}
     assert local_fs_settings({"spark.master": "local", "spark.hadoop.fs.file.impl": "x.Fs"}, jar) == {}
