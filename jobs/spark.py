@@ -213,25 +213,29 @@ def _prepare_process() -> None:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
-def local_fs_settings(settings: Mapping[str, str], jar: Path | None = None) -> dict[str, str]:
-    """The NIO local file system (``NIO_LOCAL_FS``), for a local master whose driver JVM cdi starts.
+def cdi_jar_settings(settings: Mapping[str, str], jar: Path | None = None) -> dict[str, str]:
+    """cdi's jar on the class path of a driver JVM that cdi starts, and its local file system for a local master.
 
-    Hadoop's own starts a ``chmod`` process for every file and directory it
-    creates and a ``readlink`` process for both sides of every rename when its
-    native library is missing, as it is from pip's pyspark: about 18 processes
-    per Delta commit, 457 in ``cdi dedupe`` of 1,000 records (docs/benchmarks.md).
-    Only a driver JVM started with ``jar`` on its class path can load the
-    classes, and only a local master (``local``, ``local[N]``, not
-    ``local-cluster``, whose executors are JVMs of their own) runs every task
-    in that JVM; a file system configured in ``settings`` is left as it is.
+    The jar goes on every such driver's class path, so that the one class
+    archive ``make setup`` builds (with it) maps into every one of them. The
+    file system (``NIO_LOCAL_FS``) is for a local master only (``local``,
+    ``local[N]``; not ``local-cluster`` nor a cluster master, whose executors
+    are JVMs of their own, without the jar), and never over one configured in
+    ``settings``. Hadoop's own starts a ``chmod`` process for every file and
+    directory it creates and a ``readlink`` process for both sides of every
+    rename when its native library is missing, as it is from pip's pyspark:
+    about 18 processes per Delta commit, 457 in ``cdi dedupe`` of 1,000
+    records (docs/benchmarks.md).
     """
     jar = CDI_JAR if jar is None else jar
+    if not jar.is_file():
+        return {}
+    class_path = {DRIVER_CLASS_PATH: os.pathsep.join(filter(None, [settings.get(DRIVER_CLASS_PATH), str(jar)]))}
     master = settings.get("spark.master", "")
     local = master == "local" or master.startswith("local[")
-    if not local or not jar.is_file() or any(key in settings for key in NIO_LOCAL_FS):
-        return {}
-    class_path = os.pathsep.join(filter(None, [settings.get(DRIVER_CLASS_PATH), str(jar)]))
-    return {**NIO_LOCAL_FS, DRIVER_CLASS_PATH: class_path}
+    if not local or any(key in settings for key in NIO_LOCAL_FS):
+        return class_path
+    return {**NIO_LOCAL_FS, **class_path}
 
 
 def _session_settings(configured: Mapping[str, str] | None) -> dict[str, str]:
@@ -241,7 +245,7 @@ def _session_settings(configured: Mapping[str, str] | None) -> dict[str, str]:
         # spark-submit started the driver JVM: its class path is set.
         settings.update(submitted)
     else:
-        settings.update(local_fs_settings(settings))
+        settings.update(cdi_jar_settings(settings))
     settings.setdefault("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
     return settings
 

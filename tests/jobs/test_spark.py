@@ -1,6 +1,6 @@
 from jobs.spark import (
     CODEGEN_FACTORY_MODE, CODEGEN_ROWS, DRIVER_CLASS_PATH, NIO_LOCAL_FS, WHOLE_STAGE_CODEGEN, SessionStart,
-    local_fs_settings, resolve_settings, settings_from_env, size_settings,
+    cdi_jar_settings, resolve_settings, settings_from_env, size_settings,
 )
 from tests.session import TEST_SESSION
 
@@ -60,16 +60,17 @@ def test_column_calls_send_no_python_call_site_to_the_jvm(spark):
     assert is_debugging_enabled() is False
 
 
-def test_the_nio_local_file_system_is_for_a_local_master_with_the_jar_and_a_configured_one_wins(tmp_path):
+def test_the_jar_goes_on_every_driver_the_nio_file_system_only_on_a_local_one_and_a_configured_one_wins(tmp_path):
     jar = tmp_path / "cdi.jar"
     jar.write_bytes(b"")
+    with_jar = {DRIVER_CLASS_PATH: str(jar)}
 
-    assert local_fs_settings({"spark.master": "local[*]"}, jar) == {**NIO_LOCAL_FS, DRIVER_CLASS_PATH: str(jar)}
-    assert local_fs_settings({"spark.master": "local[2]", DRIVER_CLASS_PATH: "/x.jar"}, jar)[DRIVER_CLASS_PATH] == (
+    assert cdi_jar_settings({"spark.master": "local[*]"}, jar) == {**NIO_LOCAL_FS, **with_jar}
+    assert cdi_jar_settings({"spark.master": "local"}, jar) == {**NIO_LOCAL_FS, **with_jar}
+    assert cdi_jar_settings({"spark.master": "local[2]", DRIVER_CLASS_PATH: "/x.jar"}, jar)[DRIVER_CLASS_PATH] == (
         f"/x.jar:{jar}"
     )
-    assert local_fs_settings({"spark.master": "local"}, jar) == {**NIO_LOCAL_FS, DRIVER_CLASS_PATH: str(jar)}
-    assert local_fs_settings({"spark.master": "spark://127.0.0.1:7077"}, jar) == {}
-    assert local_fs_settings({"spark.master": "local-cluster[2,1,1024]"}, jar) == {}
-    assert local_fs_settings({"spark.master": "local[*]"}, tmp_path / "not built.jar") == {}
-    assert local_fs_settings({"spark.master": "local", "spark.hadoop.fs.file.impl": "x.Fs"}, jar) == {}
+    assert cdi_jar_settings({"spark.master": "spark://127.0.0.1:7077"}, jar) == with_jar
+    assert cdi_jar_settings({"spark.master": "local-cluster[2,1,1024]"}, jar) == with_jar
+    assert cdi_jar_settings({"spark.master": "local", "spark.hadoop.fs.file.impl": "x.Fs"}, jar) == with_jar
+    assert cdi_jar_settings({"spark.master": "local[*]"}, tmp_path / "not built.jar") == {}
