@@ -49,13 +49,17 @@ def test_make_setup_built_the_jar_and_the_session_commits_through_it(spark, tmp_
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(mode=st.integers(0, 0o777), directory=st.booleans())
-def test_permissions_are_set_as_hadoop_sets_them(spark, file_systems, tmp_path, mode, directory):
+@given(mode=st.integers(0, 0o777), directory=st.booleans(), create_modes=st.booleans())
+def test_permissions_are_set_as_hadoop_sets_them(spark, file_systems, tmp_path, mode, directory, create_modes):
+    """As a plain FsPermission or as the FsCreateModes Hadoop's FileContext makes (which prints both its modes)."""
     ours, hadoops = file_systems
-    permission = spark._jvm.org.apache.hadoop.fs.permission.FsPermission(f"{mode:03o}")
+    permissions = spark._jvm.org.apache.hadoop.fs.permission
+    permission = permissions.FsPermission(f"{mode:03o}")
+    if create_modes:
+        permission = permissions.FsCreateModes.create(permission, permissions.FsPermission("777"))
     modes = []
     for name, fs in (("ours", ours), ("hadoops", hadoops)):
-        target = tmp_path / f"{name}-{mode:o}-{directory}"
+        target = tmp_path / f"{name}-{mode:o}-{directory}-{create_modes}"
         if directory:
             target.mkdir()
         else:

@@ -20,16 +20,21 @@ import org.apache.hadoop.fs.permission.FsPermission;
  */
 public class NioRawLocalFileSystem extends RawLocalFileSystem {
 
-    /** Sets the permission bits as {@code chmod} would; a sticky bit (never set on local files) is left to Hadoop. */
+    /**
+     * Sets the permission bits ({@code toShort}, what Hadoop hands {@code chmod}) as {@code chmod} would; a
+     * sticky bit (never set on local files) is left to Hadoop. The bits are read through a plain
+     * {@link FsPermission}: a subclass such as {@code FsCreateModes} prints itself otherwise.
+     */
     @Override
     public void setPermission(Path path, FsPermission permission) throws IOException {
         java.nio.file.Path file = pathToFile(path).toPath();
         PosixFileAttributeView view = Files.getFileAttributeView(file, PosixFileAttributeView.class);
-        if (view == null || permission.getStickyBit()) {
+        FsPermission bits = new FsPermission(permission.toShort());
+        if (view == null || bits.getStickyBit()) {
             super.setPermission(path, permission);
             return;
         }
-        view.setPermissions(PosixFilePermissions.fromString(permission.toString()));
+        view.setPermissions(PosixFilePermissions.fromString(bits.toString()));
     }
 
     /**
