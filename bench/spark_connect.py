@@ -35,7 +35,7 @@ OUT = ROOT / "bench" / "out" / "spark_connect.json"
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 MAVEN = "https://repo1.maven.org/maven2"
 DELTA_VERSION = DELTA_PACKAGE.rsplit(":", 1)[1]
-# Delta's Connect server plugin (the DeltaTable API's handler on the server) and its client, as published.
+# Delta's Connect server plugin (the DeltaTable API's handler on the server) and the module it depends on.
 DELTA_CONNECT_ARTIFACTS = ("delta-connect-server_2.13", "delta-connect-common_2.13")
 START_TIMEOUT = 180
 
