@@ -13,11 +13,7 @@ plugin, which the ``DeltaTable`` API needs on Spark Connect::
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -26,53 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-import pyspark
 
-from jobs.spark import DELTA_PACKAGE, jar_settings
+from jobs.spark import DELTA_PACKAGE
+from tools.connect_server import start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "spark_connect.json"
-SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 MAVEN = "https://repo1.maven.org/maven2"
 DELTA_VERSION = DELTA_PACKAGE.rsplit(":", 1)[1]
 # Delta's Connect server plugin (the DeltaTable API's handler on the server) and the module it depends on.
 DELTA_CONNECT_ARTIFACTS = ("delta-connect-server_2.13", "delta-connect-common_2.13")
-START_TIMEOUT = 180
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(port: int, log: Path) -> subprocess.Popen:
-    """The Connect server on 127.0.0.1:``port``, its Python workers on this interpreter."""
-    jars = jar_settings()
-    given = ["--jars", jars["spark.jars"]] if "spark.jars" in jars else ["--packages", jars["spark.jars.packages"]]
-    command = [
-        str(Path(pyspark.__file__).parent / "bin" / "spark-submit"),
-        "--class", SERVER_CLASS,
-        "--master", "local[*]",
-        *given,
-        "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
-        "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
-        "--conf", f"spark.connect.grpc.binding.port={port}",
-        "--conf", "spark.sql.session.timeZone=UTC",
-    ]
-    environment = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
-    server = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=environment)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the Connect server exited with {server.returncode}; see {log}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return server
-        time.sleep(1)
-    server.kill()
-    raise RuntimeError(f"the Connect server did not listen within {START_TIMEOUT} s; see {log}")
 
 
 def probes(spark, folder: Path) -> dict[str, Callable[[], str]]:
@@ -172,13 +131,11 @@ def main() -> int:
     from pyspark.sql import SparkSession
 
     folder = Path(tempfile.mkdtemp(prefix="cdi-connect-"))
-    port = _free_port()
-    log = folder / "server.log"
     started = time.monotonic()
-    server = start_server(port, log)
+    server = start_server(folder / "server.log")
     results: dict[str, dict[str, str]] = {}
     try:
-        spark = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").getOrCreate()
+        spark = SparkSession.builder.remote(server.url).getOrCreate()
         print(f"Spark Connect server up in {time.monotonic() - started:.1f} s (Spark {spark.version})")
         for name, probe in probes(spark, folder).items():
             try:
@@ -187,8 +144,7 @@ def main() -> int:
                 results[name] = {"status": "fails", "detail": _first_line(error)}
         spark.stop()
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        server.stop()
     plugins = {artifact: maven_status(artifact, DELTA_VERSION) for artifact in DELTA_CONNECT_ARTIFACTS}
 
     print("\n| operation | on Spark Connect | detail |\n| --- | --- | --- |")

@@ -31,14 +31,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
 
 import pandas as pd
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, StructType
 
 from jobs.activities import current_activity
 from jobs.audit import AuditRow, Stopwatch, record_audit
-from jobs.delta_io import read_table, rows_in_new_table, table_exists
+from jobs.delta_io import Merge, read_table, rows_in_new_table, table_exists
 from jobs.runs import RunContext
 from jobs.steps import step
 from jobs.suppressions import lake_salt
@@ -140,13 +139,11 @@ def _merge_by_key(
         return changes
     changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in compare)
     (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(rows.alias("s"), " AND ".join(f"t.{k} = s.{k}" for k in keys))
-        .whenMatchedUpdateAll(condition=changed)
-        .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete()
-        .execute()
+        Merge(path, rows, " AND ".join(f"t.{k} = s.{k}" for k in keys))
+        .when_matched_update_all(condition=changed)
+        .when_not_matched_insert_all()
+        .when_not_matched_by_source_delete()
+        .execute(spark)
     )
     return changes
 

@@ -1,24 +1,73 @@
-"""Small, explicit helpers over Delta tables used by every job."""
+"""Small, explicit helpers over Delta tables used by every job.
+
+Every change to a Delta table goes through the DataFrame writer or Delta's SQL
+(``MERGE``, ``UPDATE``, ``DESCRIBE HISTORY``), never delta-spark's Python
+``DeltaTable`` API: on Spark Connect that API needs Delta's Connect plugin on
+the server, which the SQL does not (``bench/spark_connect.py``).
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import deltalake
 import pyarrow as pa
 import pyarrow.compute as pc
-from delta.tables import DeltaTable
 from deltalake.exceptions import DeltaError
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from config.lake import Lake
+from jobs.spark import session_conf
 from schemas.arrow import local_frame
+
+# A commit or checkpoint file of a Delta log: a version of twenty digits first.
+_LOG_ENTRY = re.compile(r"\d{20}\..*(json|parquet)$")
+SCHEMA_AUTO_MERGE = "spark.databricks.delta.schema.autoMerge.enabled"
+# What Spark answers for a path that holds no Delta table.
+_NO_TABLE = frozenset({"DELTA_MISSING_DELTA_TABLE", "DELTA_TABLE_NOT_FOUND", "PATH_NOT_FOUND", "DELTA_PATH_DOES_NOT_EXIST"})
+
+
+def delta_identifier(path: str) -> str:
+    """The SQL identifier of the Delta table at ``path``: ``delta.`path```."""
+    return "delta.`" + path.replace("`", "``") + "`"
+
+
+def quoted(column: str) -> str:
+    """A column name as a SQL identifier."""
+    return "`" + column.replace("`", "``") + "`"
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
-    return DeltaTable.isDeltaTable(spark, path)
+    """Whether a Delta table with at least one commit is at ``path``.
+
+    On a local lake its log is looked at directly; elsewhere Spark is asked
+    (``DESCRIBE DETAIL``), as delta-spark's ``isDeltaTable`` would.
+    """
+    if Lake(path).is_local:
+        return _has_log_entry(Path(path) / "_delta_log")
+    try:
+        detail = spark.sql(f"DESCRIBE DETAIL {delta_identifier(path)}").select("format").first()
+    except AnalysisException as error:
+        if error.getCondition() in _NO_TABLE:
+            return False
+        raise
+    return detail is not None and detail["format"] == "delta"
+
+
+def _has_log_entry(log: Path) -> bool:
+    try:
+        with os.scandir(log) as entries:
+            return any(_LOG_ENTRY.match(entry.name) for entry in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def read_table(spark: SparkSession, path: str, schema: StructType | None = None) -> DataFrame:
@@ -87,8 +136,105 @@ def last_commit(spark: SparkSession, path: str) -> dict[str, Any]:
         if commit is not None:
             return {"version": commit["version"], "operation": commit.get("operation"),
                     "operationMetrics": dict(commit.get("operationMetrics") or {})}
-    row = DeltaTable.forPath(spark, path).history(1).select("version", "operation", "operationMetrics").first()
+    row = history(spark, path).select("version", "operation", "operationMetrics").first()
     return {"version": row["version"], "operation": row["operation"], "operationMetrics": dict(row["operationMetrics"] or {})}
+
+
+def history(spark: SparkSession, path: str) -> DataFrame:
+    """The commits of the Delta table at ``path``, newest first (``DESCRIBE HISTORY``)."""
+    return spark.sql(f"DESCRIBE HISTORY {delta_identifier(path)}")
+
+
+def restore(spark: SparkSession, path: str, version: int) -> None:
+    """Put the Delta table at ``path`` back to ``version`` (a new commit)."""
+    spark.sql(f"RESTORE TABLE {delta_identifier(path)} TO VERSION AS OF {int(version)}")
+
+
+def delete_rows(spark: SparkSession, path: str, condition: str | None = None, args: Mapping[str, Any] | None = None) -> None:
+    """Delete the rows of the Delta table at ``path`` matching ``condition`` (SQL; every row without one)."""
+    where = f" WHERE {condition}" if condition else ""
+    spark.sql(f"DELETE FROM {delta_identifier(path)}{where}", args=dict(args or {}))
+
+
+def update_rows(spark: SparkSession, path: str, assignments: Mapping[str, str], condition: str,
+                args: Mapping[str, Any] | None = None) -> None:
+    """``UPDATE`` the rows of the Delta table at ``path`` matching ``condition``: each column in
+    ``assignments`` to its SQL expression; ``args`` fill the named parameters (``:name``) of both."""
+    sets = ", ".join(f"{quoted(column)} = {expression}" for column, expression in assignments.items())
+    spark.sql(f"UPDATE {delta_identifier(path)} SET {sets} WHERE {condition}", args=dict(args or {}))
+
+
+def create_if_missing(spark: SparkSession, path: str, schema: StructType, properties: Mapping[str, str]) -> None:
+    """Create an empty Delta table of ``schema`` and table ``properties`` at ``path`` unless one is there."""
+    columns = ", ".join(
+        f"{quoted(f.name)} {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}" for f in schema.fields
+    )
+    given = ", ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in properties.items())
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS {delta_identifier(path)} ({columns}) USING delta"
+        + (f" TBLPROPERTIES ({given})" if given else "")
+    )
+
+
+@dataclass(frozen=True)
+class Merge:
+    """A Delta ``MERGE`` of ``source`` (alias ``s``) into the table at ``path`` (alias ``t``), as SQL.
+
+    Built like delta-spark's merge builder, clause by clause, in the order
+    given; ``execute`` runs it on the source registered as a temporary view.
+    """
+
+    path: str
+    source: DataFrame
+    on: str
+    clauses: tuple[str, ...] = ()
+    schema_evolution: bool = False
+
+    def _with(self, when: str, action: str, condition: str | None) -> Merge:
+        clause = f"{when}{f' AND ({condition})' if condition else ''} THEN {action}"
+        return replace(self, clauses=(*self.clauses, clause))
+
+    def when_matched_update_all(self, condition: str | None = None) -> Merge:
+        return self._with("WHEN MATCHED", "UPDATE SET *", condition)
+
+    def when_matched_update(self, columns: Sequence[str], condition: str | None = None) -> Merge:
+        sets = ", ".join(f"t.{quoted(c)} = s.{quoted(c)}" for c in columns)
+        return self._with("WHEN MATCHED", f"UPDATE SET {sets}", condition)
+
+    def when_matched_delete(self, condition: str | None = None) -> Merge:
+        return self._with("WHEN MATCHED", "DELETE", condition)
+
+    def when_not_matched_insert_all(self, condition: str | None = None) -> Merge:
+        return self._with("WHEN NOT MATCHED", "INSERT *", condition)
+
+    def when_not_matched_insert(self, columns: Sequence[str], condition: str | None = None) -> Merge:
+        names = ", ".join(quoted(c) for c in columns)
+        values = ", ".join(f"s.{quoted(c)}" for c in columns)
+        return self._with("WHEN NOT MATCHED", f"INSERT ({names}) VALUES ({values})", condition)
+
+    def when_not_matched_by_source_delete(self, condition: str | None = None) -> Merge:
+        return self._with("WHEN NOT MATCHED BY SOURCE", "DELETE", condition)
+
+    def with_schema_evolution(self) -> Merge:
+        return replace(self, schema_evolution=True)
+
+    def sql(self, view: str) -> str:
+        """The statement, with the source as the view named ``view``."""
+        if not self.clauses:
+            raise ValueError(f"MERGE into {self.path} has no WHEN clause")
+        return f"MERGE INTO {delta_identifier(self.path)} t USING {quoted(view)} s ON {self.on} " + " ".join(self.clauses)
+
+    def execute(self, spark: SparkSession) -> None:
+        """Run the MERGE. Schema evolution is the session setting for the statement: Delta 4.0 parses
+        ``MERGE WITH SCHEMA EVOLUTION`` but adds no column for it."""
+        view = f"cdi_merge_source_{uuid.uuid4().hex}"
+        self.source.createOrReplaceTempView(view)
+        evolution = {SCHEMA_AUTO_MERGE: "true"} if self.schema_evolution else {}
+        try:
+            with session_conf(spark, evolution):
+                spark.sql(self.sql(view))
+        finally:
+            spark.catalog.dropTempView(view)
 
 
 def table_version(spark: SparkSession, path: str) -> int | None:

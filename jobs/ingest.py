@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -43,7 +42,9 @@ from config.errors import SourceError, ValidationStopped
 from config.lake import Lake
 from config.pipeline import PipelineConfig, SourceConfig
 from jobs.audit import AuditRow, Stopwatch, record_audit
-from jobs.delta_io import append, read_table, replace_where, sole_commit, sql_string, table_exists
+from jobs.delta_io import (
+    append, delete_rows, history, read_table, replace_where, restore, sole_commit, sql_string, table_exists,
+)
 from jobs.faults import fault_point
 from jobs.ingest_checks import TextRepairs, check_null_drift, live_rows, repair_text
 from jobs.suppressions import lake_salt, mark_suppressed
@@ -384,14 +385,13 @@ def roll_back_landing(spark: SparkSession, config: PipelineConfig, lake: Lake, r
     for name, path in tables:
         if not table_exists(spark, path):
             continue
-        table = DeltaTable.forPath(spark, path)
-        first = table.history().where(F.col("userMetadata") == run_id).agg(F.min("version")).first()[0]
+        first = history(spark, path).where(F.col("userMetadata") == run_id).agg(F.min("version")).first()[0]
         if first is None:
             continue
         if first == 0:
-            table.delete()
+            delete_rows(spark, path)
         else:
-            table.restoreToVersion(first - 1)
+            restore(spark, path, first - 1)
         rolled_back.append(name)
         log.warning("bronze of %s rolled back to before run %s", name, run_id)
     return rolled_back

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.decisions import PAIR
-from jobs.delta_io import read_table
+from jobs.delta_io import Merge, read_table
 from jobs.match_model import comparison_vectors, score_pairs
 from jobs.match_silver import cluster_records, clusters_with_lineage, write_table
 from jobs.match_state import guard_signature, write_match_state
@@ -88,8 +87,7 @@ def match_changed(
 
 def replace_pairs(spark: SparkSession, path: str, scored: DataFrame, touched: DataFrame) -> None:
     """One MERGE: pairs of ``touched`` records not scored again are deleted, ``scored`` pairs upserted."""
-    table = DeltaTable.forPath(spark, path)
-    current = table.toDF().select(*PAIR)
+    current = read_table(spark, path).select(*PAIR)
     stale = (
         current.join(touched.withColumnRenamed("record_id", "record_id_l"), "record_id_l", "left_semi")
         .unionByName(current.join(touched.withColumnRenamed("record_id", "record_id_r"), "record_id_r", "left_semi"))
@@ -99,12 +97,10 @@ def replace_pairs(spark: SparkSession, path: str, scored: DataFrame, touched: Da
     source = scored.withColumn("_keep", F.lit(True)).unionByName(
         stale.withColumn("_keep", F.lit(False)), allowMissingColumns=True
     )
-    columns = {c: F.col(f"s.{c}") for c in scored.columns}
     (
-        table.alias("t")
-        .merge(source.alias("s"), "t.record_id_l = s.record_id_l AND t.record_id_r = s.record_id_r")
-        .whenMatchedDelete(condition="NOT s._keep")
-        .whenMatchedUpdate(set=columns)
-        .whenNotMatchedInsert(condition="s._keep", values=columns)
-        .execute()
+        Merge(path, source, "t.record_id_l = s.record_id_l AND t.record_id_r = s.record_id_r")
+        .when_matched_delete(condition="NOT s._keep")
+        .when_matched_update(scored.columns)
+        .when_not_matched_insert(scored.columns, condition="s._keep")
+        .execute(spark)
     )

@@ -25,13 +25,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from jobs.decisions import open_xref_rows, steward_overrides, steward_pair_decisions
-from jobs.delta_io import is_empty, last_commit, read_table, replace_where, row_count, sql_string, table_exists
+from jobs.delta_io import (
+    Merge, create_if_missing, is_empty, last_commit, read_table, replace_where, row_count, sql_string, table_exists,
+)
 from jobs.faults import fault_point
 from jobs.runs import RunContext
 from jobs.steps import step
@@ -81,10 +82,7 @@ def ensure_tables(spark: SparkSession, context: RunContext) -> None:
     """Create the gold tables, and add the columns a table written by an older cdi lacks."""
     for name, (schema, properties) in TABLES.items():
         path = context.lake.gold(name)
-        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
-        for key, value in properties.items():
-            builder = builder.property(key, value)
-        builder.execute()
+        create_if_missing(spark, path, schema, properties)
         present = set(read_table(spark, path).columns)
         missing = [f for f in schema.fields if f.name not in present]
         if missing:
@@ -354,15 +352,13 @@ def merge_checked(spark: SparkSession, path: str, source: DataFrame, key: str, c
         if any(expected.values()):
             fault_point(f"publish:during:{path.rsplit('/', 1)[-1]}")
             merge = (
-                DeltaTable.forPath(spark, path)
-                .alias("t")
-                .merge(source.alias("s"), f"t.{key} = s.{key}")
-                .whenMatchedUpdateAll(condition=changed)
-                .whenNotMatchedInsertAll()
+                Merge(path, source, f"t.{key} = s.{key}")
+                .when_matched_update_all(condition=changed)
+                .when_not_matched_insert_all()
             )
             if delete_missing:
-                merge = merge.whenNotMatchedBySourceDelete()
-            merge.execute()
+                merge = merge.when_not_matched_by_source_delete()
+            merge.execute(spark)
             _check_metrics(spark, path, expected)
         return expected
     finally:

@@ -2,9 +2,15 @@
 
 Settings come, lowest precedence first, from the built-in defaults below, the
 ``spark`` section of the pipeline config, and ``CDI_SPARK_MASTER`` /
-``CDI_SPARK_CONF_<key with dots as __>`` environment variables. Under
-spark-submit the master and any ``--conf`` given there win, because Spark
-itself applies them before this builder runs.
+``CDI_SPARK_REMOTE`` / ``CDI_SPARK_CONF_<key with dots as __>`` environment
+variables. Under spark-submit the master and any ``--conf`` given there win,
+because Spark itself applies them before this builder runs.
+
+With ``spark.remote`` (``sc://host:port``) the session is a Spark Connect
+client: no driver JVM starts here, and only the SQL settings (``spark.sql.*``,
+``spark.databricks.*``) are sent to the server, for this session; the server
+itself must run with Delta's SQL extension and catalog and Python workers that
+can import cdi (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -92,6 +98,9 @@ DEFAULTS: dict[str, str] = {
 }
 
 ENV_PREFIX = "CDI_SPARK_CONF_"
+REMOTE = "spark.remote"
+# The settings a Spark Connect session sends to its server: those a session may set at run time.
+REMOTE_PREFIXES = ("spark.sql.", "spark.databricks.")
 
 WHOLE_STAGE_CODEGEN = "spark.sql.codegen.wholeStage"
 CODEGEN_FACTORY_MODE = "spark.sql.codegen.factoryMode"
@@ -132,10 +141,12 @@ def size_settings(rows: int, configured: Mapping[str, str]) -> dict[str, str]:
 
 
 def settings_from_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """Spark settings from ``CDI_SPARK_MASTER`` and ``CDI_SPARK_CONF_spark__sql__x=v``."""
+    """Spark settings from ``CDI_SPARK_MASTER``, ``CDI_SPARK_REMOTE`` and ``CDI_SPARK_CONF_spark__sql__x=v``."""
     found: dict[str, str] = {}
     if environ.get("CDI_SPARK_MASTER"):
         found["spark.master"] = environ["CDI_SPARK_MASTER"]
+    if environ.get("CDI_SPARK_REMOTE"):
+        found[REMOTE] = environ["CDI_SPARK_REMOTE"]
     for name, value in environ.items():
         if name.startswith(ENV_PREFIX):
             found[name[len(ENV_PREFIX):].replace("__", ".")] = value
@@ -238,8 +249,15 @@ def cdi_jar_settings(settings: Mapping[str, str], jar: Path | None = None) -> di
     return {**NIO_LOCAL_FS, **class_path}
 
 
+def remote_settings(settings: Mapping[str, str]) -> dict[str, str]:
+    """What a Spark Connect session is built with: the server's address and the settings a session may set."""
+    return {REMOTE: settings[REMOTE], **{k: v for k, v in settings.items() if k.startswith(REMOTE_PREFIXES)}}
+
+
 def _session_settings(configured: Mapping[str, str] | None) -> dict[str, str]:
     settings = resolve_settings(configured)
+    if REMOTE in settings:
+        return remote_settings(settings)
     submitted = submitted_settings()
     if submitted:
         # spark-submit started the driver JVM: its class path is set.
@@ -276,12 +294,27 @@ def _jvm_running() -> bool:
     return SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def _remote_session(settings: Mapping[str, str]) -> SparkSession:
+    """A Spark Connect session with each of ``settings`` the server lets a session set.
+
+    The rest (Delta's extension, the catalog) are the server's own; asking to
+    change them would only print a warning per setting.
+    """
+    spark = SparkSession.builder.remote(settings[REMOTE]).getOrCreate()
+    for key, value in settings.items():
+        if key != REMOTE and spark.conf.isModifiable(key):
+            spark.conf.set(key, value)
+    return spark
+
+
 def _build(settings: Mapping[str, str], jvm_log: Path | None) -> SparkSession:
-    if jvm_log is not None and not _jvm_running():
-        _launch_jvm(settings, jvm_log)
+    if REMOTE in settings:
+        return _remote_session(settings)
     builder = SparkSession.builder
     for key, value in settings.items():
         builder = builder.config(key, value)
+    if jvm_log is not None and not _jvm_running():
+        _launch_jvm(settings, jvm_log)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.get("cdi.log.level", "WARN"))
     return spark

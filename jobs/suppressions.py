@@ -14,14 +14,13 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from config.errors import ConfigError
 from config.lake import Lake
-from jobs.delta_io import append, read_table, table_exists
+from jobs.delta_io import append, read_table, table_exists, update_rows
 from schemas.arrow import local_frame
 
 SALT_SCHEMA = StructType([StructField("salt", StringType(), False)])
@@ -158,8 +157,9 @@ def lift_suppressions(spark: SparkSession, lake: Lake, erasure_id: str, lifted_b
     held &= F.col("lifted_at").isNull()
     count = read_table(spark, path).where(held).count()
     if count:
-        DeltaTable.forPath(spark, path).update(
-            condition=held, set={"lifted_at": F.lit(at).cast("timestamp"), "lifted_by": F.lit(lifted_by)}
+        update_rows(
+            spark, path, {"lifted_at": ":at", "lifted_by": ":by"}, "erasure_id = :erasure AND lifted_at IS NULL",
+            args={"at": at, "by": lifted_by, "erasure": erasure_id},
         )
     return count
 

@@ -21,13 +21,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.audit import AuditRow, Stopwatch, read_audit, record_audit
 from config.pipeline import SourceConfig
-from jobs.delta_io import read_table, replace_where, sql_string, table_exists
+from jobs.delta_io import Merge, read_table, replace_where, sql_string, table_exists
 from config.errors import ValidationStopped
 from jobs.faults import fault_point
 from jobs.runs import RunContext
@@ -138,13 +137,7 @@ def remove_deleted(spark: SparkSession, path: str, deleted: DataFrame | None) ->
     doomed = deleted.join(read_table(spark, path).select("record_id"), "record_id", "left_semi")
     if doomed.isEmpty():
         return
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(doomed.alias("s"), "t.record_id = s.record_id")
-        .whenMatchedDelete()
-        .execute()
-    )
+    Merge(path, doomed, "t.record_id = s.record_id").when_matched_delete().execute(spark)
 
 
 def merge_into_customers_std(spark: SparkSession, path: str, passed: DataFrame) -> None:
@@ -159,13 +152,11 @@ def merge_into_customers_std(spark: SparkSession, path: str, passed: DataFrame) 
         rows.write.format("delta").save(path)
         return
     (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(rows.alias("s"), "t.record_id = s.record_id")
-        .withSchemaEvolution()
-        .whenMatchedUpdateAll(condition="t.record_hash <> s.record_hash")
-        .whenNotMatchedInsertAll()
-        .execute()
+        Merge(path, rows, "t.record_id = s.record_id")
+        .with_schema_evolution()
+        .when_matched_update_all(condition="t.record_hash <> s.record_hash")
+        .when_not_matched_insert_all()
+        .execute(spark)
     )
 
 

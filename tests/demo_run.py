@@ -12,10 +12,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 import jobs.match_full
+from config.lake import Lake
 from config.pipeline import PipelineConfig, load_pipeline_config
 from demo.generator import generate
 from jobs.pipeline import run_pipeline
@@ -23,6 +26,11 @@ from jobs.runs import RunContext
 from matching.model_io import SavedModel
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "cdi.yaml"
+# Columns holding the wall-clock start of the run (cdi run stamps it), so they differ
+# between two runs of the same data: golden_customers' first_seen and last_updated
+# (its content_hash leaves them out). customer_xref has no time column; golden ids
+# come from the run id and record ids, not the time.
+TIME_COLUMNS = {"golden_customers": ["first_seen", "last_updated"], "customer_xref": []}
 
 
 def without_activities(config: PipelineConfig) -> PipelineConfig:
@@ -110,3 +118,11 @@ def shared_demo_run(spark: SparkSession, folder: Path) -> DemoRun:
         if not saved.exists():
             saved.write_bytes(pickle.dumps(publish_demo(spark, folder)))
         return pickle.loads(saved.read_bytes())
+
+
+def gold(lake: Path, table: str) -> pd.DataFrame:
+    """A gold table (of ``TIME_COLUMNS``) without its time columns, every value comparable, rows in a fixed
+    order: what two runs of the same sources must publish alike."""
+    frame = DeltaTable(Lake.at(lake).gold(table)).to_pandas().drop(columns=TIME_COLUMNS[table])
+    frame = frame.map(lambda v: repr(sorted(v)) if isinstance(v, list) else repr(v))
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)

@@ -1,6 +1,6 @@
 from jobs.spark import (
     CODEGEN_FACTORY_MODE, CODEGEN_ROWS, DRIVER_CLASS_PATH, NIO_LOCAL_FS, WHOLE_STAGE_CODEGEN, SessionStart,
-    cdi_jar_settings, resolve_settings, settings_from_env, size_settings,
+    cdi_jar_settings, remote_settings, resolve_settings, settings_from_env, size_settings,
 )
 from tests.session import TEST_SESSION
 
@@ -14,6 +14,22 @@ def test_environment_overrides_config_which_overrides_defaults():
     assert settings["spark.sql.shuffle.partitions"] == "3"
     assert settings["spark.executor.memory"] == "2g"
     assert settings["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+
+
+def test_a_remote_from_the_environment_wins_over_the_configs_and_sends_only_session_settings():
+    settings = resolve_settings(
+        {"spark.remote": "sc://config:15002", "spark.sql.shuffle.partitions": "3", "spark.executor.memory": "2g"},
+        {"CDI_SPARK_REMOTE": "sc://env:15002", "CDI_SPARK_CONF_spark__databricks__delta__x": "1"},
+    )
+
+    sent = remote_settings(settings)
+
+    assert sent["spark.remote"] == "sc://env:15002"
+    assert sent["spark.sql.shuffle.partitions"] == "3"
+    assert sent["spark.databricks.delta.x"] == "1"
+    assert sent["spark.sql.session.timeZone"] == "UTC"
+    assert all(key == "spark.remote" or key.startswith(("spark.sql.", "spark.databricks.")) for key in sent)
+    assert not {"spark.master", "spark.jars", "spark.executor.memory", "spark.driver.extraJavaOptions"} & set(sent)
 
 
 def test_unrelated_environment_is_ignored():

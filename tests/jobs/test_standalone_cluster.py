@@ -25,10 +25,8 @@ from typing import Iterator
 import pandas as pd
 import pyspark
 import pytest
-from deltalake import DeltaTable
 
-from config.lake import Lake
-from tests.demo_run import DemoRun
+from tests.demo_run import TIME_COLUMNS, DemoRun, gold
 from tests.session import SHORT_LIVED_JVM_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,12 +35,6 @@ SPARK_HOME = Path(pyspark.__file__).resolve().parent
 JAVA_HOME = os.environ.get("JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64")
 WORKERS = 2
 START_TIMEOUT = 90.0
-
-# Columns holding the wall-clock start of the run (cdi run stamps it), so they differ
-# between two runs of the same data: golden_customers' first_seen and last_updated
-# (its content_hash leaves them out). customer_xref has no time column; golden ids
-# come from the run id and record ids, not the time.
-TIME_COLUMNS = {"golden_customers": ["first_seen", "last_updated"], "customer_xref": []}
 
 
 @dataclass(frozen=True)
@@ -162,13 +154,6 @@ def cdi_run(data: Path, lake: Path, run_id: str, master: str, log: Path) -> subp
             [sys.executable, "-m", "jobs.cli", "run", "--config", str(CONF), "--run-id", run_id],
             env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
-
-
-def gold(lake: Path, table: str) -> pd.DataFrame:
-    """A gold table without its time columns, every value comparable, rows in a fixed order."""
-    frame = DeltaTable(Lake.at(lake).gold(table)).to_pandas().drop(columns=TIME_COLUMNS[table])
-    frame = frame.map(lambda v: repr(sorted(v)) if isinstance(v, list) else repr(v))
-    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,111 @@
+"""A Spark Connect server from the pip distribution, set up as cdi needs one.
+
+pyspark ships ``spark-connect_2.13`` in its jars; the server is its
+``SparkConnectServer`` class under ``spark-submit``, with the Delta and JDBC
+jars ``make setup`` resolved, Delta's SQL extension and catalog, every clock
+in UTC, and Python workers on this interpreter with the repository on their
+path (the comparisons' pandas UDFs import ``matching``). Used by the Spark
+Connect test and ``bench/spark_connect.py``; on a real cluster the server is
+the platform's, configured the same way (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyspark
+
+from jobs.spark import LOG4J_CONFIG, jar_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+START_TIMEOUT = 180.0
+
+
+@dataclass(frozen=True)
+class ConnectServer:
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"sc://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """SIGTERM the server's process group (the JVM and its Python workers), SIGKILL what lingers."""
+        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_command(port: int) -> list[str]:
+    jars = jar_settings()
+    given = ["--jars", jars["spark.jars"]] if "spark.jars" in jars else ["--packages", jars["spark.jars.packages"]]
+    settings = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG} -Duser.timezone=UTC",
+    }
+    return [
+        str(Path(pyspark.__file__).parent / "bin" / "spark-submit"),
+        "--class", SERVER_CLASS,
+        "--master", "local[*]",
+        *given,
+        *[arg for key, value in settings.items() for arg in ("--conf", f"{key}={value}")],
+    ]
+
+
+def start_server(log: Path, port: int | None = None, environ: Mapping[str, str] | None = None) -> ConnectServer:
+    """A Connect server on 127.0.0.1 (a free port unless ``port``), in its own process group, its output in
+    ``log``; returns once it listens. ``environ`` adds to this process's environment."""
+    port = free_port() if port is None else port
+    environment = {
+        **os.environ,
+        **(environ or {}),
+        "PYSPARK_PYTHON": sys.executable,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "TZ": "UTC",
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            server_command(port), stdout=out, stderr=subprocess.STDOUT, env=environment, cwd=ROOT,
+            start_new_session=True,
+        )
+    server = ConnectServer(process, port, log)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Connect server exited with {process.returncode}: {log.read_text()[-3000:]}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return server
+        time.sleep(0.5)
+    server.stop()
+    raise RuntimeError(f"the Connect server did not listen within {START_TIMEOUT:.0f} s; see {log}")
