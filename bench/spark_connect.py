@@ -95,6 +95,27 @@ def probes(spark, folder: Path) -> dict[str, Callable[[], str]]:
     def spark_context() -> str:
         return str(spark.sparkContext)
 
+    def cdi_merge() -> str:
+        from jobs.delta_io import Merge
+
+        changes = spark.range(8, 11).withColumn("name", F.lit("d"))
+        Merge(table, changes, "t.id = s.id").when_matched_update_all().when_not_matched_insert_all().execute(spark)
+        return f"{spark.read.format('delta').load(table).count()} rows after the merge"
+
+    def cdi_create() -> str:
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        from jobs.delta_io import create_if_missing
+
+        created = str(folder / "created")
+        create_if_missing(spark, created, StructType([StructField("id", StringType(), False)]), {"delta.appendOnly": "false"})
+        return f"{len(spark.read.format('delta').load(created).columns)} column(s)"
+
+    def cdi_table_folders() -> str:
+        from jobs.delta_io import table_folders
+
+        return f"tables under the folder, as a file: URI: {table_folders(spark, folder.as_uri())}"
+
     return {
         "Delta write (DataFrameWriter)": delta_write,
         "Delta read (DataFrameReader)": delta_read,
@@ -107,6 +128,9 @@ def probes(spark, folder: Path) -> dict[str, Callable[[], str]]:
         "DeltaTable.forPath (delta-spark)": delta_table_api,
         "DeltaTable merge (delta-spark)": delta_table_merge,
         "sparkContext": spark_context,
+        "cdi's Merge (MERGE INTO in SQL, jobs.delta_io)": cdi_merge,
+        "cdi's create_if_missing (CREATE TABLE IF NOT EXISTS)": cdi_create,
+        "cdi's table_folders (Spark's listing of a URI)": cdi_table_folders,
     }
 
 

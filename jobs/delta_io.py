@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake.exceptions import DeltaError
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql.types import StructType
 
 from config.lake import Lake
@@ -30,6 +30,7 @@ from schemas.arrow import local_frame
 
 # A commit or checkpoint file of a Delta log: a version of twenty digits first.
 _LOG_ENTRY = re.compile(r"\d{20}\..*(json|parquet)$")
+FIRST_COMMIT = "00000000000000000000.json"
 SCHEMA_AUTO_MERGE = "spark.databricks.delta.schema.autoMerge.enabled"
 # What Spark answers for a path that holds no Delta table.
 _NO_TABLE = frozenset({"DELTA_MISSING_DELTA_TABLE", "DELTA_TABLE_NOT_FOUND", "PATH_NOT_FOUND", "DELTA_PATH_DOES_NOT_EXIST"})
@@ -164,6 +165,43 @@ def update_rows(spark: SparkSession, path: str, assignments: Mapping[str, str], 
     spark.sql(f"UPDATE {delta_identifier(path)} SET {sets} WHERE {condition}", args=dict(args or {}))
 
 
+def detail(spark: SparkSession, path: str) -> Row:
+    """``DESCRIBE DETAIL`` of the Delta table at ``path`` (its files, size, properties)."""
+    return spark.sql(f"DESCRIBE DETAIL {delta_identifier(path)}").first()
+
+
+def vacuum(spark: SparkSession, path: str, hours: int) -> None:
+    """VACUUM the Delta table at ``path``, keeping the files of the last ``hours`` of history."""
+    spark.sql(f"VACUUM {delta_identifier(path)} RETAIN {int(hours)} HOURS")
+
+
+def optimize(spark: SparkSession, path: str) -> None:
+    """Compact the Delta table's small files (``OPTIMIZE``)."""
+    spark.sql(f"OPTIMIZE {delta_identifier(path)}")
+
+
+def table_folders(spark: SparkSession, folder: str) -> list[str]:
+    """The names of the Delta tables directly under ``folder``, sorted: on a local lake from the file
+    system, elsewhere from a listing Spark makes of the tables' logs (each log holds its first commit or,
+    once Delta has cleaned that up, a checkpoint; Spark's listings skip ``_last_checkpoint``, as every file
+    whose name starts with ``_``)."""
+    if Lake(folder).is_local:
+        try:
+            with os.scandir(folder) as entries:
+                names = [e.name for e in entries if e.is_dir()]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(n for n in names if _has_log_entry(Path(folder, n, "_delta_log")))
+    logs = f"{folder.rstrip('/')}/*/_delta_log/{{{FIRST_COMMIT},*.checkpoint*.parquet}}"
+    try:
+        files = spark.read.format("binaryFile").load(logs).select("path").collect()
+    except AnalysisException as error:
+        if error.getCondition() in _NO_TABLE:
+            return []
+        raise
+    return sorted({row["path"].rstrip("/").split("/")[-3] for row in files})
+
+
 def create_if_missing(spark: SparkSession, path: str, schema: StructType, properties: Mapping[str, str]) -> None:
     """Create an empty Delta table of ``schema`` and table ``properties`` at ``path`` unless one is there."""
     columns = ", ".join(
@@ -198,7 +236,12 @@ class Merge:
         return self._with("WHEN MATCHED", "UPDATE SET *", condition)
 
     def when_matched_update(self, columns: Sequence[str], condition: str | None = None) -> Merge:
-        sets = ", ".join(f"t.{quoted(c)} = s.{quoted(c)}" for c in columns)
+        """Each of ``columns`` set to the source's value."""
+        return self.when_matched_set({c: f"s.{quoted(c)}" for c in columns}, condition)
+
+    def when_matched_set(self, assignments: Mapping[str, str], condition: str | None = None) -> Merge:
+        """Each column of ``assignments`` set to its SQL expression (over ``t`` and ``s``)."""
+        sets = ", ".join(f"t.{quoted(c)} = {expression}" for c, expression in assignments.items())
         return self._with("WHEN MATCHED", f"UPDATE SET {sets}", condition)
 
     def when_matched_delete(self, condition: str | None = None) -> Merge:

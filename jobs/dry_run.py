@@ -6,8 +6,9 @@ source (opened with ``read_source``: a JDBC source connects and reports its
 columns, a file source is found and its schema read; no rows are read, though a
 JDBC source with ``partition_column`` runs its MIN/MAX query and a JSON source
 without declared ``columns`` is scanned to infer its schema), and that the lake
-root is writable (a probe file is created and removed). A problem raises the
-error a real run would raise (``ConfigError``, ``SourceError``).
+root is writable (a probe file is created and removed; on Spark Connect a lake
+on a URI is only listed, by the server). A problem raises the error a real run
+would raise (``ConfigError``, ``SourceError``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import tempfile
 from pathlib import Path
 
 from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
+from pyspark.sql.utils import is_remote
 
 from config.pipeline import PipelineConfig, SourceConfig
 from config.errors import ConfigError
 from config.lake import Lake
+from jobs.delta_io import table_folders
 from jobs.runs import RunContext
 from jobs.sources import CORRUPT_COLUMN, read_source, short_error
 
@@ -108,8 +112,20 @@ def _probe_hadoop(spark: SparkSession, root: str) -> str:
     return "writable (probe file created and removed through Hadoop FileSystem)"
 
 
+def _probe_listing(spark: SparkSession, root: str) -> str:
+    """On Spark Connect, where this process reaches no Hadoop FileSystem: the lake's tables listed by the
+    server (which fails when it cannot reach the lake); writing is not probed, nothing being deleted there."""
+    try:
+        found = sum(len(table_folders(spark, f"{root.rstrip('/')}/{layer}")) for layer in ("bronze", "silver", "gold"))
+    except PySparkException as exc:
+        raise ConfigError(f"lake {root}: cannot list ({short_error(exc)})") from None
+    return f"reachable through the Spark Connect server ({found} tables; writing not probed)"
+
+
 def check_lake(spark: SparkSession, lake: Lake) -> str:
-    return _probe_local(Path(lake.root)) if lake.is_local else _probe_hadoop(spark, lake.root)
+    if lake.is_local:
+        return _probe_local(Path(lake.root))
+    return _probe_listing(spark, lake.root) if is_remote() else _probe_hadoop(spark, lake.root)
 
 
 def tables_written(context: RunContext, stages: tuple[str, ...]) -> dict[str, list[str]]:

@@ -60,7 +60,7 @@ from config.lake import Lake
 from config.pipeline import PipelineConfig
 from jobs.activities import LINEAGE as ACTIVITY_LINEAGE
 from jobs.activities import activity_tables
-from jobs.delta_io import append, read_table, table_exists
+from jobs.delta_io import append, read_table, table_exists, table_folders
 from jobs.erase_tables import (
     ERASED,
     Scope,
@@ -178,12 +178,7 @@ class Subjects:
 
 
 def _bronze_folders(spark: SparkSession, lake: Lake) -> set[str]:
-    jvm = spark.sparkContext._jvm
-    root = jvm.org.apache.hadoop.fs.Path(lake.path("bronze"))
-    fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(root):
-        return set()
-    return {status.getPath().getName() for status in fs.listStatus(root) if status.isDirectory()}
+    return set(table_folders(spark, lake.path("bronze")))
 
 
 def bronze_tables(spark: SparkSession, lake: Lake, config: PipelineConfig) -> dict[str, str]:

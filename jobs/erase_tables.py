@@ -15,15 +15,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
 from config.lake import Lake
-from jobs.delta_io import append, last_commit, read_table, table_exists, table_version
+from jobs.delta_io import (
+    Merge, append, detail, history, last_commit, read_table, table_exists, table_version, vacuum,
+)
 from jobs.ingest import TOMBSTONE
 from jobs.publish import HASHED, content_hash
-from jobs.spark import session_conf
+from jobs.spark import listing_parallelism, session_conf
 from jobs.suppressions import key_hash_column
 from schemas.arrow import local_frame
 from schemas.canonical import CANONICAL_ATTRIBUTES
@@ -215,8 +216,8 @@ def last_metric(spark: SparkSession, path: str, metric: str) -> int:
 
 def merge_delete(spark: SparkSession, path: str, doomed: DataFrame, on: tuple[str, ...]) -> int:
     """Delete the rows whose ``on`` columns equal a row of ``doomed``; returns how many went."""
-    condition = " AND ".join(f"t.{c} = d.{c}" for c in on)
-    DeltaTable.forPath(spark, path).alias("t").merge(doomed.alias("d"), condition).whenMatchedDelete().execute()
+    condition = " AND ".join(f"t.{c} = s.{c}" for c in on)
+    Merge(path, doomed, condition).when_matched_delete().execute(spark)
     return last_metric(spark, path, "numTargetRowsDeleted")
 
 
@@ -246,13 +247,7 @@ def relabel_clusters(spark: SparkSession, path: str, scope: Scope) -> int:
     ).localCheckpoint()
     if relabelled.isEmpty():
         return 0
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(relabelled.alias("s"), "t.record_id = s.record_id")
-        .whenMatchedUpdate(set={"cluster_id": "s.cluster_id", "component_id": "s.component_id"})
-        .execute()
-    )
+    Merge(path, relabelled, "t.record_id = s.record_id").when_matched_update(["cluster_id", "component_id"]).execute(spark)
     return last_metric(spark, path, "numTargetRowsUpdated")
 
 
@@ -281,9 +276,7 @@ def erase_golden(spark: SparkSession, path: str, scope: Scope, erasure_id: str, 
     rows = erased_golden_rows(read_table(spark, path), scope, erasure_id, at).localCheckpoint()
     count = rows.count()
     if count and not dry_run:
-        DeltaTable.forPath(spark, path).alias("t").merge(
-            rows.alias("s"), "t.golden_id = s.golden_id"
-        ).whenMatchedUpdateAll().execute()
+        Merge(path, rows, "t.golden_id = s.golden_id").when_matched_update_all().execute(spark)
     return count
 
 
@@ -331,13 +324,7 @@ def erase_xref(
     count = rows.count()
     if count:
         columns = [c for c in rows.columns if c != "_erased_record_id"]
-        (
-            DeltaTable.forPath(spark, path)
-            .alias("t")
-            .merge(rows.alias("s"), "t.record_id = s._erased_record_id")
-            .whenMatchedUpdate(set={c: f"s.{c}" for c in columns})
-            .execute()
-        )
+        Merge(path, rows, "t.record_id = s._erased_record_id").when_matched_update(columns).execute(spark)
     return count
 
 
@@ -366,11 +353,9 @@ def announce_erasure(spark: SparkSession, lake: Lake, scope: Scope) -> None:
         path = lake.gold(name)
         if table_exists(spark, path):
             (
-                DeltaTable.forPath(spark, path)
-                .alias("t")
-                .merge(scope.golden().alias("s"), "t.golden_id = s.golden_id")
-                .whenMatchedUpdate(condition=erased, set={"run_id": "t.run_id"})
-                .execute()
+                Merge(path, scope.golden(), "t.golden_id = s.golden_id")
+                .when_matched_set({"run_id": "t.run_id"}, condition=erased)
+                .execute(spark)
             )
 
 
@@ -392,8 +377,9 @@ def unpublished_changes(spark: SparkSession, lake: Lake) -> list[str]:
         return []
     changed = []
     for name in ("golden_customers", "customer_xref"):
-        history = DeltaTable.forPath(spark, lake.gold(name)).history()
-        later = history.where((F.col("version") > marker[f"{name}_version"]) & F.col("operation").isin(*DATA_CHANGES))
+        later = history(spark, lake.gold(name)).where(
+            (F.col("version") > marker[f"{name}_version"]) & F.col("operation").isin(*DATA_CHANGES)
+        )
         if not later.isEmpty():
             changed.append(name)
     return changed
@@ -411,7 +397,7 @@ def mark_publication(spark: SparkSession, lake: Lake, erasure_id: str, at: datet
 
 @contextmanager
 def zero_retention(spark: SparkSession) -> Iterator[None]:
-    """Let VACUUM remove every file the current version does not use, and list files with the session's parallelism.
+    """Let VACUUM remove every file the current version does not use, and list files with a few tasks.
 
     Delta lists a table's folders with ``parallelPartitionDiscovery.parallelism``
     tasks (10 000 by default): on a small machine that alone takes minutes
@@ -419,7 +405,7 @@ def zero_retention(spark: SparkSession) -> Iterator[None]:
     """
     settings = {
         "spark.databricks.delta.retentionDurationCheck.enabled": "false",
-        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(spark.sparkContext.defaultParallelism),
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(listing_parallelism(spark)),
     }
     with session_conf(spark, settings):
         yield
@@ -431,7 +417,7 @@ def vacuum_now(spark: SparkSession, paths: list[str]) -> list[str]:
     with zero_retention(spark):
         for path in paths:
             if table_exists(spark, path):
-                DeltaTable.forPath(spark, path).vacuum(0.0)
+                vacuum(spark, path, 0)
                 done.append(path)
     return done
 
@@ -446,7 +432,7 @@ def keep_no_statistics(spark: SparkSession, paths: list[str]) -> list[str]:
     for path in paths:
         if not table_exists(spark, path):
             continue
-        properties = DeltaTable.forPath(spark, path).detail().first()["properties"] or {}
+        properties = detail(spark, path)["properties"] or {}
         if properties.get("delta.dataSkippingNumIndexedCols") != "0":
             spark.sql(
                 f"ALTER TABLE delta.`{path.replace('`', '``')}` SET TBLPROPERTIES ('delta.dataSkippingNumIndexedCols' = '0')"

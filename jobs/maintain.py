@@ -35,17 +35,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from config.lake import Lake
 from config.pipeline import PipelineConfig, RetentionSettings
 from jobs.audit import AuditRow, Stopwatch, record_audit
-from jobs.delta_io import last_commit, read_table, table_exists
+from jobs.delta_io import (
+    delta_identifier, detail, history, last_commit, optimize, read_table, table_exists, table_folders,
+)
+from jobs.delta_io import vacuum as delta_vacuum
 from jobs.lock import lake_lock
 from jobs.progress import progress
-from jobs.spark import session_conf
+from jobs.spark import listing_parallelism, session_conf
 
 LAYERS = ("bronze", "silver", "gold", "ops")
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
@@ -104,20 +106,8 @@ def discover_tables(spark: SparkSession, lake: Lake) -> list[str]:
     """``layer/name`` of every Delta table in the lake's layers, sorted."""
     found: list[str] = []
     for layer in LAYERS:
-        for name in _subfolders(spark, lake.path(layer)):
-            if DeltaTable.isDeltaTable(spark, lake.path(layer, name)):
-                found.append(f"{layer}/{name}")
+        found += [f"{layer}/{name}" for name in table_folders(spark, lake.path(layer))]
     return found
-
-
-def _subfolders(spark: SparkSession, path: str) -> list[str]:
-    """Folder names in ``path``, listed through Hadoop's FileSystem as Delta sees it (a local path or any URI)."""
-    context = spark.sparkContext
-    folder = context._jvm.org.apache.hadoop.fs.Path(path)
-    fs = folder.getFileSystem(context._jsc.hadoopConfiguration())
-    if not fs.exists(folder):
-        return []
-    return sorted(status.getPath().getName() for status in fs.listStatus(folder) if status.isDirectory())
 
 
 def recorded_versions(spark: SparkSession, lake: Lake) -> dict[str, RecordedVersion]:
@@ -144,7 +134,7 @@ def recorded_versions(spark: SparkSession, lake: Lake) -> dict[str, RecordedVers
 
 def _commits(spark: SparkSession, path: str) -> list[tuple[int, float]]:
     """(version, commit time in epoch seconds) of every commit in the table's history, oldest first."""
-    rows = DeltaTable.forPath(spark, path).history().select("version", F.col("timestamp").cast("double")).collect()
+    rows = history(spark, path).select("version", F.col("timestamp").cast("double")).collect()
     return sorted((row[0], row[1]) for row in rows)
 
 
@@ -170,11 +160,7 @@ def retention_for(
 
 
 def _file_count(spark: SparkSession, path: str) -> int:
-    return DeltaTable.forPath(spark, path).detail().first()["numFiles"]
-
-
-def _quoted(path: str) -> str:
-    return "`" + path.replace("`", "``") + "`"
+    return detail(spark, path)["numFiles"]
 
 
 def vacuum(spark: SparkSession, path: str, hours: int, dry_run: bool, log_commits: bool) -> int:
@@ -183,18 +169,18 @@ def vacuum(spark: SparkSession, path: str, hours: int, dry_run: bool, log_commit
     Delta refuses less than its own 168 h unless its check is off; the hours
     here are already the safe ones, so the check is off for this call only.
     VACUUM lists files in as many tasks as the listing parallelism (10,000 by
-    default): cdi's tables are not partitioned, so one task per core is plenty,
-    where 10,000 take minutes on a small machine.
+    default): cdi's tables are not partitioned, so a few tasks are plenty
+    (``listing_parallelism``), where 10,000 take minutes on a small machine.
     """
     settings = {
         RETENTION_CHECK: "false",
         VACUUM_LOGGING: "true" if log_commits else "false",
-        LISTING_PARALLELISM: str(spark.sparkContext.defaultParallelism),
+        LISTING_PARALLELISM: str(listing_parallelism(spark)),
     }
     with session_conf(spark, settings):
-        unreferenced = spark.sql(f"VACUUM delta.{_quoted(path)} RETAIN {hours} HOURS DRY RUN").count()
+        unreferenced = spark.sql(f"VACUUM {delta_identifier(path)} RETAIN {hours} HOURS DRY RUN").count()
         if not dry_run and unreferenced:
-            DeltaTable.forPath(spark, path).vacuum(float(hours))
+            delta_vacuum(spark, path, hours)
     return unreferenced
 
 
@@ -217,7 +203,7 @@ def maintain_table(
     elif dry_run:
         compacted = "would"
     else:
-        DeltaTable.forPath(spark, path).optimize().executeCompaction()
+        optimize(spark, path)
         compacted = "yes"
     after = before if dry_run or compacted != "yes" else _file_count(spark, path)
     # After OPTIMIZE: when it is the first commit after a recorded version, the files it replaced are needed.

@@ -381,6 +381,12 @@ class SessionStart:
         return self._built
 
 
+def listing_parallelism(spark: SparkSession) -> int:
+    """Tasks for listing a table's files: ``spark.default.parallelism`` when set, else the session's shuffle
+    partitions (a Spark Connect client cannot ask the server for its cores)."""
+    return int(spark.conf.get("spark.default.parallelism", None) or spark.conf.get("spark.sql.shuffle.partitions"))
+
+
 @contextmanager
 def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
     """Set session settings for the block, then put back what was there before."""

@@ -63,8 +63,7 @@ def to_e164(number: str | None, region: str) -> str | None:
     return e164 if len(e164) >= 8 else None
 
 
-@F.pandas_udf(StringType())  # type: ignore[call-overload]
-def _e164_udf(numbers: pd.Series, regions: pd.Series) -> pd.Series:
+def _e164(numbers: pd.Series, regions: pd.Series) -> pd.Series:
     return pd.Series([to_e164(number, region) for number, region in zip(numbers, regions)], dtype=object)
 
 
@@ -75,4 +74,7 @@ def normalize_phone(col: Column, default_region: str | Column) -> Column:
     reads numbers written without a country code.
     """
     region = F.lit(default_region) if isinstance(default_region, str) else default_region
-    return _e164_udf(blank_to_null(col.cast("string")), F.upper(region))
+    # Made at each call, not at import: a UDF is bound to the kind of session (classic or Spark Connect)
+    # there is when it is made, and modules are imported before the session is built.
+    e164 = F.pandas_udf(_e164, StringType())  # type: ignore[call-overload]
+    return e164(blank_to_null(col.cast("string")), F.upper(region))

@@ -5,8 +5,12 @@ pyspark ships ``spark-connect_2.13`` in its jars; the server is its
 jars ``make setup`` resolved, Delta's SQL extension and catalog, every clock
 in UTC, and Python workers on this interpreter with the repository on their
 path (the comparisons' pandas UDFs import ``matching``). Used by the Spark
-Connect test and ``bench/spark_connect.py``; on a real cluster the server is
-the platform's, configured the same way (docs/operations.md).
+Connect test and ``bench/spark_connect.py``, and to try cdi on Spark Connect::
+
+    JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 .venv/bin/python -m tools.connect_server --port 15002
+
+On a real cluster the server is the platform's, configured the same way
+(docs/operations.md).
 """
 
 from __future__ import annotations
@@ -109,3 +113,27 @@ def start_server(log: Path, port: int | None = None, environ: Mapping[str, str] 
         time.sleep(0.5)
     server.stop()
     raise RuntimeError(f"the Connect server did not listen within {START_TIMEOUT:.0f} s; see {log}")
+
+
+def main() -> int:
+    """Start a server for trying cdi on Spark Connect; it runs until interrupted (Ctrl-C)."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="python -m tools.connect_server", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=15002, help="port on 127.0.0.1 (default 15002)")
+    args = parser.parse_args()
+    log = Path(tempfile.gettempdir()) / f"cdi-connect-server-{args.port}.log"
+    server = start_server(log, args.port)
+    print(f"Spark Connect server at {server.url} (log: {log}); e.g. CDI_SPARK_REMOTE={server.url} .venv/bin/cdi run ...")
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -26,6 +26,7 @@ from jobs.delta_io import (
     history,
     restore,
     table_exists,
+    table_folders,
     update_rows,
 )
 
@@ -196,3 +197,21 @@ def test_update_delete_and_restore(spark, tmp_path: Path) -> None:
 
     delete_rows(spark, path)
     assert contents(spark, path).count() == 0
+
+
+def test_table_folders_finds_the_same_tables_on_a_local_path_and_a_uri(spark, tmp_path: Path) -> None:
+    lake = tmp_path / "layer"
+    table(spark, lake / "young")
+    old = table(spark, lake / "old")
+    spark.sql(f"ALTER TABLE {delta_identifier(old)} SET TBLPROPERTIES ('delta.checkpointInterval' = '2')")
+    for _ in range(3):
+        spark.createDataFrame(TARGET, SCHEMA).write.format("delta").mode("append").save(old)
+    (lake / "old" / "_delta_log" / "00000000000000000000.json").unlink()  # as Delta's log clean-up leaves it
+    (lake / "empty_log" / "_delta_log").mkdir(parents=True)
+    spark.range(2).write.parquet(str(lake / "parquet"))
+    (lake / "plain_file").write_text("x")
+
+    assert contents(spark, old).count() == 12
+    assert table_folders(spark, str(lake)) == ["old", "young"]
+    assert table_folders(spark, lake.as_uri()) == ["old", "young"]
+    assert table_folders(spark, str(tmp_path / "missing")) == table_folders(spark, (tmp_path / "missing").as_uri()) == []
