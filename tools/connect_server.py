@@ -126,6 +126,8 @@ def main() -> int:
     log = Path(tempfile.gettempdir()) / f"cdi-connect-server-{args.port}.log"
     server = start_server(log, args.port)
     print(f"Spark Connect server at {server.url} (log: {log}); e.g. CDI_SPARK_REMOTE={server.url} .venv/bin/cdi run ...")
+    # The server runs in a process group of its own: stopped here on Ctrl-C or a SIGTERM to this process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.process.wait()
     except KeyboardInterrupt:
