@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 
 from config.lake import Lake
 from jobs.delta_io import (
-    Merge, append, detail, history, last_commit, read_table, table_exists, table_version, vacuum,
+    Merge, append, delta_identifier, detail, history, last_commit, read_table, table_exists, table_version, vacuum,
 )
 from jobs.ingest import TOMBSTONE
 from jobs.publish import HASHED, content_hash
@@ -283,7 +283,7 @@ def erase_golden(spark: SparkSession, path: str, scope: Scope, erasure_id: str, 
 def ensure_valid_to(spark: SparkSession, path: str) -> None:
     """Add ``valid_to`` to a customer_xref written before the column existed."""
     if "valid_to" not in read_table(spark, path).columns:
-        spark.sql(f"ALTER TABLE delta.`{path.replace('`', '``')}` ADD COLUMNS (valid_to TIMESTAMP)")
+        spark.sql(f"ALTER TABLE {delta_identifier(path)} ADD COLUMNS (valid_to TIMESTAMP)")
 
 
 def erased_xref_rows(xref: DataFrame, scope: Scope, salt: str, erasure_id: str, at: datetime) -> DataFrame:
@@ -435,7 +435,7 @@ def keep_no_statistics(spark: SparkSession, paths: list[str]) -> list[str]:
         properties = detail(spark, path)["properties"] or {}
         if properties.get("delta.dataSkippingNumIndexedCols") != "0":
             spark.sql(
-                f"ALTER TABLE delta.`{path.replace('`', '``')}` SET TBLPROPERTIES ('delta.dataSkippingNumIndexedCols' = '0')"
+                f"ALTER TABLE {delta_identifier(path)} SET TBLPROPERTIES ('delta.dataSkippingNumIndexedCols' = '0')"
             )
             changed.append(path)
     return changed

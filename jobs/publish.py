@@ -31,7 +31,8 @@ from pyspark.sql.types import StructType
 
 from jobs.decisions import open_xref_rows, steward_overrides, steward_pair_decisions
 from jobs.delta_io import (
-    Merge, create_if_missing, is_empty, last_commit, read_table, replace_where, row_count, sql_string, table_exists,
+    Merge, create_if_missing, delta_identifier, is_empty, last_commit, quoted, read_table, replace_where, row_count,
+    sql_string, table_exists,
 )
 from jobs.faults import fault_point
 from jobs.runs import RunContext
@@ -86,8 +87,8 @@ def ensure_tables(spark: SparkSession, context: RunContext) -> None:
         present = set(read_table(spark, path).columns)
         missing = [f for f in schema.fields if f.name not in present]
         if missing:
-            columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
-            spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
+            columns = ", ".join(f"{quoted(f.name)} {f.dataType.simpleString()}" for f in missing)
+            spark.sql(f"ALTER TABLE {delta_identifier(path)} ADD COLUMNS ({columns})")
 
 
 def is_published(spark: SparkSession, context: RunContext) -> bool:

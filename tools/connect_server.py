@@ -45,17 +45,23 @@ class ConnectServer:
         return f"sc://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        """SIGTERM the server's process group (the JVM and its Python workers), SIGKILL what lingers."""
-        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(timeout=wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        """Stop the server's process group (the JVM and its Python workers)."""
+        stop_group(self.process, patience=30)
+
+
+def stop_group(process: subprocess.Popen, patience: float = 15) -> None:
+    """SIGTERM the process group of ``process`` (started with ``start_new_session``: a JVM and what it
+    launched), then SIGKILL what lingers after ``patience`` seconds."""
+    for sig, wait in ((signal.SIGTERM, patience), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def free_port() -> int:

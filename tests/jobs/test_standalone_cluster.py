@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ import pytest
 
 from tests.demo_run import TIME_COLUMNS, DemoRun, gold
 from tests.session import SHORT_LIVED_JVM_OPTIONS
+from tools.connect_server import free_port, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf" / "cdi.yaml"
@@ -48,12 +47,6 @@ class Cluster:
             return json.load(response)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def spark_env() -> dict[str, str]:
     """Every JVM here (master, workers, their executors, the ``cdi`` driver) lives for one short run."""
     return {
@@ -72,20 +65,6 @@ def start_daemon(args: list[str], log: Path) -> subprocess.Popen:
             [str(SPARK_HOME / "bin" / "spark-class"), *args],
             env=spark_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM the process group (a JVM and what it launched: executors, a driver's gateway), SIGKILL what lingers."""
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def wait_for_workers(cluster: Cluster, processes: list[subprocess.Popen], logs: list[Path]) -> None:
