@@ -2,9 +2,10 @@
 
 pyspark ships ``spark-connect_2.13`` in its jars; the server is its
 ``SparkConnectServer`` class under ``spark-submit``, with the Delta and JDBC
-jars ``make setup`` resolved, Delta's SQL extension and catalog, every clock
-in UTC, and Python workers on this interpreter with the repository on their
-path (the comparisons' pandas UDFs import ``matching``). Used by the Spark
+jars ``make setup`` resolved, Delta's SQL extension and catalog, the JVM
+options and heap of cdi's own driver, every clock in UTC, and Python workers
+on this interpreter with the repository on their path (the comparisons'
+pandas UDFs import ``matching``). Used by the Spark
 Connect test and ``bench/spark_connect.py``, and to try cdi on Spark Connect::
 
     JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 .venv/bin/python -m tools.connect_server --port 15002
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import pyspark
 
-from jobs.spark import LOG4J_CONFIG, jar_settings
+from jobs.spark import DEFAULTS, EXTRA_JAVA_OPTIONS, jar_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -80,7 +81,10 @@ def server_command(port: int) -> list[str]:
         "spark.connect.grpc.binding.port": str(port),
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG} -Duser.timezone=UTC",
+        # The JVM options and heap of cdi's own driver (log4j's quiet settings, UTC, the parallel collector, C2's
+        # thresholds): the server is the driver of every cdi command sent to it.
+        EXTRA_JAVA_OPTIONS: DEFAULTS[EXTRA_JAVA_OPTIONS],
+        "spark.driver.memory": DEFAULTS["spark.driver.memory"],
     }
     return [
         str(Path(pyspark.__file__).parent / "bin" / "spark-submit"),
