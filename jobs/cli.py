@@ -233,11 +233,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_maintain(args: argparse.Namespace) -> int:
     from config.pipeline import load_pipeline_config
+    from config.lake import Lake
     from jobs.maintain import format_maintain, maintain, maintenance_run_id
+    from jobs.pipeline import size_to_lake
     from jobs.spark import build_session
 
     config = load_pipeline_config(args.config)
     spark = build_session(config.spark, args.spark_log)
+    size_to_lake(spark, Lake.at(config.lake), config.spark)
     print(format_maintain(maintain(spark, config, maintenance_run_id(), args.dry_run)))
     return 0
 
@@ -264,6 +267,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     from config.pipeline import load_pipeline_config
     from jobs.erase import erase, format_erasure
     from jobs.lock import lake_lock
+    from jobs.pipeline import size_to_lake
     from jobs.runs import RunContext, new_run_id
     from jobs.spark import build_session
 
@@ -271,6 +275,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     config = load_pipeline_config(args.config)
     context = RunContext.create(config, f"erase-{new_run_id()}")
     spark = build_session(config.spark, args.spark_log)
+    size_to_lake(spark, context.lake, config.spark)
     if args.dry_run:
         outcome = erase(spark, context, request, dry_run=True)
     else:

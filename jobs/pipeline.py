@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import textwrap
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
@@ -13,6 +14,7 @@ from pyspark.sql import SparkSession
 
 from jobs.audit import AuditRow, Stopwatch, read_audit, record_audit
 from config.errors import CdiError
+from config.lake import Lake
 from jobs.faults import fault_point
 from jobs.runs import RunContext
 from jobs.progress import progress
@@ -151,22 +153,30 @@ def _record_failure(spark: SparkSession, context: RunContext, stage: str, watch:
 
 
 def _size_session(spark: SparkSession, context: RunContext, stage: str) -> None:
-    """Session settings sized to the rows of the run (``jobs.spark.size_settings``): those landed in bronze so
-    far and, before ingest, an estimate of the sources' rows from their files' bytes. A lake on a Hadoop URI,
-    a source not read from local files (a database server) or a row count not in a Delta log leaves the
-    configured settings."""
-    from jobs.delta_io import landed_rows
+    """Session settings sized to the rows of the run: those landed in bronze so far and, before ingest, an
+    estimate of the sources' rows from their files' bytes (``size_to_lake``). A source not read from local
+    files (a database server) leaves the configured settings before ingest."""
     from jobs.sources import estimated_rows
+
+    incoming: int | None = 0
+    if stage == "ingest":
+        incoming = estimated_rows([t for source in context.config.sources for t in (source, *source.activities)])
+    size_to_lake(spark, context.lake, context.config.spark, incoming)
+
+
+def size_to_lake(spark: SparkSession, lake: Lake, configured: Mapping[str, str], incoming: int | None = 0) -> None:
+    """Session settings sized to the rows of ``lake`` (``jobs.spark.size_settings``): those in its bronze
+    tables' current versions, plus ``incoming``. Used by every command that works on a lake's tables (a run,
+    ``cdi erase``, ``cdi maintain``): on a small lake each Delta MERGE, OPTIMIZE and VACUUM runs
+    interpreted. A lake on a Hadoop URI, an unknown ``incoming`` (None) or a row count not in a Delta log
+    leaves the configured settings."""
+    from jobs.delta_io import landed_rows
     from jobs.spark import resolve_settings, size_settings
 
-    rows = landed_rows(context.lake.path("bronze")) if context.lake.is_local else None
-    if rows is not None and stage == "ingest":
-        tables = [t for source in context.config.sources for t in (source, *source.activities)]
-        incoming = estimated_rows(tables)
-        rows = None if incoming is None else rows + incoming
-    if rows is None:
+    rows = landed_rows(lake.path("bronze")) if lake.is_local else None
+    if rows is None or incoming is None:
         return
-    for key, value in size_settings(rows, resolve_settings(context.config.spark)).items():
+    for key, value in size_settings(rows + incoming, resolve_settings(configured)).items():
         spark.conf.set(key, value)
 
 

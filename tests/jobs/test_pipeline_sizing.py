@@ -1,17 +1,24 @@
 """The run sizes the Spark session to its rows (``jobs.pipeline._size_session``): those landed in bronze, and
-before ingest the sources' estimated rows (``jobs.sources.estimated_rows``)."""
+before ingest the sources' estimated rows (``jobs.sources.estimated_rows``); ``cdi erase`` and ``cdi maintain``
+size it to the lake's bronze rows (``jobs.pipeline.size_to_lake``)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sqlite3
 from dataclasses import replace
 
+import pytest
+
+from config.lake import Lake
 from config.pipeline import ReadSettings
 from demo.generator import generate
+from jobs.cli import main
 from jobs.pipeline import _size_session
 from jobs.sources import BYTES_PER_ROW, estimated_rows
 from jobs.spark import CODEGEN_FACTORY_MODE, CODEGEN_ROWS, WHOLE_STAGE_CODEGEN
-from tests.demo_run import data_dir, demo_context
+from tests.demo_run import CONF, data_dir, demo_context
 
 SIZED = (WHOLE_STAGE_CODEGEN, CODEGEN_FACTORY_MODE)
 SMALL = {WHOLE_STAGE_CODEGEN: "false", CODEGEN_FACTORY_MODE: "NO_CODEGEN"}
@@ -111,3 +118,21 @@ def test_a_file_that_cannot_be_looked_at_leaves_the_estimate_unknown(tmp_path, m
 
     monkeypatch.setattr(type(source), "stat", unreadable)
     assert estimated_rows([csv]) is None
+
+
+@pytest.mark.parametrize(
+    "command", [("maintain",), ("erase", "--golden-id", "G-none", "--reason", "TICKET-1", "--dry-run")], ids=lambda c: c[0]
+)
+def test_erase_and_maintain_size_the_session_to_the_lake(spark, tmp_path, monkeypatch, command):
+    lake = Lake.at(tmp_path / "lake")
+    spark.range(10).write.format("delta").save(lake.bronze("crm"))
+    monkeypatch.setenv("CDI_LAKE", lake.root)
+    before = sized(spark)
+    try:
+        spark.conf.set(WHOLE_STAGE_CODEGEN, "true")
+        spark.conf.set(CODEGEN_FACTORY_MODE, "FALLBACK")
+        with contextlib.redirect_stdout(io.StringIO()):
+            main([command[0], "--config", str(CONF), *command[1:]])
+        assert sized(spark) == SMALL
+    finally:
+        restore(spark, before)
