@@ -232,8 +232,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_maintain(args: argparse.Namespace) -> int:
-    from config.pipeline import load_pipeline_config
     from config.lake import Lake
+    from config.pipeline import load_pipeline_config
     from jobs.maintain import format_maintain, maintain, maintenance_run_id
     from jobs.pipeline import size_to_lake
     from jobs.spark import build_session
