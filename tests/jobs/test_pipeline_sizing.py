@@ -121,18 +121,20 @@ def test_a_file_that_cannot_be_looked_at_leaves_the_estimate_unknown(tmp_path, m
 
 
 @pytest.mark.parametrize(
-    "command", [("maintain",), ("erase", "--golden-id", "G-none", "--reason", "TICKET-1", "--dry-run")], ids=lambda c: c[0]
+    "command", [("maintain",), ("erase", "--source", "crm", "--key", "1", "--reason", "TICKET-1", "--dry-run")], ids=lambda c: c[0]
 )
 def test_erase_and_maintain_size_the_session_to_the_lake(spark, tmp_path, monkeypatch, command):
     lake = Lake.at(tmp_path / "lake")
-    spark.range(10).write.format("delta").save(lake.bronze("crm"))
+    bronze = spark.range(10).selectExpr("'crm' AS source_system", "CAST(id AS STRING) AS source_key")
+    bronze.write.format("delta").save(lake.bronze("crm"))
     monkeypatch.setenv("CDI_LAKE", lake.root)
     before = sized(spark)
     try:
         spark.conf.set(WHOLE_STAGE_CODEGEN, "true")
         spark.conf.set(CODEGEN_FACTORY_MODE, "FALLBACK")
-        with contextlib.redirect_stdout(io.StringIO()):
-            main([command[0], "--config", str(CONF), *command[1:]])
+        with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(out):
+            code = main([command[0], "--config", str(CONF), *command[1:]])
+        assert code == 0, out.getvalue()
         assert sized(spark) == SMALL
     finally:
         restore(spark, before)
