@@ -166,9 +166,8 @@ def _size_session(spark: SparkSession, context: RunContext, stage: str) -> None:
 
 def size_to_lake(spark: SparkSession, lake: Lake, configured: Mapping[str, str], incoming: int | None = 0) -> None:
     """Session settings sized to the rows of ``lake`` (``jobs.spark.size_settings``): those in its bronze
-    tables' current versions, plus ``incoming``. Used by every command that works on a lake's tables (a run,
-    ``cdi erase``, ``cdi maintain``): on a small lake each Delta MERGE, OPTIMIZE and VACUUM runs
-    interpreted. A lake on a Hadoop URI, an unknown ``incoming`` (None) or a row count not in a Delta log
+    tables' current versions, plus ``incoming``. Used by a run, ``cdi erase`` and ``cdi maintain``: on a
+    small lake their Delta MERGEs, OPTIMIZEs and VACUUMs run interpreted. A lake on a Hadoop URI, an unknown ``incoming`` (None) or a row count not in a Delta log
     leaves the configured settings."""
     from jobs.delta_io import landed_rows
     from jobs.spark import resolve_settings, size_settings
