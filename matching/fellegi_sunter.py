@@ -136,10 +136,18 @@ class ComparisonParameters:
 
     @property
     def household_weights(self) -> np.ndarray:
-        """``log2(m / u_household)`` per level, or the plain weights without a household u."""
+        """``log2(m / u_household)`` per agreeing level, or the plain weights without a household u.
+
+        Disagreeing (level 0) keeps its plain weight. Relatives mostly live together, so
+        ``u_household`` of level 0 is small, and ``m / u_household`` would make two records of one
+        family name at different homes evidence *for* a match. The household u only discounts a
+        shared home; living apart says what it says among random pairs.
+        """
         if self.u_household is None:
             return self.weights
-        return np.log2(np.asarray(self.m) / np.asarray(self.u_household))
+        weights = np.log2(np.asarray(self.m) / np.asarray(self.u_household))
+        weights[0] = self.weights[0]
+        return weights
 
 
 @dataclass(frozen=True)
@@ -566,8 +574,8 @@ def estimate_lambda(
     evidence = np.zeros(len(frame), dtype=np.float64)
     for c in model.comparisons:
         levels = level_array(frame, c.name, c.levels)
-        plain = np.append(np.log(np.asarray(c.m) / np.asarray(c.u)), 0.0)[levels]
-        household = np.append(np.log(np.asarray(c.m) / np.asarray(c.u_household or c.u)), 0.0)[levels]
+        plain = np.append(c.weights * np.log(2.0), 0.0)[levels]
+        household = np.append(c.household_weights * np.log(2.0), 0.0)[levels]
         evidence += np.where(shared, household, plain)
     lambda_now = model.lambda_
     for _ in range(max_iterations):

@@ -426,6 +426,23 @@ def test_relatives_score_low_once_the_household_u_is_known() -> None:
     assert FellegiSunterModel.from_json(model.to_json()) == model
 
 
+def test_one_family_name_at_different_homes_is_no_evidence_for_a_match() -> None:
+    comparisons = tuple(
+        ComparisonParameters(name, 1, (0.30, 0.70) if name == "address" else (0.05, 0.95),
+                             (0.999, 0.001) if name == "address" else (0.99, 0.01))
+        for name in HOUSEHOLD_LEVELS
+    )
+    plain = FellegiSunterModel(comparisons, lambda_=1e-3)
+    model = with_household(plain, _household_patterns(), HOUSEHOLD_LEVELS, HOUSEHOLD)
+    # Relatives mostly share a home (u_household of level 0 is 0.1), yet living apart keeps its plain weight.
+    assert model.comparison("address").u_household[0] < 0.3
+    apart = pd.DataFrame({gamma_column("given"): [1], gamma_column("family"): [1], gamma_column("dob"): [1],
+                          gamma_column("address"): [0]})
+    np.testing.assert_allclose(score(model, apart)["mw_address"], np.log2(0.30 / 0.999))
+    np.testing.assert_allclose(model.comparison("address").household_weights,
+                               [np.log2(0.30 / 0.999), np.log2(0.70 / model.comparison("address").u_household[1])])
+
+
 def test_random_pair_prior_spreads_expected_matches_over_all_pairs() -> None:
     # 80% of 2,000 candidates are matches: 1,600 matches among 1,000,000 possible pairs.
     assert random_pair_prior(0.8, 2_000, 1_000_000) == pytest.approx(0.0016)
