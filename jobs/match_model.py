@@ -36,6 +36,7 @@ from matching.fellegi_sunter import (
     Household,
     Strangers,
     TrainingReport,
+    consistent_prior,
     estimate_u,
     gamma_column,
     random_pair_prior,
@@ -259,12 +260,22 @@ def train_model(
         strangers=Strangers.from_random(random, levels, possible),
     )
     log_training_report(report)
-    prior = random_pair_prior(model.lambda_, int(patterns["count"].sum()), possible)
+    start = random_pair_prior(model.lambda_, int(patterns["count"].sum()), possible)
+    evidence = evidence_counts(vectors, model)
+    prior = consistent_prior(evidence["evidence"], evidence["count"], possible, start)
     log.info(
-        "EM: %d iterations, converged=%s, match share among candidates %.4g, prior for a random pair %.4g",
-        model.iterations, model.converged, model.lambda_, prior,
+        "EM: %d iterations, converged=%s, match share among candidates %.4g (%.0f expected matches); "
+        "prior for a random pair %.4g (%.0f expected matches as the candidates score)",
+        model.iterations, model.converged, model.lambda_, start * possible, prior, prior * possible,
     )
     return replace(model, lambda_=prior), report
+
+
+def evidence_counts(vectors: DataFrame, model: FellegiSunterModel) -> pd.DataFrame:
+    """``evidence``, ``count``: the candidates' summed comparison weights in bits, to 1/100 bit, as
+    ``score_pairs`` adds them up (term frequencies included), without the prior; small, whatever the pairs."""
+    [*_, weight, _] = fellegi_sunter_scores(replace(model, lambda_=0.5), list(model.comparisons))
+    return vectors.select(F.round(weight, 2).alias("evidence")).groupBy("evidence").count().toPandas()
 
 
 def score_pairs(vectors: DataFrame, model: MatchModel, settings: MatchSettings) -> DataFrame:

@@ -339,7 +339,7 @@ class PlaceholderSettings(_Frozen):
 class Thresholds(_Frozen):
     """Match probability cut-offs: ``>= match`` links, ``[review, match)`` goes to review."""
 
-    match: float = Field(default=0.95, gt=0, lt=1)
+    match: float = Field(default=0.7, gt=0, lt=1)
     review: float = Field(default=0.5, gt=0, lt=1)
 
     @model_validator(mode="after")

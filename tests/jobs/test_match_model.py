@@ -16,6 +16,7 @@ from pyspark.errors import AnalysisException, PySparkException
 from jobs.match_model import (
     RandomPairPatterns,
     comparison_vectors,
+    evidence_counts,
     fellegi_sunter_scores,
     random_pair_patterns,
     train_model,
@@ -144,6 +145,20 @@ def test_spark_scores_equal_the_pandas_scores(spark, rows, tf, household):
     assert list(got.columns) == [*VECTOR_COLUMNS, *expected.columns]
     for column in expected.columns:
         assert np.allclose(got[column], expected[column], rtol=1e-12, atol=1e-12), column
+
+
+def test_evidence_counts_are_the_scores_weights_without_the_prior(spark):
+    model = _model(tf=True, household=True)
+    rows = [(2, 1, 3, 0.01, 0.5), (2, 1, 3, 0.01, 0.5), (0, 0, 0, None, None), (-1, 1, 2, None, float("nan"))]
+    pairs = [(f"a{i}", f"b{i}", *row) for i, row in enumerate(rows)]
+
+    got = evidence_counts(spark.createDataFrame(pairs, VECTORS), model).sort_values("evidence", ignore_index=True)
+
+    frame = pd.DataFrame(pairs, columns=VECTOR_COLUMNS).astype({"tf_given_name": float, "tf_birth_date": float})
+    weights = (score(model, frame)["match_weight"] - model.prior_weight).round(2)
+    expected = weights.value_counts().rename_axis("evidence").reset_index().sort_values("evidence", ignore_index=True)
+    assert got["evidence"].tolist() == pytest.approx(expected["evidence"].tolist(), abs=1e-9)
+    assert got["count"].tolist() == expected["count"].tolist() == [1, 1, 2]
 
 
 def test_spark_scores_fail_on_a_level_the_model_lacks(spark):

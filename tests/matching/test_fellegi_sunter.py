@@ -26,6 +26,7 @@ from matching.fellegi_sunter import (
     Household,
     Strangers,
     anchor_m,
+    consistent_prior,
     household_u,
     with_household,
     clamp_agreeing,
@@ -441,6 +442,33 @@ def test_one_family_name_at_different_homes_is_no_evidence_for_a_match() -> None
     np.testing.assert_allclose(score(model, apart)["mw_address"], np.log2(0.30 / 0.999))
     np.testing.assert_allclose(model.comparison("address").household_weights,
                                [np.log2(0.30 / 0.999), np.log2(0.70 / model.comparison("address").u_household[1])])
+
+
+@pytest.mark.parametrize("start", [1e-9, 5e-4, 0.3])
+def test_consistent_prior_counts_the_matches_the_candidates_score(start) -> None:
+    # 500 clear matches and 10,000 clear non-matches among 1,000,000 possible pairs: 500 matches, from any start.
+    prior = consistent_prior([40.0, -10.0], [500, 10_000], 1_000_000, start)
+    assert prior == pytest.approx(5e-4, rel=1e-3)
+
+
+@hypothesis_settings(max_examples=50, deadline=None)
+@given(
+    evidence=st.lists(st.floats(-60, 60), min_size=1, max_size=40),
+    counts=st.lists(st.integers(1, 10_000), min_size=40, max_size=40),
+    start=st.floats(1e-12, 0.5),
+)
+def test_consistent_prior_is_a_fixed_point(evidence, counts, start) -> None:
+    possible = 10**7
+    prior = consistent_prior(evidence, counts[: len(evidence)], possible, start, max_iterations=100_000, tolerance=1e-9)
+    odds = np.log(prior / (1 - prior)) + np.asarray(evidence) * np.log(2)
+    expected = (np.asarray(counts[: len(evidence)]) / (1 + np.exp(-odds))).sum()
+    assert expected / possible == pytest.approx(prior, rel=1e-6) or prior == pytest.approx(1e-12)
+
+
+def test_consistent_prior_without_candidates_keeps_its_start_and_checks_its_pairs() -> None:
+    assert consistent_prior([], [], 100, 0.01) == 0.01
+    with pytest.raises(ValueError, match="possible_pairs"):
+        consistent_prior([1.0], [1], 0, 0.01)
 
 
 def test_random_pair_prior_spreads_expected_matches_over_all_pairs() -> None:

@@ -48,7 +48,7 @@ def test_minimal_settings_take_documented_defaults():
     assert settings.link_type == "dedupe_only"
     assert settings.max_block_size == 500
     assert settings.sub_block_key is None
-    assert (settings.thresholds.match, settings.thresholds.review) == (0.95, 0.5)
+    assert (settings.thresholds.match, settings.thresholds.review) == (0.7, 0.5)
     assert settings.model.kind == "fellegi_sunter"
     assert (settings.model.em_max_iterations, settings.model.u_random_pairs) == (25, 1_000_000)
 
