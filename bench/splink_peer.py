@@ -66,6 +66,7 @@ from matching.settings import (
     Level,
     LevenshteinLevel,
     MatchSettings,
+    InitialLevel,
     NamesSwappedLevel,
     NumericDistanceLevel,
     load_settings,
@@ -163,6 +164,8 @@ def _level(comparison: Comparison, level: Level) -> ComparisonLevelCreator:
         return _custom(
             f"abs(try_cast({col}_l AS DOUBLE) - try_cast({col}_r AS DOUBLE)) <= {level.max_abs}"
         )
+    if isinstance(level, InitialLevel):
+        return _custom(f"{col}_l <> '' AND substr({col}_l, 1, 1) = substr({col}_r, 1, 1)")
     if isinstance(level, NamesSwappedLevel):
         return cll.ColumnsReversedLevel(col, level.other, symmetrical=True)
     raise TypeError(f"no Splink level for {level!r}")

@@ -41,6 +41,7 @@ from matching.settings import (
     DateTransposedLevel,
     DateTypoLevel,
     ExactLevel,
+    InitialLevel,
     JaroLevel,
     JaroWinklerLevel,
     Level,
@@ -433,6 +434,13 @@ class WithinEdits(_TextFeature):
         return float(self.reference(left, right) <= self.max_distance)
 
 
+def _same_initial(left: pd.Series, right: pd.Series) -> np.ndarray:
+    """1.0 where both values are present, not empty, and start with the same character."""
+    first_left = left.astype(object).str[:1]
+    first_right = right.astype(object).str[:1]
+    return (first_left.notna() & (first_left != "") & (first_left == first_right)).to_numpy(dtype=float)
+
+
 def _swapped(left: pd.Series, left_other: pd.Series, right: pd.Series, right_other: pd.Series) -> np.ndarray:
     """1.0 where ``left == right_other`` and ``left_other == right``, all four present."""
     present = (left.notna() & left_other.notna() & right.notna() & right_other.notna()).to_numpy()
@@ -480,6 +488,9 @@ def _add_feature(compare: recordlinkage.Compare, column: str, level: Level, adde
         offset = level.max_days if isinstance(level, DateDistanceLevel) else level.max_abs
         label = f"{derived}_within_{offset}"
         register = partial(compare.numeric, derived, derived, method="step", offset=offset, missing_value=np.nan)
+    elif isinstance(level, InitialLevel):
+        label = f"{col}__initial"
+        register = partial(compare.compare_vectorized, _same_initial, col, col)
     elif isinstance(level, NamesSwappedLevel):
         pair = [col, level.other]
         label = f"{col}__swapped_with_{level.other}"

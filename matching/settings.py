@@ -196,6 +196,12 @@ class NamesSwappedLevel(_Level):
     other: str
 
 
+class InitialLevel(_Level):
+    """Both values start with the same character: an initial against the whole name, or two names of one initial."""
+
+    kind: Literal["initial"]
+
+
 Level = Annotated[
     Union[
         ExactLevel,
@@ -208,6 +214,7 @@ Level = Annotated[
         DateDistanceLevel,
         NumericDistanceLevel,
         NamesSwappedLevel,
+        InitialLevel,
     ],
     Field(discriminator="kind"),
 ]
@@ -222,9 +229,10 @@ LEVEL_KINDS: tuple[str, ...] = (
     "date_distance",
     "numeric_distance",
     "names_swapped",
+    "initial",
 )
 _DATE_KINDS = frozenset({"date_transposed", "date_typo", "date_distance"})
-_STRING_KINDS = frozenset({"jaro_winkler", "jaro", "levenshtein", "damerau_levenshtein", "names_swapped"})
+_STRING_KINDS = frozenset({"jaro_winkler", "jaro", "levenshtein", "damerau_levenshtein", "names_swapped", "initial"})
 
 
 class Comparison(_Frozen):

@@ -91,6 +91,8 @@ def _similar_words(comparison: Comparison, gamma: int, attribute: str) -> str:
         return f"{noun(attribute)} one typed digit apart"
     if kind == "date_distance":
         return f"{noun(attribute)} within {level.max_days} days"
+    if kind == "initial":
+        return f"{noun(attribute)} of the same initial"
     if kind == "numeric_distance":
         return f"{noun(attribute)} within {level.max_abs:g}"
     return f"similar {noun(attribute)}" if kind in SIMILAR_KINDS else f"{noun(attribute)} close ({kind})"

@@ -149,6 +149,31 @@ def test_names_swapped_level_reads_the_other_column():
     assert _gammas(given, values) == [2, 0, 1, -1]
 
 
+def test_initial_level_holds_for_one_first_character():
+    middle = _comparison("middle_name", {"kind": "exact"}, {"kind": "initial"})
+    pairs = [
+        ("james", "james"),  # exact -> 2
+        ("j", "james"),  # an initial against the whole name -> 1
+        ("john", "james"),  # two names of one initial -> 1
+        ("j", "k"),  # -> 0
+        ("", "j"),  # an empty value has no initial -> 0
+        ("j", None),  # missing -> -1
+        ("élise", "é"),  # any script -> 1
+    ]
+
+    assert _gammas(middle, {"middle_name": pairs}) == [2, 1, 1, 0, 0, -1, 1]
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=5), st.text(max_size=5)), min_size=1, max_size=20))
+def test_initial_level_is_the_first_character(pairs):
+    initial = _comparison("middle_name", {"kind": "initial"})
+
+    expected = [1 if a and b and a[0] == b[0] else 0 for a, b in pairs]
+
+    assert _gammas(initial, {"middle_name": pairs}) == expected
+
+
 def test_rows_are_compared_pairwise_whatever_the_batch_index():
     city = _comparison("city", {"kind": "exact"}, tf=True)
     batch = _batch({"city": [("leeds", "leeds"), ("york", "leeds"), ("bath", "bath"), ("hull", None)]})
