@@ -57,18 +57,19 @@ def test_default_file_covers_person_attributes():
     settings = load_settings(DEFAULT)
 
     assert [c.name for c in settings.comparisons] == [
-        "given_name", "family_name", "birth_date", "email", "phone", "address", "gender", "national_id",
+        "given_name", "family_name", "middle_name", "birth_date", "email", "phone", "address", "gender",
+        "national_id",
     ]
     assert [c.name for c in settings.tf_comparisons] == ["given_name", "family_name", "birth_date"]
     assert settings.model.identity == ["given_name", "family_name", "birth_date", "national_id"]
     assert "postcode" in settings.placeholders.attributes and "gender" not in settings.placeholders.attributes
-    assert settings.comparisons[5].columns == ("address_line1", "postcode", "city")
+    assert settings.comparisons[6].columns == ("address_line1", "postcode", "city")
     assert settings.model.em_sessions == [["given_name", "family_name"], ["birth_date"]]
     assert {r.name for r in settings.blocking_rules} >= {"email", "phone", "soundex_names"}
     given = settings.comparisons[0]
     assert given.levels[1] == NamesSwappedLevel(kind="names_swapped", other="family_name")
     assert given.columns == ("given_name", "family_name")
-    assert isinstance(settings.comparisons[2].levels[1], DateTransposedLevel)
+    assert isinstance({c.name: c for c in settings.comparisons}["birth_date"].levels[1], DateTransposedLevel)
 
 
 def test_levels_parse_into_typed_models_in_order():

@@ -113,10 +113,11 @@ def test_link_only_never_pairs_records_of_one_source() -> None:
 def test_score_pair_uses_the_comparisons_and_model() -> None:
     settings = load_settings(MATCHING)
     model = fake_model(settings)
-    same = {"given_name": "thomas", "family_name": "hughes", "birth_date": dt.date(1969, 8, 21),
+    same = {"given_name": "thomas", "middle_name": "james", "family_name": "hughes", "birth_date": dt.date(1969, 8, 21),
             "email": "t@x.org", "phone": "+447700900777", "address_line1": "3 station rd", "city": "cardiff",
             "postcode": "CF103AT", "gender": "m", "national_id": "QQ123456C"}
-    other = {"given_name": "amir", "family_name": "shah", "birth_date": dt.date(1993, 1, 7), "email": "amir.shah@gmail.com",
+    other = {"given_name": "amir", "middle_name": "k", "family_name": "shah", "birth_date": dt.date(1993, 1, 7),
+             "email": "amir.shah@gmail.com",
              "phone": "+447700900530", "address_line1": "9 high st", "city": "leicester", "postcode": "LE15WW",
              "gender": "f", "national_id": "SZ987654A"}
     frequencies = {c.column: 0.01 for c in settings.tf_comparisons}
@@ -143,7 +144,8 @@ def test_why_page_explains_in_words_with_the_numbers_one_click_away(rich_client:
     assert "bits" not in words and "prior" not in words
     details = page[page.index('<details class="numbers">'):page.index("</details>")]
     levels = re.findall(r'<tr><th scope="row">(\w+)</th><td><small>([^<]+)</small></td>', details)
-    assert levels == [("given_name", "exact"), ("family_name", "exact"), ("birth_date", "missing on one side"),
+    assert levels == [("given_name", "exact"), ("middle_name", "missing on one side"), ("family_name", "exact"),
+                      ("birth_date", "missing on one side"),
                       ("gender", "missing on one side"), ("email", "exact"), ("phone", "exact"), ("address", "exact"),
                       ("national_id", "missing on one side")]
     assert 'class="alert merge-warning"' in page
