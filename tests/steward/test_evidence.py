@@ -157,3 +157,11 @@ def test_an_attribute_neither_record_has_says_nothing_in_the_summary() -> None:
                           {"email": 6.3, "gender": 0.0}, SETTINGS.comparisons)
     assert [(r.attribute, r.status) for r in rows] == [("gender", "missing"), ("email", "same")]
     assert summary(rows) == [Phrase("same email", "agree")]
+
+
+def test_an_initial_that_held_is_said_in_words() -> None:
+    [middle] = [c for c in SETTINGS.comparisons if c.name == "middle_name"]
+    rows = attribute_rows({"middle_name": "j"}, {"middle_name": "james"}, {"middle_name": 1}, {"middle_name": 3.0},
+                          [middle])
+    assert rows == [AttributeRow("middle_name", "j", "james", "similar", "similar", "middle name of the same initial",
+                                 "middle_name", "initial", 3.0)]
