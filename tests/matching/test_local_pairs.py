@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from jobs.match_model import comparison_vectors, pattern_counts as spark_pattern
 from matching.blocking import possible_pairs
 from matching.local_pairs import draw_pairs, pattern_counts, tf_shares
 from matching.settings import load_settings
+from tests.jobs.test_match_model import COLUMNS, ROWS
 
 SETTINGS = load_settings(Path(__file__).resolve().parents[2] / "conf" / "matching.yaml")
 
@@ -76,19 +76,8 @@ def test_tf_shares_are_the_left_values_share_only_where_the_values_agree():
 
 
 def test_patterns_in_memory_equal_spark_patterns_for_the_same_pairs(spark):
-    rows = [
-        ("r01", "crm", "anna", "smith", dt.date(1980, 3, 4), "anna@x.org", "0711", "1 high st", None, "ab1 2cd", "leeds", "f", None, "j"),
-        ("r02", "crm", "ana", "smith", dt.date(1980, 4, 3), None, "0711", "1 high street", None, "ab1 2cd", "leeds", "f", None, "jane"),
-        ("r03", "web", "bob", "smyth", None, "bob@x.org", None, "2 low rd", "flat 3", "ab1 2ce", "york", "m", "12345", None),
-        ("r04", "web", "zoë", "ñúñez", dt.date(1, 1, 1), "", "", "", "", "", "", "", "", ""),
-        ("r05", "bill", "robert", "smith", dt.date(9999, 12, 31), "BOB@X.ORG", "0712", "2 low rd", None, "ab1 2ce", "york", None, "12345", "k"),
-        ("r06", "bill", None, None, None, None, None, None, None, None, None, None, None, None),
-        ("r07", "crm", "anna", "smith", dt.date(1980, 3, 4), "anna@x.org", "0711", "1 high st", None, "ab1 2cd", "leeds", "f", None, "j"),
-    ]
-    columns = "record_id string, source_system string, given_name string, family_name string, birth_date date, " \
-              "email string, phone string, address_line1 string, address_line2 string, postcode string, " \
-              "city string, gender string, national_id string, middle_name string"
-    records = spark.createDataFrame(rows, columns)
+    rows = [*ROWS, ("r07", *ROWS[0][1:])]  # r07 repeats r01: two identical records
+    records = spark.createDataFrame(rows, COLUMNS)
     held = records.orderBy("record_id").toPandas()
     pairs = np.array([(i, j) for i in range(len(rows)) for j in range(i + 1, len(rows))])
     frequencies = {
