@@ -57,6 +57,7 @@ from matching.settings import (
     KEY_COLUMNS,
     Comparison,
     DamerauLevenshteinLevel,
+    DateDayMonthLevel,
     DateDistanceLevel,
     DateTransposedLevel,
     DateTypoLevel,
@@ -158,6 +159,8 @@ def _level(comparison: Comparison, level: Level) -> ComparisonLevelCreator:
             f"{col}_l <> {col}_r AND damerau_levenshtein(strftime({col}_l, '%Y-%m-%d'), "
             f"strftime({col}_r, '%Y-%m-%d')) = 1"
         )
+    if isinstance(level, DateDayMonthLevel):
+        return _custom(f"month({col}_l) = month({col}_r) AND day({col}_l) = day({col}_r)")
     if isinstance(level, DateDistanceLevel):
         return _custom(f"abs(date_diff('day', {col}_l, {col}_r)) <= {level.max_days}")
     if isinstance(level, NumericDistanceLevel):

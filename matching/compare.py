@@ -37,6 +37,7 @@ from matching.settings import (
     DATE_ATTRIBUTES,
     Comparison,
     DamerauLevenshteinLevel,
+    DateDayMonthLevel,
     DateDistanceLevel,
     DateTransposedLevel,
     DateTypoLevel,
@@ -315,6 +316,17 @@ def _date_typo(
     return np.where(missing, np.nan, typo.astype(float))
 
 
+def _same_day_month(
+    year_l: pd.Series, month_l: pd.Series, day_l: pd.Series, year_r: pd.Series, month_r: pd.Series, day_r: pd.Series
+) -> np.ndarray:
+    """1.0 where two dates have the same day and month (any years); NaN where either is missing."""
+    same = (month_l.to_numpy(dtype=float) == month_r.to_numpy(dtype=float)) & (
+        day_l.to_numpy(dtype=float) == day_r.to_numpy(dtype=float)
+    )
+    missing = year_l.isna().to_numpy() | year_r.isna().to_numpy()
+    return np.where(missing, np.nan, same.astype(float))
+
+
 def _graphemes_are_code_points(texts: np.ndarray) -> np.ndarray:
     """Element-wise: whether every grapheme cluster of the text (as jellyfish splits them) is one code point.
 
@@ -483,6 +495,10 @@ def _add_feature(compare: recordlinkage.Compare, column: str, level: Level, adde
         parts = [f"{col}__year", f"{col}__month", f"{col}__day"]
         label = f"{col}__typo"
         register = partial(compare.compare_vectorized, _date_typo, parts, parts)
+    elif isinstance(level, DateDayMonthLevel):
+        parts = [f"{col}__year", f"{col}__month", f"{col}__day"]
+        label = f"{col}__same_day_month"
+        register = partial(compare.compare_vectorized, _same_day_month, parts, parts)
     elif isinstance(level, (DateDistanceLevel, NumericDistanceLevel)):
         derived = f"{col}__days" if isinstance(level, DateDistanceLevel) else f"{col}__number"
         offset = level.max_days if isinstance(level, DateDistanceLevel) else level.max_abs

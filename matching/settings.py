@@ -177,6 +177,13 @@ class DateTypoLevel(_Level):
     kind: Literal["date_typo"]
 
 
+class DateDayMonthLevel(_Level):
+    """The same day and month in another year: a year mistyped in more than one digit, read in the wrong
+    century from two digits (25 as 2025 for 1925), or replaced."""
+
+    kind: Literal["date_day_month"]
+
+
 class DateDistanceLevel(_Level):
     kind: Literal["date_distance"]
     max_days: int = Field(ge=1)
@@ -211,6 +218,7 @@ Level = Annotated[
         DamerauLevenshteinLevel,
         DateTransposedLevel,
         DateTypoLevel,
+        DateDayMonthLevel,
         DateDistanceLevel,
         NumericDistanceLevel,
         NamesSwappedLevel,
@@ -226,12 +234,13 @@ LEVEL_KINDS: tuple[str, ...] = (
     "damerau_levenshtein",
     "date_transposed",
     "date_typo",
+    "date_day_month",
     "date_distance",
     "numeric_distance",
     "names_swapped",
     "initial",
 )
-_DATE_KINDS = frozenset({"date_transposed", "date_typo", "date_distance"})
+_DATE_KINDS = frozenset({"date_transposed", "date_typo", "date_day_month", "date_distance"})
 _STRING_KINDS = frozenset({"jaro_winkler", "jaro", "levenshtein", "damerau_levenshtein", "names_swapped", "initial"})
 
 

@@ -89,6 +89,8 @@ def _similar_words(comparison: Comparison, gamma: int, attribute: str) -> str:
         return f"{noun(attribute)} with day and month swapped"
     if kind == "date_typo":
         return f"{noun(attribute)} one typed digit apart"
+    if kind == "date_day_month":
+        return f"{noun(attribute)} of the same day and month, another year"
     if kind == "date_distance":
         return f"{noun(attribute)} within {level.max_days} days"
     if kind == "initial":

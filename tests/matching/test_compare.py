@@ -126,6 +126,37 @@ def test_date_typo_is_one_edit_between_the_written_dates(pairs):
     assert _gammas(typo, {"birth_date": pairs}) == expected
 
 
+def test_day_month_level_holds_for_another_year_after_the_closer_levels():
+    birth = _comparison(
+        "birth_date", {"kind": "exact"}, {"kind": "date_distance", "max_days": 366}, {"kind": "date_day_month"}
+    )
+    pairs = [
+        (dt.date(1951, 11, 3), dt.date(1951, 11, 3)),  # exact -> 3
+        (dt.date(1951, 11, 3), dt.date(1952, 11, 3)),  # a year apart: the closer level -> 2
+        (dt.date(1951, 11, 3), dt.date(1992, 11, 3)),  # the year replaced -> 1
+        (dt.date(1925, 1, 10), dt.date(2025, 1, 10)),  # the wrong century -> 1
+        (dt.date(1, 2, 28), dt.date(9999, 2, 28)),  # years 1 and 9999 -> 1
+        (dt.date(1904, 2, 29), dt.date(2000, 2, 29)),  # 29 February of two leap years -> 1
+        (dt.date(1951, 11, 3), dt.date(1992, 3, 11)),  # day and month swapped, another year -> 0
+        (dt.date(1951, 11, 3), None),  # missing -> -1
+    ]
+
+    assert _gammas(birth, {"birth_date": pairs}) == [3, 2, 1, 1, 1, 1, 0, -1]
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.dates(), st.dates()), min_size=1, max_size=20))
+def test_day_month_level_is_the_same_day_and_month(pairs):
+    """Any dates from year 1 to 9999, as dates or as ISO text."""
+    day_month = _comparison("birth_date", {"kind": "date_day_month"})
+
+    expected = [1 if (a.month, a.day) == (b.month, b.day) else 0 for a, b in pairs]
+
+    assert _gammas(day_month, {"birth_date": pairs}) == expected
+    as_text = [(a.isoformat(), b.isoformat()) for a, b in pairs]
+    assert _gammas(day_month, {"birth_date": as_text}) == expected
+
+
 def test_numeric_distance_level_parses_values():
     house = _comparison("address_line2", {"kind": "exact"}, {"kind": "numeric_distance", "max_abs": 2})
 

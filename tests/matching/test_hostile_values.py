@@ -78,13 +78,15 @@ def test_any_values_compare_and_score(batch: pd.DataFrame) -> None:
 
 
 def test_dates_outside_the_nanosecond_range_compare_as_dates() -> None:
-    """1028 against 1028, 9185 against 9185, a typo from 1928 to 1028, days apart in year 1: the date levels hold."""
+    """1028 against 1028, 9185 against 9185, a typo from 1928 to 1028, days apart in year 1, one day and month
+    in years 2 and 9998: the date levels hold."""
     pairs = [
         (dt.date(1028, 3, 4), dt.date(1028, 3, 4)),
         (dt.date(9185, 12, 1), dt.date(9185, 1, 12)),
         (dt.date(1, 1, 2), dt.date(1, 1, 25)),
         (dt.date(1500, 6, 1), dt.date(1500, 12, 31)),
         (dt.date(1928, 1, 1), dt.date(1028, 1, 1)),
+        (dt.date(2, 2, 28), dt.date(9998, 2, 28)),
         (dt.date(9999, 12, 31), None),
     ]
     batch = pd.DataFrame({"record_id_l": ["a"] * len(pairs), "record_id_r": ["b"] * len(pairs)})
@@ -93,6 +95,6 @@ def test_dates_outside_the_nanosecond_range_compare_as_dates() -> None:
     batch["tf_birth_date"] = 1e-4
     (birth,) = [c for c in SETTINGS.comparisons if c.name == "birth_date"]
     gammas = score_batch(batch, [birth], KEEP)["gamma_birth_date"].tolist()
-    # Levels: 5 exact, 4 day and month swapped, 3 one typed digit, 2 within 31 days, 1 within 366 days, 0 else,
-    # -1 missing.
-    assert gammas == [5, 4, 2, 1, 3, -1]
+    # Levels: 6 exact, 5 day and month swapped, 4 one typed digit, 3 within 31 days, 2 within 366 days,
+    # 1 the same day and month in another year, 0 else, -1 missing.
+    assert gammas == [6, 5, 3, 2, 4, 1, -1]
