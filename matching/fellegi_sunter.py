@@ -862,7 +862,7 @@ def clamp_agreeing(model: FellegiSunterModel) -> tuple[FellegiSunterModel, list[
     Agreeing on something can be weak evidence, never evidence against. Taking the difference from
     disagreement alone would make disagreeing stronger evidence against a match the more levels are
     raised: where matches seldom disagree, its small m would lose much of itself (pseudopeople's census:
-    a birth date's disagreement from -8 to -9.4 bits for three levels raised by 0.2 % each).
+    a birth date's disagreement at -9.4 bits with three levels raised to their u), down to its floor.
     """
     clamped: list[str] = []
     comparisons = []
