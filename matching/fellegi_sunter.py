@@ -856,13 +856,9 @@ def session_m(
 
 
 def clamp_agreeing(model: FellegiSunterModel) -> tuple[FellegiSunterModel, list[str]]:
-    """Agreeing levels with m < u raised to m = u (weight 0), the difference taken from the other levels in
-    proportion to their m.
+    """Agreeing levels with m < u raised to m = u (weight 0), the difference taken from disagreement.
 
-    Agreeing on something can be weak evidence, never evidence against. Taking the difference from
-    disagreement alone would make disagreeing stronger evidence against a match the more levels are
-    raised: where matches seldom disagree, its small m would lose much of itself (pseudopeople's census:
-    a birth date's disagreement at -9.4 bits with three levels raised to their u), down to its floor.
+    Agreeing on something can be weak evidence, never evidence against.
     """
     clamped: list[str] = []
     comparisons = []
@@ -870,12 +866,10 @@ def clamp_agreeing(model: FellegiSunterModel) -> tuple[FellegiSunterModel, list[
         m, u = np.asarray(c.m, dtype=np.float64), np.asarray(c.u, dtype=np.float64)
         low = np.flatnonzero(m[1:] < u[1:]) + 1
         if len(low):
-            others = np.ones(len(m), dtype=bool)
-            others[low] = False
             m = m.copy()
             m[low] = u[low]
-            m[others] *= max(1.0 - m[low].sum(), PROBABILITY_FLOOR) / m[others].sum()
-            m = np.clip(m, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+            m[0] = max(m[0] - (m.sum() - 1.0), PROBABILITY_FLOOR)
+            m = np.clip(m / m.sum(), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
             m = m / m.sum()
             clamped.extend(f"{c.name} level {int(k)}" for k in low)
             c = replace(c, m=tuple(float(v) for v in m))
