@@ -169,6 +169,12 @@ def _level(comparison: Comparison, level: Level) -> ComparisonLevelCreator:
         )
     if isinstance(level, InitialLevel):
         return _custom(f"{col}_l <> '' AND substr({col}_l, 1, 1) = substr({col}_r, 1, 1)")
+    if isinstance(level, NamesSwappedLevel) and level.threshold is not None:
+        other = level.other
+        return _custom(
+            f"jaro_winkler_similarity({col}_l, {other}_r) >= {level.threshold} "
+            f"AND jaro_winkler_similarity({other}_l, {col}_r) >= {level.threshold}"
+        )
     if isinstance(level, NamesSwappedLevel):
         return cll.ColumnsReversedLevel(col, level.other, symmetrical=True)
     raise TypeError(f"no Splink level for {level!r}")

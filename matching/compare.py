@@ -460,6 +460,17 @@ def _swapped(left: pd.Series, left_other: pd.Series, right: pd.Series, right_oth
     return (present & crossed).astype(float)
 
 
+def _swapped_similarity(left: pd.Series, left_other: pd.Series, right: pd.Series, right_other: pd.Series) -> np.ndarray:
+    """The lower Jaro-Winkler similarity of the two crossings (``left`` / ``right_other``, ``left_other`` /
+    ``right``), as ``JaroSimilarity`` computes it; 0.0 unless all four are present."""
+    jaro_winkler = JaroSimilarity("left", "right", "jaro_winkler")
+    crossed = np.fmin(
+        jaro_winkler._compute_vectorized(left, right_other), jaro_winkler._compute_vectorized(left_other, right)
+    )
+    present = (left.notna() & left_other.notna() & right.notna() & right_other.notna()).to_numpy()
+    return np.where(present, np.nan_to_num(crossed, nan=0.0), 0.0)
+
+
 def _add_custom(compare: recordlinkage.Compare, feature: type[BaseCompareFeature], *args: object, label: str) -> None:
     """Register a custom feature the way ``compare.exact(..., label=label)`` registers a built-in one."""
     compare.add(feature(*args, label=label))
@@ -507,6 +518,10 @@ def _add_feature(compare: recordlinkage.Compare, column: str, level: Level, adde
     elif isinstance(level, InitialLevel):
         label = f"{col}__initial"
         register = partial(compare.compare_vectorized, _same_initial, col, col)
+    elif isinstance(level, NamesSwappedLevel) and level.threshold is not None:
+        pair = [col, level.other]
+        label, cutoff = f"{col}__swapped_jaro_winkler_with_{level.other}", level.threshold
+        register = partial(compare.compare_vectorized, _swapped_similarity, pair, pair)
     elif isinstance(level, NamesSwappedLevel):
         pair = [col, level.other]
         label = f"{col}__swapped_with_{level.other}"

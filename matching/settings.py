@@ -197,10 +197,12 @@ class NumericDistanceLevel(_Level):
 
 
 class NamesSwappedLevel(_Level):
-    """``column_l == other_r`` and ``other_l == column_r`` (e.g. given and family name swapped)."""
+    """``column_l == other_r`` and ``other_l == column_r`` (e.g. given and family name swapped); with a
+    ``threshold``, both crossings at least that Jaro-Winkler similar (swapped, and one or both mistyped)."""
 
     kind: Literal["names_swapped"]
     other: str
+    threshold: float | None = Field(default=None, gt=0, le=1)
 
 
 class InitialLevel(_Level):

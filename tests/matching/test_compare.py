@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import jellyfish
 import pandas as pd
 import pytest
 from chispa import assert_df_equality
@@ -178,6 +179,39 @@ def test_names_swapped_level_reads_the_other_column():
     }
 
     assert _gammas(given, values) == [2, 0, 1, -1]
+
+
+def test_names_swapped_with_a_threshold_holds_for_a_swap_with_typos():
+    given = _comparison(
+        "given_name",
+        {"kind": "exact"},
+        {"kind": "names_swapped", "other": "family_name", "threshold": 0.92},
+        {"kind": "jaro_winkler", "threshold": 0.9},
+    )
+    values = {
+        "given_name": [("zarran", "bradshaw"), ("john", "smith"), ("john", "smiht"), ("john", "jones"),
+                       ("john", "smith"), ("john", None), ("e\u0301lise", "durand")],
+        "family_name": [("bradshaw", "zarrna"), ("smith", "john"), ("smith", "jon"), ("smith", "john"),
+                        ("smith", ""), (None, "john"), ("durand", "e\u0301lise")],
+    }
+
+    # A swap with a typo in one or both names -> 2; exactly swapped -> 2; one crossing far apart -> 0;
+    # an empty name is no name -> 0; missing -> -1; a name with a combining accent (compared as jellyfish does) -> 2.
+    assert _gammas(given, values) == [2, 2, 2, 0, 0, -1, 2]
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(*[st.text(alphabet="abcé", max_size=6)] * 4), min_size=1, max_size=20))
+def test_names_swapped_with_a_threshold_is_both_crossings_as_similar(rows):
+    swapped = _comparison("given_name", {"kind": "names_swapped", "other": "family_name", "threshold": 0.85})
+    values = {"given_name": [(a, b) for a, _, b, _ in rows], "family_name": [(a, b) for _, a, _, b in rows]}
+
+    def jaro_winkler(x: str, y: str) -> float:
+        return 0.0 if not x or not y else jellyfish.jaro_winkler_similarity(x, y)
+
+    expected = [1 if min(jaro_winkler(g1, f2), jaro_winkler(f1, g2)) >= 0.85 else 0 for g1, f1, g2, f2 in rows]
+
+    assert _gammas(swapped, values) == expected
 
 
 def test_initial_level_holds_for_one_first_character():

@@ -67,7 +67,7 @@ def test_default_file_covers_person_attributes():
     assert settings.model.em_sessions == [["given_name", "family_name"], ["birth_date"]]
     assert {r.name for r in settings.blocking_rules} >= {"email", "phone", "soundex_names"}
     given = settings.comparisons[0]
-    assert given.levels[1] == NamesSwappedLevel(kind="names_swapped", other="family_name")
+    assert given.levels[1] == NamesSwappedLevel(kind="names_swapped", other="family_name", threshold=0.92)
     assert given.columns == ("given_name", "family_name")
     assert isinstance({c.name: c for c in settings.comparisons}["birth_date"].levels[1], DateTransposedLevel)
 
