@@ -315,7 +315,17 @@ def fellegi_sunter_scores(model: FellegiSunterModel, comparisons: list[Compariso
     """
     shared = None
     if model.household_key is not None:
-        shared = F.col(gamma_column(model.comparison(model.household_key).name)) >= 1
+        key = F.col(gamma_column(model.comparison(model.household_key).name))
+        shared = key >= 1
+        if len(model.household_own) > 1:
+            first, *others = (model.comparison(name) for name in model.household_own)
+            apart = (key == 0) & (F.col(gamma_column(first.name)) == 0)
+            present = F.lit(False)
+            for c in others:
+                level = F.col(gamma_column(c.name))
+                apart = apart & (level != c.levels)
+                present = present | (level != MISSING)
+            shared = shared | (apart & present)
     weights = []
     for parameters in comparisons:
         level = F.col(gamma_column(parameters.name))

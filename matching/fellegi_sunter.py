@@ -108,8 +108,8 @@ class ComparisonParameters:
     u: tuple[float, ...]
     tf: bool = False
     # u among pairs that share the model's ``household_key`` (see ``household_u``): used in
-    # place of u when the pair agrees on that key at any level (a typo'd family name is still
-    # the family's). None: no household correction.
+    # place of u for the pairs ``household_pairs`` picks (those agreeing on that key at any level, a
+    # typo'd family name being still the family's). None: no household correction.
     u_household: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -165,6 +165,9 @@ class FellegiSunterModel:
     iterations: int = 0
     converged: bool = False
     household_key: str | None = None  # the comparison relatives share (a family name); see ``household_u``
+    # The comparisons that tell relatives apart (``Household.own``: a given name, a birth date): a pair that
+    # disagrees on the key and on all of them may be a couple of two family names (see ``household_pairs``).
+    household_own: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.0 < self.lambda_ < 1.0:
@@ -172,8 +175,11 @@ class FellegiSunterModel:
         names = [c.name for c in self.comparisons]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate comparison names in {names}")
-        if self.household_key is not None and self.household_key not in names:
-            raise ValueError(f"household_key {self.household_key!r} is not among the comparisons {names}")
+        for name in (self.household_key, *self.household_own):
+            if name is not None and name not in names:
+                raise ValueError(f"household comparison {name!r} is not among the comparisons {names}")
+        if self.household_own and self.household_key is None:
+            raise ValueError("household_own needs a household_key")
 
     def comparison(self, name: str) -> ComparisonParameters:
         for parameters in self.comparisons:
@@ -195,6 +201,7 @@ class FellegiSunterModel:
                 "iterations": self.iterations,
                 "converged": self.converged,
                 "household_key": self.household_key,
+                "household_own": list(self.household_own),
                 "comparisons": [
                     {
                         "name": c.name, "levels": c.levels, "m": list(c.m), "u": list(c.u), "tf": c.tf,
@@ -232,9 +239,37 @@ class FellegiSunterModel:
                 iterations=int(data["iterations"]),
                 converged=bool(data["converged"]),
                 household_key=data.get("household_key"),
+                household_own=tuple(data.get("household_own") or ()),
             )
         except KeyError as error:
             raise ValueError(f"Fellegi-Sunter model JSON lacks key {error}") from None
+
+
+def household_pairs(model: FellegiSunterModel, patterns: pd.DataFrame) -> np.ndarray:
+    """Per pair, whether its shared comparisons are weighed with the household u (``household_u``).
+
+    Relatives of one family name agree on the household key at some level (a mistyped family name is still the
+    family's). A couple of two family names disagrees on the key and on the given name (``household_own[0]``),
+    agrees exactly on none of its other own comparisons (a birth date, an identifier) and has at least one of
+    them: a pair that shares a home and nothing that tells one person from another. Duplicates seldom look so:
+    their names agree, are swapped or mistyped, or their birth date or identifier agrees.
+    """
+    shared = np.zeros(len(patterns), dtype=bool)
+    if model.household_key is None:
+        return shared
+    key = model.comparison(model.household_key)
+    key_levels = level_array(patterns, key.name, key.levels)
+    shared = key_levels >= 1
+    if len(model.household_own) > 1:
+        first, *others = (model.comparison(name) for name in model.household_own)
+        apart = (key_levels == 0) & (level_array(patterns, first.name, first.levels) == 0)
+        present = np.zeros(len(patterns), dtype=bool)
+        for c in others:
+            levels = level_array(patterns, c.name, c.levels)
+            apart &= levels != c.levels
+            present |= levels != MISSING
+        shared |= apart & present
+    return shared
 
 
 def _pattern_counts(patterns: pd.DataFrame) -> np.ndarray:
@@ -563,14 +598,11 @@ def estimate_lambda(
 ) -> float:
     """The share of matches among ``patterns`` by EM over lambda alone, m and u held at ``model``'s.
 
-    Household u applies where the pattern agrees on the household key, as in ``score``.
+    Household u applies where ``household_pairs`` holds, as in ``score``.
     """
     counts = _pattern_counts(patterns)
     frame = patterns.reset_index(drop=True)
-    shared = np.zeros(len(frame), dtype=bool)
-    if model.household_key is not None:
-        key = model.comparison(model.household_key)
-        shared = level_array(frame, key.name, key.levels) >= 1
+    shared = household_pairs(model, frame)
     evidence = np.zeros(len(frame), dtype=np.float64)
     for c in model.comparisons:
         levels = level_array(frame, c.name, c.levels)
@@ -666,10 +698,7 @@ def score(model: FellegiSunterModel, pairs: pd.DataFrame) -> pd.DataFrame:
     keeps ``pairs``' index.
     """
     contributions = np.empty((len(pairs), len(model.comparisons)), dtype=np.float64)
-    shared = np.zeros(len(pairs), dtype=bool)
-    if model.household_key is not None:
-        key = model.comparison(model.household_key)
-        shared = level_array(pairs, key.name, key.levels) >= 1
+    shared = household_pairs(model, pairs)
     for j, parameters in enumerate(model.comparisons):
         levels = level_array(pairs, parameters.name, parameters.levels)
         column = np.where(
@@ -856,9 +885,13 @@ def session_m(
 
 
 def clamp_agreeing(model: FellegiSunterModel) -> tuple[FellegiSunterModel, list[str]]:
-    """Agreeing levels with m < u raised to m = u (weight 0), the difference taken from disagreement.
+    """Agreeing levels with m < u raised to m = u (weight 0), the difference taken from the other levels in
+    proportion to their m.
 
-    Agreeing on something can be weak evidence, never evidence against.
+    Agreeing on something can be weak evidence, never evidence against. Taking the difference from
+    disagreement alone would make disagreeing stronger evidence against a match the more levels are
+    raised: where matches seldom disagree, its small m would lose much of itself (pseudopeople's census:
+    a birth date's disagreement at -9.4 bits with three levels raised to their u), down to its floor.
     """
     clamped: list[str] = []
     comparisons = []
@@ -866,10 +899,12 @@ def clamp_agreeing(model: FellegiSunterModel) -> tuple[FellegiSunterModel, list[
         m, u = np.asarray(c.m, dtype=np.float64), np.asarray(c.u, dtype=np.float64)
         low = np.flatnonzero(m[1:] < u[1:]) + 1
         if len(low):
+            others = np.ones(len(m), dtype=bool)
+            others[low] = False
             m = m.copy()
             m[low] = u[low]
-            m[0] = max(m[0] - (m.sum() - 1.0), PROBABILITY_FLOOR)
-            m = np.clip(m / m.sum(), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+            m[others] *= max(1.0 - m[low].sum(), PROBABILITY_FLOOR) / m[others].sum()
+            m = np.clip(m, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
             m = m / m.sum()
             clamped.extend(f"{c.name} level {int(k)}" for k in low)
             c = replace(c, m=tuple(float(v) for v in m))
@@ -951,6 +986,7 @@ def with_household(
     return replace(
         model,
         household_key=household.key,
+        household_own=tuple(name for name in household.own if name in comparisons),
         comparisons=tuple(
             replace(c, u_household=tuple(float(v) for v in estimates[c.name])) if c.name in estimates else c
             for c in model.comparisons

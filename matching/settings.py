@@ -299,8 +299,8 @@ class Comparison(_Frozen):
 
 class HouseholdSettings(_Frozen):
     """Relatives share ``key`` (a family name comparison) and the ``shared`` comparisons (address,
-    phone, email), not ``own`` (the given name first, then the birth date). See
-    ``matching.fellegi_sunter.household_u``."""
+    phone, email), not ``own`` (the given name first, then the birth date, an identifier). See
+    ``matching.fellegi_sunter.household_u`` and ``household_pairs``."""
 
     key: str
     own: list[str] = Field(min_length=1)

@@ -104,10 +104,15 @@ def _model(tf: bool, household: bool) -> FellegiSunterModel:
             ComparisonParameters(
                 "family_name", 1, (0.05, 0.95), (0.99, 0.01), u_household=(0.6, 0.4) if household else None
             ),
-            ComparisonParameters("birth_date", 3, (0.2, 0.1, 0.1, 0.6), (0.7, 0.2, 0.09, 0.01), tf=tf),
+            ComparisonParameters(
+                "birth_date", 3, (0.2, 0.1, 0.1, 0.6), (0.7, 0.2, 0.09, 0.01), tf=tf,
+                u_household=(0.4, 0.3, 0.2, 0.1) if household else None,
+            ),
         ),
         lambda_=1e-4,
         household_key="family_name" if household else None,
+        # Pairs apart on both names and not of one birth date (a couple) get the household u too.
+        household_own=("given_name", "birth_date") if household else (),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,7 @@ from matching.fellegi_sunter import (
     Strangers,
     anchor_m,
     consistent_prior,
+    household_pairs,
     household_u,
     with_household,
     clamp_agreeing,
@@ -378,8 +380,24 @@ def test_agreeing_levels_never_count_against_a_match() -> None:
     )
     clamped, levels = clamp_agreeing(model)
     assert levels == ["a level 1"]
-    np.testing.assert_allclose(clamped.comparison("a").m, [0.05, 0.15, 0.80])
+    # Level 1 raised to its u; the 0.10 it gained taken from levels 0 and 2 in proportion (0.15 : 0.80).
+    np.testing.assert_allclose(clamped.comparison("a").m, [0.15 * 0.85 / 0.95, 0.15, 0.80 * 0.85 / 0.95])
     np.testing.assert_allclose(clamped.comparison("a").weights[1], 0.0, atol=1e-12)
+
+
+def test_raising_agreeing_levels_leaves_the_weight_of_disagreement_almost_as_it_was() -> None:
+    """Matches that seldom disagree: three weak levels raised to u cost disagreement a sliver, not most, of its m."""
+    m = (0.004, 0.0001, 0.0002, 0.0003, 0.9954)
+    u = (0.97, 0.002, 0.02, 0.001, 0.007)
+    model = FellegiSunterModel(comparisons=(ComparisonParameters("dob", 4, m, u),), lambda_=0.001)
+    before = model.comparison("dob").weights[0]
+
+    clamped, levels = clamp_agreeing(model)
+
+    assert levels == ["dob level 1", "dob level 2", "dob level 3"]
+    np.testing.assert_allclose(clamped.comparison("dob").weights[1:4], 0.0, atol=1e-12)
+    assert abs(clamped.comparison("dob").weights[0] - before) < 0.05
+    np.testing.assert_allclose(sum(clamped.comparison("dob").m), 1.0)
 
 
 HOUSEHOLD_LEVELS = {"given": 1, "family": 1, "dob": 1, "address": 1}
@@ -442,6 +460,69 @@ def test_one_family_name_at_different_homes_is_no_evidence_for_a_match() -> None
     np.testing.assert_allclose(score(model, apart)["mw_address"], np.log2(0.30 / 0.999))
     np.testing.assert_allclose(model.comparison("address").household_weights,
                                [np.log2(0.30 / 0.999), np.log2(0.70 / model.comparison("address").u_household[1])])
+
+
+def _couple_model() -> FellegiSunterModel:
+    """Given name, family name, birth date, national id and an address with a household u."""
+    names = ("given", "family", "dob", "nid")
+    return FellegiSunterModel(
+        (
+            *(ComparisonParameters(n, 1, (0.05, 0.95), (0.99, 0.01)) for n in names),
+            ComparisonParameters("address", 1, (0.30, 0.70), (0.999, 0.001), u_household=(0.2, 0.8)),
+        ),
+        lambda_=1e-3,
+        household_key="family",
+        household_own=("given", "dob", "nid"),
+    )
+
+
+# given, family, dob, nid, address; whether the address is weighed with the household u
+COUPLE_CASES = [
+    ((0, 0, 0, -1, 1), True),  # a couple of two family names: nothing of one person agrees
+    ((0, 0, 0, 0, 1), True),
+    ((0, 0, -1, 0, 1), True),  # one own comparison present is enough
+    ((0, 1, 0, -1, 1), True),  # one family name: relatives, as before
+    ((1, 1, 1, 1, 1), True),
+    ((0, 0, 1, -1, 1), False),  # the same birth date: could be one person with both names mistyped
+    ((0, 0, 0, 1, 1), False),  # the same national id
+    ((0, 0, -1, -1, 1), False),  # nothing to tell them apart but the names
+    ((1, 0, 0, -1, 1), False),  # the same given name
+    ((-1, 0, 0, -1, 1), False),  # a given name missing
+    ((0, -1, 0, -1, 1), False),  # a family name missing
+]
+
+
+def test_a_couple_of_two_family_names_sharing_a_home_gets_the_household_u() -> None:
+    model = _couple_model()
+    columns = [gamma_column(n) for n in ("given", "family", "dob", "nid", "address")]
+    pairs = pd.DataFrame([levels for levels, _ in COUPLE_CASES], columns=columns)
+    expected = np.array([shared for _, shared in COUPLE_CASES])
+    np.testing.assert_array_equal(household_pairs(model, pairs), expected)
+    household, plain = np.log2(0.70 / 0.8), np.log2(0.70 / 0.001)
+    np.testing.assert_allclose(score(model, pairs)["mw_address"], np.where(expected, household, plain))
+    # Without own comparisons (a model saved before them), only one family name marks relatives.
+    older = replace(model, household_own=())
+    np.testing.assert_array_equal(household_pairs(older, pairs), pairs[gamma_column("family")].to_numpy() >= 1)
+    assert FellegiSunterModel.from_json(model.to_json()) == model
+
+
+def test_household_own_comparisons_must_be_in_the_model() -> None:
+    model = _couple_model()
+    with pytest.raises(ValueError, match="'phone' is not among the comparisons"):
+        replace(model, household_own=("given", "phone"))
+    with pytest.raises(ValueError, match="household_own needs a household_key"):
+        replace(model, household_key=None)
+
+
+def test_with_household_keeps_the_own_comparisons_the_model_has() -> None:
+    comparisons = tuple(
+        ComparisonParameters(name, 1, (0.05, 0.95), (0.99, 0.01) if name != "address" else (0.999, 0.001))
+        for name in HOUSEHOLD_LEVELS
+    )
+    household = Household(key="family", own=("given", "dob", "nid"), shared=("address",))
+    model = with_household(FellegiSunterModel(comparisons, lambda_=1e-3), _household_patterns(), HOUSEHOLD_LEVELS,
+                           household)
+    assert (model.household_key, model.household_own) == ("family", ("given", "dob"))
 
 
 @pytest.mark.parametrize("start", [1e-9, 5e-4, 0.3])
