@@ -123,6 +123,25 @@ def _custom(condition: str) -> ComparisonLevelCreator:
     return cll.CustomLevel(condition, base_dialect_str="duckdb")
 
 
+class _SwappedJaroWinkler(ComparisonLevelCreator):
+    """Both crossings of two name columns (``col`` left against ``other`` right, and back) at least ``threshold``
+    Jaro-Winkler similar, with each backend's own function (DuckDB's built-in, the UDF Splink's jar registers
+    in Spark): a ``CustomLevel`` written in DuckDB SQL is translated to a Spark function that does not exist."""
+
+    def __init__(self, col: str, other: str, threshold: float) -> None:
+        self.col, self.other, self.threshold = col, other, threshold
+
+    def create_sql(self, sql_dialect) -> str:
+        function = sql_dialect.jaro_winkler_function_name
+        return (
+            f"{function}({self.col}_l, {self.other}_r) >= {self.threshold} "
+            f"AND {function}({self.other}_l, {self.col}_r) >= {self.threshold}"
+        )
+
+    def create_label_for_charts(self) -> str:
+        return f"{self.col} and {self.other} swapped, Jaro-Winkler >= {self.threshold}"
+
+
 def _null_level(comparison: Comparison) -> ComparisonLevelCreator:
     """cdi's missing: no level can be judged, each level's columns null on either side."""
     unjudged = [
@@ -170,11 +189,7 @@ def _level(comparison: Comparison, level: Level) -> ComparisonLevelCreator:
     if isinstance(level, InitialLevel):
         return _custom(f"{col}_l <> '' AND substr({col}_l, 1, 1) = substr({col}_r, 1, 1)")
     if isinstance(level, NamesSwappedLevel) and level.threshold is not None:
-        other = level.other
-        return _custom(
-            f"jaro_winkler_similarity({col}_l, {other}_r) >= {level.threshold} "
-            f"AND jaro_winkler_similarity({other}_l, {col}_r) >= {level.threshold}"
-        )
+        return _SwappedJaroWinkler(col, level.other, level.threshold)
     if isinstance(level, NamesSwappedLevel):
         return cll.ColumnsReversedLevel(col, level.other, symmetrical=True)
     raise TypeError(f"no Splink level for {level!r}")
