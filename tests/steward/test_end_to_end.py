@@ -14,9 +14,9 @@ from playwright.sync_api import Page, expect, sync_playwright
 from config.lake import Lake
 from config.pipeline import load_pipeline_config
 from jobs.pipeline import run_pipeline
+from jobs.runs import RunContext
 from steward.app import create_app
 from steward.config import StewardSettings, create_user
-from jobs.runs import RunContext
 from tests.demo_run import DemoRun
 from tests.steward.live import CHROMIUM, CHROMIUM_ARGS, serving
 
