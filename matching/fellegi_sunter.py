@@ -165,8 +165,8 @@ class FellegiSunterModel:
     iterations: int = 0
     converged: bool = False
     household_key: str | None = None  # the comparison relatives share (a family name); see ``household_u``
-    # The comparisons that tell relatives apart (``Household.own``: a given name, a birth date): a pair that
-    # disagrees on the key and on all of them may be a couple of two family names (see ``household_pairs``).
+    # The comparisons that tell relatives apart (``Household.own``: a given name, a birth date, an identifier):
+    # a pair that disagrees on the key and on all of them may be a couple of two family names (``household_pairs``).
     household_own: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -254,9 +254,8 @@ def household_pairs(model: FellegiSunterModel, patterns: pd.DataFrame) -> np.nda
     them: a pair that shares a home and nothing that tells one person from another. Duplicates seldom look so:
     their names agree, are swapped or mistyped, or their birth date or identifier agrees.
     """
-    shared = np.zeros(len(patterns), dtype=bool)
     if model.household_key is None:
-        return shared
+        return np.zeros(len(patterns), dtype=bool)
     key = model.comparison(model.household_key)
     key_levels = level_array(patterns, key.name, key.levels)
     shared = key_levels >= 1
