@@ -12,6 +12,8 @@ from jobs.match_model import (
     collect_term_frequencies,
     RandomPairPatterns,
     comparison_vectors,
+    distinct_people,
+    source_sizes,
     score_pairs,
     train_model,
 )
@@ -24,6 +26,7 @@ from matching.blocking import (
     GuardedBlock,
     Refinement,
     guarded_candidate_pairs,
+    possible_pairs,
 )
 from matching.fellegi_sunter import (
     TrainingReport,
@@ -61,10 +64,17 @@ def match_everything(
     training = None
     with step(spark, "match.block_compare", "blocking and comparing candidate pairs"):
         pairs, guarded = guarded_candidate_pairs(records, settings, big_rules=big_rules)
-        frequencies = saved.term_frequencies if saved else collect_term_frequencies(records, settings)
         if saved is None:
-            sizes = [row["count"] for row in records.groupBy("source_system").count().collect()]
-            random_patterns = RandomPairPatterns(records, settings, frequencies, sizes)
+            sizes = source_sizes(records)
+            people = distinct_people(records, settings).persist()
+            drawn, drawn_sizes = people, source_sizes(people)
+            if possible_pairs(drawn_sizes, settings.link_type) == 0:
+                # One person's records only (or one source's, linking): u can be measured on the records alone.
+                drawn, drawn_sizes = records, sizes
+            frequencies = collect_term_frequencies(drawn, settings)
+            random_patterns = RandomPairPatterns(drawn, settings, frequencies, drawn_sizes, record_sizes=sizes)
+        else:
+            frequencies = saved.term_frequencies
         with session_conf(spark, STATIC_PLAN if records_count > STATIC_PLAN_RECORDS else {}):
             vectors = comparison_vectors(pairs, records, settings, frequencies).localCheckpoint()
     if saved is None:
@@ -72,6 +82,7 @@ def match_everything(
             labelled = comparison_vectors(decisions.select(*PAIR), records, settings, frequencies)
             labelled = labelled.join(decisions, PAIR).drop("blocking_rule")
             model, training = train_model(vectors, labelled, settings, random_patterns)
+            people.unpersist()
         saved = SavedModel(model, frequencies)
 
     pairs_path = context.lake.path("silver", "pairs")

@@ -36,8 +36,8 @@ def match_changed(
     """Score and re-cluster only what records new or changed since the last match touch.
 
     Returns None, having written nothing, when the pair budget's refinements or
-    the guard's blocks differ from the last full run's: then only a full
-    scoring equals a full run. ``big_rules`` as for ``match_full.match_everything``.
+    the guard's blocks differ from the last full run's, or when the guard
+    skipped a block: then only a full scoring equals a full run. ``big_rules`` as for ``match_full.match_everything``.
     """
     saved = saved_model_from_json(state["model_json"])
     clusters_path = context.lake.path("silver", "clusters")
@@ -58,6 +58,12 @@ def match_changed(
             "incremental match: the pair budget or the huge-block guard acts otherwise than at the last full run; "
             "scoring all pairs"
         )
+        return None
+    if any(block.action == "skipped" for block in guarded):
+        # A skipped block's identical records are paired with the lowest id among them: a new, changed or
+        # gone record can move that pairing onto records no longer scored again here.
+        log.warning("incremental match: the huge-block guard skipped a block, whose identical records are "
+                    "paired anew on each run; scoring all pairs")
         return None
     vectors = comparison_vectors(pairs, records, settings, saved.term_frequencies)
     scored = score_pairs(vectors, saved.model, settings).withColumn("run_id", F.lit(context.run_id)).localCheckpoint()

@@ -63,6 +63,23 @@ PROGRESS_INTERVAL_SECONDS = 0.5
 MIN_LABELS_PER_CLASS = 10
 
 
+def distinct_people(records: DataFrame, settings: MatchSettings) -> DataFrame:
+    """``record_id``, ``source_system`` and the compared attributes of one record (the lowest id) of each set
+    of records identical on every compared attribute.
+
+    u and the term frequencies are measured on these: a file holding one person's row 600 times would
+    otherwise make that person's values look common among people, and agreeing on them weak evidence.
+    """
+    columns = comparison_columns(settings)
+    first = F.min(F.struct("record_id", "source_system")).alias("__first")
+    return records.groupBy(*columns).agg(first).select("__first.record_id", "__first.source_system", *columns)
+
+
+def source_sizes(records: DataFrame) -> list[int]:
+    """Records per source."""
+    return [row["count"] for row in records.groupBy("source_system").count().collect()]
+
+
 def collect_term_frequencies(records: DataFrame, settings: MatchSettings) -> TermFrequencies:
     """Every term-frequency column's value shares, collected to freeze them into the model."""
     frequencies: TermFrequencies = {}
@@ -170,10 +187,17 @@ class RandomPairPatterns:
     """
 
     def __init__(
-        self, records: DataFrame, settings: MatchSettings, frequencies: TermFrequencies, source_sizes: list[int]
+        self,
+        records: DataFrame,
+        settings: MatchSettings,
+        frequencies: TermFrequencies,
+        source_sizes: list[int],
+        record_sizes: list[int] | None = None,
     ) -> None:
+        """Pairs are drawn from ``records`` (``source_sizes`` per source); ``record_sizes`` are the records
+        per source the prior is for (``source_sizes`` when None), when ``records`` are ``distinct_people``."""
         self.frequencies = frequencies
-        self.source_sizes = source_sizes
+        self.source_sizes = source_sizes if record_sizes is None else record_sizes
         self._arguments = (records, settings, frequencies, source_sizes)
         self._samples = (0, 0)
         self._patterns: pd.DataFrame | None = None

@@ -13,7 +13,10 @@ Two guards keep the pairs bounded as the data grows:
   linear in them, loose on small data and tighter on big data;
 - the huge-block guard: a key value shared by more than ``max_block_size``
   records is split by ``sub_block_key`` and, where a sub-block is still too
-  big, skipped with a warning.
+  big, skipped with a warning. In a skipped block, records identical on every
+  compared attribute are still paired, each with one of them (``n - 1``
+  pairs, not ``n (n - 1) / 2``): a file of repeated rows is the plainest
+  duplication there is.
 
 Nothing here builds a cross join or collects pairs to the driver; only block
 counts per rule and the (few) oversized key values are collected.
@@ -36,6 +39,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
+from matching.compare import comparison_columns
 from matching.settings import BlockingRule, MatchSettings
 from schemas.arrow import local_frame
 from schemas.privacy import mask_key_value
@@ -56,7 +60,8 @@ class GuardedBlock:
     """A key value the huge-block guard acted on.
 
     ``sub_key`` is None for a whole block (sub-blocked, or skipped when there
-    is no ``sub_block_key``) and the sub-key value for a skipped sub-block.
+    is no ``sub_block_key``) and the sub-key value for a skipped sub-block,
+    None again for the sub-block of records whose sub-key is null.
     """
 
     rule: str
@@ -127,9 +132,13 @@ def _union_all(frames: Sequence[DataFrame]) -> DataFrame:
 
 
 def _all_not_null(columns: Sequence[Column]) -> Column:
+    return _all_true([column.isNotNull() for column in columns])
+
+
+def _all_true(conditions: Sequence[Column]) -> Column:
     condition: Column = F.lit(True)
-    for column in columns:
-        condition = condition & column.isNotNull()
+    for each in conditions:
+        condition = condition & each
     return condition
 
 
@@ -331,16 +340,18 @@ def rules_with_big_blocks(records: DataFrame, rules: Sequence[BlockingRule], lim
 
 def _guard(
     keyed: DataFrame, rule: BlockingRule, settings: MatchSettings, may_be_big: bool = True
-) -> tuple[DataFrame, list[GuardedBlock]]:
+) -> tuple[DataFrame, list[GuardedBlock], DataFrame | None]:
     """Add the sub-key column ``__sub`` ("" outside oversized blocks) and drop what stays too big.
 
+    Returns the kept rows, the guarded blocks, and the rows of the skipped
+    blocks (with ``__sub``; None when none was skipped).
     ``may_be_big=False`` (from ``rules_with_big_blocks``) skips the search for big blocks.
     """
     names = _key_names(rule)
     limit = settings.max_block_size
     oversized = keyed.groupBy(*names).count().filter(F.col("count") > limit).collect() if may_be_big else []
     if not oversized:
-        return keyed.withColumn(_SUB, F.lit("")), []
+        return keyed.withColumn(_SUB, F.lit("")), [], None
 
     spark = keyed.sparkSession
     big = local_frame(spark, [tuple(row[n] for n in names) for row in oversized], keyed.select(*names).schema)
@@ -348,10 +359,12 @@ def _guard(
         guarded = [GuardedBlock(rule.name, tuple(row[n] for n in names), row["count"], "skipped") for row in oversized]
         for block in guarded:
             LOGGER.warning(
-                "blocking rule %r: key %s has %d records (max_block_size %d) and no sub_block_key: skipped",
+                "blocking rule %r: key %s has %d records (max_block_size %d) and no sub_block_key: skipped "
+                "(records identical on every compared attribute still paired)",
                 rule.name, key_fingerprint(block.key), block.size, limit,
             )
-        return keyed.join(F.broadcast(big), names, "left_anti").withColumn(_SUB, F.lit("")), guarded
+        skipped = keyed.join(F.broadcast(big), names, "left_semi").withColumn(_SUB, F.lit(""))
+        return keyed.join(F.broadcast(big), names, "left_anti").withColumn(_SUB, F.lit("")), guarded, skipped
 
     guarded = [GuardedBlock(rule.name, tuple(row[n] for n in names), row["count"], "sub_blocked") for row in oversized]
     for block in guarded:
@@ -362,7 +375,6 @@ def _guard(
     flagged = (
         keyed.join(F.broadcast(big.withColumn(_BIG, F.lit(True))), names, "left")
         .withColumn(_SUB, F.when(F.col(_BIG), F.col(_SUB_VALUE)).otherwise(F.lit("")))
-        .filter(F.col(_SUB).isNotNull())
         .drop(_BIG)
     )
     still_big = (
@@ -370,19 +382,24 @@ def _guard(
         .groupBy(*names, _SUB).count().filter(F.col("count") > limit).collect()
     )
     if not still_big:
-        return flagged, guarded
+        return flagged, guarded, None
     for row in still_big:
         block = GuardedBlock(rule.name, tuple(row[n] for n in names), row["count"], "skipped", row[_SUB])
         guarded.append(block)
         LOGGER.warning(
-            "blocking rule %r: key %s: a sub-block still has %d records (max_block_size %d): skipped",
+            "blocking rule %r: key %s: a sub-block still has %d records (max_block_size %d): skipped "
+            "(records identical on every compared attribute still paired)",
             rule.name, key_fingerprint(block.key), block.size, limit,
         )
     skip = local_frame(
         spark,
         [tuple(row[n] for n in [*names, _SUB]) for row in still_big], flagged.select(*names, _SUB).schema
     )
-    return flagged.join(F.broadcast(skip), [*names, _SUB], "left_anti"), guarded
+    # A sub-key can be null (no given name): those records are a sub-block of their own, matched null-safely.
+    columns = [*names, _SUB]
+    on = _all_true([F.col(f"l.{c}").eqNullSafe(F.col(f"r.{c}")) for c in columns])
+    skipped = flagged.alias("l").join(F.broadcast(skip.alias("r")), on, "left_semi")
+    return flagged.alias("l").join(F.broadcast(skip.alias("r")), on, "left_anti"), guarded, skipped
 
 
 def _rule_blocks(keyed: DataFrame, rule: BlockingRule, index: int) -> DataFrame:
@@ -393,7 +410,7 @@ def _rule_blocks(keyed: DataFrame, rule: BlockingRule, index: int) -> DataFrame:
 
 
 def _pairs_of_blocks(blocks: DataFrame, settings: MatchSettings, new_record_ids: DataFrame | None) -> DataFrame:
-    """Pairs sharing a rule's block, ``record_id_l < record_id_r``, with each pair's first rule (its index).
+    """``record_id_l, record_id_r, rule``: pairs sharing a rule's block, each found once per rule and block.
 
     Every rule's blocks are joined at once: one join, however many rules. Two
     keys whose 64-bit hashes collide can only add a pair, never lose one.
@@ -408,11 +425,41 @@ def _pairs_of_blocks(blocks: DataFrame, settings: MatchSettings, new_record_ids:
         condition = F.col("record_id_l") != F.col("record_id_r")
     if settings.link_type == "link_only":
         condition = condition & (F.col("source_system_l") != F.col("source_system_r"))
-    pairs = left.join(right, ["rule", "block"]).filter(condition)
-    return pairs.groupBy(
-        F.least("record_id_l", "record_id_r").alias("record_id_l"),
-        F.greatest("record_id_l", "record_id_r").alias("record_id_r"),
-    ).agg(F.min("rule").alias("rule"))
+    return left.join(right, ["rule", "block"]).filter(condition).select("record_id_l", "record_id_r", "rule")
+
+
+def _identical_pairs(
+    skipped: DataFrame, records: DataFrame, settings: MatchSettings, new_record_ids: DataFrame | None
+) -> DataFrame:
+    """``record_id_l, record_id_r, rule``: in skipped blocks, each record paired with one record identical
+    to it on every compared attribute (the lowest id; with ``link_only``, the lowest id of each other source).
+
+    Records with every compared attribute null are not paired: nothing would tell them apart from strangers.
+    With ``new_record_ids`` only pairs with a new side are kept.
+    """
+    columns = comparison_columns(settings)
+    sameness = records.filter(F.coalesce(*[F.col(c).cast("string") for c in columns]).isNotNull()).select(
+        "record_id", F.sha2(F.to_json(F.struct(*columns)), 256).alias("__same")
+    )
+    members = skipped.join(sameness, "record_id")
+    group = ["rule", "block", "__same"]
+    if settings.link_type == "link_only":
+        firsts = members.groupBy(*group, F.col("source_system").alias("first_source")).agg(
+            F.min("record_id").alias("first")
+        )
+        pairs = members.join(firsts, group).filter(F.col("source_system") != F.col("first_source"))
+    else:
+        firsts = members.groupBy(*group).agg(F.min("record_id").alias("first"))
+        pairs = members.join(firsts, group).filter(F.col("record_id") != F.col("first"))
+    pairs = pairs.select(
+        F.least("record_id", "first").alias("record_id_l"), F.greatest("record_id", "first").alias("record_id_r"), "rule"
+    )
+    if new_record_ids is None:
+        return pairs
+    new = new_record_ids.select("record_id")
+    return pairs.join(new.withColumnRenamed("record_id", "record_id_l"), "record_id_l", "left_semi").unionByName(
+        pairs.join(new.withColumnRenamed("record_id", "record_id_r"), "record_id_r", "left_semi")
+    )
 
 
 def guarded_candidate_pairs(
@@ -433,15 +480,24 @@ def guarded_candidate_pairs(
     if big_rules is None:
         big_rules = frozenset(rules_with_big_blocks(records, settings.blocking_rules, settings.max_block_size))
     per_rule: list[DataFrame] = []
+    skipped: list[DataFrame] = []
     for index, rule in enumerate(settings.blocking_rules):
-        keyed, rule_guarded = _guard(_keyed(records, rule, settings), rule, settings, index in big_rules)
+        keyed, rule_guarded, rule_skipped = _guard(_keyed(records, rule, settings), rule, settings, index in big_rules)
         guarded.extend(rule_guarded)
         per_rule.append(_rule_blocks(keyed, rule, index))
+        if rule_skipped is not None:
+            skipped.append(_rule_blocks(rule_skipped, rule, index))
     names = local_frame(
         records.sparkSession,
         [(index, rule.name) for index, rule in enumerate(settings.blocking_rules)], "rule int, blocking_rule string"
     )
-    pairs = _pairs_of_blocks(_union_all(per_rule), settings, new_record_ids)
+    found = _pairs_of_blocks(_union_all(per_rule), settings, new_record_ids)
+    if skipped:
+        found = found.unionByName(_identical_pairs(_union_all(skipped), records, settings, new_record_ids))
+    pairs = found.groupBy(
+        F.least("record_id_l", "record_id_r").alias("record_id_l"),
+        F.greatest("record_id_l", "record_id_r").alias("record_id_r"),
+    ).agg(F.min("rule").alias("rule"))
     return pairs.join(F.broadcast(names), "rule").select("record_id_l", "record_id_r", "blocking_rule"), guarded
 
 

@@ -38,18 +38,23 @@ def without_activities(config: PipelineConfig) -> PipelineConfig:
     return config.model_copy(update={"sources": tuple(s.model_copy(update={"activities": ()}) for s in config.sources)})
 
 
-def demo_context(lake: Path, run_id: str, activities: bool = False, **options: Any) -> RunContext:
+def demo_context(
+    lake: Path, run_id: str, activities: bool = False, matching: Path | None = None, **options: Any
+) -> RunContext:
     """A run of ``conf/cdi.yaml`` (sources from ``$CDI_DATA_DIR``) into ``lake``, at a fixed start time.
 
-    Without ``activities`` the sources' activity tables are left out (``without_activities``).
+    Without ``activities`` the sources' activity tables are left out (``without_activities``);
+    ``matching`` replaces its matching settings file.
     ``options`` as for ``RunContext.create`` (``incremental``, ``model_path``).
     """
     config = load_pipeline_config(CONF)
     if not activities:
         config = without_activities(config)
+    update: dict[str, str] = {"lake": str(lake)}
+    if matching is not None:
+        update["matching"] = str(matching)
     return RunContext.create(
-        config.model_copy(update={"lake": str(lake)}), run_id, started_at=datetime(2026, 3, 1, tzinfo=timezone.utc),
-        **options,
+        config.model_copy(update=update), run_id, started_at=datetime(2026, 3, 1, tzinfo=timezone.utc), **options,
     )
 
 

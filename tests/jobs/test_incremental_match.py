@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from deltalake import DeltaTable
 
 from demo.generator import generate
 from config.lake import Lake
+from config.pipeline import load_pipeline_config
 from jobs.pipeline import run_pipeline
-from tests.demo_run import demo_context
+from tests.demo_run import CONF, demo_context
 
 CHANGED_EMAIL = "moved.on@example.org"
 INTERIM_EMAIL = "interim.address@example.org"
@@ -297,3 +299,24 @@ def test_an_incremental_run_whose_last_model_no_longer_fits_the_comparisons_trai
     assert json.loads((run_dir / "matching.json").read_text())["training"] is not None
     trained = FellegiSunterModel.from_json(json.loads((run_dir / "model.json").read_text()))
     assert trained.comparison("birth_date").levels == levels
+
+
+def test_an_incremental_run_after_the_guard_skipped_a_block_scores_all_pairs(spark, lakes, tmp_path, caplog):
+    """A skipped block's identical records are each paired with the lowest id among them, which a new, changed or
+    gone record can move onto pairs an incremental run would not score again: so it scores them all."""
+    lake = tmp_path / "lake"
+    shutil.copytree(lakes[0], lake)
+    settings = yaml.safe_load(Path(load_pipeline_config(CONF).matching).read_text(encoding="utf-8"))
+    matching = tmp_path / "matching.yaml"
+    matching.write_text(yaml.safe_dump({**settings, "max_block_size": 2, "sub_block_key": None}), encoding="utf-8")
+    run_pipeline(spark, demo_context(lake, "run-3", matching=matching), ("match",))
+    model = Path(Lake.at(lake).run_dir("run-3")) / "model.json"
+
+    with caplog.at_level("WARNING"):
+        run_pipeline(spark, demo_context(lake, "run-4", matching=matching, incremental=True), ("match",))
+
+    assert "skipped (records identical on every compared attribute still paired)" in caplog.text
+    assert "the huge-block guard skipped a block" in caplog.text
+    pairs = DeltaTable(Lake.at(lake).path("silver", "pairs")).to_pandas()
+    assert set(pairs["run_id"]) == {"run-4"}
+    assert (Path(Lake.at(lake).run_dir("run-4")) / "model.json").read_text() == model.read_text()

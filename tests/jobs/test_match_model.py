@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from chispa import assert_df_equality
 from pyspark.errors import AnalysisException, PySparkException
 
 from jobs.match_model import (
     RandomPairPatterns,
     comparison_vectors,
+    distinct_people,
     evidence_counts,
     fellegi_sunter_scores,
     random_pair_patterns,
@@ -39,6 +41,19 @@ ROWS = [
     ("r06", "bill", None, None, None, None, None, None, None, None, None, None, None, None),
 ]
 FREQUENCIES = {column: {"smith": 0.4, "anna": 0.2} for column in dict.fromkeys(c.column for c in SETTINGS.tf_comparisons)}
+
+
+def test_distinct_people_keeps_the_lowest_id_of_records_alike_on_every_compared_attribute(spark):
+    copies = [("r07", "web", *ROWS[0][2:]), ("r00", "web", *ROWS[0][2:]), ("r08", "crm", *ROWS[5][2:])]
+    other_city = [("r09", "crm", *ROWS[0][2:10], "york", *ROWS[0][11:])]
+    records = spark.createDataFrame([*ROWS, *copies, *other_city], COLUMNS)
+    columns = ["record_id", "source_system", *distinct_people(records, SETTINGS).columns[2:]]
+    kept = [("r00", "web", *ROWS[0][2:]), *ROWS[1:5], ROWS[5], *other_city]
+    expected = spark.createDataFrame(kept, COLUMNS).select(*columns)
+
+    actual = distinct_people(records, SETTINGS)
+
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_patterns_drawn_in_the_background_equal_those_drawn_in_the_caller(spark):

@@ -139,9 +139,64 @@ def test_huge_blocks_are_sub_blocked_or_skipped_with_warnings(spark, crowded, ca
     )
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert skipped == [
-        f"blocking rule 'family': key {key_fingerprint(('jones',))}: a sub-block still has 4 records (max_block_size 3): skipped"
+        f"blocking rule 'family': key {key_fingerprint(('jones',))}: a sub-block still has 4 records (max_block_size 3): skipped "
+        "(records identical on every compared attribute still paired)"
     ]
     assert not any("jones" in r.getMessage() or "smith" in r.getMessage() for r in caplog.records)
+
+
+REPEATED_COMPARISONS = [
+    {"name": "given_name", "column": "given_name", "levels": [{"kind": "exact"}]},
+    {"name": "email", "column": "email", "levels": [{"kind": "exact"}]},
+]
+
+
+@pytest.fixture(scope="module")
+def repeated(spark):
+    """jones: a block of 6, its sub-block "c" of 6 too; j1-j3 alike on every compared attribute (j3 in s2),
+    j4 another email, j5 and j6 other given names. brown: 4, b1 and b2 alike, b3 and b4 with nothing compared."""
+    rows = [
+        ("j1", "s1", "carl", "jones", "x@e"), ("j2", "s1", "carl", "jones", "x@e"), ("j3", "s2", "carl", "jones", "x@e"),
+        ("j4", "s1", "carl", "jones", "y@e"), ("j5", "s1", "cy", "jones", None), ("j6", "s2", "cid", "jones", None),
+        ("b1", "s1", "dan", "brown", "z@e"), ("b2", "s2", "dan", "brown", "z@e"),
+        ("b3", "s1", None, "brown", None), ("b4", "s2", None, "brown", None),
+    ]
+    return spark.createDataFrame(rows, RECORDS_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "sub_block_key, link_type, new, expected",
+    [
+        # The brown block's sub-blocks are small enough to pair as any block: b1 and b2 are its "d",
+        # b3 and b4, without a given name, the sub-block of a null sub-key.
+        ("substring(given_name, 1, 1)", "dedupe_only", None, [("j1", "j2"), ("j1", "j3"), ("b1", "b2"), ("b3", "b4")]),
+        ("substring(given_name, 1, 1)", "link_only", None, [("j1", "j3"), ("j2", "j3"), ("b1", "b2"), ("b3", "b4")]),
+        ("substring(given_name, 1, 1)", "dedupe_only", ["j2"], [("j1", "j2")]),
+        (None, "dedupe_only", None, [("j1", "j2"), ("j1", "j3"), ("b1", "b2")]),
+        (None, "link_and_dedupe", ["j3", "b1"], [("j1", "j3"), ("b1", "b2")]),
+    ],
+)
+def test_a_skipped_blocks_identical_records_are_each_paired_with_one_of_them(
+    spark, repeated, sub_block_key, link_type, new, expected
+):
+    settings = _settings(
+        blocking_rules=[{"name": "family", "keys": ["family_name"]}],
+        comparisons=REPEATED_COMPARISONS,
+        max_block_size=3,
+        sub_block_key=sub_block_key,
+        link_type=link_type,
+    )
+    new_ids = None if new is None else spark.createDataFrame([(n,) for n in new], "record_id string")
+
+    actual, guarded = guarded_candidate_pairs(repeated, settings, new_ids)
+
+    assert {block.action for block in guarded} >= {"skipped"}
+    assert_df_equality(
+        actual,
+        spark.createDataFrame([(left, right, "family") for left, right in expected], PAIRS_SCHEMA),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
 
 
 def test_report_counts_pairs_after_the_guard_without_pairs(crowded):
