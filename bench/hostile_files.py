@@ -138,6 +138,9 @@ def write_files(folder: Path) -> dict[str, tuple[str, int | None]]:
     text("bad_ids.csv", "blank ids and ids with a leading space", _csv(blank_ids, header))
     identical = [[f"r{i}", *rows[0][1:]] for i in range(ROWS)]
     text("identical.csv", "300 copies of one person", _csv(identical, header))
+    copies = [_set(list(rows[0]), column("rec_id"), f"copy-{i}") for i in range(600)]
+    text("repeated.csv", "the 300 records and 600 copies of the first one", _csv(rows + copies, header),
+         expected=ROWS + 600)
     full = pd.DataFrame({"id": people["rec_id"], "name": "Mr. " + people["given_name"] + " " + people["surname"].str.upper() + " Jr."})
     text("full_name_only.csv", "one full-name column with titles and suffixes", full.to_csv(index=False))
     extra = np.random.default_rng(0).integers(0, 9, size=(ROWS, 3000)).astype(str)
