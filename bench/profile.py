@@ -18,8 +18,8 @@ Scenarios: ``floor`` (a bare Spark session that starts, writes 1,000 rows to a
 Delta table and stops: the least any Spark tool pays), ``dedupe1k`` (``cdi
 dedupe`` of FEBRL 1's 1,000 records, its columns mapped from the header),
 ``demo`` (``make demo``'s pipeline: ``cdi run`` on the demo sources of 1,000
-customers) and ``rows100k`` (``cdi run`` on demo sources of about 100,000
-rows)::
+customers), ``rows10k`` and ``rows100k`` (``cdi run`` on demo sources of about
+10,000 and 100,000 rows: the Scale section's sizes)::
 
     JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 .venv/bin/python -m bench.profile floor dedupe1k demo
 
@@ -256,6 +256,7 @@ SCENARIOS: dict[str, Callable[[], Profile]] = {
     "floor": scenario_floor,
     "dedupe1k": scenario_dedupe1k,
     "demo": lambda: _demo_run("demo", 1000),
+    "rows10k": lambda: _demo_run("rows10k", round(10_000 / 2.2)),
     "rows100k": lambda: _demo_run("rows100k", round(100_000 / 2.2)),
 }
 
