@@ -197,7 +197,7 @@ class RandomPairPatterns:
         """Pairs are drawn from ``records`` (``source_sizes`` per source); ``record_sizes`` are the records
         per source the prior is for (``source_sizes`` when None), when ``records`` are ``distinct_people``."""
         self.frequencies = frequencies
-        self.source_sizes = source_sizes if record_sizes is None else record_sizes
+        self.record_sizes = source_sizes if record_sizes is None else record_sizes
         self._arguments = (records, settings, frequencies, source_sizes)
         self._samples = (0, 0)
         self._patterns: pd.DataFrame | None = None
@@ -250,7 +250,7 @@ def train_model(
 ) -> tuple[MatchModel, TrainingReport | None]:
     """Supervised when asked for or when enough steward labels exist; else Fellegi-Sunter with EM (and its report).
 
-    u comes from ``random_patterns``; its ``source_sizes`` are the records per
+    u comes from ``random_patterns``; its ``record_sizes`` are the records per
     source, and u and the prior are for the record pairs the link type allows
     among them.
     """
@@ -262,7 +262,7 @@ def train_model(
     if settings.model.kind == "supervised" or enough_labels:
         log.info("training the supervised model on %d labelled pairs", len(labels))
         return train_supervised(labels.drop(columns=["is_match"]), labels["is_match"], levels), None
-    possible = possible_pairs(random_patterns.source_sizes, settings.link_type)
+    possible = possible_pairs(random_patterns.record_sizes, settings.link_type)
     random = random_patterns.get()
     with step(vectors.sparkSession, "match.train.patterns"):
         patterns = pattern_counts(vectors, settings)
