@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from chispa import assert_df_equality
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from chispa import assert_df_equality
 from pyspark.errors import AnalysisException, PySparkException
 
 from jobs.match_model import (
