@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from py4j.protocol import Py4JJavaError
@@ -57,6 +58,7 @@ from jobs.ingest import (
 )
 from jobs.ingest_checks import repair_text
 from jobs.runs import RunContext
+from jobs.threads import SHARED_WRITES, run_side_by_side
 from jobs.sources import CORRUPT_COLUMN, column_exists, check_expression, open_table, safe_column_name, safe_path, short_error
 from jobs.suppressions import lake_salt, mark_suppressed
 from jobs.validate import local_run_dir
@@ -206,11 +208,13 @@ def ingest_activity(
         suite = context.settings.activity_suites.get(label)
         failed_suite = None
         if suite is not None:
-            new_rows, failed_suite, batch_failures = _suite_failures(
-                new_rows.localCheckpoint(), suite, label, run_id, local_run_dir(context) / "gx"
-            )
+            with SHARED_WRITES:  # the run's Great Expectations folder
+                new_rows, failed_suite, batch_failures = _suite_failures(
+                    new_rows.localCheckpoint(), suite, label, run_id, local_run_dir(context) / "gx"
+                )
+                if batch_failures:
+                    build_data_docs(local_run_dir(context) / "gx")
             if batch_failures:
-                build_data_docs(local_run_dir(context) / "gx")
                 raise ValidationStopped(f"activity {label!r}: " + "; ".join(batch_failures))
         tombstones_landed = 0
         if current is not None and watermark is None and activity.deletes.mode == "snapshot":
@@ -230,7 +234,8 @@ def ingest_activity(
             quarantined = quarantined.unionByName(failed_suite.select(*quarantined.columns))
         scope = f"run_id = {sql_string(run_id)} AND stage IN ('ingest', 'validate') AND source_system = {sql_string(label)}"
         if rejected_count or failed_rows or label in quarantined_before:
-            replace_where(quarantined, lake.quarantine, scope)
+            with SHARED_WRITES:
+                replace_where(quarantined, lake.quarantine, scope)
 
         good_count = read - rejected_count - suppressed
         if exists or suite is not None:
@@ -273,32 +278,33 @@ def _quarantined_by_this_run(spark: SparkSession, context: RunContext) -> set[st
 
 
 def ingest_activities(spark: SparkSession, context: RunContext, only: tuple[str, ...] = ()) -> list[IngestCounts]:
-    """Open every activity table first (a bad one fails before anything is written), then land each."""
+    """Open every activity table first (a bad one fails before anything is written), then land them side by
+    side (``jobs/threads.py``)."""
     tables = [(s, a) for s, a in activity_tables(context.config) if not only or s.name in only]
     opened = [(source, activity, open_activity(spark, source, activity)) for source, activity in tables]
     salt = lake_salt(spark, context.lake)
     quarantined_before = _quarantined_by_this_run(spark, context) if opened else set()
-    results, audit_rows = [], []
-    for source, activity, raw in opened:
+    def land(source: SourceConfig, activity: ActivityConfig, raw: DataFrame) -> tuple[IngestCounts, AuditRow]:
         watch = Stopwatch()
-        try:
-            counts = ingest_activity(spark, context, source, activity, raw, salt, quarantined_before)
-        except ValidationStopped:
-            roll_back_landing(spark, context.config, context.lake, context.run_id)
-            raise
+        counts = ingest_activity(spark, context, source, activity, raw, salt, quarantined_before)
         if not counts.reconciles:
             raise AssertionError(f"activity {counts.source!r}: ingest counts do not reconcile: {counts}")
-        audit_rows.append(
-            AuditRow(
-                run_id=context.run_id, stage="ingest", source_system=counts.source, status="ok",
-                rows_in=counts.read, rows_out=counts.landed, rows_rejected=counts.rejected,
-                rows_unchanged=counts.unchanged,
-                detail={"rejected_by_check": counts.reasons, "incremental": context.incremental,
-                        "suppressed": counts.suppressed, "deleted": counts.deleted, "activity": True},
-                started_at=watch.started_at, seconds=watch.seconds,
-            )
+        return counts, AuditRow(
+            run_id=context.run_id, stage="ingest", source_system=counts.source, status="ok",
+            rows_in=counts.read, rows_out=counts.landed, rows_rejected=counts.rejected,
+            rows_unchanged=counts.unchanged,
+            detail={"rejected_by_check": counts.reasons, "incremental": context.incremental,
+                    "suppressed": counts.suppressed, "deleted": counts.deleted, "activity": True},
+            started_at=watch.started_at, seconds=watch.seconds,
         )
-        results.append(counts)
+
+    try:
+        landed = run_side_by_side(spark, [partial(land, source, activity, raw) for source, activity, raw in opened])
+    except ValidationStopped:
+        roll_back_landing(spark, context.config, context.lake, context.run_id)
+        raise
+    results = [counts for counts, _ in landed]
+    audit_rows = [row for _, row in landed]
     record_audit(spark, context.lake, audit_rows)
     return results
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from py4j.protocol import Py4JJavaError
@@ -49,6 +50,7 @@ from jobs.faults import fault_point
 from jobs.ingest_checks import TextRepairs, check_null_drift, live_rows, repair_text
 from jobs.suppressions import lake_salt, mark_suppressed
 from jobs.sources import CORRUPT_COLUMN, read_source, safe_column_name, short_error
+from jobs.threads import SHARED_WRITES, run_side_by_side
 
 log = logging.getLogger("cdi.ingest")
 
@@ -339,8 +341,9 @@ def _land(
 
     rejected = prepared.where(F.col(CHECK_COLUMN).isNotNull() & (F.col(CHECK_COLUMN) != SUPPRESSED))
     scope = f"run_id = {sql_string(run_id)} AND stage = 'ingest' AND source_system = {sql_string(source.name)}"
-    if rejected_count or _has_rows(spark, lake.quarantine, scope):
-        replace_where(quarantine_rows(rejected, run_id, ingested_at), lake.quarantine, scope)
+    with SHARED_WRITES:
+        if rejected_count or _has_rows(spark, lake.quarantine, scope):
+            replace_where(quarantine_rows(rejected, run_id, ingested_at), lake.quarantine, scope)
 
     good_count = read - rejected_count - suppressed
     if exists:
@@ -418,49 +421,51 @@ def ingest(
     incremental: bool = False,
     only: tuple[str, ...] = (),
 ) -> list[IngestCounts]:
-    """Open every source first (so a bad one fails before anything is written), then land each."""
+    """Open every source first (so a bad one fails before anything is written), then land them side by side
+    (``jobs/threads.py``); after a batch-level stop (``ValidationStopped``) in any, every table is rolled back."""
     sources = [s for s in config.sources if not only or s.name in only]
     opened = [(source, read_source(spark, source)) for source in sources]
     for source, raw in opened:
         check_schema_drift(spark, lake, source, raw)
-    results, audit_rows = [], []
-    for source, raw in opened:
+
+    def land(source: SourceConfig, raw: DataFrame) -> tuple[IngestCounts, AuditRow]:
         watch = Stopwatch()
-        try:
-            counts = ingest_source(spark, lake, source, raw, run_id, ingested_at, incremental)
-        except ValidationStopped:
-            roll_back_landing(spark, config, lake, run_id)
-            raise
+        counts = ingest_source(spark, lake, source, raw, run_id, ingested_at, incremental)
         if not counts.reconciles:
             raise AssertionError(f"source {source.name!r}: ingest counts do not reconcile: {counts}")
-        audit_rows.append(
-            AuditRow(
-                run_id=run_id,
-                stage="ingest",
-                source_system=source.name,
-                status="ok",
-                rows_in=counts.read,
-                rows_out=counts.landed,
-                rows_rejected=counts.rejected,
-                rows_unchanged=counts.unchanged,
-                detail={
-                    "rejected_by_check": counts.reasons,
-                    "incremental": incremental,
-                    "suppressed": counts.suppressed,
-                    "deleted": counts.deleted,
-                    "repaired_encoding": counts.repaired_encoding,
-                    "repaired_control_characters": counts.repaired_control_characters,
-                    "null_drift": counts.null_drift,
-                },
-                started_at=watch.started_at,
-                seconds=watch.seconds,
-            )
-        )
         log.info(
             "ingested %s: read %d, landed %d, unchanged %d, rejected %d, suppressed %d, deleted %d",
             source.name, counts.read, counts.landed, counts.unchanged, counts.rejected, counts.suppressed,
             counts.deleted,
         )
-        results.append(counts)
+        return counts, AuditRow(
+            run_id=run_id,
+            stage="ingest",
+            source_system=source.name,
+            status="ok",
+            rows_in=counts.read,
+            rows_out=counts.landed,
+            rows_rejected=counts.rejected,
+            rows_unchanged=counts.unchanged,
+            detail={
+                "rejected_by_check": counts.reasons,
+                "incremental": incremental,
+                "suppressed": counts.suppressed,
+                "deleted": counts.deleted,
+                "repaired_encoding": counts.repaired_encoding,
+                "repaired_control_characters": counts.repaired_control_characters,
+                "null_drift": counts.null_drift,
+            },
+            started_at=watch.started_at,
+            seconds=watch.seconds,
+        )
+
+    try:
+        landed = run_side_by_side(spark, [partial(land, source, raw) for source, raw in opened])
+    except ValidationStopped:
+        roll_back_landing(spark, config, lake, run_id)
+        raise
+    results = [counts for counts, _ in landed]
+    audit_rows = [row for _, row in landed]
     record_audit(spark, lake, audit_rows)
     return results
