@@ -57,6 +57,7 @@ from matching.settings import (
     KEY_COLUMNS,
     Comparison,
     DamerauLevenshteinLevel,
+    DateAsWrittenLevel,
     DateDayMonthLevel,
     DateDistanceLevel,
     DateTransposedLevel,
@@ -177,6 +178,12 @@ def _level(comparison: Comparison, level: Level) -> ComparisonLevelCreator:
         return _custom(
             f"{col}_l <> {col}_r AND damerau_levenshtein(strftime({col}_l, '%Y-%m-%d'), "
             f"strftime({col}_r, '%Y-%m-%d')) = 1"
+        )
+    if isinstance(level, DateAsWrittenLevel):
+        # Text as written (YYYY-MM-DD): equal, one substitution or neighbouring swap apart, or day and month swapped.
+        return _custom(
+            f"damerau_levenshtein({col}_l, {col}_r) <= 1 OR (substr({col}_l, 1, 4) = substr({col}_r, 1, 4) "
+            f"AND substr({col}_l, 6, 2) = substr({col}_r, 9, 2) AND substr({col}_l, 9, 2) = substr({col}_r, 6, 2))"
         )
     if isinstance(level, DateDayMonthLevel):
         return _custom(f"month({col}_l) = month({col}_r) AND day({col}_l) = day({col}_r)")

@@ -321,14 +321,13 @@ def is_empty(spark: SparkSession, path: str) -> bool:
     return read_table(spark, path).isEmpty() if rows is None else rows == 0
 
 
-def replace_where(df: DataFrame, path: str, predicate: str) -> None:
-    """Atomically replace the rows matching ``predicate`` with ``df`` (one commit)."""
-    (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", predicate)
-        .save(path)
-    )
+def replace_where(df: DataFrame, path: str, predicate: str, merge_schema: bool = False) -> None:
+    """Atomically replace the rows matching ``predicate`` with ``df`` (one commit); with ``merge_schema``
+    a column ``df`` has and the table lacks is added to it."""
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+    if merge_schema:
+        writer = writer.option("mergeSchema", "true")
+    writer.save(path)
 
 
 def sql_string(value: str) -> str:

@@ -85,12 +85,14 @@ from jobs.sources import safe_column_name
 from jobs.standardize import standardize_source
 from jobs.suppressions import key_hash, key_hash_column, lake_salt, suppress_keys
 from schemas.arrow import local_frame
-from schemas.canonical import CANONICAL_ATTRIBUTES, LINEAGE_COLUMNS, record_id
+from schemas.canonical import CANONICAL_ATTRIBUTES, LINEAGE_COLUMNS, MATCH_ONLY_ATTRIBUTES, record_id
 
 log = logging.getLogger("cdi.erase")
 
 VACUUM_RETENTION_HOURS = 0
 LINEAGE = (*LINEAGE_COLUMNS, "cdi_tombstone")
+# The values standardize makes of a record (a date as written among them).
+STANDARDIZED = (*CANONICAL_ATTRIBUTES, *MATCH_ONLY_ATTRIBUTES)
 
 ERASURE_LOG_SCHEMA = T.StructType(
     [
@@ -394,7 +396,7 @@ def standardized_values(frame: DataFrame, context: RunContext, source_name: str)
             "erase: cannot standardize bronze/%s as configured (%s); its raw values are still erased", source_name, exc
         )
         return set()
-    return leaf_values(standardized.select(*[a for a in CANONICAL_ATTRIBUTES if a in standardized.columns]))
+    return leaf_values(standardized.select(*[a for a in STANDARDIZED if a in standardized.columns]))
 
 
 def values_held(spark: SparkSession, frames: list[DataFrame], values: set[str]) -> set[str]:
@@ -437,7 +439,7 @@ def person_values(
     for path in (lake.customers_std, lake.path("silver", "customers_staged")):
         if table_exists(spark, path):
             table = read_table(spark, path)
-            attributes = [a for a in CANONICAL_ATTRIBUTES if a in table.columns]
+            attributes = [a for a in STANDARDIZED if a in table.columns]
             own |= leaf_values(table.join(scope.record_ids(), "record_id", "left_semi").select(*attributes))
             others.append(table.join(scope.record_ids(), "record_id", "left_anti").select(*attributes))
     if table_exists(spark, lake.quarantine):

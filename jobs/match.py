@@ -24,7 +24,7 @@ import logging
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.decisions import steward_pair_decisions
@@ -57,6 +57,7 @@ from matching.placeholders import (
 from matching.placeholders import describe as describe_placeholder
 from matching.placeholders import describe_one_person
 from matching.settings import MatchSettings
+from schemas.canonical import MATCH_ONLY_ATTRIBUTES
 
 log = logging.getLogger("cdi.match")
 
@@ -79,6 +80,12 @@ class MatchOutcome:
     sparse_rules: list[tuple[str, float]] = field(default_factory=list)  # rules whose keys few records have
 
 
+def with_match_only_attributes(stored: DataFrame) -> DataFrame:
+    """``customers_std`` with every ``MATCH_ONLY_ATTRIBUTES`` column, null where a lake written before it lacks it."""
+    missing = [F.lit(None).cast("string").alias(a) for a in MATCH_ONLY_ATTRIBUTES if a not in stored.columns]
+    return stored.select("*", *missing) if missing else stored
+
+
 def run_match(
     spark: SparkSession,
     context: RunContext,
@@ -87,7 +94,7 @@ def run_match(
     model: SavedModel | None = None,
 ) -> MatchOutcome:
     """Match all records, or with ``context.incremental`` the changed ones; ``model`` scores instead of training."""
-    stored = read_table(spark, context.lake.customers_std)
+    stored = with_match_only_attributes(read_table(spark, context.lake.customers_std))
     key_attributes = sorted(set().union(*(rule.attributes for rule in settings.blocking_rules)) - {"source_system"})
     with step(spark, "match.placeholders", "looking for placeholder values"):
         counts = attribute_value_counts(stored, sorted({*settings.placeholders.attributes, *key_attributes}))

@@ -110,7 +110,8 @@ def run_standardize(spark: SparkSession, context: RunContext) -> list[StagedCoun
     everything = frames[0]
     for frame in frames[1:]:
         everything = everything.unionByName(frame)
-    replace_where(everything, staged_path(context), f"run_id = {sql_string(context.run_id)}")
+    # A lake staged before a column was added to the canonical shape gains it.
+    replace_where(everything, staged_path(context), f"run_id = {sql_string(context.run_id)}", merge_schema=True)
     counts = (
         read_table(spark, staged_path(context))
         .where(F.col("run_id") == context.run_id)

@@ -33,7 +33,7 @@ from jobs.runs import RunContext
 from jobs.ingest import roll_back_landing
 from jobs.standardize import deleted_record_ids, latest_bronze, staged_path
 from quality.validate import ISSUES_COLUMN, ValidationResult, build_data_docs, validate
-from schemas.canonical import CANONICAL_SCHEMA
+from schemas.canonical import CANONICAL_SCHEMA, MATCH_ONLY_ATTRIBUTES
 from schemas.tables import QUARANTINE_SCHEMA
 
 log = logging.getLogger("cdi.validate")
@@ -144,9 +144,11 @@ def merge_into_customers_std(spark: SparkSession, path: str, passed: DataFrame) 
     """Upsert by record id; a record whose hash is unchanged is left alone.
 
     ``std_issues`` stays on the record: which values standardization or a
-    field-level check left out of matching, and why (never the values).
+    field-level check left out of matching, and why (never the values). A
+    lake written before a ``MATCH_ONLY_ATTRIBUTES`` column existed gains it
+    (schema evolution); its records have it from their next change on.
     """
-    rows = passed.select(*CANONICAL_SCHEMA.fieldNames(), ISSUES_COLUMN)
+    rows = passed.select(*CANONICAL_SCHEMA.fieldNames(), *MATCH_ONLY_ATTRIBUTES, ISSUES_COLUMN)
     fault_point("validate:during:customers_std")
     if not table_exists(spark, path):
         rows.write.format("delta").save(path)

@@ -35,8 +35,10 @@ from recordlinkage.base import BaseCompareFeature
 
 from matching.settings import (
     DATE_ATTRIBUTES,
+    WRITTEN_DATE_ATTRIBUTES,
     Comparison,
     DamerauLevenshteinLevel,
+    DateAsWrittenLevel,
     DateDayMonthLevel,
     DateDistanceLevel,
     DateTransposedLevel,
@@ -193,7 +195,9 @@ def side_frame(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: s
     Dates become day numbers (``<col>``, also as ``<col>__days``) plus
     ``<col>__year``, ``__month``, ``__day``: any date from year 1 to 9999
     fits, where ``datetime64[ns]`` (all ``Compare.date`` accepts) holds only
-    1677-2262. ``numeric_distance`` columns get ``<col>__number``.
+    1677-2262. Dates as written keep their text and get the same three parts,
+    a month or day out of range included. ``numeric_distance`` columns get
+    ``<col>__number``.
     """
     numeric = {c.level_column(lv) for c in comparisons for lv in c.levels if isinstance(lv, NumericDistanceLevel)}
     frame = pd.DataFrame(index=pd.RangeIndex(len(batch)))
@@ -202,6 +206,11 @@ def side_frame(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: s
         if column in DATE_ATTRIBUTES:
             parts = date_parts(values)
             frame[column] = parts["days"]
+            for part, numbers in parts.items():
+                frame[f"{column}__{part}"] = numbers
+        elif column in WRITTEN_DATE_ATTRIBUTES:
+            parts = written_date_parts(values)
+            frame[column] = values.where(~np.isnan(parts["year"]))
             for part, numbers in parts.items():
                 frame[f"{column}__{part}"] = numbers
         else:
@@ -269,6 +278,17 @@ def date_parts(values: pd.Series) -> dict[str, np.ndarray]:
     return {name: np.where(present, numbers.astype(float), np.nan) for name, numbers in parts.items()}
 
 
+def written_date_parts(values: pd.Series) -> dict[str, np.ndarray]:
+    """Float arrays ``year``, ``month``, ``day`` of dates as written (``YYYY-MM-DD`` text, ``1997-21-25``
+    included); NaN where a value is missing or not written so."""
+    texts = pd.Series(values.to_numpy(dtype=object), dtype="string")
+    parts = texts.str.extract(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
+    return {
+        name: pd.to_numeric(parts[i], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        for i, name in enumerate(("year", "month", "day"))
+    }
+
+
 def _date_parts_one_by_one(values: pd.Series) -> dict[str, np.ndarray]:
     tuples = [_date_tuple(value) for value in values]
     year = np.array([t[0] if t else np.nan for t in tuples], dtype=float)
@@ -314,6 +334,16 @@ def _date_typo(
     typo = (count == 1) | ((count == 2) & swapped)
     missing = year_l.isna().to_numpy() | year_r.isna().to_numpy()
     return np.where(missing, np.nan, typo.astype(float))
+
+
+def _written_alike(
+    year_l: pd.Series, month_l: pd.Series, day_l: pd.Series, year_r: pd.Series, month_r: pd.Series, day_r: pd.Series
+) -> np.ndarray:
+    """1.0 where two dates as written are equal, a typo apart (``_date_typo``), or of one year with day and
+    month swapped; NaN where either is missing."""
+    typo = _date_typo(year_l, month_l, day_l, year_r, month_r, day_r)
+    alike = _same_or_transposed(year_l, month_l, day_l, year_r, month_r, day_r)
+    return np.fmax(typo, alike)
 
 
 def _same_day_month(
@@ -506,6 +536,10 @@ def _add_feature(compare: recordlinkage.Compare, column: str, level: Level, adde
         parts = [f"{col}__year", f"{col}__month", f"{col}__day"]
         label = f"{col}__typo"
         register = partial(compare.compare_vectorized, _date_typo, parts, parts)
+    elif isinstance(level, DateAsWrittenLevel):
+        parts = [f"{col}__year", f"{col}__month", f"{col}__day"]
+        label = f"{col}__alike"
+        register = partial(compare.compare_vectorized, _written_alike, parts, parts)
     elif isinstance(level, DateDayMonthLevel):
         parts = [f"{col}__year", f"{col}__month", f"{col}__day"]
         label = f"{col}__same_day_month"

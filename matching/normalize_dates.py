@@ -9,6 +9,7 @@ tried in order and the first that parses wins. Spark's parser is strict:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -53,6 +54,36 @@ def parse_date(col: Column, formats: Sequence[str] = (), day_first: bool = True)
     ``formats`` are the source's own formats, tried first.
     """
     return F.to_date(_first_parse(_date_text(col), date_formats(day_first, formats)))
+
+
+# Year, month and day as written, whatever their values: year first (separated or eight digits) or last.
+_YEAR_FIRST = r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"
+_EIGHT_DIGITS = r"^(\d{4})(\d{2})(\d{2})$"
+_YEAR_LAST = r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$"
+
+
+def _iso_ordered(text: Column, pattern: str, year: int, month: int, day: int) -> Column:
+    part = partial(F.regexp_extract, text, pattern)
+    return F.when(
+        text.rlike(pattern),
+        F.concat_ws("-", part(year), F.lpad(part(month), 2, "0"), F.lpad(part(day), 2, "0")),
+    )
+
+
+def written_date(col: Column, day_first: bool = True) -> Column:
+    """A numeric date as written, year, month and day in ISO order (``YYYY-MM-DD``), whether or not it is
+    a date: ``25/21/1997`` -> ``1997-21-25``; NULL when it is not three numbers in one of the numeric
+    layouts :func:`date_formats` reads. ``day_first`` orders a year-last date, as it does for a parse.
+
+    ``\\d`` matches ASCII digits only: the result is always ten ASCII characters.
+    """
+    text = _date_text(col)
+    day, month = (1, 2) if day_first else (2, 1)
+    return F.coalesce(
+        _iso_ordered(text, _YEAR_FIRST, 1, 2, 3),
+        _iso_ordered(text, _EIGHT_DIGITS, 1, 2, 3),
+        _iso_ordered(text, _YEAR_LAST, 3, month, day),
+    )
 
 
 def numeric_timestamp_formats(day_first: bool) -> tuple[str, ...]:

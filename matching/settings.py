@@ -22,12 +22,16 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from config.errors import ConfigError
-from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
+from schemas.canonical import CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA, MATCH_ONLY_ATTRIBUTES
 
 DATE_ATTRIBUTES: frozenset[str] = frozenset(
     f.name for f in CANONICAL_SCHEMA.fields if f.name in CANONICAL_ATTRIBUTES and f.dataType.typeName() == "date"
 )
 STRING_ATTRIBUTES: frozenset[str] = frozenset(CANONICAL_ATTRIBUTES) - DATE_ATTRIBUTES
+# Dates as written (``YYYY-MM-DD``, a month or day out of range kept): text that ``date_as_written`` reads.
+WRITTEN_DATE_ATTRIBUTES: frozenset[str] = frozenset(MATCH_ONLY_ATTRIBUTES)
+# What a comparison level may read: the canonical attributes and the ones kept for matching only.
+COMPARED_ATTRIBUTES: tuple[str, ...] = (*CANONICAL_ATTRIBUTES, *MATCH_ONLY_ATTRIBUTES)
 
 # Columns a blocking key may read besides the canonical attributes.
 KEY_COLUMNS: frozenset[str] = frozenset(CANONICAL_ATTRIBUTES) | {"source_system"}
@@ -124,8 +128,8 @@ class _Level(_Frozen):
     @field_validator("column")
     @classmethod
     def _column_is_attribute(cls, value: str | None) -> str | None:
-        if value is not None and value not in CANONICAL_ATTRIBUTES:
-            raise ValueError(f"unknown attribute {value!r}; expected one of {', '.join(CANONICAL_ATTRIBUTES)}")
+        if value is not None and value not in COMPARED_ATTRIBUTES:
+            raise ValueError(f"unknown attribute {value!r}; expected one of {', '.join(COMPARED_ATTRIBUTES)}")
         return value
 
 
@@ -184,6 +188,15 @@ class DateDayMonthLevel(_Level):
     kind: Literal["date_day_month"]
 
 
+class DateAsWrittenLevel(_Level):
+    """Two dates as written (``YYYY-MM-DD`` text, ``birth_date_written``) equal, a typo apart as
+    ``date_typo`` defines one, or of one year with day and month swapped. The written form also holds a
+    date standardization could not use (1997-21-25 against its twin's 1997-12-25, 1997-25-12 against
+    1997-12-25), where every level on the date itself is missing."""
+
+    kind: Literal["date_as_written"]
+
+
 class DateDistanceLevel(_Level):
     kind: Literal["date_distance"]
     max_days: int = Field(ge=1)
@@ -221,6 +234,7 @@ Level = Annotated[
         DateTransposedLevel,
         DateTypoLevel,
         DateDayMonthLevel,
+        DateAsWrittenLevel,
         DateDistanceLevel,
         NumericDistanceLevel,
         NamesSwappedLevel,
@@ -237,6 +251,7 @@ LEVEL_KINDS: tuple[str, ...] = (
     "date_transposed",
     "date_typo",
     "date_day_month",
+    "date_as_written",
     "date_distance",
     "numeric_distance",
     "names_swapped",
@@ -275,6 +290,11 @@ class Comparison(_Frozen):
                 raise ValueError(f"{where}: {level.kind} needs a date attribute, not {column!r}")
             if level.kind in _STRING_KINDS and column in DATE_ATTRIBUTES:
                 raise ValueError(f"{where}: {level.kind} needs a string attribute, not {column!r}")
+            if (level.kind == "date_as_written") != (column in WRITTEN_DATE_ATTRIBUTES):
+                raise ValueError(
+                    f"{where}: date_as_written reads a date as written ({', '.join(sorted(WRITTEN_DATE_ATTRIBUTES))}) "
+                    f"and nothing else does, not {column!r}"
+                )
             if isinstance(level, NamesSwappedLevel):
                 if level.other not in STRING_ATTRIBUTES or level.other == column:
                     raise ValueError(
@@ -349,9 +369,9 @@ class PlaceholderSettings(_Frozen):
     @field_validator("attributes")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = [a for a in value if a not in CANONICAL_ATTRIBUTES]
+        unknown = [a for a in value if a not in COMPARED_ATTRIBUTES]
         if unknown:
-            raise ValueError(f"expected canonical attributes, got {unknown}")
+            raise ValueError(f"expected attributes of {', '.join(COMPARED_ATTRIBUTES)}, got {unknown}")
         return value
 
 

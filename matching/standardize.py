@@ -39,10 +39,10 @@ from matching.normalize_address import (
     normalize_region,
 )
 from matching.normalize_contact import normalize_email, normalize_phone
-from matching.normalize_dates import parse_date, parse_timestamp
+from matching.normalize_dates import parse_date, parse_timestamp, written_date
 from matching.normalize_ids import normalize_national_id
 from matching.normalize_names import canonical_given_name, combine_name_columns, join_name, split_full_name
-from schemas.canonical import AUXILIARY_ATTRIBUTES, CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA
+from schemas.canonical import AUXILIARY_ATTRIBUTES, CANONICAL_ATTRIBUTES, CANONICAL_SCHEMA, MATCH_ONLY_ATTRIBUTES
 from schemas.columns import cast_to
 
 EXTRA_COLUMNS: tuple[str, ...] = ("std_issues",)
@@ -211,6 +211,15 @@ def _birth_date(raw: Column, data_type: DataType, options: StandardizeOptions) -
     return F.when(F.year(value).between(1, 9999), value)
 
 
+def _birth_date_written(raw: Column, data_type: DataType, options: StandardizeOptions, birth_date: Column) -> Column:
+    """The birth date as written (``MATCH_ONLY_ATTRIBUTES``): the usable date as ``YYYY-MM-DD``, else the
+    text's year, month and day in that order (``written_date``), valid or not."""
+    usable = F.date_format(birth_date, "yyyy-MM-dd")
+    if isinstance(data_type, (DateType, TimestampType, TimestampNTZType)):
+        return usable
+    return F.coalesce(usable, written_date(raw, options.day_first))
+
+
 def _updated_at(raw: Column, data_type: DataType, options: StandardizeOptions) -> Column:
     """A timestamp of year 1900 to 2200, else null: a record was not changed before 1900, and
     pandas' nanosecond timestamps end in 2262."""
@@ -255,7 +264,7 @@ def standardize(
     options: StandardizeOptions,
     vocabulary: Vocabulary,
 ) -> DataFrame:
-    """The canonical columns (``CANONICAL_SCHEMA`` order) plus ``std_issues``.
+    """The canonical columns (``CANONICAL_SCHEMA`` order) plus ``MATCH_ONLY_ATTRIBUTES`` and ``std_issues``.
 
     ``mapping`` is canonical attribute -> source column path (``'address.city'``)
     or a ``SqlExpression`` over the source's columns.
@@ -307,6 +316,12 @@ def standardize(
         *[raw[attribute].alias(f"_raw_{attribute}") for attribute in checked],
         F.concat_ws("; ", *too_long).alias("_too_long"),
     )
+    # From the columns of the select before, so the date is parsed once for both.
+    birth_date_written = (
+        _birth_date_written(F.col("_raw_birth_date"), types["birth_date"], options, F.col("birth_date"))
+        if "birth_date" in raw
+        else F.lit(None)
+    )
     given = canonical_given_name(F.col("_name.given"), vocabulary.nicknames)
     issues = F.concat_ws(
         "; ", *[_issue(a, F.col(f"_raw_{a}"), F.col(a)) for a in checked], blank_to_null(F.col("_too_long"))
@@ -319,9 +334,11 @@ def standardize(
         F.col("_name.family").alias("family_name"),
         join_name(given, F.col("_name.middle"), F.col("_name.family")).alias("full_name"),
         F.col("_name.suffix").alias("name_suffix"),
+        birth_date_written.cast("string").alias("birth_date_written"),
         blank_to_null(issues).alias("std_issues"),
     )
     return named.select(
         *[cast_to(F.col(f.name), f.dataType).alias(f.name) for f in CANONICAL_SCHEMA.fields],
+        *MATCH_ONLY_ATTRIBUTES,
         *EXTRA_COLUMNS,
     )

@@ -24,6 +24,14 @@ shared with ``cdi dedupe --map`` and every table downstream: add, never rename.
 | national_id    | string | tax / social security / national insurance number: letters and |
 |                |        | digits, upper case (``AB123456C``); PII, masked when shown      |
 | updated_at     | timestamp | when the source last changed the record (survivorship)      |
+
+Beside them ``customers_std`` keeps ``MATCH_ONLY_ATTRIBUTES``, which matching
+reads and nothing publishes:
+
+| attribute          | type   | meaning                                                    |
+| ------------------ | ------ | ---------------------------------------------------------- |
+| birth_date_written | string | the birth date as written, year, month and day in ISO order |
+|                    |        | (``1997-21-25``), also when it is not a date               |
 """
 
 from __future__ import annotations
@@ -51,6 +59,10 @@ CANONICAL_ATTRIBUTES: tuple[str, ...] = (
 
 # Attributes a mapping may name besides the canonical ones.
 AUXILIARY_ATTRIBUTES: tuple[str, ...] = ("updated_at",)
+
+# A birth date standardization could not use (1997-21-25, 1964-11-71) is null in ``birth_date``; as
+# written it still agrees with its twin's date one typo away (``date_as_written`` in matching).
+MATCH_ONLY_ATTRIBUTES: tuple[str, ...] = ("birth_date_written",)
 
 LINEAGE_COLUMNS: tuple[str, ...] = (
     "record_id",

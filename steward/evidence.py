@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from matching.settings import Comparison
-from schemas.canonical import CANONICAL_ATTRIBUTES
+from schemas.canonical import CANONICAL_ATTRIBUTES, MATCH_ONLY_ATTRIBUTES
 from schemas.privacy import mask_value
 
 SHOWN_ATTRIBUTES: tuple[str, ...] = tuple(a for a in CANONICAL_ATTRIBUTES if a != "full_name")
@@ -89,6 +89,8 @@ def _similar_words(comparison: Comparison, gamma: int, attribute: str) -> str:
         return f"{noun(attribute)} with day and month swapped"
     if kind == "date_typo":
         return f"{noun(attribute)} one typed digit apart"
+    if kind == "date_as_written":
+        return f"{noun(attribute)} as written equal, one typed digit apart or with day and month swapped"
     if kind == "date_day_month":
         return f"{noun(attribute)} of the same day and month, another year"
     if kind == "date_distance":
@@ -114,9 +116,20 @@ def weight_tone(weight: float | None) -> str:
 
 def _scored_row(attribute: str, left: Any, right: Any, comparison: Comparison, gamma: int,
                 weight: float | None) -> tuple[str, str, str]:
-    """(status, tone, words) of the attribute that shows ``comparison``'s outcome."""
-    if gamma == -1 or left is None or right is None:
+    """(status, tone, words) of the attribute that shows ``comparison``'s outcome.
+
+    A side without a value was still judged when the comparison got a level (-1 is missing): on the
+    attribute's form kept for matching only (a birth date as written where it was not a date).
+    """
+    if gamma == -1:
         return "missing", "missing", _missing_words(attribute, left, right)
+    if left is None or right is None:
+        if gamma > 0:
+            return "similar", weight_tone(weight), _similar_words(comparison, gamma, attribute)
+        if not any(c in MATCH_ONLY_ATTRIBUTES for c in comparison.columns):
+            return "missing", "missing", _missing_words(attribute, left, right)
+        tone = "weak" if weight is not None and weight > -STRONG_BITS else "disagree"
+        return "different", tone, f"different {noun(attribute)} as written"
     if left == right:
         return "same", "agree", f"same {noun(attribute)}"
     if gamma == 0:
@@ -163,6 +176,8 @@ def attribute_rows(
         gamma = int(levels[comparison.name])
         held = comparison.levels[len(comparison.levels) - gamma] if gamma > 0 else None
         column = comparison.level_column(held) if held is not None else comparison.column
+        if column in MATCH_ONLY_ATTRIBUTES:  # shown on the attribute it is a form of
+            column = comparison.column
         decisive.setdefault(column, (comparison, gamma))
         for other in comparison.columns:
             part_of.setdefault(other, comparison)

@@ -24,6 +24,8 @@ from jobs.delta_io import (
     delete_rows,
     delta_identifier,
     history,
+    read_table,
+    replace_where,
     restore,
     table_exists,
     table_folders,
@@ -105,6 +107,20 @@ def test_schema_evolution_adds_the_sources_new_column(spark, tmp_path: Path) -> 
     assert sorted(contents(spark, path).collect(), key=lambda r: r["key"]) == [
         ("a", 1, "x", "new"), ("b", 2, "y", None), ("c", 3, "z", None), ("e", 5, "v", "too")
     ]
+
+
+def test_a_replacement_with_a_new_column_adds_it_only_when_asked(spark, tmp_path: Path) -> None:
+    path = table(spark, tmp_path / "t")
+    wider = spark.createDataFrame([("a", 10, "x", "new")], f"{SCHEMA}, extra string")
+
+    with pytest.raises(Exception, match="(?i)schema"):
+        replace_where(wider, path, "key = 'a'")
+    replace_where(wider, path, "key = 'a'", merge_schema=True)
+
+    expected = spark.createDataFrame(
+        [("a", 10, "x", "new"), ("b", 2, "y", None), ("c", 3, "z", None)], f"{SCHEMA}, extra string"
+    )
+    assert_df_equality(read_table(spark, path), expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_a_merge_leaves_no_temporary_view_behind_even_when_it_fails(spark, tmp_path: Path) -> None:

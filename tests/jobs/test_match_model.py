@@ -30,15 +30,15 @@ SETTINGS = load_settings(Path(__file__).resolve().parents[2] / "conf" / "matchin
 COLUMNS = (
     "record_id string, source_system string, given_name string, family_name string, birth_date date, "
     "email string, phone string, address_line1 string, address_line2 string, postcode string, "
-    "city string, gender string, national_id string, middle_name string"
+    "city string, gender string, national_id string, middle_name string, birth_date_written string"
 )
 ROWS = [
-    ("r01", "crm", "anna", "smith", dt.date(1980, 3, 4), "anna@x.org", "0711", "1 high st", None, "ab1 2cd", "leeds", "f", None, "j"),
-    ("r02", "crm", "ana", "smith", dt.date(1980, 4, 3), None, "0711", "1 high street", None, "ab1 2cd", "leeds", "f", None, "jane"),
-    ("r03", "web", "bob", "smyth", None, "bob@x.org", None, "2 low rd", "flat 3", "ab1 2ce", "york", "m", "12345", None),
-    ("r04", "web", "zoë", "ñúñez", dt.date(1, 1, 1), "", "", "", "", "", "", "", "", ""),
-    ("r05", "bill", "robert", "smith", dt.date(9999, 12, 31), "BOB@X.ORG", "0712", "2 low rd", None, "ab1 2ce", "york", None, "12345", "k"),
-    ("r06", "bill", None, None, None, None, None, None, None, None, None, None, None, None),
+    ("r01", "crm", "anna", "smith", dt.date(1980, 3, 4), "anna@x.org", "0711", "1 high st", None, "ab1 2cd", "leeds", "f", None, "j", "1980-03-04"),
+    ("r02", "crm", "ana", "smith", dt.date(1980, 4, 3), None, "0711", "1 high street", None, "ab1 2cd", "leeds", "f", None, "jane", "1980-04-03"),
+    ("r03", "web", "bob", "smyth", None, "bob@x.org", None, "2 low rd", "flat 3", "ab1 2ce", "york", "m", "12345", None, "1980-43-03"),
+    ("r04", "web", "zoë", "ñúñez", dt.date(1, 1, 1), "", "", "", "", "", "", "", "", "", "0001-01-01"),
+    ("r05", "bill", "robert", "smith", dt.date(9999, 12, 31), "BOB@X.ORG", "0712", "2 low rd", None, "ab1 2ce", "york", None, "12345", "k", "9999-12-31"),
+    ("r06", "bill", None, None, None, None, None, None, None, None, None, None, None, None, None),
 ]
 FREQUENCIES = {column: {"smith": 0.4, "anna": 0.2} for column in dict.fromkeys(c.column for c in SETTINGS.tf_comparisons)}
 

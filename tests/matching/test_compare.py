@@ -158,6 +158,78 @@ def test_day_month_level_is_the_same_day_and_month(pairs):
     assert _gammas(day_month, {"birth_date": as_text}) == expected
 
 
+def test_a_date_as_written_is_judged_where_a_side_has_no_usable_date():
+    birth = Comparison.model_validate({
+        "name": "birth_date",
+        "column": "birth_date",
+        "levels": [
+            {"kind": "exact"},
+            {"kind": "date_typo"},
+            {"kind": "date_as_written", "column": "birth_date_written"},
+        ],
+    })
+    values = {
+        "birth_date": [
+            (dt.date(1997, 12, 25), dt.date(1997, 12, 25)),  # exact -> 3
+            (dt.date(1997, 12, 25), None),  # 1997-21-25 was not a date: month's digits swapped -> 1
+            (dt.date(1964, 11, 17), None),  # 1964-11-71: day's digits swapped -> 1
+            (None, None),  # the same impossible date on both sides -> 1
+            (dt.date(1997, 12, 25), None),  # 1997-25-12: day and month swapped -> 1
+            (dt.date(1997, 12, 25), None),  # 1961-31-02: no typo apart -> 0
+            (dt.date(1997, 12, 25), None),  # nothing written -> -1
+            (dt.date(1997, 12, 25), dt.date(1961, 5, 3)),  # usable and far apart: as written too -> 0
+            (dt.date(1961, 5, 3), dt.date(1991, 5, 3)),  # usable, one digit: date_typo first -> 2
+        ],
+        "birth_date_written": [
+            ("1997-12-25", "1997-12-25"),
+            ("1997-12-25", "1997-21-25"),
+            ("1964-11-17", "1964-11-71"),
+            ("2001-13-40", "2001-13-40"),
+            ("1997-12-25", "1997-25-12"),
+            ("1997-12-25", "1961-31-02"),
+            ("1997-12-25", None),
+            ("1997-12-25", "1961-05-03"),
+            ("1961-05-03", "1991-05-03"),
+        ],
+    }
+
+    assert _gammas(birth, values) == [3, 1, 1, 1, 1, 0, -1, 0, 2]
+
+
+# Dates as written, many of them close to each other, and any text.
+_WRITTEN = (
+    st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", fullmatch=True)
+    | st.from_regex(r"19[0-9]{2}-[12][0-9]-[12][0-9]", fullmatch=True)
+    | st.text(max_size=12)
+)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_WRITTEN, _WRITTEN), min_size=1, max_size=20))
+def test_date_as_written_is_one_edit_apart_or_transposed_when_both_are_written_yyyy_mm_dd(pairs):
+    """Any text: judged only where both sides are four, two and two ASCII digits; then one edit at most,
+    or day and month swapped. (``isdigit`` alone would also take other scripts' digits.)"""
+    written = Comparison.model_validate({
+        "name": "birth_date", "column": "birth_date",
+        "levels": [{"kind": "date_as_written", "column": "birth_date_written"}],
+    })
+
+    def shaped(text: str) -> bool:
+        digits = text[:4] + text[5:7] + text[8:]
+        return len(text) == 10 and text[4] == text[7] == "-" and digits.isascii() and digits.isdigit()
+
+    def transposed(a: str, b: str) -> bool:
+        return a[:4] == b[:4] and a[5:7] == b[8:] and a[8:] == b[5:7]
+
+    expected = [
+        (1 if OSA.distance(a, b) <= 1 or transposed(a, b) else 0) if shaped(a) and shaped(b) else -1
+        for a, b in pairs
+    ]
+    values = {"birth_date": [(None, None)] * len(pairs), "birth_date_written": pairs}
+
+    assert _gammas(written, values) == expected
+
+
 def test_numeric_distance_level_parses_values():
     house = _comparison("address_line2", {"kind": "exact"}, {"kind": "numeric_distance", "max_abs": 2})
 

@@ -92,9 +92,13 @@ def test_dates_outside_the_nanosecond_range_compare_as_dates() -> None:
     batch = pd.DataFrame({"record_id_l": ["a"] * len(pairs), "record_id_r": ["b"] * len(pairs)})
     batch["birth_date_l"] = pd.Series([left for left, _ in pairs], dtype=object)
     batch["birth_date_r"] = pd.Series([right for _, right in pairs], dtype=object)
+    for side, index in (("l", 0), ("r", 1)):
+        written = [pair[index].isoformat() if pair[index] else None for pair in pairs]
+        batch[f"birth_date_written_{side}"] = pd.Series(written, dtype=object)
     batch["tf_birth_date"] = 1e-4
     (birth,) = [c for c in SETTINGS.comparisons if c.name == "birth_date"]
     gammas = score_batch(batch, [birth], KEEP)["gamma_birth_date"].tolist()
-    # Levels: 6 exact, 5 day and month swapped, 4 one typed digit, 3 within 31 days, 2 within 366 days,
-    # 1 the same day and month in another year, 0 else, -1 missing.
-    assert gammas == [6, 5, 3, 2, 4, 1, -1]
+    # Levels: 7 exact, 6 day and month swapped, 5 one typed digit, 4 within 31 days, 3 within 366 days,
+    # 2 the same day and month in another year, 1 as written alike (a usable date never gets there),
+    # 0 else, -1 missing.
+    assert gammas == [7, 6, 4, 3, 5, 2, -1]

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from matching.normalize import clean_text, is_present, normalize_gender
 from matching.normalize_address import clean_postcode, normalize_address_line, normalize_country
 from matching.normalize_contact import normalize_email, normalize_phone, to_e164
-from matching.normalize_dates import date_formats, parse_date, parse_timestamp
+from matching.normalize_dates import date_formats, parse_date, parse_timestamp, written_date
 from matching.normalize_names import canonical_given_name, combine_name_columns, split_full_name
 
 HONORIFICS = frozenset({"mr", "mrs", "dr", "prof", "sir"})
@@ -268,6 +268,47 @@ def dates(spark):
 )
 def test_parse_date(dates, index, day_first, month_first):
     assert dates[index] == (day_first, month_first)
+
+
+# value, as written day first, as written month first
+WRITTEN_DATE_CASES = [
+    ("1990-04-03", "1990-04-03", "1990-04-03"),
+    ("1997-21-25", "1997-21-25", "1997-21-25"),  # a month out of range: kept as written
+    ("1964-11-71", "1964-11-71", "1964-11-71"),
+    ("1990/4/3", "1990-04-03", "1990-04-03"),
+    ("19971225", "1997-12-25", "1997-12-25"),
+    ("19972125", "1997-21-25", "1997-21-25"),
+    ("03/04/1990", "1990-04-03", "1990-03-04"),
+    ("31/02/1990", "1990-02-31", "1990-31-02"),
+    ("0.0.0000", "0000-00-00", "0000-00-00"),
+    (" 1990-04-03T23:30:00+05:00 ", "1990-04-03", "1990-04-03"),
+    ("3 Apr 1990", None, None),  # a month in words: only ever usable when parsed
+    ("3/4/90", None, None),
+    ("1990-04-03-01", None, None),
+    ("\u0661\u0669\u0669\u0660-04-03", None, None),  # Arabic-Indic digits: not ASCII
+    ("n/a", None, None),
+    ("", None, None),
+    (None, None, None),
+]
+
+
+@pytest.fixture(scope="module")
+def written_dates(spark):
+    return apply(
+        spark,
+        [value for value, _, _ in WRITTEN_DATE_CASES],
+        lambda col: written_date(col, day_first=True),
+        lambda col: written_date(col, day_first=False),
+    )
+
+
+@pytest.mark.parametrize(
+    "index, day_first, month_first",
+    [(i, c[1], c[2]) for i, c in enumerate(WRITTEN_DATE_CASES)],
+    ids=ids(WRITTEN_DATE_CASES),
+)
+def test_written_date(written_dates, index, day_first, month_first):
+    assert written_dates[index] == (day_first, month_first)
 
 
 def test_date_formats_try_source_formats_first_then_day_first_order():

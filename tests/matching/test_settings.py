@@ -153,6 +153,21 @@ def test_a_level_may_read_another_attribute_of_the_right_type():
     assert "date_distance needs a date attribute, not 'city'" in _error(_with(("comparisons", 0, "levels"), dated))
 
 
+def test_a_date_as_written_is_read_by_date_as_written_only_and_it_reads_nothing_else():
+    written = [{"kind": "exact"}, {"kind": "date_as_written", "column": "birth_date_written"}]
+    settings = MatchSettings.model_validate(_with(LEVELS, written))
+    assert settings.comparisons[0].columns[-1] == "birth_date_written"
+
+    on_a_name = [{"kind": "exact"}, {"kind": "date_as_written", "column": "family_name"}]
+    assert "date_as_written reads a date as written (birth_date_written) and nothing else does, not 'family_name'" in (
+        _error(_with(LEVELS, on_a_name))
+    )
+    exact_on_written = [{"kind": "exact", "column": "birth_date_written"}]
+    assert "not 'birth_date_written'" in _error(_with(LEVELS, exact_on_written))
+    unknown = [{"kind": "exact", "column": "birth_date_typed"}]
+    assert "unknown attribute 'birth_date_typed'" in _error(_with(LEVELS, unknown))
+
+
 def test_em_sessions_must_name_comparisons():
     data = copy.deepcopy(MINIMAL)
     data["model"] = {"em_sessions": [["nope"]]}

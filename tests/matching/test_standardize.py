@@ -20,10 +20,12 @@ from matching.standardize import (
     load_vocabulary,
     standardize,
 )
-from schemas.canonical import CANONICAL_SCHEMA
+from schemas.canonical import CANONICAL_SCHEMA, MATCH_ONLY_ATTRIBUTES
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-OUTPUT_SCHEMA = StructType([*CANONICAL_SCHEMA.fields, *(StructField(name, StringType()) for name in EXTRA_COLUMNS)])
+OUTPUT_SCHEMA = StructType(
+    [*CANONICAL_SCHEMA.fields, *(StructField(name, StringType()) for name in (*MATCH_ONLY_ATTRIBUTES, *EXTRA_COLUMNS))]
+)
 RUN_ID = "run-1"
 INGESTED_AT = dt.datetime(2025, 1, 2, 3, 4, 5)
 LINEAGE = "source_system string, source_key string, run_id string, ingested_at timestamp, record_hash string"
@@ -43,6 +45,9 @@ def lineage(source: str, key: str) -> tuple:
 
 
 def expected_row(source: str, key: str, **values) -> tuple:
+    """The row of ``values``; a usable birth date is also its own date as written, unless given."""
+    if values.get("birth_date") is not None:
+        values.setdefault("birth_date_written", values["birth_date"].isoformat())
     row = {
         "record_id": f"{source}:{key}",
         "source_system": source,
@@ -103,6 +108,7 @@ def test_split_name_columns_with_unusable_values_reported(spark):
         ),
         expected_row(
             "crm", "2", given_name="zoe", family_name="muller-lukasz", full_name="zoe muller-lukasz",
+            birth_date_written="1990-31-02",  # month first, as the source writes: not a date, kept as written
             address_line1="1 station rd", city="dublin", postcode="D02X285", country="IE",
             updated_at=dt.datetime(2024, 5, 1, 10, 11, 12),
             std_issues="birth_date: unparseable date; email: malformed email address; phone: not a valid phone number",

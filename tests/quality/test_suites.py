@@ -10,7 +10,7 @@ import pytest
 from config.errors import ConfigError
 from quality.suites import RowCountWithinLastRun, SuiteConfig, load_suite
 from matching.standardize import EXTRA_COLUMNS
-from schemas.canonical import CANONICAL_SCHEMA
+from schemas.canonical import CANONICAL_SCHEMA, MATCH_ONLY_ATTRIBUTES
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "quality"
 SUITE_FILES = [CONF / "canonical.yaml", *sorted((CONF / "sources").glob("*.yaml"))]
@@ -31,7 +31,7 @@ def test_canonical_suite_expects_exactly_the_canonical_columns_and_iso_countries
     suite = load_suite(CONF / "canonical.yaml")
     by_name = {e.expect: e for e in suite.expectations}
     columns = by_name["expect_table_columns_to_match_set"].kwargs["column_set"]
-    assert sorted(columns) == sorted([*CANONICAL_SCHEMA.fieldNames(), *EXTRA_COLUMNS])
+    assert sorted(columns) == sorted([*CANONICAL_SCHEMA.fieldNames(), *MATCH_ONLY_ATTRIBUTES, *EXTRA_COLUMNS])
     countries = by_name["expect_column_values_to_be_in_set"].kwargs["value_set"]
     assert len(countries) == 249 and "NO" in countries and "GB" in countries
     assert all(isinstance(c, str) and len(c) == 2 for c in countries)

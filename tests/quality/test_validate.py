@@ -16,11 +16,13 @@ from pyspark.sql.types import StringType, StructField, StructType
 from matching.standardize import EXTRA_COLUMNS
 from quality.suites import SuiteConfig, load_suite
 from quality.validate import ValidationResult, build_data_docs, read_row_count, validate, write_summary
-from schemas.canonical import CANONICAL_SCHEMA
+from schemas.canonical import CANONICAL_SCHEMA, MATCH_ONLY_ATTRIBUTES
 from schemas.tables import QUARANTINE_SCHEMA
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "quality"
-STD_SCHEMA = StructType([*CANONICAL_SCHEMA.fields, *(StructField(c, StringType(), True) for c in EXTRA_COLUMNS)])
+STD_SCHEMA = StructType(
+    [*CANONICAL_SCHEMA.fields, *(StructField(c, StringType(), True) for c in (*MATCH_ONLY_ATTRIBUTES, *EXTRA_COLUMNS))]
+)
 PLANTED_EMAIL = "planted.pii.value@@x"
 BILLING_COLUMNS = (
     "acct_no title forename surname birth_dt email_addr tel addr_1 addr_2 town post_code country_code last_modified "
@@ -38,6 +40,7 @@ def std_row(record_id: str, **values):
         "email": "ann.smith@example.com",
         "phone": "+447700900123",
         "birth_date": dt.date(1980, 1, 2),
+        "birth_date_written": "1980-01-02",
         "country": "GB",
         **values,
     }

@@ -20,8 +20,8 @@ LEFT = dict(given_name="george", family_name="baxter", name_suffix="jr", birth_d
 RIGHT = dict(given_name="george", family_name="baxtor", name_suffix="sr", birth_date=D(1972, 1, 9), gender="m",
              email="g@x.org", phone="+447700900999", address_line1="12 elm grove", city="norwich", postcode="NR47QF",
              country="GB", national_id=None)
-# gamma: K = the strongest level; address 3 = "exact, on postcode"; birth_date 2 = "within 366 days".
-LEVELS = {"given_name": 4, "family_name": 2, "birth_date": 2, "gender": -1, "email": 2, "phone": 0, "address": 3,
+# gamma: K = the strongest level; address 3 = "exact, on postcode"; birth_date 3 = "within 366 days".
+LEVELS = {"given_name": 4, "family_name": 2, "birth_date": 3, "gender": -1, "email": 2, "phone": 0, "address": 3,
           "national_id": -1}
 EVIDENCE = {"given_name": 1.5, "family_name": 2.0, "birth_date": -14.7, "gender": 0.0, "email": 6.3, "phone": -0.4,
             "address": 4.0, "national_id": 0.0}
@@ -99,12 +99,18 @@ def test_special_levels_say_what_held() -> None:
                              {"given_name": "george", "family_name": "baxter"},
                              {"given_name": 3, "family_name": 0}, {"given_name": 3.0, "family_name": -2.0},
                              SETTINGS.comparisons)
-    transposed = attribute_rows({"birth_date": D(1972, 7, 3)}, {"birth_date": D(1972, 3, 7)}, {"birth_date": 5},
+    transposed = attribute_rows({"birth_date": D(1972, 7, 3)}, {"birth_date": D(1972, 3, 7)}, {"birth_date": 6},
                                 {"birth_date": 2.0}, SETTINGS.comparisons)
-    typo = attribute_rows({"birth_date": D(1972, 7, 3)}, {"birth_date": D(1992, 7, 3)}, {"birth_date": 4},
+    typo = attribute_rows({"birth_date": D(1972, 7, 3)}, {"birth_date": D(1992, 7, 3)}, {"birth_date": 5},
                           {"birth_date": 5.0}, SETTINGS.comparisons)
-    day_month = attribute_rows({"birth_date": D(1925, 1, 10)}, {"birth_date": D(2025, 1, 10)}, {"birth_date": 1},
+    day_month = attribute_rows({"birth_date": D(1925, 1, 10)}, {"birth_date": D(2025, 1, 10)}, {"birth_date": 2},
                                {"birth_date": 4.0}, SETTINGS.comparisons)
+    as_written = attribute_rows({"birth_date": D(1997, 12, 25)}, {"birth_date": None}, {"birth_date": 1},
+                                {"birth_date": 3.0}, SETTINGS.comparisons)  # 1997-21-25 on the right
+    apart_as_written = attribute_rows({"birth_date": D(1997, 12, 25)}, {"birth_date": None}, {"birth_date": 0},
+                                      {"birth_date": -9.0}, SETTINGS.comparisons)  # 1961-31-02 on the right
+    unwritten = attribute_rows({"birth_date": D(1997, 12, 25)}, {"birth_date": None}, {"birth_date": -1},
+                               {"birth_date": 0.0}, SETTINGS.comparisons)
     assert [(r.attribute, r.words, r.tone) for r in swapped] == [
         ("given_name", "given name and family name swapped", "similar"),
         ("family_name", "different family name", "disagree"),
@@ -113,6 +119,11 @@ def test_special_levels_say_what_held() -> None:
     assert [(r.words, r.tone) for r in typo] == [("birth date one typed digit apart", "similar")]
     assert [(r.words, r.tone) for r in day_month] == [
         ("birth date of the same day and month, another year", "similar")
+    ]
+    assert [(r.status, r.words, r.tone) for r in as_written + apart_as_written + unwritten] == [
+        ("similar", "birth date as written equal, one typed digit apart or with day and month swapped", "similar"),
+        ("different", "different birth date as written", "disagree"),
+        ("missing", "birth date missing on one side", "missing"),
     ]
 
 
