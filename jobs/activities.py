@@ -58,9 +58,9 @@ from jobs.ingest import (
 )
 from jobs.ingest_checks import repair_text
 from jobs.runs import RunContext
-from jobs.threads import SHARED_WRITES, run_side_by_side
 from jobs.sources import CORRUPT_COLUMN, column_exists, check_expression, open_table, safe_column_name, safe_path, short_error
 from jobs.suppressions import lake_salt, mark_suppressed
+from jobs.threads import SHARED_WRITES, run_side_by_side
 from jobs.validate import local_run_dir
 from matching.normalize_activities import FIELDS, canonical_activities
 from matching.standardize import SqlExpression
@@ -284,6 +284,7 @@ def ingest_activities(spark: SparkSession, context: RunContext, only: tuple[str,
     opened = [(source, activity, open_activity(spark, source, activity)) for source, activity in tables]
     salt = lake_salt(spark, context.lake)
     quarantined_before = _quarantined_by_this_run(spark, context) if opened else set()
+
     def land(source: SourceConfig, activity: ActivityConfig, raw: DataFrame) -> tuple[IngestCounts, AuditRow]:
         watch = Stopwatch()
         counts = ingest_activity(spark, context, source, activity, raw, salt, quarantined_before)

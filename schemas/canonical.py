@@ -61,7 +61,7 @@ CANONICAL_ATTRIBUTES: tuple[str, ...] = (
 AUXILIARY_ATTRIBUTES: tuple[str, ...] = ("updated_at",)
 
 # A birth date standardization could not use (1997-21-25, 1964-11-71) is null in ``birth_date``; as
-# written it still agrees with its twin's date one typo away (``date_as_written`` in matching).
+# written it still agrees with its twin's date a typo or a day-month swap away (``date_as_written``).
 MATCH_ONLY_ATTRIBUTES: tuple[str, ...] = ("birth_date_written",)
 
 LINEAGE_COLUMNS: tuple[str, ...] = (
