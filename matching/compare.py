@@ -37,6 +37,7 @@ from recordlinkage.base import BaseCompareFeature
 from matching.settings import (
     DATE_ATTRIBUTES,
     WRITTEN_DATE_ATTRIBUTES,
+    WRITTEN_FORM_OF,
     Comparison,
     DamerauLevenshteinLevel,
     DateAsWrittenLevel,
@@ -196,9 +197,10 @@ def side_frame(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: s
     Dates become day numbers (``<col>``, also as ``<col>__days``) plus
     ``<col>__year``, ``__month``, ``__day``: any date from year 1 to 9999
     fits, where ``datetime64[ns]`` (all ``Compare.date`` accepts) holds only
-    1677-2262. Dates as written keep their text and get the same three parts,
-    a month or day out of range included. ``numeric_distance`` columns get
-    ``<col>__number``.
+    1677-2262. Dates as written get the same three parts: the usable date's
+    where there is one, else the text's, a month or day out of range included
+    (the column itself then only says whether there is either).
+    ``numeric_distance`` columns get ``<col>__number``.
     """
     numeric = {c.level_column(lv) for c in comparisons for lv in c.levels if isinstance(lv, NumericDistanceLevel)}
     frame = pd.DataFrame(index=pd.RangeIndex(len(batch)))
@@ -211,7 +213,12 @@ def side_frame(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: s
                 frame[f"{column}__{part}"] = numbers
         elif column in WRITTEN_DATE_ATTRIBUTES:
             parts = written_date_parts(values)
-            frame[column] = values.where(~np.isnan(parts["year"]))
+            date_column = WRITTEN_FORM_OF[column]
+            if date_column in DATE_ATTRIBUTES and f"{date_column}{suffix}" in batch:
+                # A usable date is compared as itself (3 Apr 1990, or 31/12/1990 from a month-first source).
+                usable = date_parts(batch[f"{date_column}{suffix}"].reset_index(drop=True))
+                parts = {part: np.where(np.isnan(usable["year"]), numbers, usable[part]) for part, numbers in parts.items()}
+            frame[column] = pd.Series(np.where(np.isnan(parts["year"]), None, "written"), dtype=object)
             for part, numbers in parts.items():
                 frame[f"{column}__{part}"] = numbers
         else:

@@ -28,8 +28,10 @@ DATE_ATTRIBUTES: frozenset[str] = frozenset(
     f.name for f in CANONICAL_SCHEMA.fields if f.name in CANONICAL_ATTRIBUTES and f.dataType.typeName() == "date"
 )
 STRING_ATTRIBUTES: frozenset[str] = frozenset(CANONICAL_ATTRIBUTES) - DATE_ATTRIBUTES
-# Dates as written (``YYYY-MM-DD``, a month or day out of range kept): text that ``date_as_written`` reads.
-WRITTEN_DATE_ATTRIBUTES: frozenset[str] = frozenset(MATCH_ONLY_ATTRIBUTES)
+# Dates as written (``YYYY-MM-DD``, a month or day out of range kept), text that ``date_as_written``
+# reads, and the date attribute each is the written form of.
+WRITTEN_FORM_OF: dict[str, str] = {"birth_date_written": "birth_date"}
+WRITTEN_DATE_ATTRIBUTES: frozenset[str] = frozenset(WRITTEN_FORM_OF)
 # What a comparison level may read: the canonical attributes and the ones kept for matching only.
 COMPARED_ATTRIBUTES: tuple[str, ...] = (*CANONICAL_ATTRIBUTES, *MATCH_ONLY_ATTRIBUTES)
 

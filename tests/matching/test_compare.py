@@ -179,6 +179,8 @@ def test_a_date_as_written_is_judged_where_a_side_has_no_usable_date():
             (dt.date(1997, 12, 25), None),  # nothing written -> -1
             (dt.date(1997, 12, 25), dt.date(1961, 5, 3)),  # usable and far apart: as written too -> 0
             (dt.date(1961, 5, 3), dt.date(1991, 5, 3)),  # usable, one digit: date_typo first -> 2
+            (dt.date(1990, 12, 31), None),  # usable, written month first: the date itself, a typo away -> 1
+            (dt.date(1990, 4, 3), None),  # usable, written in words (no written form): the date itself -> 1
         ],
         "birth_date_written": [
             ("1997-12-25", "1997-12-25"),
@@ -190,10 +192,12 @@ def test_a_date_as_written_is_judged_where_a_side_has_no_usable_date():
             ("1997-12-25", None),
             ("1997-12-25", "1961-05-03"),
             ("1961-05-03", "1991-05-03"),
+            ("1990-31-12", "1990-12-13"),
+            (None, "1990-04-30"),
         ],
     }
 
-    assert _gammas(birth, values) == [3, 1, 1, 1, 1, 0, -1, 0, 2]
+    assert _gammas(birth, values) == [3, 1, 1, 1, 1, 0, -1, 0, 2, 1, 1]
 
 
 # Dates as written, many of them close to each other, and any text.

@@ -45,7 +45,7 @@ def lineage(source: str, key: str) -> tuple:
 
 
 def expected_row(source: str, key: str, **values) -> tuple:
-    """The row of ``values``; a usable birth date is also its own date as written, unless given."""
+    """The row of ``values``; a birth date is also written as itself (ISO order), unless given."""
     if values.get("birth_date") is not None:
         values.setdefault("birth_date_written", values["birth_date"].isoformat())
     row = {
@@ -148,6 +148,7 @@ def test_full_name_only_with_default_country_and_month_first_dates(spark):
         expected_row(
             "support", "t3", given_name="ludwig", family_name="van beethoven", full_name="ludwig van beethoven",
             birth_date=dt.date(1990, 12, 31), phone="+447700900123", country="GB",
+            birth_date_written="1990-31-12",  # in the order the source declares (month first): as written
         ),
         expected_row(
             "support", "t4", family_name="madonna", full_name="madonna", country="GB",
