@@ -216,8 +216,14 @@ def side_frame(batch: pd.DataFrame, comparisons: Sequence[Comparison], suffix: s
             date_column = WRITTEN_FORM_OF[column]
             if date_column in DATE_ATTRIBUTES and f"{date_column}{suffix}" in batch:
                 # A usable date is compared as itself (3 Apr 1990, or 31/12/1990 from a month-first source).
-                usable = date_parts(batch[f"{date_column}{suffix}"].reset_index(drop=True))
-                parts = {part: np.where(np.isnan(usable["year"]), numbers, usable[part]) for part, numbers in parts.items()}
+                usable = (
+                    {part: frame[f"{date_column}__{part}"].to_numpy(dtype=float) for part in parts}
+                    if f"{date_column}__year" in frame
+                    else date_parts(batch[f"{date_column}{suffix}"].reset_index(drop=True))
+                )
+                parts = {
+                    part: np.where(np.isnan(usable["year"]), numbers, usable[part]) for part, numbers in parts.items()
+                }
             frame[column] = pd.Series(np.where(np.isnan(parts["year"]), None, "written"), dtype=object)
             for part, numbers in parts.items():
                 frame[f"{column}__{part}"] = numbers
