@@ -48,12 +48,51 @@ def _first_parse(text: Column, formats: Sequence[str]) -> Column:
     return F.coalesce(*[F.try_to_timestamp(text, F.lit(fmt)) for fmt in formats])
 
 
+# Text of the common shapes below is read by Spark's cast, a hand-written parser several times quicker than
+# a formatter (and a formatter that fails raises an exception inside). Each shape is a subset of what the
+# built-in formats read, and where the cast gives a value it is the one the formats give (the grid in
+# tests/matching/test_normalize.py); where it gives none, the formats are tried as before. Numeric dates
+# are rewritten year first: the cast reads one- or two-digit months, days and hours.
+_YEAR = "(?!0000)[0-9]{4}"
+_ISO_DATE_SHAPE = rf"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}$"
+_ISO_TIMESTAMP_SHAPE = rf"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}[T ][0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}})?(Z|[+-][0-9]{{2}}:[0-9]{{2}})?$"
+_NUMERIC_DATE_SHAPE = rf"^([0-9]{{1,2}})([-/.])([0-9]{{1,2}})\2({_YEAR})$"
+_NUMERIC_TIMESTAMP_SHAPE = rf"^([0-9]{{1,2}})([-/.])([0-9]{{1,2}})\2({_YEAR}) ([0-9]{{1,2}}:[0-9]{{2}}(:[0-9]{{2}})?)$"
+
+
+def _numeric_cast(text: Column, shape: str, day_first: bool, to: str, clock: str = "") -> Column:
+    """A numeric date (with ``clock``, a time) of ``shape`` cast as ``to``, read day first or month first
+    as ``day_first`` says, then the other way, as the formats are ordered."""
+    day_month, month_day = F.regexp_replace(text, shape, f"$4-$3-$1{clock}"), F.regexp_replace(text, shape, f"$4-$1-$3{clock}")
+    first, second = (day_month, month_day) if day_first else (month_day, day_month)
+    return F.when(text.rlike(shape), F.coalesce(first.try_cast(to), second.try_cast(to)))
+
+
+def _fast_date(text: Column, day_first: bool) -> Column:
+    """A ``date`` of the common shapes (above) by Spark's cast; NULL for other text or no such date."""
+    return F.coalesce(
+        F.when(text.rlike(_ISO_DATE_SHAPE), text.try_cast("date")),
+        _numeric_cast(text, _NUMERIC_DATE_SHAPE, day_first, "date"),
+    )
+
+
+def _fast_timestamp(text: Column, day_first: bool) -> Column:
+    """A ``timestamp`` of the common shapes (above) by Spark's cast; NULL for other text or no such time."""
+    return F.coalesce(
+        F.when(text.rlike(_ISO_TIMESTAMP_SHAPE) | text.rlike(_ISO_DATE_SHAPE), text.try_cast("timestamp")),
+        _numeric_cast(text, _NUMERIC_TIMESTAMP_SHAPE, day_first, "timestamp", " $5"),
+        _numeric_cast(text, _NUMERIC_DATE_SHAPE, day_first, "timestamp"),
+    )
+
+
 def parse_date(col: Column, formats: Sequence[str] = (), day_first: bool = True) -> Column:
     """A ``date`` from text in any of :func:`date_formats`; unparseable -> NULL.
 
     ``formats`` are the source's own formats, tried first.
     """
-    return F.to_date(_first_parse(_date_text(col), date_formats(day_first, formats)))
+    text = _date_text(col)
+    own = [F.to_date(_first_parse(text, formats))] if formats else []
+    return F.coalesce(*own, _fast_date(text, day_first), F.to_date(_first_parse(text, date_formats(day_first))))
 
 
 # Year, month and day as written, whatever their values: year first (separated or eight digits) or last.
@@ -95,5 +134,6 @@ def numeric_timestamp_formats(day_first: bool) -> tuple[str, ...]:
 def parse_timestamp(col: Column, formats: Sequence[str] = (), day_first: bool = True) -> Column:
     """A ``timestamp`` from text; no zone means the session time zone (UTC); a bare date is midnight."""
     text = F.regexp_replace(F.trim(col.cast("string")), r"\s+", " ")
-    all_formats = (*formats, *TIMESTAMP_FORMATS, *numeric_timestamp_formats(day_first), *date_formats(day_first))
-    return _first_parse(text, all_formats)
+    own = [_first_parse(text, formats)] if formats else []
+    built_in = (*TIMESTAMP_FORMATS, *numeric_timestamp_formats(day_first), *date_formats(day_first))
+    return F.coalesce(*own, _fast_timestamp(text, day_first), _first_parse(text, built_in))

@@ -10,12 +10,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from matching.normalize import clean_text, is_present, normalize_gender
 from matching.normalize_address import clean_postcode, normalize_address_line, normalize_country
 from matching.normalize_contact import normalize_email, normalize_phone, to_e164
-from matching.normalize_dates import date_formats, parse_date, parse_timestamp, written_date
+from matching.normalize_dates import (
+    TIMESTAMP_FORMATS, _fast_date, _fast_timestamp, date_formats, numeric_timestamp_formats, parse_date, parse_timestamp,
+    written_date,
+)
 from matching.normalize_names import canonical_given_name, combine_name_columns, split_full_name
 
 HONORIFICS = frozenset({"mr", "mrs", "dr", "prof", "sir"})
@@ -336,6 +341,78 @@ def test_parse_timestamp(spark):
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     actual = apply(spark, [value for value, _ in TIMESTAMP_CASES], parse_timestamp)
     assert actual == {i: expected for i, (_, expected) in enumerate(TIMESTAMP_CASES)}
+
+
+def _formats_alone(text, formats):
+    return F.coalesce(*[F.try_to_timestamp(text, F.lit(fmt)) for fmt in formats])
+
+
+def _date_and_time_grid() -> list[str]:
+    """ISO and numeric dates and times around every edge: year 0 and 1, month and day 0 and out of range,
+    hour 24, minute 60, leap seconds, zones, fractions, one-digit parts, mixed separators, New York's
+    daylight-saving gaps and overlaps (2024-03-10 02:30, 2024-11-03 01:30)."""
+    years = ["0000", "0001", "1582", "1900", "2024", "9999"]
+    months = ["00", "01", "02", "03", "11", "12", "13", "1", "3"]
+    days = ["00", "01", "03", "10", "29", "30", "31", "32", "1", "9"]
+    iso_times = ["", " 00:00", " 01:30", " 02:30", " 23:59:59", " 24:00", " 12:60", " 23:59:60", " 5:30", "T02:30:00",
+                 "T12:30Z", "T12:30:00+01:00", "T12:30:00-14:00", " 12:30:00+19:00", "T12:30:00.5", "t12:30", "T12:30:00+0100"]
+    numeric_times = ["", " 00:00", " 2:30", " 23:59:59", " 24:00", " 12:60", " 9:05:07", " 09:05:07Z"]
+    values = set()
+    for year in years:
+        for month in months:
+            for day in days:
+                values.update(f"{year}-{month}-{day}{time}" for time in iso_times)
+                for sep in "/-.":
+                    values.update(f"{day}{sep}{month}{sep}{year}{time}" for time in numeric_times)
+                values.add(f"{day}/{month}-{year}")
+    return sorted(values)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_common_shapes_read_by_the_cast_give_what_the_formats_give(spark, zone):
+    """Dates and times of the common shapes are read by Spark's cast, the rest by the formats; on every value of
+    the grid both orders give what the formats alone give."""
+    spark.conf.set("spark.sql.session.timeZone", zone)
+    try:
+        frame = spark.createDataFrame([(v,) for v in _date_and_time_grid()], "v string")
+        text = F.regexp_replace(F.trim(F.col("v")), r"\s+", " ")
+        date_text = F.regexp_replace(F.regexp_replace(F.trim(F.col("v")), r"[,\s]+", " "), r"^(\d{4}-\d{1,2}-\d{1,2})[T ].*$", "$1")
+        checks = []
+        for day_first in (True, False):
+            built_in = (*TIMESTAMP_FORMATS, *numeric_timestamp_formats(day_first), *date_formats(day_first))
+            checks += [
+                F.sum((~parse_timestamp(F.col("v"), day_first=day_first).eqNullSafe(_formats_alone(text, built_in))).cast("int")),
+                F.sum((~parse_date(F.col("v"), day_first=day_first).eqNullSafe(
+                    F.to_date(_formats_alone(date_text, date_formats(day_first))))).cast("int")),
+            ]
+        checks.append(F.count(parse_timestamp(F.col("v"))))
+        *differences, parsed = frame.agg(*checks).first()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert differences == [0, 0, 0, 0]
+    assert parsed > 5_000  # a third of the grid are dates and times that exist
+
+
+def test_common_shapes_are_read_by_the_cast(spark):
+    """The shapes the cast reads (a value here that no longer reaches it still parses, only slower)."""
+    values = ["2024-06-12 02:21:34", "2020-11-27T04:02:04", "2023-04-30T22:27:16Z", "21/06/2025 20:34", "2024-06-12",
+              "16/02/1994"]
+    text = F.col("v")
+    row = spark.createDataFrame([(v,) for v in values], "v string").agg(
+        F.count(_fast_timestamp(text, day_first=True)), F.count(_fast_date(text, day_first=True))
+    ).first()
+    assert tuple(row) == (6, 2)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(alphabet="0123456789-/.:TtZ+ ", max_size=26), min_size=50, max_size=200))
+def test_any_text_parses_as_the_formats_alone_parse_it(spark, values):
+    text = F.regexp_replace(F.trim(F.col("v")), r"\s+", " ")
+    built_in = (*TIMESTAMP_FORMATS, *numeric_timestamp_formats(True), *date_formats(True))
+    differences = spark.createDataFrame([(v,) for v in values], "v string").where(
+        ~parse_timestamp(F.col("v")).eqNullSafe(_formats_alone(text, built_in))
+    ).collect()
+    assert differences == []
 
 
 # address
