@@ -117,7 +117,8 @@ def _merge_by_key(
     changed by a MERGE, so the feed holds only the changed rows; without it a
     changed table is overwritten in one commit, which on millions of rows with
     changes spread over every file is quicker than a MERGE. Returns the rows
-    inserted, updated or deleted.
+    inserted, updated or deleted. ``rows`` is computed once: written as it is
+    into a new table, checkpointed first when it is compared with a stored one.
     """
     if not table_exists(spark, path):
         writer = rows.write.format("delta")
@@ -125,6 +126,7 @@ def _merge_by_key(
             writer = writer.option(name, value)
         writer.save(path)
         return rows_in_new_table(path, rows)
+    rows = rows.localCheckpoint()
     target = read_table(spark, path)
     source_side, target_side = rows.withColumn("_in_source", F.lit(True)), target.withColumn("_in_target", F.lit(True))
     joined = source_side.alias("s").join(target_side.alias("t"), keys, "full_outer")
@@ -180,7 +182,7 @@ def run_customer_360(spark: SparkSession, context: RunContext) -> Customer360Out
         )
         activity_path = lake.gold(ACTIVITY_TABLE)
         changed[ACTIVITY_TABLE] = _merge_by_key(
-            spark, linked.localCheckpoint(), activity_path, ACTIVITY_KEY,
+            spark, linked, activity_path, ACTIVITY_KEY,
             [c for c in CUSTOMER_ACTIVITY_SCHEMA.fieldNames() if c not in (*ACTIVITY_KEY, "run_id")],
             change_feed=False,
         )
@@ -194,14 +196,14 @@ def run_customer_360(spark: SparkSession, context: RunContext) -> Customer360Out
             else:
                 orphans.setdefault(f"{row['source_system']}/{row['activity']}", {})[row["link_status"]] = row["rows"]
     with step(spark, "customer_360.view", "building the customer 360 view"):
-        view = customer_360(linked, golden, xref, as_of_time(context), thresholds_of(context)).localCheckpoint()
+        view = customer_360(linked, golden, xref, as_of_time(context), thresholds_of(context))
         changed[VIEW_TABLE] = _merge_by_key(spark, view, lake.gold(VIEW_TABLE), ["golden_id"], ["content_hash"])
         stored = read_table(spark, lake.gold(VIEW_TABLE))
         segments = {row["segment"]: row["customers"] for row in segment_sizes(stored).collect()}
         combinations = {row["departments"]: row["customers"] for row in department_combinations(stored).collect()}
     with step(spark, "customer_360.households", "finding households"):
         households_path = lake.gold(HOUSEHOLDS_TABLE)
-        households = _households(spark, golden, households_path, run_id).localCheckpoint()
+        households = _households(spark, golden, households_path, run_id)
         changed[HOUSEHOLDS_TABLE] = _merge_by_key(
             spark, households, households_path, ["household_id"], ["golden_ids", "evidence"]
         )
