@@ -42,6 +42,7 @@ ISSUES: dict[str, str] = {
 }
 
 Mapped = str | SqlExpression
+_PLAIN_NUMBER = r"^[+-]?[0-9]+(\.[0-9]*)?$"
 
 
 def _column(mapped: Mapped) -> Column:
@@ -66,12 +67,16 @@ def amount(value: Column, data_type: DataType) -> Column:
     """A decimal(38, 4), or null when the value is not a number."""
     if isinstance(data_type, NumericType):
         return value.try_cast(MONEY)
-    text = F.regexp_replace(_text(value), r"[\s\u00a0'_]|[^\d.,+\-]", "")
+    trimmed = _text(value)
+    text = F.regexp_replace(trimmed, r"[\s\u00a0'_]|[^\d.,+\-]", "")
     comma_decimal = text.rlike(r"^[+-]?\d+(\.\d{3})*,\d{1,4}$")
     plain = F.when(comma_decimal, F.translate(F.regexp_replace(text, r"\.", ""), ",", ".")).otherwise(
         F.regexp_replace(text, ",", "")
     )
-    return F.when(plain.rlike(r"^[+-]?(\d+\.?\d*|\.\d+)$"), plain.try_cast(MONEY))
+    # A plain number (most amounts) is the same text after the clean-up above: cast at once.
+    return F.when(trimmed.rlike(_PLAIN_NUMBER), trimmed.try_cast(MONEY)).when(
+        plain.rlike(r"^[+-]?(\d+\.?\d*|\.\d+)$"), plain.try_cast(MONEY)
+    )
 
 
 def currency(value: Column) -> Column:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import pytest
 from chispa import assert_df_equality
@@ -87,3 +87,19 @@ def test_any_text_gives_a_row_and_never_fails(spark, values):
     for row in out:
         assert row["currency"] is None or (len(row["currency"]) == 3 and row["currency"].isupper())
         assert row["amount"] is None or abs(row["amount"]) < Decimal(10) ** 34
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.from_regex(r"\A[+-]?[0-9]{1,36}(\.[0-9]{0,8})?\Z"), min_size=20, max_size=60))
+def test_a_plain_number_is_its_value_to_four_decimals(spark, numbers):
+    rows = [(f"k{i}", "c", None, "x", f" {number} ", None, None, None) for i, number in enumerate(numbers)]
+
+    actual = {r["activity_key"]: r["amount"] for r in _canonical(spark, rows).collect()}
+
+    def expected(number: str) -> Decimal | None:
+        with localcontext() as context:
+            context.prec = 60  # 36 digits and 4 decimals: beyond the default 28
+            value = Decimal(number).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+        return value if abs(value) < Decimal(10) ** 34 else None
+
+    assert actual == {f"k{i}": expected(number) for i, number in enumerate(numbers)}
