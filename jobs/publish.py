@@ -224,20 +224,26 @@ def candidate_rows(records: DataFrame, pairs: DataFrame, clusters: DataFrame, de
     clusters was outweighed by the other pairs between their groups (see
     ``matching.cluster.split_disagreeing``): a steward should see that too.
     """
-    located = (
-        pairs.join(clusters.select(F.col("record_id").alias("record_id_l"), F.col("cluster_id").alias("_cl"),
-                                   F.col("cluster_flag").alias("_flag")), "record_id_l")
-        .join(clusters.select(F.col("record_id").alias("record_id_r"), F.col("cluster_id").alias("_cr")), "record_id_r")
-    )
     probability = F.col("match_probability")
-    reason = (
-        F.when((probability >= thresholds.review) & (probability < thresholds.match), F.lit("between thresholds"))
-        .when((F.col("_cl") == F.col("_cr")) & F.col("_flag").isNotNull() & (probability < thresholds.review),
-              F.lit("cluster members disagree"))
-        .when((F.col("_cl") != F.col("_cr")) & (probability >= thresholds.match), F.lit("linked but kept apart"))
+
+    def located(some_pairs: DataFrame, members: DataFrame) -> DataFrame:
+        ends = {side: members.select(F.col("record_id").alias(f"record_id_{side}"), F.col("cluster_id").alias(f"_c{side}"))
+                for side in ("l", "r")}
+        return some_pairs.join(ends["l"], "record_id_l").join(ends["r"], "record_id_r")
+
+    high = located(pairs.where(probability >= thresholds.review), clusters).withColumn(
+        "reason",
+        F.when(probability < thresholds.match, F.lit("between thresholds"))
+        .when(F.col("_cl") != F.col("_cr"), F.lit("linked but kept apart")),
+    )
+    # A pair below the review threshold is shown only inside a flagged cluster. Those clusters' members are
+    # few and most pairs are low: the members go to the pairs (broadcast), the pairs are not shuffled.
+    flagged = F.broadcast(clusters.where(F.col("cluster_flag").isNotNull()))
+    low = located(pairs.where(probability < thresholds.review), flagged).where(F.col("_cl") == F.col("_cr")).withColumn(
+        "reason", F.lit("cluster members disagree")
     )
     queue = (
-        located.withColumn("reason", reason)
+        high.unionByName(low)
         .where(F.col("reason").isNotNull())
         .select(*pairs.columns, "reason")
         .join(decided, ["record_id_l", "record_id_r"], "left_anti")
