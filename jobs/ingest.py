@@ -114,10 +114,14 @@ def with_reject_reasons(df: DataFrame) -> DataFrame:
     Rows of an activity table (``jobs/activities.py``) carry ``customer_key``: one without it cannot be
     linked to any customer and is rejected too.
     """
-    per_key = Window.partitionBy("source_key")
-    duplicates = F.count(F.lit(1)).over(per_key)
+    # Keys are counted apart from the rows, so only keys are shuffled; the few keys seen twice meet the rows
+    # broadcast. (A window over the key shuffled and sorted every whole row.)
+    repeated = df.where(F.col("source_key").isNotNull()).groupBy("source_key").agg(
+        F.count(F.lit(1)).alias("_key_rows")
+    ).where(F.col("_key_rows") > 1)
     no_customer = F.col("customer_key").isNull() if "customer_key" in df.columns else F.lit(False)
-    return df.withColumn("_key_rows", duplicates).withColumn(
+    counted = df.join(F.broadcast(repeated), "source_key", "left").select(*df.columns, "_key_rows")
+    return counted.withColumn(
         CHECK_COLUMN,
         F.when(F.col(SUPPRESSED), F.lit(SUPPRESSED))
         .when(F.col(CORRUPT_COLUMN).isNotNull(), F.lit("malformed_row"))
