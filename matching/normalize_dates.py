@@ -54,8 +54,9 @@ def _first_parse(text: Column, formats: Sequence[str]) -> Column:
 # tests/matching/test_normalize.py); where it gives none, the formats are tried as before. Numeric dates
 # are rewritten year first: the cast reads one- or two-digit months, days and hours.
 _YEAR = "(?!0000)[0-9]{4}"
-_ISO_DATE_SHAPE = rf"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}$"
-_ISO_TIMESTAMP_SHAPE = rf"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}[T ][0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}})?(Z|[+-][0-9]{{2}}:[0-9]{{2}})?$"
+_ISO_DATE = rf"{_YEAR}-[0-9]{{2}}-[0-9]{{2}}"
+_ISO_DATE_SHAPE = rf"^{_ISO_DATE}$"
+_ISO_TIMESTAMP_SHAPE = rf"^{_ISO_DATE}([T ][0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}})?(Z|[+-][0-9]{{2}}:[0-9]{{2}})?)?$"  # or a date
 _NUMERIC_DATE_SHAPE = rf"^([0-9]{{1,2}})([-/.])([0-9]{{1,2}})\2({_YEAR})$"
 _NUMERIC_TIMESTAMP_SHAPE = rf"^([0-9]{{1,2}})([-/.])([0-9]{{1,2}})\2({_YEAR}) ([0-9]{{1,2}}:[0-9]{{2}}(:[0-9]{{2}})?)$"
 
@@ -63,7 +64,8 @@ _NUMERIC_TIMESTAMP_SHAPE = rf"^([0-9]{{1,2}})([-/.])([0-9]{{1,2}})\2({_YEAR}) ([
 def _numeric_cast(text: Column, shape: str, day_first: bool, to: str, clock: str = "") -> Column:
     """A numeric date (with ``clock``, a time) of ``shape`` cast as ``to``, read day first or month first
     as ``day_first`` says, then the other way, as the formats are ordered."""
-    day_month, month_day = F.regexp_replace(text, shape, f"$4-$3-$1{clock}"), F.regexp_replace(text, shape, f"$4-$1-$3{clock}")
+    day_month = F.regexp_replace(text, shape, f"$4-$3-$1{clock}")
+    month_day = F.regexp_replace(text, shape, f"$4-$1-$3{clock}")
     first, second = (day_month, month_day) if day_first else (month_day, day_month)
     return F.when(text.rlike(shape), F.coalesce(first.try_cast(to), second.try_cast(to)))
 
@@ -79,7 +81,7 @@ def _fast_date(text: Column, day_first: bool) -> Column:
 def _fast_timestamp(text: Column, day_first: bool) -> Column:
     """A ``timestamp`` of the common shapes (above) by Spark's cast; NULL for other text or no such time."""
     return F.coalesce(
-        F.when(text.rlike(_ISO_TIMESTAMP_SHAPE) | text.rlike(_ISO_DATE_SHAPE), text.try_cast("timestamp")),
+        F.when(text.rlike(_ISO_TIMESTAMP_SHAPE), text.try_cast("timestamp")),
         _numeric_cast(text, _NUMERIC_TIMESTAMP_SHAPE, day_first, "timestamp", " $5"),
         _numeric_cast(text, _NUMERIC_DATE_SHAPE, day_first, "timestamp"),
     )

@@ -217,9 +217,10 @@ def _birth_date_written(raw: Column, options: StandardizeOptions) -> Column:
 
     Read from the raw value, not from the parsed date: a column built on the parse kept Spark from
     merging standardize's two projections (the 1M Scale sources standardized and written to ``noop``:
-    59-63 s against 41-43 s without the column; from the raw value 44 s). Matching compares a usable date as itself and this only where there is none
-    (``matching.compare.side_frame``): a date written otherwise (``3 Apr 1990``, a source's own format)
-    has no written form, and ``31/12/1990`` from a month-first source is written ``1990-31-12``.
+    59-63 s against 41-43 s without the column; from the raw value 44 s). Matching compares a usable
+    date as itself and this only where there is none (``matching.compare.side_frame``): a date written
+    otherwise (``3 Apr 1990``, a source's own format) has no written form, and ``31/12/1990`` from a
+    month-first source is written ``1990-31-12``.
     """
     return written_date(raw, options.day_first)
 
