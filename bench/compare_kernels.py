@@ -66,7 +66,9 @@ def _record(rng: np.random.Generator) -> dict[str, object]:
     return {
         "given_name": given,
         "family_name": family,
+        "middle_name": str(rng.choice(GIVEN)) if rng.random() < 0.3 else None,
         "birth_date": dt.date(1930, 1, 1) + dt.timedelta(days=int(rng.integers(30_000))),
+        "birth_date_written": None,
         "email": f"{given}.{family}{int(rng.integers(100))}@example.com",
         "phone": f"+44{int(rng.integers(10**9, 10**10))}",
         "address_line1": f"{number} {rng.choice(STREETS)}",

@@ -1,8 +1,9 @@
 """The rapidfuzz-backed string features give exactly what recordlinkage's jellyfish-backed ones gave.
 
 The references are the code these features replaced: recordlinkage's
-``String`` feature (jellyfish pair by pair) for similarities, and a jellyfish
-distance per pair for "within k edits". Equality is exact, NaN for NaN: a
+``String`` feature (jellyfish pair by pair) for similarities, a jellyfish
+distance per pair for "within k edits", and recordlinkage's ``Exact`` for
+exact agreement. Equality is exact, NaN for NaN: a
 last-bit difference can move a pair across a level's threshold.
 """
 
@@ -16,9 +17,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings as hypothesis_settings
 from hypothesis import strategies as st
-from recordlinkage.compare import String
+from recordlinkage.compare import Exact, String
 
-from matching.compare import EditSimilarity, JaroSimilarity, WithinEdits
+from matching.compare import EditSimilarity, ExactAgreement, JaroSimilarity, WithinEdits
 
 # Level kind -> recordlinkage's String method.
 SIMILARITIES = {
@@ -126,3 +127,22 @@ def test_empty_missing_and_multi_code_point_characters():
     # 1 - distance (in clusters) / longer length (in code points), as recordlinkage computes it
     np.testing.assert_array_equal(levenshtein, [nan, 0.0, 1 - 1 / 2, 1 - 1 / 5, 1 - 2 / 6, nan])
     np.testing.assert_array_equal(within_one, [1.0, 0.0, 1.0, 1.0, 0.0, nan])
+
+
+# What a side frame's column can hold: text (names), or floats (a date's day number), missing as None or NaN.
+exact_values = st.one_of(st.none(), st.just(np.nan), texts, st.floats(allow_nan=False), st.integers(-3, 3).map(float))
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(exact_values, exact_values), max_size=8), st.booleans())
+def test_exact_agreement_equals_recordlinkage_exact(values, numbers_only):
+    if numbers_only:  # a column of day numbers: float dtype, not object
+        values = [tuple(v if isinstance(v, float) else np.nan for v in pair) for pair in values]
+    left, right = _columns(values)
+    if numbers_only:
+        left, right = left.astype(float), right.astype(float)
+
+    actual = ExactAgreement("x", "x")._compute_vectorized(left, right)
+
+    expected = Exact("x", "x", missing_value=np.nan)._compute_vectorized(left, right)
+    np.testing.assert_array_equal(actual, np.asarray(expected, dtype=float))
