@@ -95,6 +95,12 @@ DEFAULTS: dict[str, str] = {
     # pandas writes datetime columns to Parquet as nanosecond timestamps, which Spark refuses to read
     # (PARQUET_TYPE_ILLEGAL). Read as longs, jobs.sources.read_parquet turns them back into timestamps.
     "spark.sql.legacy.parquet.nanosAsLong": "true",
+    # A cached frame (each source's rows while they land, the records while they are matched) is kept
+    # as plain columns: choosing and applying a compression scheme for every column of every batch cost
+    # more CPU than the memory it saved (`cdi run --stages ingest` of the 1M demo sources: 47.3 and
+    # 47.4 s against 55.6 and 56.3 s, alternated; docs/benchmarks.md). A cache that outgrows memory
+    # spills to disk either way.
+    "spark.sql.inMemoryColumnarStorage.compressed": "false",
 }
 
 ENV_PREFIX = "CDI_SPARK_CONF_"

@@ -76,6 +76,11 @@ def test_column_calls_send_no_python_call_site_to_the_jvm(spark):
     assert is_debugging_enabled() is False
 
 
+def test_cached_frames_are_kept_uncompressed(spark):
+    """Choosing a compression scheme for every cached column batch cost more CPU than it saved memory."""
+    assert spark.conf.get("spark.sql.inMemoryColumnarStorage.compressed") == "false"
+
+
 def test_the_jar_goes_on_every_driver_the_nio_file_system_only_on_a_local_one_and_a_configured_one_wins(tmp_path):
     jar = tmp_path / "cdi.jar"
     jar.write_bytes(b"")
