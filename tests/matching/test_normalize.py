@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
-from matching.normalize import clean_text, is_present, normalize_gender
+from matching.normalize import clean_text, is_present, normalize_gender, tidy_passes, tidy_text
 from matching.normalize_address import clean_postcode, normalize_address_line, normalize_country
 from matching.normalize_contact import normalize_email, normalize_phone, to_e164
 from matching.normalize_dates import (
@@ -75,6 +75,21 @@ def cleaned(spark):
 @pytest.mark.parametrize("index, expected", [(i, case[1]) for i, case in enumerate(CLEAN_CASES)], ids=ids(CLEAN_CASES))
 def test_clean_text(cleaned, index, expected):
     assert cleaned[index] == expected
+
+
+# Plain words (the fast path) next to what makes a value not plain: a line break at the end (which ``$`` would
+# let through), a backtick (folded to an apostrophe), two spaces, an edge space, accents, punctuation, kept marks.
+PLAIN_OR_NOT = st.text(alphabet="aZ09 \n\t`'-,.ßéÆ\u200b", max_size=12) | st.from_regex(
+    r"[A-Za-z0-9]{1,5}( [A-Za-z0-9]{1,5}){0,2}(\n|`| |-|)", fullmatch=True
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(PLAIN_OR_NOT, min_size=50, max_size=200), st.sampled_from(["'-", "'-,"]))
+def test_tidy_text_gives_what_every_pass_gives(spark, values, keep):
+    frame = spark.createDataFrame([(v,) for v in [*values, None, "Robert\n", "O`Brien", "plain words"]], "v string")
+    differences = frame.where(~tidy_text(F.col("v"), keep).eqNullSafe(tidy_passes(F.col("v"), keep))).collect()
+    assert differences == []
 
 
 # names
