@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
-from matching.normalize import clean_text, is_present, normalize_gender, tidy_passes, tidy_text
+from matching.normalize import (
+    clean_text, fold_accents, fold_passes, is_present, normalize_gender, tidy_passes, tidy_text,
+)
 from matching.normalize_address import clean_postcode, normalize_address_line, normalize_country
 from matching.normalize_contact import normalize_email, normalize_phone, to_e164
 from matching.normalize_dates import (
@@ -90,6 +92,19 @@ def test_tidy_text_gives_what_every_pass_gives(spark, values, keep):
     frame = spark.createDataFrame([(v,) for v in [*values, None, "Robert\n", "O`Brien", "plain words"]], "v string")
     differences = frame.where(~tidy_text(F.col("v"), keep).eqNullSafe(tidy_passes(F.col("v"), keep))).collect()
     assert differences == []
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(alphabet="aZ09 ,.'`´’\n\u0301\u200bßøéÆŁ\x7f\x80", max_size=10), min_size=50, max_size=200))
+def test_fold_accents_gives_what_every_pass_gives(spark, values):
+    frame = spark.createDataFrame([(v,) for v in [*values, None, "", "O`Brien", "plain"]], "v string")
+    differences = frame.where(~fold_accents(F.col("v")).eqNullSafe(fold_passes(F.col("v")))).collect()
+    assert differences == []
+
+
+def test_fold_accents_takes_numbers_as_their_text(spark):
+    row = spark.range(1).select(fold_accents(F.lit(12345)).alias("n"), fold_accents(F.lit(1.5)).alias("x")).first()
+    assert tuple(row) == ("12345", "1.5")
 
 
 # names
