@@ -101,6 +101,14 @@ DEFAULTS: dict[str, str] = {
     # 47.4 s against 55.6 and 56.3 s, alternated; docs/benchmarks.md). A cache that outgrows memory
     # spills to disk either way.
     "spark.sql.inMemoryColumnarStorage.compressed": "false",
+    # HotSpot never compiles a method of more than 8,000 bytes of bytecode: it runs it interpreted, many
+    # times slower. Whole-stage code generation puts a stage's every expression in one method, and the
+    # wide projections of standardize and of the activity tables went over. A stage whose method would
+    # be larger runs as separate operators instead, whose expressions are split into small methods
+    # (Spark's documentation of this setting suggests 8000 on HotSpot). The 1M demo sources'
+    # standardized records to `noop`: 13.6-16.7 s against 20.4-23.7 s; their activity rows: 4.1 s
+    # against 7.5 s (docs/benchmarks.md).
+    "spark.sql.codegen.hugeMethodLimit": "8000",
 }
 
 ENV_PREFIX = "CDI_SPARK_CONF_"

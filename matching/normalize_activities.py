@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType, DateType, NumericType, TimestampNTZType, TimestampType
+from pyspark.sql.types import ArrayType, DataType, DateType, NumericType, StringType, TimestampNTZType, TimestampType
 
 from matching.customer_360 import ACTIVITY_SCHEMA, MONEY
 from matching.normalize_dates import parse_timestamp
@@ -114,9 +114,15 @@ def canonical_activities(
     }
     present = {"timestamp": _text(given("timestamp")), "amount": _text(given("amount")), "currency": _text(given("currency"))}
     produced = {"timestamp": "event_time", "amount": "amount", "currency": "currency"}
-    issues = F.filter(
-        F.array(*[F.when(present[f].isNotNull() & values[produced[f]].isNull(), F.lit(reason)) for f, reason in ISSUES.items()]),
-        lambda issue: issue.isNotNull(),
+    # One-reason arrays concatenated rather than a filter over an array of reasons and nulls: the
+    # filter's lambda kept the select out of the compiled code (the 1M demo sources' activity rows to
+    # `noop`: 3.5-4.1 s against 7.5 s, with jobs.spark's hugeMethodLimit).
+    no_issue = F.array().cast(ArrayType(StringType(), False))
+    issues = F.concat(
+        *[
+            F.when(present[f].isNotNull() & values[produced[f]].isNull(), F.array(F.lit(reason))).otherwise(no_issue)
+            for f, reason in ISSUES.items()
+        ]
     )
     return rows.select(
         F.lit(source_system).alias("source_system"),

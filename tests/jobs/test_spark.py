@@ -81,6 +81,11 @@ def test_cached_frames_are_kept_uncompressed(spark):
     assert spark.conf.get("spark.sql.inMemoryColumnarStorage.compressed") == "false"
 
 
+def test_generated_methods_stay_small_enough_for_the_jit(spark):
+    """HotSpot runs a method of more than 8,000 bytes of bytecode interpreted; Spark splits such a stage."""
+    assert spark.conf.get("spark.sql.codegen.hugeMethodLimit") == "8000"
+
+
 def test_the_jar_goes_on_every_driver_the_nio_file_system_only_on_a_local_one_and_a_configured_one_wins(tmp_path):
     jar = tmp_path / "cdi.jar"
     jar.write_bytes(b"")
