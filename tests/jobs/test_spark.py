@@ -1,3 +1,5 @@
+import pyarrow.parquet as pq
+
 from jobs.spark import (
     CODEGEN_FACTORY_MODE, CODEGEN_ROWS, DRIVER_CLASS_PATH, NIO_LOCAL_FS, WHOLE_STAGE_CODEGEN, SessionStart,
     cdi_jar_settings, remote_settings, resolve_settings, settings_from_env, size_settings,
@@ -84,6 +86,13 @@ def test_cached_frames_are_kept_uncompressed(spark):
 def test_generated_methods_stay_small_enough_for_the_jit(spark):
     """HotSpot runs a method of more than 8,000 bytes of bytecode interpreted; Spark splits such a stage."""
     assert spark.conf.get("spark.sql.codegen.hugeMethodLimit") == "8000"
+
+
+def test_parquet_is_written_without_dictionaries(spark, tmp_path):
+    """Nearly every value cdi stores is distinct: filling a dictionary only to abandon it costs CPU."""
+    spark.range(50).selectExpr("cast(id % 2 as string) as parity").coalesce(1).write.parquet(str(tmp_path / "t"))
+    (written,) = (tmp_path / "t").glob("*.parquet")
+    assert not pq.ParquetFile(written).metadata.row_group(0).column(0).has_dictionary_page
 
 
 def test_the_jar_goes_on_every_driver_the_nio_file_system_only_on_a_local_one_and_a_configured_one_wins(tmp_path):
