@@ -42,18 +42,6 @@ from matching.settings import MatchSettings
 # matter more there.
 STATIC_PLAN = {"spark.sql.adaptive.enabled": "false"}
 STATIC_PLAN_RECORDS = 20_000
-# Planned statically, the blocking self-join and the pairs' two joins with their records are hash joins
-# rather than sort-merge joins while a shuffle partition's share of the rules' blocks (records x rules /
-# partitions: the larger build side) stays under this many rows, about 250 MB of hash table per task.
-# Sorting both sides is what a sort-merge join costs; a hash join cannot spill, hence the bound. At 1M
-# demo records (9 rules, 8 partitions): candidate pairs to `noop` 12.1-13.2 s against 16.2 s, their
-# attached records 12.4-12.5 s against 14.1-14.4 s (docs/benchmarks.md).
-HASH_JOIN_ROWS = 2_000_000
-
-
-def hash_joins_fit(records_count: int, rules: int, partitions: int) -> bool:
-    """Whether the full match joins blocks and records by hash tables (``HASH_JOIN_ROWS``)."""
-    return records_count > STATIC_PLAN_RECORDS and records_count * max(rules, 1) <= HASH_JOIN_ROWS * partitions
 
 
 def match_everything(
@@ -74,10 +62,8 @@ def match_everything(
     The training report is None when no Fellegi-Sunter model was trained here.
     """
     training = None
-    partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    hash_join = hash_joins_fit(records_count, len(settings.blocking_rules), partitions)
     with step(spark, "match.block_compare", "blocking and comparing candidate pairs"):
-        pairs, guarded = guarded_candidate_pairs(records, settings, big_rules=big_rules, hash_join=hash_join)
+        pairs, guarded = guarded_candidate_pairs(records, settings, big_rules=big_rules)
         if saved is None:
             sizes = source_sizes(records)
             people = distinct_people(records, settings).persist()
@@ -90,7 +76,7 @@ def match_everything(
         else:
             frequencies = saved.term_frequencies
         with session_conf(spark, STATIC_PLAN if records_count > STATIC_PLAN_RECORDS else {}):
-            vectors = comparison_vectors(pairs, records, settings, frequencies, hash_join).localCheckpoint()
+            vectors = comparison_vectors(pairs, records, settings, frequencies).localCheckpoint()
     if saved is None:
         with step(spark, "match.train", "training the model"):
             labelled = comparison_vectors(decisions.select(*PAIR), records, settings, frequencies)

@@ -90,9 +90,9 @@ def collect_term_frequencies(records: DataFrame, settings: MatchSettings) -> Ter
 
 
 def comparison_vectors(
-    pairs: DataFrame, records: DataFrame, settings: MatchSettings, frequencies: TermFrequencies, hash_join: bool = False
+    pairs: DataFrame, records: DataFrame, settings: MatchSettings, frequencies: TermFrequencies
 ) -> DataFrame:
-    return compare_pairs(attach_for_settings(pairs, records, settings, frequencies, hash_join), settings)
+    return compare_pairs(attach_for_settings(pairs, records, settings, frequencies), settings)
 
 
 def _gamma_columns(settings: MatchSettings) -> list[str]:

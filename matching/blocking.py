@@ -409,14 +409,11 @@ def _rule_blocks(keyed: DataFrame, rule: BlockingRule, index: int) -> DataFrame:
     )
 
 
-def _pairs_of_blocks(
-    blocks: DataFrame, settings: MatchSettings, new_record_ids: DataFrame | None, hash_join: bool = False
-) -> DataFrame:
+def _pairs_of_blocks(blocks: DataFrame, settings: MatchSettings, new_record_ids: DataFrame | None) -> DataFrame:
     """``record_id_l, record_id_r, rule``: pairs sharing a rule's block, each found once per rule and block.
 
     Every rule's blocks are joined at once: one join, however many rules. Two
     keys whose 64-bit hashes collide can only add a pair, never lose one.
-    ``hash_join``: see ``guarded_candidate_pairs``.
     """
     left = blocks.withColumnsRenamed({"record_id": "record_id_l", "source_system": "source_system_l"})
     right = blocks.withColumnsRenamed({"record_id": "record_id_r", "source_system": "source_system_r"})
@@ -428,8 +425,6 @@ def _pairs_of_blocks(
         condition = F.col("record_id_l") != F.col("record_id_r")
     if settings.link_type == "link_only":
         condition = condition & (F.col("source_system_l") != F.col("source_system_r"))
-    if hash_join:
-        right = right.hint("shuffle_hash")
     return left.join(right, ["rule", "block"]).filter(condition).select("record_id_l", "record_id_r", "rule")
 
 
@@ -472,7 +467,6 @@ def guarded_candidate_pairs(
     settings: MatchSettings,
     new_record_ids: DataFrame | None = None,
     big_rules: frozenset[int] | None = None,
-    hash_join: bool = False,
 ) -> tuple[DataFrame, list[GuardedBlock]]:
     """Candidate pairs and the blocks the huge-block guard sub-blocked or skipped.
 
@@ -480,10 +474,7 @@ def guarded_candidate_pairs(
     (in settings order) that produced it. With ``new_record_ids`` (a frame with
     ``record_id``) only pairs with at least one new record are produced.
     ``big_rules`` (from ``refine_rules``, counted on the same records) saves
-    looking for the rules with a huge block. With ``hash_join`` the blocks
-    are joined by a hash table of one side's share in each partition instead
-    of sorting both sides: quicker, but held in memory whole (the caller
-    judges whether it fits).
+    looking for the rules with a huge block.
     """
     guarded: list[GuardedBlock] = []
     if big_rules is None:
@@ -500,7 +491,7 @@ def guarded_candidate_pairs(
         records.sparkSession,
         [(index, rule.name) for index, rule in enumerate(settings.blocking_rules)], "rule int, blocking_rule string"
     )
-    found = _pairs_of_blocks(_union_all(per_rule), settings, new_record_ids, hash_join)
+    found = _pairs_of_blocks(_union_all(per_rule), settings, new_record_ids)
     if skipped:
         found = found.unionByName(_identical_pairs(_union_all(skipped), records, settings, new_record_ids))
     pairs = found.groupBy(

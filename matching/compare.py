@@ -109,11 +109,7 @@ def frequency_frame(spark: SparkSession, column: str, shares: Mapping[str, float
 
 
 def attach_attributes(
-    pairs: DataFrame,
-    records: DataFrame,
-    columns: Sequence[str],
-    frequencies: Mapping[str, DataFrame] | None = None,
-    hash_join: bool = False,
+    pairs: DataFrame, records: DataFrame, columns: Sequence[str], frequencies: Mapping[str, DataFrame] | None = None
 ) -> DataFrame:
     """Pairs plus ``<col>_l``, ``<col>_r`` for ``columns`` and ``tf_<col>`` for each column of ``frequencies``.
 
@@ -123,9 +119,7 @@ def attach_attributes(
     uses it); a value the frame lacks, new since the shares were frozen, gets
     the smallest share there is: it is at least as rare as the rarest known
     one. Shares are joined onto the records first, so the (many more) pairs
-    are joined twice only. With ``hash_join`` the pairs find their records in
-    a hash table of each partition's records instead of both sides being
-    sorted: quicker, but that share of the records is held in memory whole.
+    are joined twice only.
     """
     frequencies = dict(frequencies or {})
     missing = [c for c in frequencies if c not in columns]
@@ -146,8 +140,6 @@ def attach_attributes(
         *[F.coalesce(f"tf_{c}", f"__rarest_{c}").alias(f"__tf_{c}") for c in frequencies],
     )
     right = records.select(F.col("record_id").alias("record_id_r"), *[F.col(c).alias(f"{c}_r") for c in columns])
-    if hash_join:
-        left, right = left.hint("shuffle_hash"), right.hint("shuffle_hash")
     attached = pairs.join(left, "record_id_l").join(right, "record_id_r")
     return attached.select(
         *pairs.columns,
@@ -162,11 +154,7 @@ def tf_columns(settings: MatchSettings) -> list[str]:
 
 
 def attach_for_settings(
-    pairs: DataFrame,
-    records: DataFrame,
-    settings: MatchSettings,
-    frequencies: Mapping[str, Mapping[str, float]],
-    hash_join: bool = False,
+    pairs: DataFrame, records: DataFrame, settings: MatchSettings, frequencies: Mapping[str, Mapping[str, float]]
 ) -> DataFrame:
     """``attach_attributes`` with the columns the settings' comparisons need and frozen term frequencies.
 
@@ -177,7 +165,7 @@ def attach_for_settings(
         raise ValueError(f"no term frequencies for {lacking}")
     spark = records.sparkSession
     frames = {c: frequency_frame(spark, c, frequencies[c]) for c in tf_columns(settings)}
-    return attach_attributes(pairs, records, comparison_columns(settings), frames, hash_join)
+    return attach_attributes(pairs, records, comparison_columns(settings), frames)
 
 
 def comparison_schema(settings: MatchSettings, with_blocking_rule: bool = True) -> StructType:
