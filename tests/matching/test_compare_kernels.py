@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings as hypothesis_settings
 from hypothesis import strategies as st
-from recordlinkage.compare import Exact, String
+from recordlinkage.compare import Exact, Numeric, String
 
-from matching.compare import EditSimilarity, ExactAgreement, JaroSimilarity, WithinEdits
+from matching.compare import EditSimilarity, ExactAgreement, JaroSimilarity, WithinDistance, WithinEdits
 
 # Level kind -> recordlinkage's String method.
 SIMILARITIES = {
@@ -146,3 +146,38 @@ def test_exact_agreement_equals_recordlinkage_exact(values, numbers_only):
 
     expected = Exact("x", "x", missing_value=np.nan)._compute_vectorized(left, right)
     np.testing.assert_array_equal(actual, np.asarray(expected, dtype=float))
+
+
+numbers = st.one_of(st.just(np.nan), st.floats(allow_nan=False, allow_infinity=True), st.integers(-40, 40).map(float))
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(numbers, numbers), max_size=8),
+    st.sampled_from([0.5, 1, 2, 31, 366]),
+    st.booleans(),
+)
+def test_within_distance_equals_recordlinkage_numeric_step(values, offset, integers):
+    """Day numbers and parsed numbers (floats with NaN for missing, or whole numbers as int64)."""
+    left, right = (pd.Series([pair[i] for pair in values], dtype=float) for i in (0, 1))
+    if integers:
+        left, right = (side.fillna(0).clip(-1e15, 1e15).round().astype(np.int64) for side in (left, right))
+
+    actual = WithinDistance("x", "x", offset)._compute_vectorized(left, right)
+
+    expected = Numeric("x", "x", method="step", offset=offset, missing_value=np.nan)._compute_vectorized(left, right)
+    np.testing.assert_array_equal(actual, np.asarray(expected, dtype=float))
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.lists(pairs, max_size=8))
+def test_features_given_side_frame_masks_equal_features_that_check_values(values):
+    """``side_frame``'s ``<col>__absent`` columns stand in for checking each value, with the same result."""
+    left, right = _columns(values)
+    masked = (left, left.isna(), right, right.isna())
+    features = [
+        ExactAgreement("x", "x"), JaroSimilarity("x", "x", "jaro_winkler"), EditSimilarity("x", "x", "levenshtein"),
+        WithinEdits("x", "x", "damerau_levenshtein", 1),
+    ]
+    for feature in features:
+        np.testing.assert_array_equal(feature._compute_vectorized(*masked), feature._compute_vectorized(left, right))
