@@ -1,3 +1,4 @@
+import pandas as pd
 import pyarrow.parquet as pq
 
 from jobs.spark import (
@@ -86,6 +87,18 @@ def test_cached_frames_are_kept_uncompressed(spark):
 def test_generated_methods_stay_small_enough_for_the_jit(spark):
     """HotSpot runs a method of more than 8,000 bytes of bytecode interpreted; Spark splits such a stage."""
     assert spark.conf.get("spark.sql.codegen.hugeMethodLimit") == "8000"
+
+
+def test_python_gets_arrow_batches_of_fifty_thousand_rows(spark):
+    """The comparisons pay a fixed pandas set-up per batch: larger batches spread it over more pairs."""
+
+    def sizes(batches):
+        for batch in batches:
+            yield pd.DataFrame({"rows": [len(batch)]})
+
+    seen = spark.range(60_000).coalesce(1).mapInPandas(sizes, "rows long").collect()
+
+    assert [row["rows"] for row in seen] == [50_000, 10_000]
 
 
 def test_parquet_is_written_without_dictionaries(spark, tmp_path):
