@@ -97,7 +97,9 @@ def run_match(
     stored = with_match_only_attributes(read_table(spark, context.lake.customers_std))
     key_attributes = sorted(set().union(*(rule.attributes for rule in settings.blocking_rules)) - {"source_system"})
     with step(spark, "match.placeholders", "looking for placeholder values"):
-        counts = attribute_value_counts(stored, sorted({*settings.placeholders.attributes, *key_attributes}))
+        counts = attribute_value_counts(
+            stored, sorted({*settings.placeholders.attributes, *key_attributes}), settings.placeholders.min_records
+        )
     candidates = find_placeholders(
         {a: c for a, c in counts.items() if a in settings.placeholders.attributes}, settings.placeholders
     )

@@ -47,6 +47,9 @@ class ValueCounts:
 
     top: pd.Series  # value -> records holding it, the MAX_PER_ATTRIBUTE + 1 commonest values
     total: int  # records with a value
+    # Where ``top`` holds fewer values than that because rarer ones were left out (``attribute_value_counts``'
+    # ``floor``): the records holding the commonest value left out, None when there is none.
+    next_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ def find_placeholders(counts: Mapping[str, ValueCounts], settings: PlaceholderSe
         values = list(top.head(MAX_PER_ATTRIBUTE).items())
         # The next value's count; the last distinct value has none, and no gap after it.
         following: list[int | None] = [int(c) for c in top.to_numpy()[1 : MAX_PER_ATTRIBUTE + 1]]
+        if len(following) < len(values) and picture.next_count is not None:
+            following.append(picture.next_count)
         following += [None] * (len(values) - len(following))
         before_gap = 0
         for j, ((_, records), after) in enumerate(zip(values, following), start=1):
@@ -133,8 +138,15 @@ def holder_agreements(
     return result
 
 
-def attribute_value_counts(records: DataFrame, attributes: Sequence[str]) -> dict[str, ValueCounts]:
-    """``ValueCounts`` of each attribute (values as strings), from one grouping of the records."""
+def attribute_value_counts(records: DataFrame, attributes: Sequence[str], floor: int = 1) -> dict[str, ValueCounts]:
+    """``ValueCounts`` of each attribute (values as strings), from one grouping of the records.
+
+    Only values held by at least ``floor`` records are ranked; below it only the
+    commonest one's count is kept (``next_count``). ``find_placeholders`` with
+    ``min_records`` as the floor finds what it finds from the full ranking, as
+    no rarer value can be a placeholder: ranking just the common values spares
+    sorting every distinct value (a million emails at a million records).
+    """
     present = [a for a in attributes if a in records.columns]
     if not present:
         return {}
@@ -144,18 +156,23 @@ def attribute_value_counts(records: DataFrame, attributes: Sequence[str]) -> dic
         ).alias("v")
     ).select("v.attribute", "v.value").where(F.col("value").isNotNull())
     counts = stacked.groupBy("attribute", "value").count()
-    rank = F.row_number().over(Window.partitionBy("attribute").orderBy(F.desc("count"), "value"))
-    total = F.sum("count").over(Window.partitionBy("attribute"))
-    rows = (
-        counts.select("*", rank.alias("rank"), total.alias("total"))
-        .where(F.col("rank") <= MAX_PER_ATTRIBUTE + 1)
-        .collect()
+    totals = counts.groupBy("attribute").agg(
+        F.sum("count").alias("total"), F.max(F.when(F.col("count") < floor, F.col("count"))).alias("next_count")
     )
+    rank = F.row_number().over(Window.partitionBy("attribute").orderBy(F.desc("count"), "value"))
+    top = (
+        counts.where(F.col("count") >= floor)
+        .select("*", rank.alias("rank"))
+        .where(F.col("rank") <= MAX_PER_ATTRIBUTE + 1)
+    )
+    rows = totals.join(top, "attribute", "left").collect()
     result: dict[str, ValueCounts] = {}
     for attribute in present:
-        mine = [row for row in rows if row["attribute"] == attribute]
-        top = pd.Series({row["value"]: row["count"] for row in mine}, dtype="int64")
-        result[attribute] = ValueCounts(top, int(mine[0]["total"]) if mine else 0)
+        mine = sorted((row for row in rows if row["attribute"] == attribute), key=lambda row: row["rank"] or 0)
+        ranked = [row for row in mine if row["value"] is not None]
+        values = pd.Series({row["value"]: row["count"] for row in ranked}, dtype="int64")
+        below = mine[0]["next_count"] if mine and len(ranked) <= MAX_PER_ATTRIBUTE else None
+        result[attribute] = ValueCounts(values, int(mine[0]["total"]) if mine else 0, below)
     return result
 
 

@@ -91,6 +91,45 @@ def test_counts_on_spark_and_masking_keep_everything_else(spark) -> None:
     assert_df_equality(mask_placeholders(records, found), expected, ignore_row_order=True)
 
 
+def floored(counts: dict[str, int], floor: int) -> ValueCounts:
+    """What ``attribute_value_counts`` gives with a floor: the values held by at least ``floor`` records
+    ranked, of the rest only the commonest one's count."""
+    series = pd.Series(counts, dtype="int64")
+    ranked = series.sort_index().sort_values(ascending=False, kind="stable")
+    kept = ranked[ranked >= floor].head(21)
+    below = ranked[ranked < floor]
+    next_count = int(below.iloc[0]) if len(kept) <= 20 and len(below) else None
+    return ValueCounts(kept, int(series.sum()), next_count)
+
+
+@given(
+    st.dictionaries(st.text("abc", min_size=1, max_size=4), st.integers(1, 80), min_size=1, max_size=40),
+    st.integers(2, 30),
+)
+def test_ranking_only_values_over_min_records_finds_the_same_placeholders(counts, min_records) -> None:
+    settings = PlaceholderSettings(attributes=["postcode"], ratio=3, min_records=min_records, max_share=0.5)
+    full = ValueCounts(
+        pd.Series(counts, dtype="int64").sort_index().sort_values(ascending=False, kind="stable").head(21),
+        sum(counts.values()),
+    )
+
+    assert find_placeholders({"postcode": floored(counts, min_records)}, settings) == find_placeholders(
+        {"postcode": full}, settings
+    )
+
+
+def test_counts_with_a_floor_rank_only_the_common_values(spark) -> None:
+    rows = [("00000",)] * 30 + [("11111",)] * 4 + [("22222",)] * 3 + [(f"P{i}",) for i in range(6)] + [(None,)] * 2
+    records = spark.createDataFrame(rows, "postcode string")
+
+    counts = attribute_value_counts(records, ["postcode"], floor=10)["postcode"]
+
+    assert (counts.top.to_dict(), counts.total, counts.next_count) == ({"00000": 30}, 43, 4)
+    assert find_placeholders({"postcode": counts}, SETTINGS) == find_placeholders(
+        attribute_value_counts(records, ["postcode"]), SETTINGS
+    )
+
+
 def test_copies_of_one_person_agree_on_everything_and_keep_their_values() -> None:
     everywhere = {a: Agreement(800, 800) for a in ("given_name", "family_name", "email", "postcode")}
     assert held_by_one_person(800, everywhere)
