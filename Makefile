@@ -33,11 +33,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m jobs.jars
 	touch $@
 
-# cdi's own JVM classes (jvm/src), compiled against the Hadoop classes pyspark ships; jobs/spark.py puts the jar
-# on a local driver's class path when it is there.
-.jvm/cdi.jar: $(VENV)/.installed $(wildcard jvm/src/cdi/*/*.java)
+# cdi's own JVM classes (jvm/src), compiled against the Spark and Hadoop classes pyspark ships and the jars in
+# .ivy/ (libphonenumber); jobs/spark.py puts the jar on a local driver's class path when it is there.
+.jvm/cdi.jar: $(VENV)/.installed .ivy/.resolved $(wildcard jvm/src/cdi/*/*.java)
 	rm -rf .jvm && mkdir -p .jvm/classes
-	javac -Xlint:all,-path -Werror -d .jvm/classes -cp "$$($(PY) -c 'import pyspark, pathlib; print(pathlib.Path(pyspark.__file__).parent / "jars")')/*" jvm/src/cdi/*/*.java
+	javac -Xlint:all,-path -Werror -d .jvm/classes -cp "$$($(PY) -c 'import pyspark, pathlib; print(pathlib.Path(pyspark.__file__).parent / "jars")')/*:.ivy/jars/*" jvm/src/cdi/*/*.java
 	jar cf $@ -C .jvm/classes .
 
 # The classes a Spark driver loads, archived once so that every later session maps them (jobs/class_archive.py).

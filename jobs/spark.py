@@ -61,7 +61,13 @@ JIT_OPTIONS = (
 DELTA_PACKAGE = "io.delta:delta-spark_2.13:4.0.1"
 SQLITE_PACKAGE = "org.xerial:sqlite-jdbc:3.53.4.0"
 POSTGRES_PACKAGE = "org.postgresql:postgresql:42.7.14"
-JVM_PACKAGES = (DELTA_PACKAGE, SQLITE_PACKAGE, POSTGRES_PACKAGE)
+# libphonenumber, for cdi's phone function (jvm/src/cdi/phone): the version of the Python ``phonenumbers``
+# package (its port), so both read a number alike.
+PHONENUMBER_PACKAGE = "com.googlecode.libphonenumber:libphonenumber:9.0.43"
+# cdi's phone function: a Spark SQL function (name, class) in cdi's jar, ``matching.normalize_contact.to_e164``
+# in the JVM.
+E164_FUNCTION, E164_CLASS = "cdi_to_e164", "cdi.phone.ToE164"
+JVM_PACKAGES = (DELTA_PACKAGE, SQLITE_PACKAGE, POSTGRES_PACKAGE, PHONENUMBER_PACKAGE)
 
 DEFAULTS: dict[str, str] = {
     "spark.master": "local[*]",
@@ -248,11 +254,23 @@ def _prepare_process() -> None:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
-def cdi_jar_settings(settings: Mapping[str, str], jar: Path | None = None) -> dict[str, str]:
-    """cdi's jar on the class path of a driver JVM that cdi starts, and its local file system for a local master.
+def phonenumber_jar(cache: Path = JARS_CACHE) -> Path:
+    """Where ``make setup`` puts libphonenumber's jar (``PHONENUMBER_PACKAGE``)."""
+    group, artifact, version = PHONENUMBER_PACKAGE.split(":")
+    return cache / "jars" / f"{group}_{artifact}-{version}.jar"
 
-    The jar goes on every such driver's class path, so that the one class
-    archive ``make setup`` builds (with it) maps into every one of them. The
+
+def is_local_master(master: str) -> bool:
+    """``local`` or ``local[N]``: tasks run in the driver JVM (not ``local-cluster`` nor a cluster master)."""
+    return master == "local" or master.startswith("local[")
+
+
+def cdi_jar_settings(settings: Mapping[str, str], jar: Path | None = None, phones: Path | None = None) -> dict[str, str]:
+    """cdi's jar (with libphonenumber, which its phone function uses) on the class path of a driver JVM that cdi
+    starts, and its local file system for a local master.
+
+    The jars go on every such driver's class path, so that the one class
+    archive ``make setup`` builds (with them) maps into every one of them. The
     file system (``NIO_LOCAL_FS``) is for a local master only (``local``,
     ``local[N]``; not ``local-cluster`` nor a cluster master, whose executors
     are JVMs of their own, without the jar), and never over one configured in
@@ -263,14 +281,37 @@ def cdi_jar_settings(settings: Mapping[str, str], jar: Path | None = None) -> di
     records (docs/benchmarks.md).
     """
     jar = CDI_JAR if jar is None else jar
+    phones = phonenumber_jar() if phones is None else phones
     if not jar.is_file():
         return {}
-    class_path = {DRIVER_CLASS_PATH: os.pathsep.join(filter(None, [settings.get(DRIVER_CLASS_PATH), str(jar)]))}
-    master = settings.get("spark.master", "")
-    local = master == "local" or master.startswith("local[")
-    if not local or any(key in settings for key in NIO_LOCAL_FS):
+    entries = [settings.get(DRIVER_CLASS_PATH), str(jar), str(phones) if phones.is_file() else None]
+    class_path = {DRIVER_CLASS_PATH: os.pathsep.join(filter(None, entries))}
+    if not is_local_master(settings.get("spark.master", "")) or any(key in settings for key in NIO_LOCAL_FS):
         return class_path
     return {**NIO_LOCAL_FS, **class_path}
+
+
+def register_functions(spark: SparkSession, remote: bool = False) -> bool:
+    """Register cdi's JVM functions (``E164_FUNCTION``) in ``spark``'s session; whether they are there.
+
+    Only where the tasks can load the classes: a local master started with
+    cdi's jars (``cdi_jar_settings``), or a Spark Connect server (``remote``)
+    that has them (``tools/connect_server.py`` starts one so). Anywhere else the jobs use
+    the Python implementations (``matching.normalize_contact``), which give
+    the same values, slower.
+    """
+    if not remote and not is_local_master(spark.conf.get("spark.master", "")):
+        return False
+    try:
+        spark.udf.registerJavaFunction(E164_FUNCTION, E164_CLASS, "string")
+    except Exception:  # the class is not on the class path: the Python implementation is used
+        return False
+    return True
+
+
+def has_function(spark: SparkSession, name: str) -> bool:
+    """Whether ``name`` is a function of ``spark``'s session (``register_functions``)."""
+    return spark.catalog.functionExists(name)
 
 
 def remote_settings(settings: Mapping[str, str]) -> dict[str, str]:
@@ -328,6 +369,7 @@ def _remote_session(settings: Mapping[str, str]) -> SparkSession:
     for key, value in settings.items():
         if key != REMOTE and spark.conf.isModifiable(key):
             spark.conf.set(key, value)
+    register_functions(spark, remote=True)
     return spark
 
 
@@ -341,6 +383,7 @@ def _build(settings: Mapping[str, str], jvm_log: Path | None) -> SparkSession:
         _launch_jvm(settings, jvm_log)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.get("cdi.log.level", "WARN"))
+    register_functions(spark)
     return spark
 
 

@@ -23,6 +23,7 @@ from jobs.ingest import TOMBSTONE, newest_rows
 from config.errors import ConfigError
 from jobs.runs import RunContext
 from jobs.sources import safe_path
+from jobs.spark import E164_FUNCTION, has_function
 from matching.standardize import (
     MappingError,
     SqlExpression,
@@ -85,8 +86,9 @@ def standardize_source(bronze: DataFrame, source: SourceConfig, vocabulary: Voca
         attribute: SqlExpression(mapped.expr) if isinstance(mapped, MappingExpression) else safe_path(mapped)
         for attribute, mapped in source.mapping.items()
     }
+    phone_function = E164_FUNCTION if has_function(bronze.sparkSession, E164_FUNCTION) else None
     try:
-        return standardize(bronze, mapping, options, vocabulary)
+        return standardize(bronze, mapping, options, vocabulary, phone_function)
     except MappingError as exc:
         raise ConfigError(f"source {source.name!r}: {exc}") from None
 

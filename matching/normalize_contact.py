@@ -1,7 +1,9 @@
 """Email and phone normalizers.
 
-Phone numbers are the one place a pandas UDF is used: no Spark built-in knows
-the numbering plans, ``phonenumbers`` (libphonenumber) does.
+No Spark built-in knows the numbering plans of phone numbers; libphonenumber
+does: ``to_e164`` uses its Python port (``phonenumbers``), in a pandas UDF, and
+cdi's jar holds the same function over the Java library at the same version,
+which the jobs use when the session has it (``normalize_phone``).
 """
 
 from __future__ import annotations
@@ -67,14 +69,20 @@ def _e164(numbers: pd.Series, regions: pd.Series) -> pd.Series:
     return pd.Series([to_e164(number, region) for number, region in zip(numbers, regions)], dtype=object)
 
 
-def normalize_phone(col: Column, default_region: str | Column) -> Column:
+def normalize_phone(col: Column, default_region: str | Column, jvm_function: str | None = None) -> Column:
     """E.164 phone number, NULL when it is not a possible number.
 
     ``default_region`` (ISO2, or a column of them, e.g. the row's country)
-    reads numbers written without a country code.
+    reads numbers written without a country code. ``jvm_function`` names the
+    session's SQL function that computes ``to_e164`` in the JVM (cdi's jar,
+    ``jvm/src/cdi/phone``; the same values without a Python worker); without
+    one, ``to_e164`` runs in a pandas UDF.
     """
     region = F.lit(default_region) if isinstance(default_region, str) else default_region
+    number = blank_to_null(col.cast("string"))
+    if jvm_function is not None:
+        return F.call_function(jvm_function, number, F.upper(region))
     # Made at each call, not at import: a UDF is bound to the kind of session (classic or Spark Connect)
     # there is when it is made, and modules are imported before the session is built.
     e164 = F.pandas_udf(_e164, StringType())  # type: ignore[call-overload]
-    return e164(blank_to_null(col.cast("string")), F.upper(region))
+    return e164(number, F.upper(region))

@@ -268,8 +268,11 @@ def standardize(
     mapping: Mapping[str, str | SqlExpression],
     options: StandardizeOptions,
     vocabulary: Vocabulary,
+    phone_function: str | None = None,
 ) -> DataFrame:
     """The canonical columns (``CANONICAL_SCHEMA`` order) plus ``MATCH_ONLY_ATTRIBUTES`` and ``std_issues``.
+
+    ``phone_function``: the session's JVM function for phone numbers, when it has one (``normalize_phone``).
 
     ``mapping`` is canonical attribute -> source column path (``'address.city'``)
     or a ``SqlExpression`` over the source's columns.
@@ -303,7 +306,7 @@ def standardize(
         "birth_date": birth_date,
         "gender": mapped("gender", normalize_gender),
         "email": mapped("email", normalize_email, options.fold_gmail),
-        "phone": mapped("phone", normalize_phone, F.coalesce(country, F.lit(options.default_region))),
+        "phone": mapped("phone", normalize_phone, F.coalesce(country, F.lit(options.default_region)), phone_function),
         "address_line1": mapped("address_line1", normalize_address_line, vocabulary.address_tokens),
         "address_line2": mapped("address_line2", normalize_address_line, vocabulary.address_tokens),
         "city": mapped("city", normalize_city),

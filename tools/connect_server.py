@@ -1,8 +1,9 @@
 """A Spark Connect server from the pip distribution, set up as cdi needs one.
 
 pyspark ships ``spark-connect_2.13`` in its jars; the server is its
-``SparkConnectServer`` class under ``spark-submit``, with the Delta and JDBC
-jars ``make setup`` resolved, Delta's SQL extension and catalog, the JVM
+``SparkConnectServer`` class under ``spark-submit``, with the Delta, JDBC and
+libphonenumber jars ``make setup`` resolved and cdi's own jar (its phone
+function), Delta's SQL extension and catalog, the JVM
 options and heap of cdi's own driver, every clock in UTC, and Python workers
 on this interpreter with the repository on their path (the comparisons'
 pandas UDFs import ``matching``). Used by the Spark
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import pyspark
 
-from jobs.spark import DEFAULTS, EXTRA_JAVA_OPTIONS, jar_settings
+from jobs.spark import CDI_JAR, DEFAULTS, EXTRA_JAVA_OPTIONS, jar_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -73,7 +74,10 @@ def free_port() -> int:
 
 def server_command(port: int) -> list[str]:
     jars = jar_settings()
-    given = ["--jars", jars["spark.jars"]] if "spark.jars" in jars else ["--packages", jars["spark.jars.packages"]]
+    # cdi's jar too, when `make setup` built it: its phone function (jobs.spark.register_functions) then runs here.
+    own = [str(CDI_JAR)] if CDI_JAR.is_file() else []
+    listed = ",".join([*([jars["spark.jars"]] if "spark.jars" in jars else []), *own])
+    given = [*(["--jars", listed] if listed else []), *(["--packages", jars["spark.jars.packages"]] if "spark.jars.packages" in jars else [])]
     settings = {
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",

@@ -1,9 +1,11 @@
 import pandas as pd
+import phonenumbers
 import pyarrow.parquet as pq
 
 from jobs.spark import (
-    CODEGEN_FACTORY_MODE, CODEGEN_ROWS, DRIVER_CLASS_PATH, NIO_LOCAL_FS, WHOLE_STAGE_CODEGEN, SessionStart,
-    cdi_jar_settings, remote_settings, resolve_settings, settings_from_env, size_settings,
+    CODEGEN_FACTORY_MODE, CODEGEN_ROWS, DRIVER_CLASS_PATH, E164_FUNCTION, NIO_LOCAL_FS, PHONENUMBER_PACKAGE,
+    WHOLE_STAGE_CODEGEN, SessionStart, cdi_jar_settings, has_function, register_functions, remote_settings,
+    resolve_settings, settings_from_env, size_settings,
 )
 from tests.session import TEST_SESSION
 
@@ -109,16 +111,37 @@ def test_parquet_is_written_without_dictionaries(spark, tmp_path):
 
 
 def test_the_jar_goes_on_every_driver_the_nio_file_system_only_on_a_local_one_and_a_configured_one_wins(tmp_path):
-    jar = tmp_path / "cdi.jar"
+    jar, no_phones = tmp_path / "cdi.jar", tmp_path / "not resolved.jar"
     jar.write_bytes(b"")
     with_jar = {DRIVER_CLASS_PATH: str(jar)}
 
-    assert cdi_jar_settings({"spark.master": "local[*]"}, jar) == {**NIO_LOCAL_FS, **with_jar}
-    assert cdi_jar_settings({"spark.master": "local"}, jar) == {**NIO_LOCAL_FS, **with_jar}
-    assert cdi_jar_settings({"spark.master": "local[2]", DRIVER_CLASS_PATH: "/x.jar"}, jar)[DRIVER_CLASS_PATH] == (
-        f"/x.jar:{jar}"
-    )
-    assert cdi_jar_settings({"spark.master": "spark://127.0.0.1:7077"}, jar) == with_jar
-    assert cdi_jar_settings({"spark.master": "local-cluster[2,1,1024]"}, jar) == with_jar
-    assert cdi_jar_settings({"spark.master": "local", "spark.hadoop.fs.file.impl": "x.Fs"}, jar) == with_jar
-    assert cdi_jar_settings({"spark.master": "local[*]"}, tmp_path / "not built.jar") == {}
+    def settings(given: dict[str, str], built=jar) -> dict[str, str]:
+        return cdi_jar_settings(given, built, no_phones)
+
+    assert settings({"spark.master": "local[*]"}) == {**NIO_LOCAL_FS, **with_jar}
+    assert settings({"spark.master": "local"}) == {**NIO_LOCAL_FS, **with_jar}
+    assert settings({"spark.master": "local[2]", DRIVER_CLASS_PATH: "/x.jar"})[DRIVER_CLASS_PATH] == f"/x.jar:{jar}"
+    assert settings({"spark.master": "spark://127.0.0.1:7077"}) == with_jar
+    assert settings({"spark.master": "local-cluster[2,1,1024]"}) == with_jar
+    assert settings({"spark.master": "local", "spark.hadoop.fs.file.impl": "x.Fs"}) == with_jar
+    assert settings({"spark.master": "local[*]"}, tmp_path / "not built.jar") == {}
+
+
+def test_libphonenumber_goes_on_the_class_path_beside_the_jar_when_resolved(tmp_path):
+    jar, phones = tmp_path / "cdi.jar", tmp_path / "libphonenumber.jar"
+    jar.write_bytes(b"")
+    phones.write_bytes(b"")
+
+    assert cdi_jar_settings({"spark.master": "local[*]"}, jar, phones)[DRIVER_CLASS_PATH] == f"{jar}:{phones}"
+    assert cdi_jar_settings({"spark.master": "local[*]"}, tmp_path / "not built.jar", phones) == {}
+
+
+def test_the_phone_library_is_the_version_of_the_python_package():
+    """The JVM function and ``to_e164`` must read every number alike: the same library at the same version."""
+    assert PHONENUMBER_PACKAGE.rsplit(":", 1)[1] == phonenumbers.__version__
+
+
+def test_the_session_has_cdis_jvm_functions(spark):
+    """The suite's session is a local master with cdi's jar, as a `cdi run` on this machine."""
+    assert has_function(spark, E164_FUNCTION)
+    assert register_functions(spark)

@@ -110,3 +110,18 @@ def test_erasure_suppression_lifting_and_maintenance_run_through_spark_connect(
     assert list(suppressions["lifted_by"]) == ["tester"] * len(suppressions)
     assert "gold/golden_customers" in maintained
 
+
+
+def test_a_session_on_the_server_gets_cdis_phone_function(server: ConnectServer) -> None:
+    """The server holds cdi's jar (``tools.connect_server``), so standardization parses phones in its JVM."""
+    script = (
+        "from jobs.spark import E164_FUNCTION, build_session, has_function\n"
+        f"spark = build_session({{'spark.remote': {server.url!r}}})\n"
+        "print(has_function(spark, E164_FUNCTION), spark.sql(\"select cdi_to_e164('020 7946 0958', 'GB')\").first()[0])\n"
+    )
+    env = {**os.environ, "SPARK_HOME": NOWHERE, "JAVA_HOME": NOWHERE}
+    env.pop("PYSPARK_GATEWAY_PORT", None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["True", "+442079460958"]

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
+from jobs.spark import E164_FUNCTION
 from matching.normalize import (
     clean_text, fold_accents, fold_passes, is_present, normalize_gender, tidy_passes, tidy_text,
 )
@@ -233,9 +234,14 @@ PHONE_CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def phones(spark):
-    return apply(spark, [value for value, _ in PHONE_CASES], lambda col: normalize_phone(col, "GB"))
+# The pandas UDF over ``to_e164``, and cdi's JVM function (the jobs' choice when the session has it).
+PHONE_FUNCTIONS = pytest.mark.parametrize("jvm_function", [None, E164_FUNCTION], ids=["python", "jvm"])
+
+
+@pytest.fixture(scope="module", params=[None, E164_FUNCTION], ids=["python", "jvm"])
+def phones(request, spark):
+    jvm_function = request.param
+    return apply(spark, [value for value, _ in PHONE_CASES], lambda col: normalize_phone(col, "GB", jvm_function))
 
 
 @pytest.mark.parametrize("index, expected", [(i, c[1]) for i, c in enumerate(PHONE_CASES)], ids=ids(PHONE_CASES))
@@ -243,10 +249,14 @@ def test_normalize_phone(phones, index, expected):
     assert phones[index] == expected
 
 
-def test_normalize_phone_reads_national_numbers_with_the_row_region(spark):
-    frame = spark.createDataFrame([("(212) 555-0100", "US"), ("020 7946 0958", "gb")], "v string, region string")
-    actual = [row[0] for row in frame.select(normalize_phone(F.col("v"), F.col("region"))).collect()]
-    assert actual == ["+12125550100", "+442079460958"]
+@PHONE_FUNCTIONS
+def test_normalize_phone_reads_national_numbers_with_the_row_region(spark, jvm_function):
+    frame = spark.createDataFrame(
+        [("(212) 555-0100", "US"), ("020 7946 0958", "gb"), ("+1 212 555 0100", None)], "v string, region string"
+    )
+    phone = normalize_phone(F.col("v"), F.col("region"), jvm_function)
+    actual = [row[0] for row in frame.orderBy("v").select(phone).collect()]
+    assert actual == ["+12125550100", "+12125550100", "+442079460958"]
 
 
 def test_to_e164_without_spark():
