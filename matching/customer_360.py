@@ -186,16 +186,21 @@ def _erased_record_id(salt: str, record_id: Column) -> Column:
     return F.concat(F.lit(_ERASED_KEY_PREFIX), key_hash)
 
 
-def link_activities(activities: DataFrame, xref: DataFrame, salt: str | None = None) -> DataFrame:
+def link_activities(
+    activities: DataFrame, xref: DataFrame, salt: str | None = None, broadcast_xref: bool = False
+) -> DataFrame:
     """``activities`` (``ACTIVITY_SCHEMA``) with ``golden_id`` and ``link_status`` (``LINKED_ACTIVITY_SCHEMA``).
 
     ``xref`` is ``gold/customer_xref``. A record with several xref rows uses the
     current one (``valid_to`` null), so every activity row comes out once.
     ``salt`` is the lake's salt, to recognise erased records (module docstring).
+    With ``broadcast_xref`` the activity meets the xref (and its erased ids) broadcast, for
+    an xref the driver can hold: the activity rows, usually several per record, are not shuffled.
     Columns of ``activities`` beyond ``ACTIVITY_SCHEMA`` come out after ``link_status``, as they came in.
     """
     extra = [c for c in activities.columns if c not in ACTIVITY_SCHEMA.fieldNames()]
-    joined = activities.join(_current_xref(xref), "record_id", "left")
+    current = _current_xref(xref)
+    joined = activities.join(F.broadcast(current) if broadcast_xref else current, "record_id", "left")
     linked_by = F.col("_linked_by")
     if salt is None:
         erased_hit = F.lit(False)
@@ -208,6 +213,7 @@ def link_activities(activities: DataFrame, xref: DataFrame, salt: str | None = N
         )
         # Only rows that found no xref row are hashed: the others are already settled.
         unmatched_id = F.when(linked_by.isNull(), _erased_record_id(salt, F.col("record_id")))
+        erased_ids = F.broadcast(erased_ids) if broadcast_xref else erased_ids
         joined = joined.withColumn("_erased_id", unmatched_id).join(erased_ids, "_erased_id", "left")
         erased_hit = F.coalesce(F.col("_erased_hit"), F.lit(False))
     status = (

@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
+from jobs.spark import session_conf
 from jobs.suppressions import key_hash
 from matching.customer_360 import (
     ACTIVITY_SCHEMA,
@@ -151,6 +152,25 @@ def test_link_activities_gives_each_row_its_golden_id_or_orphan_reason(spark):
     assert rows_of(link_activities(activities, xref).where("activity_key = 'a4'"), "link_status") == [
         ("unknown_customer",)
     ]
+
+
+def test_a_broadcast_xref_links_the_same_rows_without_shuffling_the_activity(spark):
+    activities = frame(spark, [activity(f"crm:{n % 7}", f"a{n}") for n in range(40)], ACTIVITY_SCHEMA)
+    xref = frame(
+        spark,
+        [xref_row(f"crm:{n}", f"G{n % 3}") for n in range(5)] + [xref_row("crm:5", "G9", "deleted", AS_OF - DAY)],
+        CUSTOMER_XREF_SCHEMA,
+    )
+
+    with session_conf(spark, {"spark.sql.autoBroadcastJoinThreshold": "-1"}):
+        shuffled = link_activities(activities, xref, "salt")
+        broadcast = link_activities(activities, xref, "salt", broadcast_xref=True)
+        plans = [frame_._jdf.queryExecution().executedPlan().toString() for frame_ in (shuffled, broadcast)]
+
+    assert rows_of(broadcast) == rows_of(shuffled)
+    assert len({row[-1] for row in rows_of(broadcast)}) == 3  # linked, customer_deleted, unknown_customer
+    assert "SortMergeJoin" in plans[0] and "BroadcastHashJoin" not in plans[0]
+    assert "BroadcastHashJoin" in plans[1] and "SortMergeJoin" not in plans[1]
 
 
 def test_an_xref_row_that_still_holds_the_plain_key_of_an_erased_record_is_erased(spark):
