@@ -41,8 +41,12 @@ def both(spark, rows: list[tuple[str | None, str | None]]) -> list[tuple[str | N
     frame = spark.createDataFrame(list(enumerate(rows)), "i int, row struct<v: string, region: string>")
     jvm = normalize_phone(F.col("row.v"), F.col("row.region"), E164_FUNCTION)
     found = {row["i"]: row["e164"] for row in frame.select("i", jvm.alias("e164")).collect()}
-    # normalize_phone hands the UDFs a blank number as null and the region upper-cased.
-    expected = [to_e164(v if v and v.strip() else None, region.upper() if region is not None else None) for v, region in rows]
+    # normalize_phone hands either function the number trimmed of spaces (null when nothing is left) and the
+    # region upper-cased, as here.
+    expected = [
+        to_e164(v.strip(" ") or None if v is not None else None, region.upper() if region is not None else None)
+        for v, region in rows
+    ]
     return [(f"{v!r} {region!r}", want, found[i]) for i, ((v, region), want) in enumerate(zip(rows, expected))]
 
 
