@@ -74,10 +74,13 @@ def free_port() -> int:
 
 def server_command(port: int) -> list[str]:
     jars = jar_settings()
-    # cdi's jar too, when `make setup` built it: its phone function (jobs.spark.register_functions) then runs here.
-    own = [str(CDI_JAR)] if CDI_JAR.is_file() else []
-    listed = ",".join([*([jars["spark.jars"]] if "spark.jars" in jars else []), *own])
-    given = [*(["--jars", listed] if listed else []), *(["--packages", jars["spark.jars.packages"]] if "spark.jars.packages" in jars else [])]
+    listed = [jars["spark.jars"]] if "spark.jars" in jars else []
+    if CDI_JAR.is_file():
+        # cdi's jar too, when `make setup` built it: its phone function (jobs.spark.register_functions) runs here.
+        listed.append(str(CDI_JAR))
+    given = ["--jars", ",".join(listed)] if listed else []
+    if "spark.jars.packages" in jars:
+        given += ["--packages", jars["spark.jars.packages"]]
     settings = {
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",

@@ -111,7 +111,6 @@ def test_erasure_suppression_lifting_and_maintenance_run_through_spark_connect(
     assert "gold/golden_customers" in maintained
 
 
-
 def test_a_session_on_the_server_gets_cdis_phone_function(server: ConnectServer) -> None:
     """The server holds cdi's jar (``tools.connect_server``), so standardization parses phones in its JVM."""
     script = (
